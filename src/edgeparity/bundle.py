@@ -1,0 +1,256 @@
+"""Result bundles: the only thing that travels from an environment to the host.
+
+A bundle is a directory::
+
+    BUNDLE/
+      manifest.json            human-readable: provenance, one record per output, array index
+      arrays/<digest>.npy.gz   each distinct output array stored once, named by its content digest
+
+Writing is atomic: everything goes to a hidden staging directory next to BUNDLE, the manifest is
+written last, and only then is the directory renamed into place. A capture killed midway leaves
+only the staging directory (no manifest), which ``load`` refuses with a message saying so.
+An interrupted capture (Ctrl-C, SIGTERM) keeps what it had under ``BUNDLE.interrupted`` with
+``"complete": false`` so nothing is lost, and nothing mistakes it for a complete bundle.
+
+This module runs in every environment (CPython 3.6, numpy only).
+"""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+SCHEMA = "edgeparity.bundle/1"
+MANIFEST = "manifest.json"
+ARRAYS = "arrays"
+
+
+class BundleError(Exception):
+    """A bundle that cannot be used: missing, incomplete, damaged. The message says what to do."""
+
+
+def array_digest(array: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and C-order bytes: equal digests mean identical arrays.
+
+    The dtype and shape go in first so that, e.g., 4 zero bytes as uint8[4] and as float32[1]
+    never collide.
+    """
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256()
+    digest.update("{}|{}|".format(array.dtype.str, ",".join(map(str, array.shape))).encode())
+    digest.update(memoryview(array).cast("B") if array.size else b"")
+    return digest.hexdigest()
+
+
+def array_stats(array: np.ndarray) -> Dict[str, Optional[float]]:
+    """Small summary kept in the manifest, so goldens and reports need no array files."""
+    if array.size == 0 or not np.issubdtype(array.dtype, np.number):
+        return {"min": None, "max": None, "mean": None, "std": None}
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():
+        values = values[finite]
+        if values.size == 0:
+            return {"min": None, "max": None, "mean": None, "std": None, "nonfinite": int((~finite).sum())}
+    return {
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+    }
+
+
+def _gzip(data: bytes) -> bytes:
+    # mtime=0 keeps the compressed bytes reproducible for identical arrays. (gzip.compress
+    # only takes mtime from Python 3.8 on.)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=3, mtime=0) as handle:
+        handle.write(data)
+    return buffer.getvalue()
+
+
+def _fsync_write(path: str, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BundleWriter:
+    """Stage a bundle next to its final path and move it into place when complete."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        parent = os.path.dirname(self.path)
+        os.makedirs(parent, exist_ok=True)
+        # Same parent directory, so the final rename is atomic (same filesystem).
+        self.staging = tempfile.mkdtemp(
+            prefix="." + os.path.basename(self.path) + ".partial-", dir=parent
+        )
+        os.makedirs(os.path.join(self.staging, ARRAYS))
+        self.arrays = {}  # type: Dict[str, Dict[str, Any]]
+        self.records = []  # type: List[Dict[str, Any]]
+
+    def add_array(self, array: np.ndarray) -> str:
+        """Store an array once (content-addressed) and return its digest."""
+        array = np.ascontiguousarray(array)
+        digest = array_digest(array)
+        if digest not in self.arrays:
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            packed = _gzip(buffer.getvalue())
+            relative = "{}/{}.npy.gz".format(ARRAYS, digest)
+            _fsync_write(os.path.join(self.staging, relative), packed)
+            self.arrays[digest] = {
+                "file": relative,
+                "file_sha256": _sha256_bytes(packed),
+                "shape": list(array.shape),
+                "dtype": array.dtype.str,
+                "bytes": int(array.nbytes),
+            }
+        return digest
+
+    def add_record(self, record: Dict[str, Any]) -> None:
+        self.records.append(record)
+
+    def _write_manifest(self, manifest: Dict[str, Any]) -> None:
+        manifest = dict(manifest)
+        manifest["schema"] = SCHEMA
+        manifest["records"] = self.records
+        manifest["arrays"] = self.arrays
+        text = json.dumps(manifest, indent=1, sort_keys=False, default=str)
+        _fsync_write(os.path.join(self.staging, MANIFEST), text.encode("utf-8"))
+
+    def finish(self, manifest: Dict[str, Any]) -> str:
+        """Write the manifest (complete) and move the bundle into place, replacing an old one."""
+        manifest = dict(manifest, complete=True)
+        self._write_manifest(manifest)
+        return self._move_into_place(self.path)
+
+    def finish_interrupted(self, manifest: Dict[str, Any]) -> str:
+        """Keep what was captured under PATH.interrupted, marked incomplete."""
+        manifest = dict(manifest, complete=False, interrupted=True)
+        self._write_manifest(manifest)
+        return self._move_into_place(self.path + ".interrupted")
+
+    def _move_into_place(self, target: str) -> str:
+        if os.path.lexists(target):
+            # Move the old bundle aside first: at no moment is a half-replaced bundle visible.
+            old = tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".old-",
+                                   dir=os.path.dirname(target))
+            os.rename(target, os.path.join(old, "bundle"))
+            os.rename(self.staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(self.staging, target)
+        return target
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class Bundle:
+    """A loaded, verified bundle. Arrays are read on demand and checked against their digest."""
+
+    def __init__(self, path: str, manifest: Dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.name = manifest.get("name") or os.path.basename(path.rstrip("/"))
+        self.records = {record["key"]: record for record in manifest.get("records", [])}
+
+    @property
+    def provenance(self) -> Dict[str, Any]:
+        return self.manifest.get("provenance", {})
+
+    def array(self, digest: str) -> np.ndarray:
+        """Load one array and check it is the one the manifest promised."""
+        entry = self.manifest["arrays"].get(digest)
+        if entry is None:
+            raise BundleError(
+                "{}: manifest.json refers to array {} but does not list it; the bundle was "
+                "edited or damaged. Re-run `edgeparity capture` to regenerate it.".format(
+                    self.path, digest[:12])
+            )
+        file_path = os.path.join(self.path, entry["file"])
+        try:
+            with open(file_path, "rb") as handle:
+                packed = handle.read()
+            array = np.load(io.BytesIO(gzip.decompress(packed)), allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise BundleError(
+                "{}: cannot read array file {} ({}). The bundle is damaged; re-run "
+                "`edgeparity capture` to regenerate it.".format(self.path, entry["file"], exc)
+            )
+        if array_digest(array) != digest:
+            raise BundleError(
+                "{}: array file {} does not hold the data its name promises (content digest "
+                "mismatch): it was modified after capture. Re-run `edgeparity capture`.".format(
+                    self.path, entry["file"])
+            )
+        return array
+
+
+def load(path: str, verify: bool = True) -> Bundle:
+    """Open a bundle directory, refusing incomplete or damaged ones with a clear message.
+
+    ``verify`` checks every array file's sha256 against the manifest (cheap: no decompression);
+    each array's content digest is checked again whenever it is loaded.
+    """
+    path = os.path.abspath(path)
+    manifest_path = os.path.join(path, MANIFEST)
+    if not os.path.isdir(path):
+        raise BundleError("{}: no such bundle directory. Create it with `edgeparity capture "
+                          "--images DIR --out {}`.".format(path, path))
+    if not os.path.exists(manifest_path):
+        hint = ""
+        if ".partial-" in os.path.basename(path):
+            hint = " It is the staging directory of a capture that was killed before finishing."
+        raise BundleError(
+            "{}: not a complete bundle (no manifest.json).{} Re-run `edgeparity capture` for "
+            "this environment.".format(path, hint)
+        )
+    try:
+        with open(manifest_path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise BundleError("{}: manifest.json is unreadable ({}). The bundle is damaged; re-run "
+                          "`edgeparity capture`.".format(path, exc))
+    schema = manifest.get("schema")
+    if schema != SCHEMA:
+        raise BundleError("{}: bundle schema {!r} is not supported (this edgeparity reads {!r}). "
+                          "Capture it again with this version.".format(path, schema, SCHEMA))
+    if not manifest.get("complete"):
+        raise BundleError(
+            "{}: this bundle is incomplete (the capture was interrupted after {} records). "
+            "Re-run `edgeparity capture` to get a complete one.".format(
+                path, len(manifest.get("records", [])))
+        )
+    if verify:
+        problems = []
+        for digest, entry in sorted(manifest.get("arrays", {}).items()):
+            file_path = os.path.join(path, entry["file"])
+            try:
+                with open(file_path, "rb") as handle:
+                    actual = _sha256_bytes(handle.read())
+            except OSError:
+                problems.append("{} is missing".format(entry["file"]))
+                continue
+            if actual != entry.get("file_sha256"):
+                problems.append("{} is corrupted (sha256 differs from the manifest)".format(
+                    entry["file"]))
+        if problems:
+            shown = "; ".join(problems[:5]) + (" (and {} more)".format(len(problems) - 5)
+                                               if len(problems) > 5 else "")
+            raise BundleError("{}: {}. Re-run `edgeparity capture` for this environment to "
+                              "regenerate the bundle.".format(path, shown))
+    return Bundle(path, manifest)

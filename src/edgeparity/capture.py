@@ -1,0 +1,344 @@
+"""Run every stage implementation on every image and write a bundle.
+
+Three kinds of runs, so ``compare`` can tell *where* a divergence starts:
+
+- ``e2e``: the environment's own chain. Each decoder's output feeds each preprocessor, whose
+  output feeds each runner. Chain keys read like ``decode=pillow>preprocess=pillow>infer=dlr``.
+- ``isolated``: a stage on canonical inputs shipped with the samples (the same bytes in every
+  environment): ``canonical:decoded-photo>preprocess=pillow``. If the isolated run agrees
+  across environments but the e2e run does not, the divergence was inherited from upstream.
+- ``probe``: runners on the case's two synthetic inputs, an all-ones tensor and seeded uniform
+  [0, 1) noise: ``probe:ones>infer=mxnet``.
+
+Decoding needs no isolated run: its input, the file's bytes, is already identical everywhere
+(each image's sha256 is recorded to prove it).
+
+Runs on CPython 3.6 with numpy only.
+"""
+
+import datetime
+import hashlib
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import __version__, probe
+from .bundle import BundleWriter, array_stats
+from .stages import STAGES, Implementation, Unavailable, all_implementations, spec
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
+NOISE_SEED = 0
+
+
+def probe_inputs() -> Dict[str, np.ndarray]:
+    """The two inputs the case used to check inference alone: all ones, and seeded noise."""
+    return {
+        "ones": np.ones(spec.INPUT_SHAPE, dtype=np.float32),
+        "noise": np.random.RandomState(NOISE_SEED).uniform(0, 1, spec.INPUT_SHAPE).astype(np.float32),
+    }
+
+
+def find_images(images_dir: str) -> List[str]:
+    """Image files under ``images_dir`` (recursively, canonical/ excluded), sorted, relative."""
+    found = []
+    for root, dirs, files in os.walk(images_dir):
+        dirs[:] = sorted(d for d in dirs if d != "canonical" and not d.startswith("."))
+        for name in files:
+            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
+                found.append(os.path.relpath(os.path.join(root, name), images_dir))
+    return sorted(found)
+
+
+def find_canonical(canonical_dir: str) -> Dict[str, List[str]]:
+    """Canonical inputs: ``decoded-*.npy`` feed preprocess, ``preprocessed-*.npy`` feed infer."""
+    result = {"preprocess": [], "infer": []}  # type: Dict[str, List[str]]
+    if not os.path.isdir(canonical_dir):
+        return result
+    for name in sorted(os.listdir(canonical_dir)):
+        if name.endswith(".npy"):
+            if name.startswith("decoded-"):
+                result["preprocess"].append(name)
+            elif name.startswith("preprocessed-"):
+                result["infer"].append(name)
+    return result
+
+
+class Progress:
+    """One line per image on stderr; quiet when asked."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total = total
+        self.quiet = quiet
+        self.started = time.time()
+
+    def step(self, index: int, label: str, summary: str) -> None:
+        if self.quiet:
+            return
+        elapsed = time.time() - self.started
+        sys.stderr.write("[{:>3}/{}] {:<40} {}  ({:.1f}s)\n".format(
+            index, self.total, label[:40], summary, elapsed))
+        sys.stderr.flush()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise _Interrupted("signal {}".format(signum))
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return "{}: {}".format(type(exc).__name__, text[0] if text else "").rstrip(": ")
+
+
+class Capture:
+    """Holds the loaded implementations and the bundle being written."""
+
+    def __init__(
+        self,
+        writer: BundleWriter,
+        implementations: Sequence[Implementation],
+        options: Dict[str, Any],
+    ) -> None:
+        self.writer = writer
+        self.options = options
+        self.loaded = {stage: [] for stage in STAGES}  # type: Dict[str, List[Implementation]]
+        self.implementation_status = {}  # type: Dict[str, Dict[str, Any]]
+        self.counts = {"ok": 0, "error": 0, "skipped": 0}
+        for impl in implementations:
+            key = "{}/{}".format(impl.stage, impl.name)
+            try:
+                impl.load(options)
+            except Unavailable as exc:
+                self.implementation_status[key] = {"status": "skipped", "reason": str(exc),
+                                                   "description": impl.description}
+                continue
+            except Exception as exc:
+                self.implementation_status[key] = {
+                    "status": "skipped", "description": impl.description,
+                    "reason": "failed to load: " + _error_text(exc)}
+                continue
+            self.implementation_status[key] = {"status": "available",
+                                               "description": impl.description}
+            self.loaded[impl.stage].append(impl)
+
+    def record(
+        self,
+        image: str,
+        mode: str,
+        chain: str,
+        impl: Implementation,
+        run: Callable[[], np.ndarray],
+        input_digest: Optional[str],
+    ) -> Optional[Tuple[np.ndarray, str]]:
+        """Run one stage, store its output and a record. Errors are recorded, never raised."""
+        record = {
+            "key": "{}|{}".format(image, chain),
+            "image": image,
+            "mode": mode,
+            "chain": chain,
+            "stage": impl.stage,
+            "impl": impl.name,
+            "input": input_digest,
+        }  # type: Dict[str, Any]
+        started = time.time()
+        try:
+            output = np.asarray(run())
+        except (_Interrupted, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            record.update(status="error", error=_error_text(exc),
+                          seconds=round(time.time() - started, 6))
+            self.writer.add_record(record)
+            self.counts["error"] += 1
+            return None
+        seconds = time.time() - started
+        digest = self.writer.add_array(output)
+        record.update(
+            status="ok", error=None, shape=list(output.shape), dtype=output.dtype.str,
+            sha256=digest, stats=array_stats(output), seconds=round(seconds, 6),
+        )
+        self.writer.add_record(record)
+        self.counts["ok"] += 1
+        return output, digest
+
+    def run_image(self, image: str, data: bytes) -> str:
+        """The e2e chain for one image file. Returns a short per-image summary."""
+        before = dict(self.counts)
+        for decoder in self.loaded["decode"]:
+            decoded = self.record(image, "e2e", "decode=" + decoder.name, decoder,
+                                  lambda d=decoder: d.run(data), None)
+            if decoded is None:
+                continue
+            self.run_downstream(image, "e2e", "decode=" + decoder.name, decoded, "preprocess")
+        ok = self.counts["ok"] - before["ok"]
+        errors = self.counts["error"] - before["error"]
+        return "{} outputs{}".format(ok, ", {} errors".format(errors) if errors else "")
+
+    def run_downstream(self, image: str, mode: str, chain: str,
+                       upstream: Tuple[np.ndarray, str], stage: str) -> None:
+        """Feed ``upstream`` to every implementation of ``stage`` and onwards to the end."""
+        array, digest = upstream
+        for impl in self.loaded[stage]:
+            child_chain = "{}>{}={}".format(chain, stage, impl.name)
+            result = self.record(image, mode, child_chain, impl,
+                                 lambda i=impl: i.run(array), digest)
+            if result is not None and stage == "preprocess":
+                self.run_downstream(image, mode, child_chain, result, "infer")
+
+
+def capture(
+    images_dir: str,
+    out: str,
+    name: Optional[str] = None,
+    stages: Optional[Sequence[str]] = None,
+    implementations: Optional[Sequence[str]] = None,
+    options: Optional[Dict[str, Any]] = None,
+    pipeline: Optional[Dict[str, str]] = None,
+    canonical_dir: Optional[str] = None,
+    quiet: bool = False,
+) -> Tuple[str, Dict[str, int]]:
+    """Capture a bundle. Returns (bundle path, counts of ok/error records).
+
+    ``stages`` limits the stages run (default all); ``implementations`` limits implementations
+    by name or ``stage/name``. ``pipeline`` is the deployed pipeline of this environment
+    (e.g. {"decode": "pillow", "infer": "dlr"}), stored for ``compare``.
+    """
+    images_dir = os.path.abspath(images_dir)
+    if not os.path.isdir(images_dir):
+        raise ValueError("{}: no such images directory. Point --images at a folder of JPEG "
+                         "files (the repository ships sample-images/).".format(images_dir))
+    images = find_images(images_dir)
+    if not images:
+        raise ValueError("{}: no image files found (looked for {}).".format(
+            images_dir, ", ".join(IMAGE_SUFFIXES)))
+    canonical_dir = canonical_dir or os.path.join(images_dir, "canonical")
+    canonical = find_canonical(canonical_dir)
+
+    chosen = _select(all_implementations(), stages, implementations)
+    writer = BundleWriter(out)
+    # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    started = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+    manifest = {
+        "name": name or os.path.basename(os.path.abspath(out).rstrip("/")),
+        "created": started,
+        "edgeparity_version": __version__,
+        "images_dir": images_dir,
+        "pipeline": pipeline or {},
+        "options": {k: v for k, v in (options or {}).items() if v is not None},
+        "images": {},
+    }  # type: Dict[str, Any]
+    try:
+        session = Capture(writer, chosen, options or {})
+        progress = Progress(len(images) + 1, quiet)
+        for index, image in enumerate(images, 1):
+            path = os.path.join(images_dir, image)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:
+                manifest["images"][image] = {"error": _error_text(exc)}
+                progress.step(index, image, "unreadable: " + _error_text(exc))
+                continue
+            manifest["images"][image] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                         "bytes": len(data)}
+            progress.step(index, image, session.run_image(image, data))
+        _run_isolated(session, canonical_dir, canonical, manifest)
+        progress.step(len(images) + 1, "canonical inputs and probes", "done")
+        manifest["implementations"] = session.implementation_status
+        manifest["provenance"] = probe.collect(_provenance(session))
+        manifest["finished"] = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+        manifest["counts"] = session.counts
+        path = writer.finish(manifest)
+        return path, session.counts
+    except (_Interrupted, KeyboardInterrupt):
+        manifest["implementations"] = locals().get("session") and session.implementation_status
+        kept = writer.finish_interrupted(manifest)
+        raise KeyboardInterrupt(
+            "capture interrupted; the {} records captured so far are kept in {} (marked "
+            "incomplete, so compare refuses it). Re-run capture to get a complete bundle.".format(
+                len(writer.records), kept))
+    except BaseException:
+        writer.discard()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_isolated(session: Capture, canonical_dir: str, canonical: Dict[str, List[str]],
+                  manifest: Dict[str, Any]) -> None:
+    manifest["canonical"] = {}
+    inputs = []  # type: List[Tuple[str, str, np.ndarray]]
+    for stage in ("preprocess", "infer"):
+        for name in canonical[stage]:
+            path = os.path.join(canonical_dir, name)
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                manifest["canonical"]["canonical/" + name] = {"error": _error_text(exc)}
+                continue
+            inputs.append((stage, "canonical:" + name[: -len(".npy")], array))
+    for label, array in sorted(probe_inputs().items()):
+        inputs.append(("infer", "probe:" + label, array))
+    for stage, label, array in inputs:
+        digest = session.writer.add_array(array)
+        manifest["canonical"][label] = {"sha256": digest, "shape": list(array.shape),
+                                        "dtype": array.dtype.str}
+        mode = "probe" if label.startswith("probe:") else "isolated"
+        for impl in session.loaded[stage]:
+            chain = "{}>{}={}".format(label, stage, impl.name)
+            session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
+
+
+def _provenance(session: Capture) -> Dict[str, Dict[str, Any]]:
+    """Implementation provenance gathered *after* the runs, when lazy libraries are mapped."""
+    result = {}
+    for key, status in session.implementation_status.items():
+        entry = dict(status)
+        if status["status"] == "available":
+            stage, _, name = key.partition("/")
+            impl = [i for i in session.loaded[stage] if i.name == name][0]
+            try:
+                entry["details"] = impl.provenance()
+            except Exception as exc:
+                entry["details"] = {"provenance_error": _error_text(exc)}
+        result[key] = entry
+    return result
+
+
+def _select(
+    implementations: List[Implementation],
+    stages: Optional[Sequence[str]],
+    names: Optional[Sequence[str]],
+) -> List[Implementation]:
+    chosen = []
+    known = {"{}/{}".format(i.stage, i.name) for i in implementations}
+    for wanted in names or ():
+        if wanted not in known and not any(k.endswith("/" + wanted) for k in known):
+            raise ValueError("unknown implementation {!r}; known: {}".format(
+                wanted, ", ".join(sorted(known))))
+    for stage in stages or ():
+        if stage not in STAGES:
+            raise ValueError("unknown stage {!r}; stages are {}".format(stage, ", ".join(STAGES)))
+    for impl in implementations:
+        if stages and impl.stage not in stages:
+            continue
+        if names and impl.name not in names and "{}/{}".format(impl.stage, impl.name) not in names:
+            continue
+        chosen.append(impl)
+    return chosen
+
+
+def iter_chain(chain: str) -> Iterator[Tuple[str, str]]:
+    """('decode', 'pillow'), ('preprocess', 'pillow'), ... for a chain key."""
+    for part in chain.split(">"):
+        stage, sep, impl = part.partition("=")
+        if sep:
+            yield stage, impl

@@ -1,0 +1,72 @@
+"""The demo model shipped inside edgeparity: a small CNN in MXNet, ONNX and DLR form.
+
+It exists so that every environment has the *same* model to run without downloading anything:
+1x3x224x224 float32 -> conv3x3/2 (8) -> ReLU -> maxpool2 -> conv3x3 (16) -> ReLU -> maxpool2
+-> conv3x3 (32) -> ReLU -> global average pool -> dense (1000) = logits 1x1000.
+
+Weights come from ``numpy.random.RandomState(SEED)`` (whose stream numpy guarantees stable), so
+``tools/build_demo_model.py`` regenerates the committed files byte for byte, and tests can
+recompute the network independently from :func:`weights`.
+
+Files in this package (package data, shipped in the wheel):
+- ``demo-symbol.json`` + ``demo-0000.params``: MXNet export (prefix ``demo``)
+- ``demo.onnx``: ONNX (opset 11, IR version 6, so old ONNX Runtime builds on a Jetson load it)
+- ``dlr/model.json`` + ``dlr/model.params`` + ``dlr/kernels.c``: a DLR graph-executor artifact
+  whose operator library is plain C, compiled on first use (see ``edgeparity.models``)
+
+This module runs in every environment (CPython 3.6+, numpy only).
+"""
+
+import os
+from collections import OrderedDict
+from typing import Dict
+
+import numpy as np
+
+SEED = 20190611
+INPUT_NAME = "data"
+INPUT_SHAPE = (1, 3, 224, 224)
+NUM_CLASSES = 1000
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MXNET_PREFIX = os.path.join(HERE, "demo")
+ONNX_FILE = os.path.join(HERE, "demo.onnx")
+DLR_DIR = os.path.join(HERE, "dlr")
+DLR_GRAPH = os.path.join(DLR_DIR, "model.json")
+DLR_PARAMS = os.path.join(DLR_DIR, "model.params")
+DLR_KERNELS = os.path.join(DLR_DIR, "kernels.c")
+
+# (name, input channels, output channels, stride); every convolution is 3x3 with padding 1,
+# followed by ReLU; the first two are followed by a 2x2/2 max pool.
+CONVOLUTIONS = (
+    ("conv1", 3, 8, 2),
+    ("conv2", 8, 16, 1),
+    ("conv3", 16, 32, 1),
+)
+DENSE = ("fc1", 32, NUM_CLASSES)
+
+
+def weights() -> Dict[str, np.ndarray]:
+    """All parameters by name (MXNet naming: ``conv1_weight``, ``conv1_bias``, ... ``fc1_bias``).
+
+    He-scaled normal weights keep ReLU activations O(1) for inputs in [0, 1] or ImageNet-
+    normalised ranges; the dense layer is scaled by 1/sqrt(fan_in) so logits are O(1).
+
+    Each class's dense weights are centred (zero sum over the 32 features). The pooled ReLU
+    features of an untrained network share one large common component; without centring, that
+    component picks the same top-1 class for every input, and a top-1 change between two
+    environments could never show. With it, the ranking depends on the image.
+    """
+    rng = np.random.RandomState(SEED)
+    params = OrderedDict()  # type: Dict[str, np.ndarray]
+    for name, in_channels, out_channels, _stride in CONVOLUTIONS:
+        fan_in = in_channels * 3 * 3
+        params[name + "_weight"] = rng.normal(
+            0.0, np.sqrt(2.0 / fan_in), (out_channels, in_channels, 3, 3)
+        ).astype(np.float32)
+        params[name + "_bias"] = rng.normal(0.0, 0.05, (out_channels,)).astype(np.float32)
+    name, features, units = DENSE
+    dense = rng.normal(0.0, 1.0 / np.sqrt(features), (units, features))
+    params[name + "_weight"] = (dense - dense.mean(axis=1, keepdims=True)).astype(np.float32)
+    params[name + "_bias"] = rng.normal(0.0, 0.05, (units,)).astype(np.float32)
+    return params
