@@ -1,0 +1,121 @@
+"""Numbers that describe how two arrays differ, in the spirit of Polygraphy's comparator.
+
+Everything here is a pure function of two numpy arrays, so it is easy to check by hand.
+"""
+
+import struct
+import zlib
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+IDENTICAL = "identical"
+WITHIN_TOLERANCE = "within_tolerance"
+DIFFERENT = "different"
+MISSING = "missing"
+ERROR = "error"
+SKIPPED = "skipped"
+BOTH_ERROR = "both_error"  # the same input fails on both sides: agreement, but worth showing
+
+AGREEING = (IDENTICAL, WITHIN_TOLERANCE, BOTH_ERROR)
+
+
+def is_image(array: np.ndarray) -> bool:
+    return array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] in (1, 3, 4)
+
+
+def difference_stats(reference: np.ndarray, other: np.ndarray, atol: float, rtol: float
+                     ) -> Dict[str, Any]:
+    """Verdict and error statistics of ``other`` against ``reference`` (same shape).
+
+    Tolerance follows numpy.isclose: |other - reference| <= atol + rtol * |reference|.
+    Integer arrays (decoded pixels) get no tolerance: any difference is a difference.
+    """
+    if reference.shape != other.shape:
+        return {
+            "verdict": DIFFERENT,
+            "shape_mismatch": [list(reference.shape), list(other.shape)],
+        }
+    a = reference.astype(np.float64)
+    b = other.astype(np.float64)
+    diff = np.abs(b - a)
+    differs = diff > 0
+    magnitude = np.abs(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(magnitude > 0, diff / magnitude, np.where(diff > 0, np.inf, 0.0))
+    stats = {
+        "max_abs_error": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
+        "p99_abs_error": float(np.percentile(diff, 99)) if diff.size else 0.0,
+        "max_rel_error": float(relative.max()) if relative.size else 0.0,
+        "fraction_elements_differ": float(differs.mean()) if diff.size else 0.0,
+        # The smallest tolerances under which the comparison would pass: what a user would
+        # have to accept (Polygraphy calls this the minimum required tolerance).
+        "min_atol_to_pass": float(diff.max()) if diff.size else 0.0,
+        "min_rtol_to_pass": float(relative.max()) if relative.size else 0.0,
+    }  # type: Dict[str, Any]
+    floating = np.issubdtype(reference.dtype, np.floating) and np.issubdtype(
+        other.dtype, np.floating)
+    if floating and bool(np.all(diff <= atol + rtol * magnitude)):
+        stats["verdict"] = WITHIN_TOLERANCE
+    else:
+        stats["verdict"] = DIFFERENT
+    if is_image(reference) and is_image(other):
+        per_pixel = diff.max(axis=2)
+        stats["fraction_pixels_differ"] = float((per_pixel > 0).mean())
+        stats["max_channel_diff"] = int(per_pixel.max())
+    return stats
+
+
+def classifier_stats(reference: np.ndarray, other: np.ndarray) -> Optional[Dict[str, Any]]:
+    """Top-1 and top-5 agreement for classifier outputs (N x classes logits)."""
+    if reference.shape != other.shape or reference.ndim != 2 or reference.shape[1] < 5:
+        return None
+    top1_changed = 0
+    overlap = []
+    for row_a, row_b in zip(reference, other):
+        top5_a = np.argsort(-row_a, kind="stable")[:5]
+        top5_b = np.argsort(-row_b, kind="stable")[:5]
+        top1_changed += int(top5_a[0] != top5_b[0])
+        overlap.append(len(set(top5_a.tolist()) & set(top5_b.tolist())) / 5.0)
+    return {
+        "top1_reference": int(np.argmax(reference[0])),
+        "top1_other": int(np.argmax(other[0])),
+        "top1_changed": top1_changed,
+        "top5_overlap": float(np.mean(overlap)),
+    }
+
+
+def heatmap_png(reference: np.ndarray, other: np.ndarray) -> Optional[bytes]:
+    """A PNG showing where two decoded images differ: black = equal, bright = max difference.
+
+    Written with zlib only, so the host needs no imaging library to render reports.
+    """
+    if not (is_image(reference) and is_image(other)) or reference.shape != other.shape:
+        return None
+    diff = np.abs(reference.astype(np.int16) - other.astype(np.int16)).max(axis=2)
+    peak = int(diff.max())
+    if peak == 0:
+        scaled = np.zeros(diff.shape, np.float64)
+    else:
+        # sqrt stretch so a few 1-level differences are still visible next to large ones.
+        scaled = np.sqrt(diff / float(peak))
+    # "inferno"-like ramp: black -> purple -> orange -> yellow.
+    red = np.clip(scaled * 2.0, 0, 1)
+    green = np.clip(scaled * 2.0 - 0.8, 0, 1)
+    blue = np.clip(np.where(scaled < 0.5, scaled * 1.4, 1.4 - scaled * 1.4), 0, 1)
+    rgb = (np.stack([red, green, blue], axis=2) * 255).astype(np.uint8)
+    return encode_png(rgb)
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    height, width = rgb.shape[:2]
+    raw = b"".join(b"\x00" + rgb[row].tobytes() for row in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
