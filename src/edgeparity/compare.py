@@ -330,30 +330,43 @@ def _agreeing_implementations(comparator: Comparator, stage: str, images: List[s
     return result
 
 
+def _decode_agreement(this: Endpoint, this_impl: str, that: Endpoint, that_impl: str,
+                      images: List[str]) -> Tuple[List[str], List[str]]:
+    """Images on which two decoders give identical pixels, and those on which they do not."""
+    agree, disagree = [], []
+    for image in images:
+        a = this.bundle.records.get("{}|decode={}".format(image, this_impl))
+        b = that.bundle.records.get("{}|decode={}".format(image, that_impl))
+        if a is None or b is None:
+            continue
+        if a["status"] == b["status"] == "ok" and a["sha256"] == b["sha256"]:
+            agree.append(image)
+        else:
+            disagree.append(image)
+    return agree, disagree
+
+
 def _alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, Any]]:
-    """Decoders on one side that match the other side's deployed decoder on every image.
+    """Decoders on one side that match the other side's deployed decoder better than its own.
 
     This is how the case's fix reads: the cloud's MXNet decode equals the Jetson's Pillow.
     """
+    reference, other = comparator.reference, comparator.other
+    deployed, _ = _decode_agreement(reference, str(reference.pipeline.get("decode")),
+                                    other, str(other.pipeline.get("decode")), images)
     found = []
-    for this, that in ((comparator.reference, comparator.other),
-                       (comparator.other, comparator.reference)):
-        target = that.pipeline.get("decode")
+    for this, that in ((reference, other), (other, reference)):
+        target = str(that.pipeline.get("decode"))
         for name in sorted(_available(this.bundle, "decode")):
             if name == this.pipeline.get("decode"):
                 continue
-            agree = total = 0
-            for image in images:
-                a = this.bundle.records.get("{}|decode={}".format(image, name))
-                b = that.bundle.records.get("{}|decode={}".format(image, target))
-                if a is None or b is None or b["status"] != "ok":
-                    continue
-                total += 1
-                if a["status"] == "ok" and a["sha256"] == b["sha256"]:
-                    agree += 1
-            if total and agree == total:
+            agree, disagree = _decode_agreement(this, name, that, target, images)
+            if len(agree) > len(deployed):
                 found.append({"environment": this.label, "stage": "decode", "impl": name,
-                              "matches": that.label, "matches_impl": target, "images": total})
+                              "matches": that.label, "matches_impl": target,
+                              "agree": len(agree), "images": len(agree) + len(disagree),
+                              "still_differ": disagree})
+    found.sort(key=lambda item: -item["agree"])
     return found
 
 
@@ -428,10 +441,25 @@ def compare_pair(reference: Endpoint, other: Endpoint, tolerances: Tolerances,
         "inference_impact": _inference_impact(walks),
         "images": walks,
         "like_for_like": {"counts": counts,
-                          "records": [r for r in records if r["verdict"] != IDENTICAL]},
+                          "records": [r for r in records if r["verdict"] not in (IDENTICAL,
+                                                                                   MISSING)],
+                          "missing_in": _not_installed(reference, other)},
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
+
+
+def _not_installed(reference: Endpoint, other: Endpoint) -> Dict[str, List[str]]:
+    """{environment: [stage/impl, ...]} available on the other side but not there."""
+    result = {}
+    for this, that in ((reference, other), (other, reference)):
+        missing = []
+        for stage in STAGE_ORDER:
+            names = set(_available(that.bundle, stage)) - set(_available(this.bundle, stage))
+            missing += ["{}/{}".format(stage, name) for name in sorted(names)]
+        if missing:
+            result[this.label] = missing
+    return result
 
 
 def _count(values: Any) -> Dict[str, int]:

@@ -80,12 +80,15 @@ def _advice(pair: Dict[str, Any]) -> List[str]:
     """What to do, in the user's words."""
     advice = []
     stage = pair["first_divergent_stage"]
-    for alt in pair["alternatives"]:
+    for alt in pair["alternatives"][:2]:
+        still = alt["still_differ"]
         advice.append("{env} decode={impl} gives the same pixels as {other}'s decode={oimpl} on "
-                      "all {n} images: switch {env}'s decoder to {impl} (or build both sides' "
-                      "Pillow against the same libjpeg).".format(
+                      "{agree} of {n} images{rest}: switch {env}'s decoder to {impl}, or build "
+                      "both sides' decoder against the same libjpeg.".format(
                           env=alt["environment"], impl=alt["impl"], other=alt["matches"],
-                          oimpl=alt["matches_impl"], n=alt["images"]))
+                          oimpl=alt["matches_impl"], agree=alt["agree"], n=alt["images"],
+                          rest=" (still differs on {})".format(_short_list(still, 3))
+                          if still else ""))
     if stage == "decode" and not advice:
         advice.append("use the same JPEG library build on both sides (pin the Pillow build or "
                       "decode with a libjpeg-turbo based decoder everywhere)")
@@ -126,7 +129,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
         for summary in pair["stages"]:
             lines.append("    " + _stage_line(summary))
         impact = pair.get("inference_impact")
-        if impact and impact["top1_changed"]:
+        if impact:
             lines.append("  cost: top-1 class changes on {} of {} images, mean top-5 overlap {}"
                          .format(impact["top1_changed"], impact["images"],
                                  _pct(impact["mean_top5_overlap"])))
@@ -139,6 +142,8 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
         if stage:
             for item in _advice(pair):
                 lines.append("  do: " + item)
+        for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items()):
+            lines.append("  not installed in {}: {}".format(label, ", ".join(names)))
         if verbose:
             for record in pair["like_for_like"]["records"]:
                 lines.append("    {:<16} {:<60} {}".format(

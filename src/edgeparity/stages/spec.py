@@ -10,11 +10,12 @@ INPUT_SHAPE = (1, 3, CROP, CROP)  # NCHW, what the models take
 def resized_size(width: int, height: int) -> "tuple":
     """(width, height) after scaling the shorter side to SHORT_SIDE, keeping the aspect ratio.
 
-    Rounded half-up with integers so every implementation and Python version agrees.
+    The longer side is rounded down, as torchvision's Resize does (320x240 -> 341x256); integer
+    arithmetic so every implementation and Python version agrees.
     """
     if width <= height:
-        return SHORT_SIDE, (height * SHORT_SIDE * 2 + width) // (2 * width)
-    return (width * SHORT_SIDE * 2 + height) // (2 * height), SHORT_SIDE
+        return SHORT_SIDE, height * SHORT_SIDE // width
+    return width * SHORT_SIDE // height, SHORT_SIDE
 
 
 def crop_box(width: int, height: int) -> "tuple":

@@ -1,0 +1,105 @@
+"""Bundles: round trip, content addressing, and refusing damaged or incomplete ones."""
+
+import gzip
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from edgeparity import bundle
+from edgeparity.bundle import BundleError, BundleWriter
+
+
+def _write(path, arrays):
+    writer = BundleWriter(str(path))
+    for index, array in enumerate(arrays):
+        digest = writer.add_array(array)
+        writer.add_record({"key": "img{}|decode=x".format(index), "image": "img{}".format(index),
+                           "mode": "e2e", "chain": "decode=x", "stage": "decode", "impl": "x",
+                           "status": "ok", "sha256": digest})
+    return writer.finish({"name": "test"})
+
+
+def test_round_trip_and_each_array_stored_once(tmp_path):
+    a = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    b = np.linspace(0, 1, 10, dtype=np.float32)
+    path = _write(tmp_path / "b", [a, b, a.copy()])
+    loaded = bundle.load(path)
+    assert len(os.listdir(os.path.join(path, "arrays"))) == 2
+    assert len(loaded.records) == 3
+    for record, original in zip(sorted(loaded.records.values(), key=lambda r: r["key"]), [a, b, a]):
+        np.testing.assert_array_equal(loaded.array(record["sha256"]), original)
+
+
+def test_digest_depends_on_dtype_and_shape_not_only_bytes():
+    zeros = np.zeros(4, np.uint8)
+    assert bundle.array_digest(zeros) != bundle.array_digest(zeros.view(np.float32))
+    assert bundle.array_digest(zeros) != bundle.array_digest(zeros.reshape(2, 2))
+    assert bundle.array_digest(zeros) == bundle.array_digest(np.zeros(4, np.uint8))
+
+
+def test_missing_directory_and_staging_directory_are_refused(tmp_path):
+    with pytest.raises(BundleError, match="no such bundle"):
+        bundle.load(str(tmp_path / "nope"))
+    writer = BundleWriter(str(tmp_path / "half"))
+    writer.add_array(np.ones(3))
+    # A capture killed here leaves only the staging directory, and no final bundle.
+    assert not os.path.exists(str(tmp_path / "half"))
+    with pytest.raises(BundleError, match="no manifest.json.*killed before finishing"):
+        bundle.load(writer.staging)
+
+
+def test_interrupted_bundle_keeps_records_but_is_refused(tmp_path):
+    writer = BundleWriter(str(tmp_path / "run"))
+    writer.add_record({"key": "a|decode=x", "status": "error"})
+    kept = writer.finish_interrupted({"name": "run"})
+    assert kept.endswith(".interrupted")
+    with open(os.path.join(kept, "manifest.json")) as handle:
+        assert len(json.load(handle)["records"]) == 1
+    with pytest.raises(BundleError, match="incomplete"):
+        bundle.load(kept)
+
+
+def test_corrupted_array_file_is_reported_by_name(tmp_path):
+    path = _write(tmp_path / "b", [np.arange(100, dtype=np.float32)])
+    name = os.listdir(os.path.join(path, "arrays"))[0]
+    with open(os.path.join(path, "arrays", name), "r+b") as handle:
+        handle.seek(20)
+        handle.write(b"\x00\xff\x00")
+    with pytest.raises(BundleError) as error:
+        bundle.load(path)
+    assert "arrays/" + name in str(error.value)
+    assert "re-run `edgeparity capture`" in str(error.value).lower() or "Re-run" in str(error.value)
+
+
+def test_tampered_array_with_fixed_up_manifest_is_caught_on_read(tmp_path):
+    path = _write(tmp_path / "b", [np.arange(100, dtype=np.float32)])
+    manifest_path = os.path.join(path, "manifest.json")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    digest, entry = next(iter(manifest["arrays"].items()))
+    # Replace the array with other data, and update the file hash to match: only the content
+    # digest (the file name) can reveal it.
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(100, dtype=np.float32) * 2)
+    packed = gzip.compress(buffer.getvalue())
+    with open(os.path.join(path, entry["file"]), "wb") as handle:
+        handle.write(packed)
+    import hashlib
+
+    entry["file_sha256"] = hashlib.sha256(packed).hexdigest()
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle)
+    loaded = bundle.load(path)
+    with pytest.raises(BundleError, match="modified after capture"):
+        loaded.array(digest)
+
+
+def test_rewriting_a_bundle_replaces_it_whole(tmp_path):
+    path = _write(tmp_path / "b", [np.zeros(3)])
+    _write(tmp_path / "b", [np.ones(3), np.full(3, 2.0)])
+    loaded = bundle.load(path)
+    assert len(loaded.records) == 2
+    assert [n for n in os.listdir(str(tmp_path)) if n != "b"] == []

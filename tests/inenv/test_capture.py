@@ -1,0 +1,124 @@
+"""Capture: records per image x stage x implementation, errors kept, interruption handled."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from edgeparity import bundle
+from edgeparity.capture import capture, probe_inputs
+
+pytest.importorskip("PIL", reason="Pillow is not installed in this environment")
+
+SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+
+
+def test_capture_records_every_image_and_keeps_going_after_a_corrupt_one(small_images, tmp_path):
+    path, counts = capture(str(small_images), str(tmp_path / "b"), name="here",
+                           implementations=["pillow", "pillow-exif"], quiet=True)
+    loaded = bundle.load(path)
+    records = loaded.records
+    assert loaded.name == "here"
+    good = ["photo-420.jpg", "photo-444.jpg", "photo-grayscale.jpg", "photo-exif-orientation6.jpg"]
+    for image in good:
+        record = records[image + "|decode=pillow"]
+        assert record["status"] == "ok"
+        assert record["dtype"] == "|u1" and record["shape"][2] == 3
+        pre = records[image + "|decode=pillow>preprocess=pillow"]
+        assert pre["shape"] == [1, 3, 224, 224] and pre["dtype"] == "<f4"
+    broken = records["truncated.jpg|decode=pillow"]
+    assert broken["status"] == "error" and broken["error"]
+    assert counts["error"] >= 1
+    # The orientation-6 photo is stored sideways; only the EXIF-aware decoder turns it upright.
+    plain = records["photo-exif-orientation6.jpg|decode=pillow"]["shape"]
+    upright = records["photo-exif-orientation6.jpg|decode=pillow-exif"]["shape"]
+    assert plain[:2] == upright[:2][::-1]
+
+
+def test_isolated_runs_use_the_canonical_bytes(small_images, tmp_path):
+    path, _ = capture(str(small_images), str(tmp_path / "b"), stages=["preprocess"],
+                      implementations=["pillow"], quiet=True)
+    loaded = bundle.load(path)
+    isolated = [r for r in loaded.records.values() if r["mode"] == "isolated"]
+    names = sorted(n[:-4] for n in os.listdir(str(small_images / "canonical")) if
+                   n.startswith("decoded-"))
+    assert sorted(r["image"] for r in isolated) == ["canonical:" + n for n in names]
+    for record in isolated:
+        source = np.load(str(small_images / "canonical" / (record["image"][10:] + ".npy")))
+        assert record["input"] == bundle.array_digest(source)
+    # No e2e runs when decode is not selected.
+    assert not [r for r in loaded.records.values() if r["mode"] == "e2e"]
+
+
+def test_probe_inputs_are_the_cases_ones_and_seeded_noise():
+    probes = probe_inputs()
+    assert probes["ones"].shape == (1, 3, 224, 224) and (probes["ones"] == 1).all()
+    noise = probes["noise"]
+    assert noise.dtype == np.float32 and 0 <= noise.min() and noise.max() < 1
+    again = np.random.RandomState(0).uniform(0, 1, (1, 3, 224, 224)).astype(np.float32)
+    assert (noise == again).all()
+
+
+def test_unknown_implementation_and_missing_folder_are_usage_errors(small_images, tmp_path):
+    with pytest.raises(ValueError, match="unknown implementation 'pilow'"):
+        capture(str(small_images), str(tmp_path / "b"), implementations=["pilow"], quiet=True)
+    with pytest.raises(ValueError, match="no such images directory"):
+        capture(str(tmp_path / "absent"), str(tmp_path / "b"), quiet=True)
+    assert not os.path.exists(str(tmp_path / "b"))
+
+
+def _start_long_capture(images, out):
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgeparity", "capture", "--images", str(images), "--out",
+         str(out), "--impl", "pillow"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+
+
+def _many_images(tmp_path, count=60):
+    import shutil
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    source = os.path.join(os.path.dirname(__file__), "..", "..", "sample-images", "photo-420.jpg")
+    for index in range(count):
+        shutil.copy(source, str(folder / "img{:03d}.jpg".format(index)))
+    return folder
+
+
+def _wait_for_progress(process):
+    line = process.stderr.readline()  # first per-image progress line: capture is under way
+    assert b"[" in line, line
+
+
+def test_killed_capture_leaves_nothing_compare_would_accept(tmp_path):
+    process = _start_long_capture(_many_images(tmp_path), tmp_path / "out")
+    _wait_for_progress(process)
+    process.kill()
+    process.wait()
+    assert not os.path.exists(str(tmp_path / "out"))
+    leftovers = [n for n in os.listdir(str(tmp_path)) if n.startswith(".out.partial-")]
+    assert leftovers
+    with pytest.raises(bundle.BundleError, match="not a complete bundle"):
+        bundle.load(str(tmp_path / leftovers[0]))
+
+
+def test_sigterm_keeps_captured_records_marked_incomplete(tmp_path):
+    process = _start_long_capture(_many_images(tmp_path, 200), tmp_path / "out")
+    _wait_for_progress(process)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert b"interrupted" in stderr
+    assert not os.path.exists(str(tmp_path / "out"))
+    kept = str(tmp_path / "out.interrupted")
+    with open(os.path.join(kept, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    assert manifest["complete"] is False and manifest["records"]
+    with pytest.raises(bundle.BundleError, match="incomplete"):
+        bundle.load(kept)

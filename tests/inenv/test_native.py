@@ -1,0 +1,72 @@
+"""Which JPEG library is really loaded: checked against Pillow's own claims and binutils."""
+
+import io
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from edgeparity import native
+
+PIL = pytest.importorskip("PIL", reason="Pillow is not installed in this environment")
+from PIL import Image, features  # noqa: E402
+
+
+def _decode_something():
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "sample-images",
+                           "photo-420.jpg"), "rb") as handle:
+        Image.open(io.BytesIO(handle.read())).convert("RGB")
+
+
+def test_the_jpeg_library_pillow_links_is_mapped_after_a_decode():
+    _decode_something()
+    from PIL import _imaging
+
+    info = native.jpeg_library_of(_imaging.__file__)
+    assert info["linkage"] == "shared", info
+    assert info["path"] and os.path.exists(info["path"])
+    assert info["path"] in native.mapped_files()
+    assert len(info["sha256"]) == 64
+
+
+def test_identified_build_agrees_with_what_pillow_was_compiled_against():
+    # Pillow knows its compile-time JPEG API: 9.0 for IJG libjpeg 9, 6.2/7.0/8.0 for turbo.
+    _decode_something()
+    from PIL import _imaging
+
+    compiled = features.version("jpg")
+    if compiled is None:
+        pytest.skip("this Pillow does not report its JPEG version")
+    build = native.jpeg_library_of(_imaging.__file__)["build"]
+    if compiled.startswith("9"):
+        assert build.startswith("IJG libjpeg 9"), build
+    else:
+        assert build.startswith("libjpeg-turbo"), build
+        if hasattr(features, "check_feature"):
+            turbo = features.check_feature("libjpeg_turbo")
+            if turbo is not None:
+                assert turbo
+
+
+@pytest.mark.skipif(not shutil.which("readelf"), reason="readelf (binutils) is not installed")
+def test_soname_and_needed_match_readelf():
+    from PIL import _imaging
+
+    _decode_something()
+    library = native.jpeg_library_of(_imaging.__file__)["path"]
+    output = subprocess.check_output(["readelf", "-d", library]).decode()
+    sonames = [line.split("[")[1].rstrip("]") for line in output.splitlines() if "(SONAME)" in line]
+    assert native.read_soname(library) == (sonames[0] if sonames else None)
+    output = subprocess.check_output(["readelf", "-d", _imaging.__file__]).decode()
+    needed = [line.split("[")[1].rstrip("]").strip() for line in output.splitlines()
+              if "(NEEDED)" in line]
+    assert native.read_needed(_imaging.__file__) == needed
+
+
+def test_non_elf_and_missing_files_are_harmless(tmp_path):
+    text = tmp_path / "not-elf.so"
+    text.write_text("hello")
+    assert native.read_soname(str(text)) is None
+    assert native.identify_jpeg_build(str(text)) is None
+    assert native.identify_jpeg_build(str(tmp_path / "absent.so")) is None
