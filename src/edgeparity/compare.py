@@ -289,7 +289,8 @@ def explain(comparator: Comparator, stage: str) -> List[str]:
         ref_jpeg = _impl_details(ref.bundle, "decode", str(ref_impl)).get("jpeg_library") or {}
         other_jpeg = _impl_details(other.bundle, "decode", str(other_impl)).get(
             "jpeg_library") or {}
-        if ref_jpeg.get("build") and ref_jpeg.get("build") == other_jpeg.get("build"):
+        if ref_impl == other_impl and ref_jpeg.get("build") and \
+                ref_jpeg.get("build") == other_jpeg.get("build"):
             hints.append("both load the same JPEG library build ({}); look at CPU-specific code "
                          "paths (SIMD) or the JSIMD_* variables".format(ref_jpeg["build"]))
     details = [(_impl_details(ref.bundle, stage, str(ref_impl)), ref.label),
@@ -339,7 +340,8 @@ def _decode_agreement(this: Endpoint, this_impl: str, that: Endpoint, that_impl:
         b = that.bundle.records.get("{}|decode={}".format(image, that_impl))
         if a is None or b is None:
             continue
-        if a["status"] == b["status"] == "ok" and a["sha256"] == b["sha256"]:
+        same_pixels = a["status"] == b["status"] == "ok" and a["sha256"] == b["sha256"]
+        if same_pixels or a["status"] == b["status"] == "error":  # both fail: same behaviour
             agree.append(image)
         else:
             disagree.append(image)
@@ -352,6 +354,8 @@ def _alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, A
     This is how the case's fix reads: the cloud's MXNet decode equals the Jetson's Pillow.
     """
     reference, other = comparator.reference, comparator.other
+    if reference.bundle is other.bundle:
+        return []  # one environment read two ways: there is no "other side" to switch
     deployed, _ = _decode_agreement(reference, str(reference.pipeline.get("decode")),
                                     other, str(other.pipeline.get("decode")), images)
     found = []
@@ -472,8 +476,10 @@ def _count(values: Any) -> Dict[str, int]:
 def _worst(steps: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     keys = ("fraction_pixels_differ", "max_channel_diff", "max_abs_error", "max_rel_error",
             "fraction_elements_differ")
-    worst = {}
+    worst = {}  # type: Dict[str, Any]
     for step in steps:
+        if step.get("shape_mismatch") and "shape_mismatch" not in worst:
+            worst["shape_mismatch"] = step["shape_mismatch"]
         for key in keys:
             if key in step and (key not in worst or step[key] > worst[key]):
                 worst[key] = step[key]

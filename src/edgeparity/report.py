@@ -82,7 +82,7 @@ def _advice(pair: Dict[str, Any]) -> List[str]:
     stage = pair["first_divergent_stage"]
     for alt in pair["alternatives"][:2]:
         still = alt["still_differ"]
-        advice.append("{env} decode={impl} gives the same pixels as {other}'s decode={oimpl} on "
+        advice.append("{env} decode={impl} agrees with {other}'s decode={oimpl} on "
                       "{agree} of {n} images{rest}: switch {env}'s decoder to {impl}, or build "
                       "both sides' decoder against the same libjpeg.".format(
                           env=alt["environment"], impl=alt["impl"], other=alt["matches"],

@@ -1,0 +1,84 @@
+"""`edgeparity compare` as a user meets it: exit codes, error messages, report files."""
+
+import json
+import os
+import shutil
+
+from edgeparity import cli
+from edgeparity.diffstats import encode_png
+
+
+def test_a_bundle_compared_with_itself_is_parity(here_bundle, capsys):
+    assert cli.main(["compare", here_bundle, here_bundle]) == cli.EXIT_PARITY
+    out = capsys.readouterr().out
+    assert "PARITY" in out and "every stage agrees" in out
+
+
+def test_within_one_bundle_exif_transpose_is_a_decode_divergence(here_bundle, tmp_path, capsys):
+    code = cli.main(["compare", here_bundle + "@decode=pillow",
+                     here_bundle + "@decode=pillow-exif", "--json", str(tmp_path / "r.json")])
+    assert code == cli.EXIT_DIVERGENCE
+    report = json.loads((tmp_path / "r.json").read_text())
+    pair = report["pairs"][0]
+    assert pair["first_divergent_images"] == {"decode": ["photo-exif-orientation6.jpg"]}
+    step = pair["images"][[w["image"] for w in pair["images"]].index(
+        "photo-exif-orientation6.jpg")]["stages"][0]
+    assert step["shape_mismatch"] == [[600, 400, 3], [400, 600, 3]]
+
+
+def test_missing_bundle_is_a_usage_error_naming_the_path(tmp_path, capsys):
+    code = cli.main(["compare", str(tmp_path / "nope"), str(tmp_path / "nope2")])
+    assert code == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert str(tmp_path / "nope") in err and "edgeparity capture" in err
+    assert "Traceback" not in err
+
+
+def test_corrupted_array_is_reported_by_file_name(here_bundle, tmp_path, capsys):
+    copy = str(tmp_path / "copy")
+    shutil.copytree(here_bundle, copy)
+    victim = sorted(os.listdir(os.path.join(copy, "arrays")))[0]
+    with open(os.path.join(copy, "arrays", victim), "ab") as handle:
+        handle.write(b"garbage")
+    assert cli.main(["compare", here_bundle, copy]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "arrays/" + victim in err and "corrupted" in err
+
+
+def test_bad_pipeline_and_tolerance_are_usage_errors(here_bundle, capsys):
+    assert cli.main(["compare", here_bundle + "@decod=pillow", here_bundle]) == cli.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infer"]) == cli.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--reference", "x"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "bad pipeline" in err and "bad --tolerance" in err and "--reference 'x'" in err
+
+
+def test_markdown_fits_a_job_summary(here_bundle, tmp_path):
+    cli.main(["compare", here_bundle + "@decode=pillow", here_bundle + "@decode=pillow-exif",
+              "--md", str(tmp_path / "r.md")])
+    text = (tmp_path / "r.md").read_text()
+    assert text.startswith("## ❌ edgeparity: divergence")
+    assert "| decode |" in text and "photo-exif-orientation6.jpg" in text
+
+
+def test_png_encoder_writes_what_pillow_reads_back(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.random.RandomState(0).randint(0, 256, (7, 5, 3)).astype(np.uint8)
+    path = tmp_path / "x.png"
+    path.write_bytes(encode_png(rgb))
+    assert (np.asarray(Image.open(str(path)).convert("RGB")) == rgb).all()
+
+
+def test_json_report_keys_are_documented(here_bundle, tmp_path):
+    cli.main(["compare", here_bundle, here_bundle + "@decode=pillow-exif",
+              "--json", str(tmp_path / "r.json")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                            "report-schema.md")).read()
+    documented = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `")}
+    keys = set(report) | set(report["pairs"][0]) | set(report["environments"][0])
+    keys |= set(report["pairs"][0]["stages"][0]) | set(report["pairs"][0]["images"][0])
+    assert keys - documented == set(), "undocumented report keys"
+    assert report["schema"] == "edgeparity.report/1"
