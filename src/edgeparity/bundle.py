@@ -70,7 +70,7 @@ def _gzip(data: bytes) -> bytes:
     # mtime=0 keeps the compressed bytes reproducible for identical arrays. (gzip.compress
     # only takes mtime from Python 3.8 on.)
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=3, mtime=0) as handle:
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as handle:
         handle.write(data)
     return buffer.getvalue()
 
@@ -110,7 +110,10 @@ class BundleWriter:
             np.save(buffer, array, allow_pickle=False)
             packed = _gzip(buffer.getvalue())
             relative = "{}/{}.npy.gz".format(ARRAYS, digest)
-            _fsync_write(os.path.join(self.staging, relative), packed)
+            # No fsync per array (it would dominate capture time); finish() syncs once
+            # before the manifest is written, so a manifest never points at unwritten data.
+            with open(os.path.join(self.staging, relative), "wb") as handle:
+                handle.write(packed)
             self.arrays[digest] = {
                 "file": relative,
                 "file_sha256": _sha256_bytes(packed),
@@ -134,6 +137,8 @@ class BundleWriter:
     def finish(self, manifest: Dict[str, Any]) -> str:
         """Write the manifest (complete) and move the bundle into place, replacing an old one."""
         manifest = dict(manifest, complete=True)
+        if hasattr(os, "sync"):
+            os.sync()
         self._write_manifest(manifest)
         return self._move_into_place(self.path)
 
