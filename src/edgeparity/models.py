@@ -48,6 +48,8 @@ TVM_NDARRAY_LIST_MAGIC = 0xF7E58D4F05049CB7
 # Compiler flags of the demo DLR kernels. -ffp-contract=off: no fused multiply-add, so the
 # kernels round the same way on x86_64 and aarch64 (where FMA is in the base ISA).
 DEMO_KERNEL_CFLAGS = ("-shared", "-fPIC", "-O2", "-ffp-contract=off")
+# How the demo artifact was built (JSON). Not *.json: DLR refuses a directory with two .json.
+DEMO_BUILD_INFO = "edgeparity-build.info"
 
 
 class ModelError(Unavailable):
@@ -157,7 +159,7 @@ def loaded_libraries() -> List[str]:
     try:
         with open("/proc/self/maps") as handle:
             lines = handle.read().splitlines()
-    except (IOError, OSError):
+    except OSError:
         return []
     seen = []  # type: List[str]
     for line in lines:
@@ -265,7 +267,8 @@ class ModelSource:
         return self.dlr_dir
 
     def provenance(self, files: Sequence[str]) -> Dict[str, Any]:
-        info = {"given": self.label, "demo": self.demo, "files": describe_files(files)}
+        """{"path", "demo", "files": {path: sha256}} of the files a runner actually loaded."""
+        info = {"path": self.label, "demo": self.demo, "files": describe_files(files)}
         if self.archive:
             info["archive"] = {self.archive: "sha256:" + sha256_file(self.archive)}
         return info
@@ -273,7 +276,8 @@ class ModelSource:
 
 def demo_source() -> ModelSource:
     source = ModelSource("demo model (edgeparity/demo_model)", demo=True)
-    source.mxnet = (demo_model.MXNET_PREFIX + "-symbol.json", demo_model.MXNET_PREFIX + "-0000.params")
+    prefix = demo_model.MXNET_PREFIX
+    source.mxnet = (prefix + "-symbol.json", prefix + "-0000.params")
     source.onnx = demo_model.ONNX_FILE
     source.dlr_dir = demo_model.DLR_DIR  # the source form; require_dlr() builds the runnable one
     return source
@@ -337,7 +341,9 @@ def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
 
     libraries = [n for n in names if n.endswith(".so") and n != "libdlr.so"]
     graphs = [n for n in names if n.endswith(".json") and not n.endswith("-symbol.json")]
-    params = [n for n in names if n.endswith(".params") and _is_tvm_params(os.path.join(directory, n))]
+    params = [
+        n for n in names if n.endswith(".params") and _is_tvm_params(os.path.join(directory, n))
+    ]
     if libraries and graphs and params:
         if len(libraries) > 1 or len(graphs) > 1 or len(params) > 1 or symbols:
             source.dlr_problem = (
@@ -382,7 +388,7 @@ def unpack_archive(archive: str) -> str:
             raise ModelError(
                 "cannot unpack {}: cache directory {} is not writable ({}); set "
                 "EDGEPARITY_CACHE_DIR to a writable directory".format(archive, parent, exc)
-            )
+            ) from exc
         try:
             _safe_extract(archive, scratch)
             try:
@@ -432,7 +438,7 @@ def _safe_extract(archive: str, destination: str) -> None:
             "cannot unpack {} ({}: {}); check that it is a complete .tar.gz".format(
                 archive, type(exc).__name__, exc
             )
-        )
+        ) from exc
 
 
 # ------------------------------------------------------------------------------ DLR artifacts
@@ -523,7 +529,7 @@ def build_demo_dlr_artifact() -> str:
         raise Unavailable(
             "cannot build the demo DLR artifact: cache directory {} is not writable ({}); set "
             "EDGEPARITY_CACHE_DIR to a writable directory".format(parent, exc)
-        )
+        ) from exc
     try:
         shutil.copyfile(graph, os.path.join(scratch, "model.json"))
         shutil.copyfile(params, os.path.join(scratch, "model.params"))
@@ -534,6 +540,7 @@ def build_demo_dlr_artifact() -> str:
             info["prebuilt"] = prebuilt
         else:
             command = [compiler] + list(DEMO_KERNEL_CFLAGS) + ["-o", built, source]
+            # stdout/stderr pipes, not capture_output=: CPython 3.6 has no such argument.
             result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             if result.returncode != 0:
                 raise Unavailable(
@@ -543,7 +550,7 @@ def build_demo_dlr_artifact() -> str:
                     )
                 )
             info["compiler"] = _compiler_version(compiler)
-        with open(os.path.join(scratch, "build.json"), "w") as handle:
+        with open(os.path.join(scratch, DEMO_BUILD_INFO), "w") as handle:
             json.dump(info, handle, indent=1, sort_keys=True)
         try:
             os.rename(scratch, target)
@@ -558,16 +565,17 @@ def build_demo_dlr_artifact() -> str:
 
 def demo_dlr_build_info(artifact_dir: str) -> Dict[str, Any]:
     try:
-        with open(os.path.join(artifact_dir, "build.json")) as handle:
+        with open(os.path.join(artifact_dir, DEMO_BUILD_INFO)) as handle:
             return json.load(handle)
-    except (IOError, OSError, ValueError):
+    except (OSError, ValueError):
         return {}
 
 
 def _compiler_version(compiler: str) -> str:
     try:
-        result = subprocess.run([compiler, "--version"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        result = subprocess.run(
+            [compiler, "--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         return "{}: {}".format(compiler, result.stdout.decode("utf-8", "replace").splitlines()[0])
     except (OSError, IndexError):
         return compiler
@@ -610,9 +618,92 @@ def model_input(tensor: Any, expected: Optional[Sequence[Optional[int]]], layout
     return array
 
 
-def option_shape(options: Dict[str, Any]) -> Optional[Tuple[int, ...]]:
-    shape = options.get("input_shape")
-    return tuple(int(d) for d in shape) if shape else None
+class RunnerSettings:
+    """The capture options a runner reads, normalised once (see stages/base.py for the keys).
+
+    ``input_shape`` is the model's input shape in the model's own ``layout``; run() always
+    receives NCHW and converts.
+    """
+
+    def __init__(self, options: Dict[str, Any]) -> None:
+        self.model = options.get("model")  # type: Optional[str]
+        self.device = (options.get("device") or "cpu").lower()
+        self.input_name = options.get("input_name")  # type: Optional[str]
+        shape = options.get("input_shape")
+        self.input_shape = tuple(int(d) for d in shape) if shape else None
+        self.layout = (options.get("layout") or "NCHW").upper()
+        if self.device not in ("cpu", "gpu"):
+            raise ModelError("unknown device {!r}: use cpu or gpu".format(self.device))
+        if self.layout not in ("NCHW", "NHWC"):
+            raise ModelError("unknown input layout {!r}: use NCHW or NHWC".format(self.layout))
+
+    def choose_input(
+        self, inputs: Sequence[Tuple[str, Optional[Sequence[Any]]]], model_label: str
+    ) -> Tuple[str, Optional[Tuple[Any, ...]]]:
+        """Pick the input to feed from the model's (name, shape) list, honouring the options."""
+        names = [name for name, _shape in inputs]
+        if self.input_name:
+            if self.input_name not in names:
+                raise ModelError(
+                    "model {} has no input named {!r} (its inputs: {}); pass one of those as "
+                    "--input-name".format(model_label, self.input_name, ", ".join(names))
+                )
+            chosen = self.input_name
+        elif len(names) == 1:
+            chosen = names[0]
+        else:
+            raise ModelError(
+                "model {} has {} inputs ({}); say which one takes the image with "
+                "--input-name".format(model_label, len(names), ", ".join(names) or "none")
+            )
+        shape = dict(inputs)[chosen]
+        if self.input_shape is not None:
+            shape = self.input_shape
+        return chosen, tuple(shape) if shape is not None else None
+
+
+class NativeStderr:
+    """Copy what native code writes to file descriptor 2 while the block runs.
+
+    Some runtimes (libdlr) print the real reason of a failure from C++ and raise a Python
+    exception with an empty message; this recovers that reason for our error message. The
+    text is passed through to the real stderr afterwards, so nothing is hidden.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def __enter__(self) -> "NativeStderr":
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._file = tempfile.TemporaryFile()
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        self.text = self._file.read().decode("utf-8", "replace")
+        self._file.close()
+        if self.text:
+            sys.stderr.write(self.text)
+            sys.stderr.flush()
+
+    def reason(self) -> str:
+        """The most telling line: a failed check's message, else the last line printed."""
+        lines = [line.strip() for line in self.text.splitlines() if line.strip()]
+        for line in reversed(lines):
+            if "Check failed" in line:  # "Check failed: <condition>: <message>"
+                return line.split("Check failed", 1)[1].lstrip(": ").split(": ", 1)[-1]
+        return lines[-1] if lines else ""
+
+
+def relevant_environment(prefixes: Sequence[str]) -> Dict[str, str]:
+    """Environment variables that change a runtime's numerics or threading (for provenance)."""
+    return {key: value for key, value in sorted(os.environ.items())
+            if any(key.startswith(prefix) for prefix in prefixes)}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

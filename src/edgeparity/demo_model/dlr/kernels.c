@@ -20,8 +20,9 @@
  * runtime fills in when it loads this library, and return -1.
  *
  * Numerics: float32 data, float32 accumulation in a fixed loop order. Build with
- * -ffp-contract=off so that no compiler fuses a*b+c into one FMA: the result is then the same
- * on x86_64 and aarch64 (where FMA is part of the base instruction set).
+ * -ffp-contract=off so that no compiler fuses a*b+c into one FMA: every product and sum is
+ * rounded on its own, whether or not the target has FMA (aarch64 has it in its base
+ * instruction set, baseline x86_64 does not).
  */
 
 #include <stdint.h>
