@@ -17,11 +17,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from edgeparity.bundle import BundleWriter, array_digest  # noqa: E402
-from edgeparity.capture import find_images  # noqa: E402
+from edgeparity.bundle import BundleWriter, array_digest
+from edgeparity.capture import find_images
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -31,8 +31,9 @@ def decode(data: bytes) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", default=os.path.join(os.path.dirname(__file__), "..",
-                                                          "sample-images"))
+    parser.add_argument(
+        "--images", default=os.path.join(os.path.dirname(__file__), "..", "sample-images")
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     files = []

@@ -21,13 +21,20 @@ def small_images(tmp_path):
 
     folder = tmp_path / "images"
     folder.mkdir()
-    for name in ("photo-420.jpg", "photo-444.jpg", "photo-grayscale.jpg",
-                 "photo-exif-orientation6.jpg"):
+    for name in (
+        "photo-420.jpg",
+        "photo-444.jpg",
+        "photo-grayscale.jpg",
+        "photo-exif-orientation6.jpg",
+    ):
         shutil.copy(sample(name), str(folder / name))
     with open(sample("photo-420.jpg"), "rb") as handle:
         data = handle.read()
     # Truncated in the middle of the entropy-coded data: a realistic broken upload.
     (folder / "truncated.jpg").write_bytes(data[:2000])
-    shutil.copytree(os.path.join(SAMPLES, "canonical"), str(folder / "canonical"),
-                    ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(
+        os.path.join(SAMPLES, "canonical"),
+        str(folder / "canonical"),
+        ignore=shutil.ignore_patterns("*.py", "*.md"),
+    )
     return folder

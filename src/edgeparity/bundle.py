@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -57,7 +57,13 @@ def array_stats(array: np.ndarray) -> Dict[str, Optional[float]]:
     if not finite.all():
         values = values[finite]
         if values.size == 0:
-            return {"min": None, "max": None, "mean": None, "std": None, "nonfinite": int((~finite).sum())}
+            return {
+                "min": None,
+                "max": None,
+                "mean": None,
+                "std": None,
+                "nonfinite": int((~finite).sum()),
+            }
     return {
         "min": float(values.min()),
         "max": float(values.max()),
@@ -151,8 +157,9 @@ class BundleWriter:
     def _move_into_place(self, target: str) -> str:
         if os.path.lexists(target):
             # Move the old bundle aside first: at no moment is a half-replaced bundle visible.
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".old-",
-                                   dir=os.path.dirname(target))
+            old = tempfile.mkdtemp(
+                prefix="." + os.path.basename(target) + ".old-", dir=os.path.dirname(target)
+            )
             os.rename(target, os.path.join(old, "bundle"))
             os.rename(self.staging, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -184,7 +191,8 @@ class Bundle:
             raise BundleError(
                 "{}: manifest.json refers to array {} but does not list it; the bundle was "
                 "edited or damaged. Re-run `edgeparity capture` to regenerate it.".format(
-                    self.path, digest[:12])
+                    self.path, digest[:12]
+                )
             )
         file_path = os.path.join(self.path, entry["file"])
         try:
@@ -195,12 +203,13 @@ class Bundle:
             raise BundleError(
                 "{}: cannot read array file {} ({}). The bundle is damaged; re-run "
                 "`edgeparity capture` to regenerate it.".format(self.path, entry["file"], exc)
-            )
+            ) from None
         if array_digest(array) != digest:
             raise BundleError(
                 "{}: array file {} does not hold the data its name promises (content digest "
                 "mismatch): it was modified after capture. Re-run `edgeparity capture`.".format(
-                    self.path, entry["file"])
+                    self.path, entry["file"]
+                )
             )
         return array
 
@@ -214,8 +223,10 @@ def load(path: str, verify: bool = True) -> Bundle:
     path = os.path.abspath(path)
     manifest_path = os.path.join(path, MANIFEST)
     if not os.path.isdir(path):
-        raise BundleError("{}: no such bundle directory. Create it with `edgeparity capture "
-                          "--images DIR --out {}`.".format(path, path))
+        raise BundleError(
+            "{}: no such bundle directory. Create it with `edgeparity capture "
+            "--images DIR --out {}`.".format(path, path)
+        )
     if not os.path.exists(manifest_path):
         hint = ""
         if ".partial-" in os.path.basename(path):
@@ -228,21 +239,26 @@ def load(path: str, verify: bool = True) -> Bundle:
         with open(manifest_path, encoding="utf-8") as handle:
             manifest = json.load(handle)
     except (OSError, ValueError) as exc:
-        raise BundleError("{}: manifest.json is unreadable ({}). The bundle is damaged; re-run "
-                          "`edgeparity capture`.".format(path, exc))
+        raise BundleError(
+            "{}: manifest.json is unreadable ({}). The bundle is damaged; re-run "
+            "`edgeparity capture`.".format(path, exc)
+        ) from None
     schema = manifest.get("schema")
     if schema != SCHEMA:
-        raise BundleError("{}: bundle schema {!r} is not supported (this edgeparity reads {!r}). "
-                          "Capture it again with this version.".format(path, schema, SCHEMA))
+        raise BundleError(
+            "{}: bundle schema {!r} is not supported (this edgeparity reads {!r}). "
+            "Capture it again with this version.".format(path, schema, SCHEMA)
+        )
     if not manifest.get("complete"):
         raise BundleError(
             "{}: this bundle is incomplete (the capture was interrupted after {} records). "
             "Re-run `edgeparity capture` to get a complete one.".format(
-                path, len(manifest.get("records", [])))
+                path, len(manifest.get("records", []))
+            )
         )
     if verify:
         problems = []
-        for digest, entry in sorted(manifest.get("arrays", {}).items()):
+        for _digest, entry in sorted(manifest.get("arrays", {}).items()):
             file_path = os.path.join(path, entry["file"])
             try:
                 with open(file_path, "rb") as handle:
@@ -251,11 +267,15 @@ def load(path: str, verify: bool = True) -> Bundle:
                 problems.append("{} is missing".format(entry["file"]))
                 continue
             if actual != entry.get("file_sha256"):
-                problems.append("{} is corrupted (sha256 differs from the manifest)".format(
-                    entry["file"]))
+                problems.append(
+                    "{} is corrupted (sha256 differs from the manifest)".format(entry["file"])
+                )
         if problems:
-            shown = "; ".join(problems[:5]) + (" (and {} more)".format(len(problems) - 5)
-                                               if len(problems) > 5 else "")
-            raise BundleError("{}: {}. Re-run `edgeparity capture` for this environment to "
-                              "regenerate the bundle.".format(path, shown))
+            shown = "; ".join(problems[:5]) + (
+                " (and {} more)".format(len(problems) - 5) if len(problems) > 5 else ""
+            )
+            raise BundleError(
+                "{}: {}. Re-run `edgeparity capture` for this environment to "
+                "regenerate the bundle.".format(path, shown)
+            )
     return Bundle(path, manifest)

@@ -38,7 +38,9 @@ def probe_inputs() -> Dict[str, np.ndarray]:
     """The two inputs the case used to check inference alone: all ones, and seeded noise."""
     return {
         "ones": np.ones(spec.INPUT_SHAPE, dtype=np.float32),
-        "noise": np.random.RandomState(NOISE_SEED).uniform(0, 1, spec.INPUT_SHAPE).astype(np.float32),
+        "noise": np.random.RandomState(NOISE_SEED)
+        .uniform(0, 1, spec.INPUT_SHAPE)
+        .astype(np.float32),
     }
 
 
@@ -79,8 +81,11 @@ class Progress:
         if self.quiet:
             return
         elapsed = time.time() - self.started
-        sys.stderr.write("[{:>3}/{}] {:<40} {}  ({:.1f}s)\n".format(
-            index, self.total, label[:40], summary, elapsed))
+        sys.stderr.write(
+            "[{:>3}/{}] {:<40} {}  ({:.1f}s)\n".format(
+                index, self.total, label[:40], summary, elapsed
+            )
+        )
         sys.stderr.flush()
 
 
@@ -116,16 +121,23 @@ class Capture:
             try:
                 impl.load(options)
             except Unavailable as exc:
-                self.implementation_status[key] = {"status": "skipped", "reason": str(exc),
-                                                   "description": impl.description}
+                self.implementation_status[key] = {
+                    "status": "skipped",
+                    "reason": str(exc),
+                    "description": impl.description,
+                }
                 continue
             except Exception as exc:
                 self.implementation_status[key] = {
-                    "status": "skipped", "description": impl.description,
-                    "reason": "failed to load: " + _error_text(exc)}
+                    "status": "skipped",
+                    "description": impl.description,
+                    "reason": "failed to load: " + _error_text(exc),
+                }
                 continue
-            self.implementation_status[key] = {"status": "available",
-                                               "description": impl.description}
+            self.implementation_status[key] = {
+                "status": "available",
+                "description": impl.description,
+            }
             self.loaded[impl.stage].append(impl)
 
     def record(
@@ -153,16 +165,22 @@ class Capture:
         except (_Interrupted, KeyboardInterrupt):
             raise
         except Exception as exc:
-            record.update(status="error", error=_error_text(exc),
-                          seconds=round(time.time() - started, 6))
+            record.update(
+                status="error", error=_error_text(exc), seconds=round(time.time() - started, 6)
+            )
             self.writer.add_record(record)
             self.counts["error"] += 1
             return None
         seconds = time.time() - started
         digest = self.writer.add_array(output)
         record.update(
-            status="ok", error=None, shape=list(output.shape), dtype=output.dtype.str,
-            sha256=digest, stats=array_stats(output), seconds=round(seconds, 6),
+            status="ok",
+            error=None,
+            shape=list(output.shape),
+            dtype=output.dtype.str,
+            sha256=digest,
+            stats=array_stats(output),
+            seconds=round(seconds, 6),
         )
         self.writer.add_record(record)
         self.counts["ok"] += 1
@@ -172,8 +190,9 @@ class Capture:
         """The e2e chain for one image file. Returns a short per-image summary."""
         before = dict(self.counts)
         for decoder in self.loaded["decode"]:
-            decoded = self.record(image, "e2e", "decode=" + decoder.name, decoder,
-                                  lambda d=decoder: d.run(data), None)
+            decoded = self.record(
+                image, "e2e", "decode=" + decoder.name, decoder, lambda d=decoder: d.run(data), None
+            )
             if decoded is None:
                 continue
             self.run_downstream(image, "e2e", "decode=" + decoder.name, decoded, "preprocess")
@@ -181,14 +200,16 @@ class Capture:
         errors = self.counts["error"] - before["error"]
         return "{} outputs{}".format(ok, ", {} errors".format(errors) if errors else "")
 
-    def run_downstream(self, image: str, mode: str, chain: str,
-                       upstream: Tuple[np.ndarray, str], stage: str) -> None:
+    def run_downstream(
+        self, image: str, mode: str, chain: str, upstream: Tuple[np.ndarray, str], stage: str
+    ) -> None:
         """Feed ``upstream`` to every implementation of ``stage`` and onwards to the end."""
         array, digest = upstream
         for impl in self.loaded[stage]:
             child_chain = "{}>{}={}".format(chain, stage, impl.name)
-            result = self.record(image, mode, child_chain, impl,
-                                 lambda i=impl: i.run(array), digest)
+            result = self.record(
+                image, mode, child_chain, impl, lambda i=impl: i.run(array), digest
+            )
             if result is not None and stage == "preprocess":
                 self.run_downstream(image, mode, child_chain, result, "infer")
 
@@ -212,12 +233,17 @@ def capture(
     """
     images_dir = os.path.abspath(images_dir)
     if not os.path.isdir(images_dir):
-        raise ValueError("{}: no such images directory. Point --images at a folder of JPEG "
-                         "files (the repository ships sample-images/).".format(images_dir))
+        raise ValueError(
+            "{}: no such images directory. Point --images at a folder of JPEG "
+            "files (the repository ships sample-images/).".format(images_dir)
+        )
     images = find_images(images_dir)
     if not images:
-        raise ValueError("{}: no image files found (looked for {}).".format(
-            images_dir, ", ".join(IMAGE_SUFFIXES)))
+        raise ValueError(
+            "{}: no image files found (looked for {}).".format(
+                images_dir, ", ".join(IMAGE_SUFFIXES)
+            )
+        )
     canonical_dir = canonical_dir or os.path.join(images_dir, "canonical")
     canonical = find_canonical(canonical_dir)
 
@@ -247,8 +273,10 @@ def capture(
                 manifest["images"][image] = {"error": _error_text(exc)}
                 progress.step(index, image, "unreadable: " + _error_text(exc))
                 continue
-            manifest["images"][image] = {"sha256": hashlib.sha256(data).hexdigest(),
-                                         "bytes": len(data)}
+            manifest["images"][image] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+            }
             progress.step(index, image, session.run_image(image, data))
         _run_isolated(session, canonical_dir, canonical, manifest)
         progress.step(len(images) + 1, "canonical inputs and probes", "done")
@@ -264,7 +292,9 @@ def capture(
         raise KeyboardInterrupt(
             "capture interrupted; the {} records captured so far are kept in {} (marked "
             "incomplete, so compare refuses it). Re-run capture to get a complete bundle.".format(
-                len(writer.records), kept))
+                len(writer.records), kept
+            )
+        ) from None
     except BaseException:
         writer.discard()
         raise
@@ -272,8 +302,9 @@ def capture(
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_isolated(session: Capture, canonical_dir: str, canonical: Dict[str, List[str]],
-                  manifest: Dict[str, Any]) -> None:
+def _run_isolated(
+    session: Capture, canonical_dir: str, canonical: Dict[str, List[str]], manifest: Dict[str, Any]
+) -> None:
     manifest["canonical"] = {}
     inputs = []  # type: List[Tuple[str, str, np.ndarray]]
     for stage in ("preprocess", "infer"):
@@ -289,8 +320,11 @@ def _run_isolated(session: Capture, canonical_dir: str, canonical: Dict[str, Lis
         inputs.append(("infer", "probe:" + label, array))
     for stage, label, array in inputs:
         digest = session.writer.add_array(array)
-        manifest["canonical"][label] = {"sha256": digest, "shape": list(array.shape),
-                                        "dtype": array.dtype.str}
+        manifest["canonical"][label] = {
+            "sha256": digest,
+            "shape": list(array.shape),
+            "dtype": array.dtype.str,
+        }
         mode = "probe" if label.startswith("probe:") else "isolated"
         for impl in session.loaded[stage]:
             chain = "{}>{}={}".format(label, stage, impl.name)
@@ -304,7 +338,7 @@ def _provenance(session: Capture) -> Dict[str, Dict[str, Any]]:
         entry = dict(status)
         if status["status"] == "available":
             stage, _, name = key.partition("/")
-            impl = [i for i in session.loaded[stage] if i.name == name][0]
+            impl = next(i for i in session.loaded[stage] if i.name == name)
             try:
                 entry["details"] = impl.provenance()
             except Exception as exc:
@@ -322,8 +356,9 @@ def _select(
     known = {"{}/{}".format(i.stage, i.name) for i in implementations}
     for wanted in names or ():
         if wanted not in known and not any(k.endswith("/" + wanted) for k in known):
-            raise ValueError("unknown implementation {!r}; known: {}".format(
-                wanted, ", ".join(sorted(known))))
+            raise ValueError(
+                "unknown implementation {!r}; known: {}".format(wanted, ", ".join(sorted(known)))
+            )
     for stage in stages or ():
         if stage not in STAGES:
             raise ValueError("unknown stage {!r}; stages are {}".format(stage, ", ".join(STAGES)))

@@ -8,7 +8,7 @@ matrix, golden) import their modules lazily and need CPython >= 3.9.
 import argparse
 import json
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from . import __version__
 
@@ -29,8 +29,11 @@ def parse_pipeline(text: Optional[str]) -> Dict[str, str]:
             continue
         stage, sep, impl = part.strip().partition("=")
         if not sep or stage not in STAGES or not impl:
-            raise UsageError("bad pipeline {!r}: use stage=impl pairs separated by commas, "
-                             "stages are {}".format(text, ", ".join(STAGES)))
+            raise UsageError(
+                "bad pipeline {!r}: use stage=impl pairs separated by commas, stages are {}".format(
+                    text, ", ".join(STAGES)
+                )
+            )
         result[stage] = impl
     return result
 
@@ -55,24 +58,37 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     from .capture import capture
+    from .models import ModelError, resolve_model
 
+    if args.model and (not args.stages or "infer" in ",".join(args.stages)):
+        # Check the model before capturing anything: a typo should cost seconds, not a run.
+        try:
+            resolve_model(args.model)
+        except ModelError as exc:
+            raise UsageError("--model: {}".format(exc)) from None
     options = {
         "model": args.model,
         "device": args.device,
         "input_name": args.input_name,
-        "input_shape": tuple(int(x) for x in args.input_shape.split(",")) if args.input_shape
+        "input_shape": tuple(int(x) for x in args.input_shape.split(","))
+        if args.input_shape
         else None,
         "layout": args.layout,
     }  # type: Dict[str, Any]
     try:
         path, counts = capture(
-            args.images, args.out, name=args.name, stages=_split(args.stages),
-            implementations=_split(args.impl), options=options,
-            pipeline=parse_pipeline(args.pipeline), canonical_dir=args.canonical,
+            args.images,
+            args.out,
+            name=args.name,
+            stages=_split(args.stages),
+            implementations=_split(args.impl),
+            options=options,
+            pipeline=parse_pipeline(args.pipeline),
+            canonical_dir=args.canonical,
             quiet=args.quiet,
         )
     except ValueError as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc)) from None
     print("wrote {}: {} outputs, {} errors recorded".format(path, counts["ok"], counts["error"]))
     return EXIT_PARITY
 
@@ -97,22 +113,49 @@ def cmd_golden(args: argparse.Namespace) -> int:
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `compare` and `matrix` (which ends with a compare)."""
-    parser.add_argument("--reference", metavar="NAME",
-                        help="environment every other one is compared with (default: the first)")
-    parser.add_argument("--atol", type=float, default=1e-5,
-                        help="absolute tolerance for float stages (default 1e-5)")
-    parser.add_argument("--rtol", type=float, default=1e-5,
-                        help="relative tolerance for float stages (default 1e-5)")
-    parser.add_argument("--tolerance", action="append", metavar="STAGE:ATOL[:RTOL]", default=[],
-                        help="per-stage tolerance, e.g. infer:1e-4:1e-4 (repeatable)")
-    parser.add_argument("--json", metavar="FILE", help="write the JSON report (schema in "
-                        "docs/report-schema.md); '-' for stdout")
-    parser.add_argument("--md", metavar="FILE", help="write the Markdown report (fits a CI job "
-                        "summary, e.g. $GITHUB_STEP_SUMMARY)")
-    parser.add_argument("--html", metavar="FILE", help="write the self-contained HTML report "
-                        "with diff heatmaps")
-    parser.add_argument("--verbose", "-v", action="store_true",
-                        help="list every non-identical record in the terminal summary")
+    parser.add_argument(
+        "--reference",
+        metavar="NAME",
+        help="environment every other one is compared with (default: the first)",
+    )
+    parser.add_argument(
+        "--atol",
+        type=float,
+        default=1e-5,
+        help="absolute tolerance for float stages (default 1e-5)",
+    )
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-5,
+        help="relative tolerance for float stages (default 1e-5)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        action="append",
+        metavar="STAGE:ATOL[:RTOL]",
+        default=[],
+        help="per-stage tolerance, e.g. infer:1e-4:1e-4 (repeatable)",
+    )
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the JSON report (schema in docs/report-schema.md); '-' for stdout",
+    )
+    parser.add_argument(
+        "--md",
+        metavar="FILE",
+        help="write the Markdown report (fits a CI job summary, e.g. $GITHUB_STEP_SUMMARY)",
+    )
+    parser.add_argument(
+        "--html", metavar="FILE", help="write the self-contained HTML report with diff heatmaps"
+    )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="list every non-identical record in the terminal summary",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,58 +169,103 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="edgeparity " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("probe", help="describe this environment: CPU, OS, Python, decoders, "
-                       "the JPEG library each one actually loads")
+    p = sub.add_parser(
+        "probe",
+        help="describe this environment: CPU, OS, Python, decoders, "
+        "the JPEG library each one actually loads",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser(
-        "capture", help="run every stage on every image here and write a bundle",
+        "capture",
+        help="run every stage on every image here and write a bundle",
         description="Run decode -> preprocess -> infer with every available implementation on "
         "each image (end-to-end), on the canonical inputs (isolated) and on the all-ones and "
-        "noise probes, and write a bundle directory to copy back to the host.")
-    p.add_argument("--images", required=True, metavar="DIR", help="folder of images "
-                   "(e.g. sample-images); its canonical/ subfolder holds the isolation inputs")
-    p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle directory to write "
-                   "(replaced atomically if it exists)")
+        "noise probes, and write a bundle directory to copy back to the host.",
+    )
+    p.add_argument(
+        "--images",
+        required=True,
+        metavar="DIR",
+        help="folder of images "
+        "(e.g. sample-images); its canonical/ subfolder holds the isolation inputs",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="BUNDLE",
+        help="bundle directory to write (replaced atomically if it exists)",
+    )
     p.add_argument("--name", help="environment name shown in reports (default: BUNDLE's name)")
-    p.add_argument("--stages", action="append", metavar="STAGE[,STAGE]",
-                   help="only these stages: decode, preprocess, infer")
-    p.add_argument("--impl", action="append", metavar="NAME[,NAME]",
-                   help="only these implementations, e.g. pillow,mxnet or decode/pillow")
-    p.add_argument("--pipeline", metavar="STAGE=IMPL,...", help="what this environment runs in "
-                   "production, e.g. decode=pillow,preprocess=pillow,infer=dlr; compare follows "
-                   "it to find the first divergent stage")
+    p.add_argument(
+        "--stages",
+        action="append",
+        metavar="STAGE[,STAGE]",
+        help="only these stages: decode, preprocess, infer",
+    )
+    p.add_argument(
+        "--impl",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="only these implementations, e.g. pillow,mxnet or decode/pillow",
+    )
+    p.add_argument(
+        "--pipeline",
+        metavar="STAGE=IMPL,...",
+        help="what this environment runs in "
+        "production, e.g. decode=pillow,preprocess=pillow,infer=dlr; compare follows "
+        "it to find the first divergent stage",
+    )
     p.add_argument("--canonical", metavar="DIR", help="canonical inputs (default IMAGES/canonical)")
-    p.add_argument("--model", metavar="PATH", help="model for the infer stage: MXNet export "
-                   "prefix, .onnx file, or Neo/DLR artifact dir or .tar.gz (default: the demo model)")
+    p.add_argument(
+        "--model",
+        metavar="PATH",
+        help="model for the infer stage: MXNet export "
+        "prefix, .onnx file, or Neo/DLR artifact dir or .tar.gz (default: the demo model)",
+    )
     p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="inference device")
     p.add_argument("--input-name", help="model input name (default: from the model)")
-    p.add_argument("--input-shape", metavar="N,C,H,W", help="model input shape "
-                   "(default: from the model, else 1,3,224,224)")
+    p.add_argument(
+        "--input-shape",
+        metavar="N,C,H,W",
+        help="model input shape (default: from the model, else 1,3,224,224)",
+    )
     p.add_argument("--layout", default="NCHW", help="model input layout (default NCHW)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser(
-        "compare", help="compare bundles; report the first divergent stage and its cause",
+        "compare",
+        help="compare bundles; report the first divergent stage and its cause",
         description="Compare bundles from different environments (or the same bundle under "
         "different pipelines). Each BUNDLE may carry a pipeline after '@': "
         "cloud@decode=mxnet,infer=mxnet compares cloud's MXNet decode with the other side's "
-        "pipeline. Exit 0 if everything agrees, 1 if something diverges, 2 on errors.")
+        "pipeline. Exit 0 if everything agrees, 1 if something diverges, 2 on errors.",
+    )
     p.add_argument("bundles", nargs="+", metavar="BUNDLE[@STAGE=IMPL,...]")
     add_compare_arguments(p)
-    p.add_argument("--golden", metavar="DIR", help="compare each bundle against committed "
-                   "golden fingerprints instead of against each other")
+    p.add_argument(
+        "--golden",
+        metavar="DIR",
+        help="compare each bundle against committed "
+        "golden fingerprints instead of against each other",
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
-        "matrix", help="capture in every environment of matrix.toml, then compare",
+        "matrix",
+        help="capture in every environment of matrix.toml, then compare",
         description="Build/run every environment, collect bundles, compare, and write the "
-        "reports to OUT (terminal, report.md, report.html, report.json).")
-    p.add_argument("--backend", choices=("auto", "docker", "local"), default="auto",
-                   help="docker: pinned images (needs a Docker engine); local: tox environments "
-                   "on this machine; auto: docker when an engine is reachable, else local")
+        "reports to OUT (terminal, report.md, report.html, report.json).",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "docker", "local"),
+        default="auto",
+        help="docker: pinned images (needs a Docker engine); local: tox environments "
+        "on this machine; auto: docker when an engine is reachable, else local",
+    )
     p.add_argument("--config", default="matrix.toml", help="matrix file (default matrix.toml)")
     p.add_argument("--only", action="append", metavar="NAME[,NAME]", help="only these environments")
     p.add_argument("--out", help="output folder (default from the matrix file: matrix-out)")

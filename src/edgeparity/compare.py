@@ -30,8 +30,12 @@ DEFAULT_PIPELINE = {"decode": "pillow", "preprocess": "pillow"}
 class Tolerances:
     """Default atol/rtol with per-stage overrides (``--tolerance infer:1e-4:1e-4``)."""
 
-    def __init__(self, atol: float = 1e-5, rtol: float = 1e-5,
-                 per_stage: Optional[Dict[str, Tuple[float, float]]] = None) -> None:
+    def __init__(
+        self,
+        atol: float = 1e-5,
+        rtol: float = 1e-5,
+        per_stage: Optional[Dict[str, Tuple[float, float]]] = None,
+    ) -> None:
         self.atol = atol
         self.rtol = rtol
         self.per_stage = per_stage or {}
@@ -40,8 +44,11 @@ class Tolerances:
         return self.per_stage.get(stage, (self.atol, self.rtol))
 
     def as_dict(self) -> Dict[str, Any]:
-        return {"atol": self.atol, "rtol": self.rtol,
-                "per_stage": {k: {"atol": v[0], "rtol": v[1]} for k, v in self.per_stage.items()}}
+        return {
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "per_stage": {k: {"atol": v[0], "rtol": v[1]} for k, v in self.per_stage.items()},
+        }
 
     @classmethod
     def parse(cls, atol: float, rtol: float, specs: Sequence[str]) -> "Tolerances":
@@ -49,13 +56,16 @@ class Tolerances:
         for spec in specs:
             parts = spec.split(":")
             if len(parts) not in (2, 3) or parts[0] not in STAGE_ORDER:
-                raise ValueError("bad --tolerance {!r}: use STAGE:ATOL[:RTOL], e.g. "
-                                 "infer:1e-4:1e-4".format(spec))
+                raise ValueError(
+                    "bad --tolerance {!r}: use STAGE:ATOL[:RTOL], e.g. infer:1e-4:1e-4".format(spec)
+                )
             try:
                 stage_atol = float(parts[1])
                 stage_rtol = float(parts[2]) if len(parts) == 3 else rtol
             except ValueError:
-                raise ValueError("bad --tolerance {!r}: tolerances must be numbers".format(spec))
+                raise ValueError(
+                    "bad --tolerance {!r}: tolerances must be numbers".format(spec)
+                ) from None
             per_stage[parts[0]] = (stage_atol, stage_rtol)
         return cls(atol, rtol, per_stage)
 
@@ -85,8 +95,10 @@ def parse_endpoint(text: str) -> Tuple[str, Dict[str, str]]:
         if part.strip():
             stage, sep, impl = part.strip().partition("=")
             if not sep or stage not in STAGE_ORDER or not impl:
-                raise ValueError("bad pipeline in {!r}: write BUNDLE@stage=impl,stage=impl with "
-                                 "stages {}".format(text, ", ".join(STAGE_ORDER)))
+                raise ValueError(
+                    "bad pipeline in {!r}: write BUNDLE@stage=impl,stage=impl with "
+                    "stages {}".format(text, ", ".join(STAGE_ORDER))
+                )
             pipeline[stage] = impl
     return path, pipeline
 
@@ -126,8 +138,13 @@ def resolve_pipelines(endpoints: List[Endpoint]) -> None:
 class Comparator:
     """Compares two endpoints. Arrays are loaded lazily and cached by digest."""
 
-    def __init__(self, reference: Endpoint, other: Endpoint, tolerances: Tolerances,
-                 want_heatmaps: bool = True) -> None:
+    def __init__(
+        self,
+        reference: Endpoint,
+        other: Endpoint,
+        tolerances: Tolerances,
+        want_heatmaps: bool = True,
+    ) -> None:
         self.reference = reference
         self.other = other
         self.tolerances = tolerances
@@ -141,22 +158,36 @@ class Comparator:
             self._cache[key] = endpoint.bundle.array(digest)
         return self._cache[key]
 
-    def judge(self, ref_record: Optional[Dict[str, Any]], other_record: Optional[Dict[str, Any]],
-              stage: str, heatmap_id: Optional[str] = None) -> Dict[str, Any]:
+    def judge(
+        self,
+        ref_record: Optional[Dict[str, Any]],
+        other_record: Optional[Dict[str, Any]],
+        stage: str,
+        heatmap_id: Optional[str] = None,
+    ) -> Dict[str, Any]:
         """Verdict and statistics for one pair of records (either may be absent)."""
         if ref_record is None or other_record is None:
             present = ref_record or other_record
             missing_side = self.reference.label if ref_record is None else self.other.label
-            return {"verdict": MISSING, "missing_in": missing_side,
-                    "note": "no output in {}{}".format(missing_side, _status_note(present))}
+            return {
+                "verdict": MISSING,
+                "missing_in": missing_side,
+                "note": "no output in {}{}".format(missing_side, _status_note(present)),
+            }
         ref_status, other_status = ref_record["status"], other_record["status"]
         if ref_status != "ok" or other_status != "ok":
             if ref_status == other_status == "error":
-                return {"verdict": BOTH_ERROR, "reference_error": ref_record.get("error"),
-                        "other_error": other_record.get("error")}
+                return {
+                    "verdict": BOTH_ERROR,
+                    "reference_error": ref_record.get("error"),
+                    "other_error": other_record.get("error"),
+                }
             verdict = ERROR if "error" in (ref_status, other_status) else SKIPPED
-            return {"verdict": verdict, "reference_error": ref_record.get("error"),
-                    "other_error": other_record.get("error")}
+            return {
+                "verdict": verdict,
+                "reference_error": ref_record.get("error"),
+                "other_error": other_record.get("error"),
+            }
         if ref_record["sha256"] == other_record["sha256"]:
             return {"verdict": IDENTICAL}
         a = self._array(self.reference, ref_record["sha256"])
@@ -182,8 +213,14 @@ class Comparator:
         for key in sorted(set(ref_records) | set(other_records)):
             record = ref_records.get(key) or other_records[key]
             judged = self.judge(ref_records.get(key), other_records.get(key), record["stage"])
-            judged.update(key=key, image=record["image"], chain=record["chain"],
-                          stage=record["stage"], impl=record["impl"], mode=record["mode"])
+            judged.update(
+                key=key,
+                image=record["image"],
+                chain=record["chain"],
+                stage=record["stage"],
+                impl=record["impl"],
+                mode=record["mode"],
+            )
             results.append(judged)
         return results
 
@@ -217,15 +254,21 @@ class Comparator:
                 other_key = self.other.chain_key(image, stage)
                 if ref_key not in ref_records and other_key not in other_records:
                     break  # neither side ran this stage (e.g. no runner anywhere)
-                judged = self.judge(ref_records.get(ref_key), other_records.get(other_key),
-                                    stage, heatmap_id="{}|{}|{}".format(
-                                        image, self.reference.label, self.other.label))
+                judged = self.judge(
+                    ref_records.get(ref_key),
+                    other_records.get(other_key),
+                    stage,
+                    heatmap_id="{}|{}|{}".format(image, self.reference.label, self.other.label),
+                )
                 judged.update(stage=stage, reference_key=ref_key, other_key=other_key)
                 if judged["verdict"] in (DIFFERENT, ERROR):
                     if first is None:
                         first = stage
-                        judged["origin"] = "intrinsic" if stage == "decode" or not isolation.get(
-                            stage, {}).get("inputs") else _origin(isolation[stage])
+                        judged["origin"] = (
+                            "intrinsic"
+                            if stage == "decode" or not isolation.get(stage, {}).get("inputs")
+                            else _origin(isolation[stage])
+                        )
                     else:
                         judged["origin"] = _origin(isolation.get(stage, {}))
                 stages.append(judged)
@@ -263,14 +306,25 @@ def _describe_jpeg(label: str, loaded: Bundle, impl: str) -> Optional[str]:
     if jpeg.get("path") and jpeg.get("linkage") == "shared":
         where += ": " + jpeg["path"]
     return "{}'s {} {} loads {} ({})".format(
-        label, _display_name(impl), details.get("version") or "", jpeg.get("build") or
-        "an unidentified JPEG library", where).replace("  ", " ")
+        label,
+        _display_name(impl),
+        details.get("version") or "",
+        jpeg.get("build") or "an unidentified JPEG library",
+        where,
+    ).replace("  ", " ")
 
 
 def _display_name(impl: str) -> str:
-    return {"pillow": "Pillow", "pillow-exif": "Pillow", "mxnet": "MXNet", "opencv": "OpenCV",
-            "simplejpeg": "simplejpeg", "dlr": "DLR", "onnxruntime": "ONNX Runtime",
-            "tvm": "TVM"}.get(impl, impl)
+    return {
+        "pillow": "Pillow",
+        "pillow-exif": "Pillow",
+        "mxnet": "MXNet",
+        "opencv": "OpenCV",
+        "simplejpeg": "simplejpeg",
+        "dlr": "DLR",
+        "onnxruntime": "ONNX Runtime",
+        "tvm": "TVM",
+    }.get(impl, impl)
 
 
 def explain(comparator: Comparator, stage: str) -> List[str]:
@@ -279,39 +333,62 @@ def explain(comparator: Comparator, stage: str) -> List[str]:
     ref_impl, other_impl = ref.pipeline.get(stage), other.pipeline.get(stage)
     hints = []
     if ref_impl != other_impl:
-        hints.append("the two sides use different implementations for {}: {} vs {}".format(
-            stage, ref_impl, other_impl))
+        hints.append(
+            "the two sides use different implementations for {}: {} vs {}".format(
+                stage, ref_impl, other_impl
+            )
+        )
     if stage == "decode":
-        descriptions = [_describe_jpeg(ref.label, ref.bundle, str(ref_impl)),
-                        _describe_jpeg(other.label, other.bundle, str(other_impl))]
+        descriptions = [
+            _describe_jpeg(ref.label, ref.bundle, str(ref_impl)),
+            _describe_jpeg(other.label, other.bundle, str(other_impl)),
+        ]
         if all(descriptions):
             hints.append("; ".join(descriptions))  # type: ignore
         ref_jpeg = _impl_details(ref.bundle, "decode", str(ref_impl)).get("jpeg_library") or {}
-        other_jpeg = _impl_details(other.bundle, "decode", str(other_impl)).get(
-            "jpeg_library") or {}
-        if ref_impl == other_impl and ref_jpeg.get("build") and \
-                ref_jpeg.get("build") == other_jpeg.get("build"):
-            hints.append("both load the same JPEG library build ({}); look at CPU-specific code "
-                         "paths (SIMD) or the JSIMD_* variables".format(ref_jpeg["build"]))
-    details = [(_impl_details(ref.bundle, stage, str(ref_impl)), ref.label),
-               (_impl_details(other.bundle, stage, str(other_impl)), other.label)]
+        other_jpeg = (
+            _impl_details(other.bundle, "decode", str(other_impl)).get("jpeg_library") or {}
+        )
+        if (
+            ref_impl == other_impl
+            and ref_jpeg.get("build")
+            and ref_jpeg.get("build") == other_jpeg.get("build")
+        ):
+            hints.append(
+                "both load the same JPEG library build ({}); look at CPU-specific code "
+                "paths (SIMD) or the JSIMD_* variables".format(ref_jpeg["build"])
+            )
+    details = [
+        (_impl_details(ref.bundle, stage, str(ref_impl)), ref.label),
+        (_impl_details(other.bundle, stage, str(other_impl)), other.label),
+    ]
     versions = [d.get("version") for d, _ in details]
     if ref_impl == other_impl and versions[0] != versions[1] and all(versions):
-        hints.append("{} {} in {} vs {} in {}".format(
-            _display_name(str(ref_impl)), versions[0], ref.label, versions[1], other.label))
+        hints.append(
+            "{} {} in {} vs {} in {}".format(
+                _display_name(str(ref_impl)), versions[0], ref.label, versions[1], other.label
+            )
+        )
     maths = [d.get("math_library") for d, _ in details]
     if stage == "infer" and maths[0] != maths[1] and any(maths):
-        hints.append("math libraries differ: {} in {} vs {} in {}".format(
-            maths[0], ref.label, maths[1], other.label))
+        hints.append(
+            "math libraries differ: {} in {} vs {} in {}".format(
+                maths[0], ref.label, maths[1], other.label
+            )
+        )
     arches = [e.bundle.provenance.get("cpu", {}).get("arch") for e in (ref, other)]
     if stage != "decode" and arches[0] != arches[1]:
-        hints.append("CPU architectures differ ({} vs {}): float results may differ in the last "
-                     "bits".format(*arches))
+        hints.append(
+            "CPU architectures differ ({} vs {}): float results may differ in the last bits".format(
+                *arches
+            )
+        )
     return hints
 
 
-def _agreeing_implementations(comparator: Comparator, stage: str, images: List[str]
-                              ) -> Dict[str, Any]:
+def _agreeing_implementations(
+    comparator: Comparator, stage: str, images: List[str]
+) -> Dict[str, Any]:
     """Which implementations of ``stage`` give identical results in both environments."""
     ref, other = comparator.reference, comparator.other
     names = sorted(set(_available(ref.bundle, stage)) & set(_available(other.bundle, stage)))
@@ -331,8 +408,9 @@ def _agreeing_implementations(comparator: Comparator, stage: str, images: List[s
     return result
 
 
-def _decode_agreement(this: Endpoint, this_impl: str, that: Endpoint, that_impl: str,
-                      images: List[str]) -> Tuple[List[str], List[str]]:
+def _decode_agreement(
+    this: Endpoint, this_impl: str, that: Endpoint, that_impl: str, images: List[str]
+) -> Tuple[List[str], List[str]]:
     """Images on which two decoders give identical pixels, and those on which they do not."""
     agree, disagree = [], []
     for image in images:
@@ -356,8 +434,13 @@ def _alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, A
     reference, other = comparator.reference, comparator.other
     if reference.bundle is other.bundle:
         return []  # one environment read two ways: there is no "other side" to switch
-    deployed, _ = _decode_agreement(reference, str(reference.pipeline.get("decode")),
-                                    other, str(other.pipeline.get("decode")), images)
+    deployed, _ = _decode_agreement(
+        reference,
+        str(reference.pipeline.get("decode")),
+        other,
+        str(other.pipeline.get("decode")),
+        images,
+    )
     found = []
     for this, that in ((reference, other), (other, reference)):
         target = str(that.pipeline.get("decode"))
@@ -366,10 +449,18 @@ def _alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, A
                 continue
             agree, disagree = _decode_agreement(this, name, that, target, images)
             if len(agree) > len(deployed):
-                found.append({"environment": this.label, "stage": "decode", "impl": name,
-                              "matches": that.label, "matches_impl": target,
-                              "agree": len(agree), "images": len(agree) + len(disagree),
-                              "still_differ": disagree})
+                found.append(
+                    {
+                        "environment": this.label,
+                        "stage": "decode",
+                        "impl": name,
+                        "matches": that.label,
+                        "matches_impl": target,
+                        "agree": len(agree),
+                        "images": len(agree) + len(disagree),
+                        "still_differ": disagree,
+                    }
+                )
     found.sort(key=lambda item: -item["agree"])
     return found
 
@@ -378,27 +469,37 @@ def _inference_impact(walks: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     rows = []
     for walk in walks:
         for step in walk["stages"]:
-            if step["stage"] == "infer" and step["verdict"] in (IDENTICAL, "within_tolerance",
-                                                                DIFFERENT):
+            if step["stage"] == "infer" and step["verdict"] in (
+                IDENTICAL,
+                "within_tolerance",
+                DIFFERENT,
+            ):
                 classes = step.get("classification")
                 rows.append((walk["image"], classes))
     if not rows:
         return None
     changed = [image for image, c in rows if c and c["top1_changed"]]
     overlaps = [c["top5_overlap"] if c else 1.0 for _, c in rows]
-    return {"images": len(rows), "top1_changed": len(changed), "top1_changed_images": changed,
-            "mean_top5_overlap": float(np.mean(overlaps))}
+    return {
+        "images": len(rows),
+        "top1_changed": len(changed),
+        "top1_changed_images": changed,
+        "mean_top5_overlap": float(np.mean(overlaps)),
+    }
 
 
-def compare_pair(reference: Endpoint, other: Endpoint, tolerances: Tolerances,
-                 want_heatmaps: bool = True) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+def compare_pair(
+    reference: Endpoint, other: Endpoint, tolerances: Tolerances, want_heatmaps: bool = True
+) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
     ref_images = reference.bundle.manifest.get("images", {})
     other_images = other.bundle.manifest.get("images", {})
     images = sorted(set(ref_images) | set(other_images))
-    input_mismatch = [image for image in images
-                      if ref_images.get(image, {}).get("sha256")
-                      != other_images.get(image, {}).get("sha256")]
+    input_mismatch = [
+        image
+        for image in images
+        if ref_images.get(image, {}).get("sha256") != other_images.get(image, {}).get("sha256")
+    ]
     isolation = {stage: comparator.isolated(stage) for stage in ("preprocess", "infer")}
     walks = comparator.walk(images, isolation)
     records = comparator.like_for_like()
@@ -444,10 +545,11 @@ def compare_pair(reference: Endpoint, other: Endpoint, tolerances: Tolerances,
         "alternatives": _alternatives(comparator, images),
         "inference_impact": _inference_impact(walks),
         "images": walks,
-        "like_for_like": {"counts": counts,
-                          "records": [r for r in records if r["verdict"] not in (IDENTICAL,
-                                                                                   MISSING)],
-                          "missing_in": _not_installed(reference, other)},
+        "like_for_like": {
+            "counts": counts,
+            "records": [r for r in records if r["verdict"] not in (IDENTICAL, MISSING)],
+            "missing_in": _not_installed(reference, other),
+        },
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
@@ -474,8 +576,13 @@ def _count(values: Any) -> Dict[str, int]:
 
 
 def _worst(steps: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    keys = ("fraction_pixels_differ", "max_channel_diff", "max_abs_error", "max_rel_error",
-            "fraction_elements_differ")
+    keys = (
+        "fraction_pixels_differ",
+        "max_channel_diff",
+        "max_abs_error",
+        "max_rel_error",
+        "fraction_elements_differ",
+    )
     worst = {}  # type: Dict[str, Any]
     for step in steps:
         if step.get("shape_mismatch") and "shape_mismatch" not in worst:
@@ -499,17 +606,23 @@ def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
         "numpy": provenance.get("numpy", {}).get("version"),
         "created": endpoint.bundle.manifest.get("created"),
         "implementations": {
-            key: {"status": entry.get("status"), "reason": entry.get("reason"),
-                  "version": (entry.get("details") or {}).get("version"),
-                  "jpeg_library": (entry.get("details") or {}).get("jpeg_library")}
+            key: {
+                "status": entry.get("status"),
+                "reason": entry.get("reason"),
+                "version": (entry.get("details") or {}).get("version"),
+                "jpeg_library": (entry.get("details") or {}).get("jpeg_library"),
+            }
             for key, entry in provenance.get("implementations", {}).items()
         },
     }
 
 
-def compare(specs: Sequence[str], reference: Optional[str] = None,
-            tolerances: Optional[Tolerances] = None, want_heatmaps: bool = True
-            ) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+def compare(
+    specs: Sequence[str],
+    reference: Optional[str] = None,
+    tolerances: Optional[Tolerances] = None,
+    want_heatmaps: bool = True,
+) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     """Compare the bundles named by ``specs`` (``PATH[@stage=impl,...]``).
 
     Returns the report (a JSON-able dict, schema edgeparity.report/1) and heatmap PNGs by id.
@@ -526,21 +639,29 @@ def compare(specs: Sequence[str], reference: Optional[str] = None,
         loaded = loaded_by_path[real]
         label = loaded.name
         if any(e.label == label for e in endpoints) or pipeline:
-            label = loaded.name + ("@" + ",".join("{}={}".format(k, v) for k, v in
-                                                  sorted(pipeline.items())) if pipeline else "")
+            label = loaded.name + (
+                "@" + ",".join("{}={}".format(k, v) for k, v in sorted(pipeline.items()))
+                if pipeline
+                else ""
+            )
         if any(e.label == label for e in endpoints):
             label = "{}#{}".format(label, len(endpoints) + 1)
         endpoints.append(Endpoint(loaded, pipeline, label))
     if len(endpoints) < 2:
-        raise ValueError("compare needs at least two bundles (or one bundle twice with different "
-                         "pipelines, e.g. cloud@decode=mxnet cloud@decode=pillow)")
+        raise ValueError(
+            "compare needs at least two bundles (or one bundle twice with different "
+            "pipelines, e.g. cloud@decode=mxnet cloud@decode=pillow)"
+        )
     resolve_pipelines(endpoints)
     ref = endpoints[0]
     if reference:
         matches = [e for e in endpoints if reference in (e.label, e.bundle.name)]
         if not matches:
-            raise ValueError("--reference {!r} is none of the bundles: {}".format(
-                reference, ", ".join(e.label for e in endpoints)))
+            raise ValueError(
+                "--reference {!r} is none of the bundles: {}".format(
+                    reference, ", ".join(e.label for e in endpoints)
+                )
+            )
         ref = matches[0]
     pairs = []
     heatmaps = {}  # type: Dict[str, bytes]
@@ -577,9 +698,10 @@ def compare_cli(args: Any) -> int:
         return check_against_golden(args)
     try:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
-        result, heatmaps = compare(args.bundles, args.reference, tolerances,
-                                   want_heatmaps=bool(args.html))
+        result, heatmaps = compare(
+            args.bundles, args.reference, tolerances, want_heatmaps=bool(args.html)
+        )
     except (ValueError, BundleError) as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc)) from None
     report_module.write_all(result, heatmaps, args)
     return EXIT_DIVERGENCE if result["verdict"] == "divergence" else EXIT_PARITY

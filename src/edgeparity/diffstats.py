@@ -24,8 +24,9 @@ def is_image(array: np.ndarray) -> bool:
     return array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] in (1, 3, 4)
 
 
-def difference_stats(reference: np.ndarray, other: np.ndarray, atol: float, rtol: float
-                     ) -> Dict[str, Any]:
+def difference_stats(
+    reference: np.ndarray, other: np.ndarray, atol: float, rtol: float
+) -> Dict[str, Any]:
     """Verdict and error statistics of ``other`` against ``reference`` (same shape).
 
     Tolerance follows numpy.isclose: |other - reference| <= atol + rtol * |reference|.
@@ -55,7 +56,8 @@ def difference_stats(reference: np.ndarray, other: np.ndarray, atol: float, rtol
         "min_rtol_to_pass": float(relative.max()) if relative.size else 0.0,
     }  # type: Dict[str, Any]
     floating = np.issubdtype(reference.dtype, np.floating) and np.issubdtype(
-        other.dtype, np.floating)
+        other.dtype, np.floating
+    )
     if floating and bool(np.all(diff <= atol + rtol * magnitude)):
         stats["verdict"] = WITHIN_TOLERANCE
     else:
@@ -113,9 +115,17 @@ def encode_png(rgb: np.ndarray) -> bytes:
     raw = b"".join(b"\x00" + rgb[row].tobytes() for row in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )

@@ -33,20 +33,26 @@ def load_config(path: str) -> Dict[str, Any]:
         try:
             import tomli as tomllib  # type: ignore
         except ImportError:
-            raise MatrixError("reading {} needs Python >= 3.11 or the 'tomli' package "
-                              "(pip install 'edgeparity[host]')".format(path))
+            raise MatrixError(
+                "reading {} needs Python >= 3.11 or the 'tomli' package "
+                "(pip install 'edgeparity[host]')".format(path)
+            ) from None
     try:
         with open(path, "rb") as handle:
             config = tomllib.load(handle)
     except FileNotFoundError:
-        raise MatrixError("{}: no matrix file. Run from the repository root or pass --config."
-                          .format(path))
+        raise MatrixError(
+            "{}: no matrix file. Run from the repository root or pass --config.".format(path)
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise MatrixError("{}: not valid TOML ({})".format(path, exc))
+        raise MatrixError("{}: not valid TOML ({})".format(path, exc)) from None
     unknown = set(config) - set(MATRIX_SCHEMA_KEYS)
     if unknown:
-        raise MatrixError("{}: unknown sections {}; expected {}".format(
-            path, ", ".join(sorted(unknown)), ", ".join(MATRIX_SCHEMA_KEYS)))
+        raise MatrixError(
+            "{}: unknown sections {}; expected {}".format(
+                path, ", ".join(sorted(unknown)), ", ".join(MATRIX_SCHEMA_KEYS)
+            )
+        )
     return config
 
 
@@ -66,15 +72,22 @@ def _tox_command() -> List[str]:
     return [sys.executable, "-m", "tox"]
 
 
-def run_local(entries: Dict[str, Dict[str, Any]], images_dir: Path, out_dir: Path,
-              progress: Callable[[str], None], rebuild: bool = False) -> Dict[str, Path]:
+def run_local(
+    entries: Dict[str, Dict[str, Any]],
+    images_dir: Path,
+    out_dir: Path,
+    progress: Callable[[str], None],
+    rebuild: bool = False,
+) -> Dict[str, Path]:
     """Capture in each tox environment named by a [local.NAME] entry."""
     bundles = {}
     root = Path(__file__).resolve().parents[2]
     tox_ini = root / "tox.ini"
     if not tox_ini.exists():
-        raise MatrixError("the local backend runs tox environments from tox.ini, but {} does not "
-                          "exist: run from a checkout of the edgeparity repository".format(tox_ini))
+        raise MatrixError(
+            "the local backend runs tox environments from tox.ini, but {} does not "
+            "exist: run from a checkout of the edgeparity repository".format(tox_ini)
+        )
     for name, entry in entries.items():
         tox_env = entry.get("tox_env", name)
         bundle_path = out_dir / "bundles" / name
@@ -83,8 +96,19 @@ def run_local(entries: Dict[str, Dict[str, Any]], images_dir: Path, out_dir: Pat
         command = _tox_command() + ["exec", "-c", str(tox_ini), "-e", tox_env]
         if rebuild:
             command.append("--recreate")
-        command += ["--", "python", "-m", "edgeparity", "capture", "--images", str(images_dir),
-                    "--out", str(bundle_path), "--name", name]
+        command += [
+            "--",
+            "python",
+            "-m",
+            "edgeparity",
+            "capture",
+            "--images",
+            str(images_dir),
+            "--out",
+            str(bundle_path),
+            "--name",
+            name,
+        ]
         if entry.get("pipeline"):
             command += ["--pipeline", pipeline_arg(entry["pipeline"])]
         progress("{}: capturing in tox env {} (log: {})".format(name, tox_env, log_path))
@@ -93,11 +117,14 @@ def run_local(entries: Dict[str, Dict[str, Any]], images_dir: Path, out_dir: Pat
             result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(root))
         if result.returncode != 0:
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
-            raise MatrixError("{}: capture failed in tox env {} (exit {}). Last lines of {}:\n  {}"
-                              .format(name, tox_env, result.returncode, log_path,
-                                      "\n  ".join(tail)))
-        progress("{}: bundle written in {:.0f}s -> {}".format(name, time.time() - started,
-                                                               bundle_path))
+            raise MatrixError(
+                "{}: capture failed in tox env {} (exit {}). Last lines of {}:\n  {}".format(
+                    name, tox_env, result.returncode, log_path, "\n  ".join(tail)
+                )
+            )
+        progress(
+            "{}: bundle written in {:.0f}s -> {}".format(name, time.time() - started, bundle_path)
+        )
         bundles[name] = bundle_path
     return bundles
 
@@ -130,26 +157,34 @@ def matrix_cli(args: Any) -> int:
         if reachable and config.get("docker"):
             backend = "docker"
         else:
-            say("no Docker engine reachable ({}); falling back to the local backend "
-                "(tox environments on this machine)".format(why))
+            say(
+                "no Docker engine reachable ({}); falling back to the local backend "
+                "(tox environments on this machine)".format(why)
+            )
             backend = "local"
     entries = dict(config.get(backend, {}))
     only = [n.strip() for value in (args.only or []) for n in value.split(",") if n.strip()]
     if only:
         unknown = [n for n in only if n not in entries]
         if unknown:
-            sys.stderr.write("edgeparity: error: --only names unknown {} environments: {} "
-                             "(known: {})\n".format(backend, ", ".join(unknown),
-                                                    ", ".join(entries)))
+            sys.stderr.write(
+                "edgeparity: error: --only names unknown {} environments: {} (known: {})\n".format(
+                    backend, ", ".join(unknown), ", ".join(entries)
+                )
+            )
             return EXIT_ERROR
         entries = {name: entries[name] for name in only}
     if len(entries) < 1:
-        sys.stderr.write("edgeparity: error: {} has no [{}.*] environments\n".format(
-            args.config, backend))
+        sys.stderr.write(
+            "edgeparity: error: {} has no [{}.*] environments\n".format(args.config, backend)
+        )
         return EXIT_ERROR
     out_dir.mkdir(parents=True, exist_ok=True)
-    say("backend {}: {} environments ({}); images {}; output {}".format(
-        backend, len(entries), ", ".join(entries), images_dir, out_dir))
+    say(
+        "backend {}: {} environments ({}); images {}; output {}".format(
+            backend, len(entries), ", ".join(entries), images_dir, out_dir
+        )
+    )
     started = time.time()
     try:
         if backend == "docker":
@@ -176,8 +211,11 @@ def matrix_cli(args: Any) -> int:
     args.md = args.md or str(out_dir / "report.md")
     args.html = args.html or str(out_dir / "report.html")
     report_module.write_all(result, heatmaps, args)
-    say("reports: {}, {}, {} ({:.0f}s in all)".format(args.md, args.html, args.json,
-                                                       time.time() - started))
+    say(
+        "reports: {}, {}, {} ({:.0f}s in all)".format(
+            args.md, args.html, args.json, time.time() - started
+        )
+    )
     return EXIT_DIVERGENCE if result["verdict"] == "divergence" else EXIT_PARITY
 
 

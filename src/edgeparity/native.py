@@ -24,7 +24,8 @@ _TURBO_VERSION = re.compile(rb"libjpeg-turbo version ([0-9][0-9.]*)")
 # Older libjpeg-turbo (1.5.x, e.g. Ubuntu 18.04 / L4T r32) only has its copyright line.
 _TURBO_COPYRIGHT = re.compile(rb"(?:D\. R\. Commander|The libjpeg-turbo Project)")
 # IJG libjpeg embeds JVERSION, e.g. "9d  12-Jan-2020", and a copyright naming Guido Vollbeding.
-# libjpeg-turbo also carries an (emulated) JVERSION "6b  27-Mar-1998", so the turbo checks run first.
+# libjpeg-turbo also carries an (emulated) JVERSION "6b  27-Mar-1998", so the turbo checks
+# run first.
 _IJG_VERSION = re.compile(rb"\x00([6-9][a-z]?)  ([0-9]{1,2}-[A-Z][a-z]{2}-[0-9]{4})\x00")
 
 
@@ -88,20 +89,20 @@ def read_dynamic(path: str) -> Dict[str, object]:
     is64 = data[4] == 2
     endian = "<" if data[5] == 1 else ">"
     if is64:
-        shoff, = struct.unpack_from(endian + "Q", data, 0x28)
+        (shoff,) = struct.unpack_from(endian + "Q", data, 0x28)
         shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x3A)
     else:
-        shoff, = struct.unpack_from(endian + "I", data, 0x20)
+        (shoff,) = struct.unpack_from(endian + "I", data, 0x20)
         shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x2E)
     sections = []
     for index in range(shnum):
         base = shoff + index * shentsize
         if is64:
-            sh_type, = struct.unpack_from(endian + "I", data, base + 4)
+            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
             sh_offset, sh_size = struct.unpack_from(endian + "QQ", data, base + 0x18)
-            sh_link, = struct.unpack_from(endian + "I", data, base + 0x28)
+            (sh_link,) = struct.unpack_from(endian + "I", data, base + 0x28)
         else:
-            sh_type, = struct.unpack_from(endian + "I", data, base + 4)
+            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
             sh_offset, sh_size, sh_link = struct.unpack_from(endian + "III", data, base + 0x10)
         sections.append((sh_type, sh_offset, sh_size, sh_link))
     SHT_DYNAMIC, DT_NEEDED, DT_SONAME = 6, 1, 14
@@ -118,7 +119,7 @@ def read_dynamic(path: str) -> Dict[str, object]:
                 break
             if tag in (DT_SONAME, DT_NEEDED):
                 end = data.index(b"\x00", strtab_offset + value)
-                name = data[strtab_offset + value:end].decode("ascii", "replace")
+                name = data[strtab_offset + value : end].decode("ascii", "replace")
                 if tag == DT_SONAME:
                     result["soname"] = name
                 else:

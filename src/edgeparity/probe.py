@@ -34,15 +34,35 @@ TINY_JPEG = base64.b64decode(
 # libjpeg-turbo picks SIMD code paths at run time; these variables override the choice and so
 # can change nothing (exact SIMD) or everything (a different DCT) — worth recording.
 JPEG_SIMD_VARIABLES = (
-    "JSIMD_FORCENONE", "JSIMD_FORCEMMX", "JSIMD_FORCESSE", "JSIMD_FORCESSE2", "JSIMD_FORCEAVX2",
-    "JSIMD_FORCENEON", "JSIMD_FORCEDSPR", "JSIMD_NOHUFFENC",
+    "JSIMD_FORCENONE",
+    "JSIMD_FORCEMMX",
+    "JSIMD_FORCESSE",
+    "JSIMD_FORCESSE2",
+    "JSIMD_FORCEAVX2",
+    "JSIMD_FORCENEON",
+    "JSIMD_FORCEDSPR",
+    "JSIMD_NOHUFFENC",
 )
 OTHER_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "MXNET_ENGINE_TYPE", "TVM_NUM_THREADS")
 
 # CPU features that change numeric results or code paths of image and tensor libraries.
 NOTABLE_CPU_FEATURES = (
-    "sse2", "sse4_1", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni",
-    "neon", "asimd", "asimdhp", "asimddp", "fphp", "sve", "sve2",
+    "sse2",
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "neon",
+    "asimd",
+    "asimdhp",
+    "asimddp",
+    "fphp",
+    "sve",
+    "sve2",
 )
 
 
@@ -111,8 +131,11 @@ def python_info() -> Dict[str, Any]:
 
 def numpy_info() -> Dict[str, Any]:
     info = {"version": np.__version__}  # type: Dict[str, Any]
-    blas = [os.path.basename(path) for path in native.mapped_files()
-            if "openblas" in path.lower() or "mkl" in os.path.basename(path).lower()]
+    blas = [
+        os.path.basename(path)
+        for path in native.mapped_files()
+        if "openblas" in path.lower() or "mkl" in os.path.basename(path).lower()
+    ]
     info["blas_libraries_mapped"] = blas
     return info
 
@@ -139,8 +162,11 @@ def implementation_provenance(
             result[key] = {"status": "skipped", "reason": str(exc), "description": impl.description}
             continue
         except Exception as exc:  # a library that imports but breaks: still not our crash
-            result[key] = {"status": "skipped", "description": impl.description,
-                           "reason": "failed to load: {}: {}".format(type(exc).__name__, exc)}
+            result[key] = {
+                "status": "skipped",
+                "description": impl.description,
+                "reason": "failed to load: {}: {}".format(type(exc).__name__, exc),
+            }
             continue
         if impl.stage == "decode":
             try:
@@ -165,7 +191,8 @@ def collect(implementations: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict
         "python": python_info(),
         "numpy": numpy_info(),
         "environment_variables": environment_variables(),
-        "implementations": implementations if implementations is not None
+        "implementations": implementations
+        if implementations is not None
         else implementation_provenance(),
         "jpeg_libraries_mapped": native.loaded_jpeg_libraries(),
     }
@@ -175,17 +202,26 @@ def format_text(info: Dict[str, Any]) -> str:
     """A short human summary of ``collect()``."""
     lines = [
         "machine   {} ({}), {} cores; {}".format(
-            info["cpu"]["arch"], info["cpu"]["model"] or "unknown CPU", info["cpu"]["cores"],
-            " ".join(info["cpu"]["notable_features"]) or "no notable SIMD flags"),
-        "os        {}{}".format(info["os"]["distro"] or info["os"]["system"],
-                                ", L4T " + info["os"]["l4t_release"] if info["os"].get("l4t_release") else ""),
+            info["cpu"]["arch"],
+            info["cpu"]["model"] or "unknown CPU",
+            info["cpu"]["cores"],
+            " ".join(info["cpu"]["notable_features"]) or "no notable SIMD flags",
+        ),
+        "os        {}{}".format(
+            info["os"]["distro"] or info["os"]["system"],
+            ", L4T " + info["os"]["l4t_release"] if info["os"].get("l4t_release") else "",
+        ),
         "libc      {}".format(info["libc"]["gnu_libc"] or info["libc"]["detected"]),
         "python    {} ({})".format(info["python"]["version"], info["python"]["executable"]),
         "numpy     {}".format(info["numpy"]["version"]),
     ]
     if info["environment_variables"]:
-        lines.append("env       " + " ".join("{}={}".format(k, v) for k, v in
-                                             sorted(info["environment_variables"].items())))
+        lines.append(
+            "env       "
+            + " ".join(
+                "{}={}".format(k, v) for k, v in sorted(info["environment_variables"].items())
+            )
+        )
     lines.append("")
     for key, entry in sorted(info["implementations"].items()):
         if entry["status"] != "available":
@@ -196,8 +232,10 @@ def format_text(info: Dict[str, Any]) -> str:
         jpeg = details.get("jpeg_library")
         if jpeg:
             text += "  jpeg: {} ({}{})".format(
-                jpeg.get("build") or "unidentified", jpeg.get("origin"),
-                ": " + jpeg["path"] if jpeg.get("path") and jpeg.get("linkage") == "shared" else "")
+                jpeg.get("build") or "unidentified",
+                jpeg.get("origin"),
+                ": " + jpeg["path"] if jpeg.get("path") and jpeg.get("linkage") == "shared" else "",
+            )
         if details.get("jpeg_compiled_version"):
             text += "  compiled for JPEG API {}".format(details["jpeg_compiled_version"])
         if details.get("build_info_jpeg"):

@@ -39,30 +39,39 @@ def magnitude(step: Dict[str, Any]) -> str:
         return "shapes differ: {} vs {}".format(tuple(a), tuple(b))
     if step.get("fraction_pixels_differ") is not None:
         return "{} of pixels differ, max channel diff {}".format(
-            _pct(step["fraction_pixels_differ"]), step.get("max_channel_diff"))
+            _pct(step["fraction_pixels_differ"]), step.get("max_channel_diff")
+        )
     if step.get("max_abs_error") is not None:
         return "max abs error {}, max rel error {}, {} of values differ".format(
-            _num(step["max_abs_error"]), _num(step.get("max_rel_error")),
-            _pct(step.get("fraction_elements_differ")))
+            _num(step["max_abs_error"]),
+            _num(step.get("max_rel_error")),
+            _pct(step.get("fraction_elements_differ")),
+        )
     return ""
 
 
 def _pipeline_text(pipeline: Dict[str, str]) -> str:
-    return " > ".join("{}={}".format(s, pipeline[s]) for s in ("decode", "preprocess", "infer")
-                      if s in pipeline)
+    return " > ".join(
+        "{}={}".format(s, pipeline[s]) for s in ("decode", "preprocess", "infer") if s in pipeline
+    )
 
 
 def _stage_line(summary: Dict[str, Any]) -> str:
     stage = summary["stage"]
-    impls = summary["reference_impl"] if summary["reference_impl"] == summary["other_impl"] \
+    impls = (
+        summary["reference_impl"]
+        if summary["reference_impl"] == summary["other_impl"]
         else "{} vs {}".format(summary["reference_impl"], summary["other_impl"])
+    )
     head = "{:<10} {:<22}".format(stage, impls)
     if not summary["divergent"]:
         verdicts = summary["verdicts"]
         if set(verdicts) <= {"identical"}:
             return head + " identical on {}/{} images".format(summary["images"], summary["images"])
-        return head + " agrees on {} images ({})".format(summary["images"], ", ".join(
-            "{} {}".format(v, k.replace("_", " ")) for k, v in sorted(verdicts.items())))
+        return head + " agrees on {} images ({})".format(
+            summary["images"],
+            ", ".join("{} {}".format(v, k.replace("_", " ")) for k, v in sorted(verdicts.items())),
+        )
     text = head + " DIFFERS on {}/{} images".format(summary["divergent"], summary["images"])
     worst = summary.get("worst")
     if worst:
@@ -82,61 +91,99 @@ def _advice(pair: Dict[str, Any]) -> List[str]:
     stage = pair["first_divergent_stage"]
     for alt in pair["alternatives"][:2]:
         still = alt["still_differ"]
-        advice.append("{env} decode={impl} agrees with {other}'s decode={oimpl} on "
-                      "{agree} of {n} images{rest}: switch {env}'s decoder to {impl}, or build "
-                      "both sides' decoder against the same libjpeg.".format(
-                          env=alt["environment"], impl=alt["impl"], other=alt["matches"],
-                          oimpl=alt["matches_impl"], agree=alt["agree"], n=alt["images"],
-                          rest=" (still differs on {})".format(_short_list(still, 3))
-                          if still else ""))
+        advice.append(
+            "{env} decode={impl} agrees with {other}'s decode={oimpl} on "
+            "{agree} of {n} images{rest}: switch {env}'s decoder to {impl}, or build "
+            "both sides' decoder against the same libjpeg.".format(
+                env=alt["environment"],
+                impl=alt["impl"],
+                other=alt["matches"],
+                oimpl=alt["matches_impl"],
+                agree=alt["agree"],
+                n=alt["images"],
+                rest=" (still differs on {})".format(_short_list(still, 3)) if still else "",
+            )
+        )
     if stage == "decode" and not advice:
-        advice.append("use the same JPEG library build on both sides (pin the Pillow build or "
-                      "decode with a libjpeg-turbo based decoder everywhere)")
+        advice.append(
+            "use the same JPEG library build on both sides (pin the Pillow build or "
+            "decode with a libjpeg-turbo based decoder everywhere)"
+        )
     if stage in ("preprocess", "infer"):
-        advice.append("the {} step itself computes differently: align its implementation or "
-                      "accept the difference with --tolerance {}:ATOL".format(stage, stage))
+        advice.append(
+            "the {} step itself computes differently: align its implementation or "
+            "accept the difference with --tolerance {}:ATOL".format(stage, stage)
+        )
     return advice
 
 
 def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
     lines = []
     verdict = report["verdict"].upper()
-    lines.append("edgeparity: {}  (reference: {}, atol={} rtol={})".format(
-        verdict, report["reference"], report["tolerances"]["atol"], report["tolerances"]["rtol"]))
+    lines.append(
+        "edgeparity: {}  (reference: {}, atol={} rtol={})".format(
+            verdict, report["reference"], report["tolerances"]["atol"], report["tolerances"]["rtol"]
+        )
+    )
     envs = {e["label"]: e for e in report["environments"]}
     for pair in report["pairs"]:
         lines.append("")
         ref, other = envs[pair["reference"]], envs[pair["other"]]
-        lines.append("{} ({} {}, Python {})  vs  {} ({} {}, Python {})".format(
-            ref["label"], ref["arch"], ref["os"] or "", ref["python"],
-            other["label"], other["arch"], other["os"] or "", other["python"]))
-        lines.append("  pipelines: {}  |  {}".format(_pipeline_text(ref["pipeline"]),
-                                                     _pipeline_text(other["pipeline"])))
+        lines.append(
+            "{} ({} {}, Python {})  vs  {} ({} {}, Python {})".format(
+                ref["label"],
+                ref["arch"],
+                ref["os"] or "",
+                ref["python"],
+                other["label"],
+                other["arch"],
+                other["os"] or "",
+                other["python"],
+            )
+        )
+        lines.append(
+            "  pipelines: {}  |  {}".format(
+                _pipeline_text(ref["pipeline"]), _pipeline_text(other["pipeline"])
+            )
+        )
         if pair["input_files_differ"]:
-            lines.append("  ! input files differ between the bundles: {}".format(
-                ", ".join(pair["input_files_differ"][:5])))
+            lines.append(
+                "  ! input files differ between the bundles: {}".format(
+                    ", ".join(pair["input_files_differ"][:5])
+                )
+            )
         stage = pair["first_divergent_stage"]
         if stage:
             images = pair["first_divergent_images"][stage]
             total = len(pair["images"])
-            lines.append("  first divergent stage: {} ({} of {} images)".format(
-                STAGE_WORDS[stage], len(images), total))
+            lines.append(
+                "  first divergent stage: {} ({} of {} images)".format(
+                    STAGE_WORDS[stage], len(images), total
+                )
+            )
             agree = [w["image"] for w in pair["images"] if not w["first_divergent_stage"]]
             if agree:
                 lines.append("  agree end to end: {}".format(_short_list(agree)))
         else:
-            lines.append("  parity: every stage agrees on all {} images".format(len(pair["images"])))
+            lines.append(
+                "  parity: every stage agrees on all {} images".format(len(pair["images"]))
+            )
         for summary in pair["stages"]:
             lines.append("    " + _stage_line(summary))
         impact = pair.get("inference_impact")
         if impact:
-            lines.append("  cost: top-1 class changes on {} of {} images, mean top-5 overlap {}"
-                         .format(impact["top1_changed"], impact["images"],
-                                 _pct(impact["mean_top5_overlap"])))
+            lines.append(
+                "  cost: top-1 class changes on {} of {} images, mean top-5 overlap {}".format(
+                    impact["top1_changed"], impact["images"], _pct(impact["mean_top5_overlap"])
+                )
+            )
         for cause in pair["causes"]:
             lines.append("  why: " + cause)
-        agreeing = [name for name, a in sorted(pair["agreeing_decoders"].items())
-                    if a["agree"] == a["images"]]
+        agreeing = [
+            name
+            for name, a in sorted(pair["agreeing_decoders"].items())
+            if a["agree"] == a["images"]
+        ]
         if stage == "decode" and agreeing:
             lines.append("  decoders that agree across both: " + ", ".join(agreeing))
         if stage:
@@ -146,11 +193,16 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
             lines.append("  not installed in {}: {}".format(label, ", ".join(names)))
         if verbose:
             for record in pair["like_for_like"]["records"]:
-                lines.append("    {:<16} {:<60} {}".format(
-                    record["verdict"], record["key"][:60], magnitude(record)))
+                lines.append(
+                    "    {:<16} {:<60} {}".format(
+                        record["verdict"], record["key"][:60], magnitude(record)
+                    )
+                )
         counts = pair["like_for_like"]["counts"]
-        lines.append("  all records like for like: " + ", ".join(
-            "{} {}".format(v, k.replace("_", " ")) for k, v in sorted(counts.items())))
+        lines.append(
+            "  all records like for like: "
+            + ", ".join("{} {}".format(v, k.replace("_", " ")) for k, v in sorted(counts.items()))
+        )
     return "\n".join(lines)
 
 
@@ -164,39 +216,64 @@ def markdown(report: Dict[str, Any]) -> str:
     icon = "❌" if report["verdict"] == "divergence" else "✅"
     out.append("## {} edgeparity: {}".format(icon, report["verdict"]))
     out.append("")
-    out.append("Reference: **{}** · tolerances atol={} rtol={}".format(
-        report["reference"], report["tolerances"]["atol"], report["tolerances"]["rtol"]))
+    out.append(
+        "Reference: **{}** · tolerances atol={} rtol={}".format(
+            report["reference"], report["tolerances"]["atol"], report["tolerances"]["rtol"]
+        )
+    )
     out.append("")
     out.append("| environment | arch | OS | Python | pipeline |")
     out.append("|---|---|---|---|---|")
     for env in report["environments"]:
-        out.append("| {} | {} | {} | {} | `{}` |".format(
-            env["label"], env["arch"], env["os"], env["python"], _pipeline_text(env["pipeline"])))
+        out.append(
+            "| {} | {} | {} | {} | `{}` |".format(
+                env["label"], env["arch"], env["os"], env["python"], _pipeline_text(env["pipeline"])
+            )
+        )
     for pair in report["pairs"]:
         out.append("")
         out.append("### {} vs {}".format(pair["reference"], pair["other"]))
         stage = pair["first_divergent_stage"]
         if stage:
-            out.append("**First divergent stage: {}** ({} of {} images)".format(
-                STAGE_WORDS[stage], len(pair["first_divergent_images"][stage]), len(pair["images"])))
+            out.append(
+                "**First divergent stage: {}** ({} of {} images)".format(
+                    STAGE_WORDS[stage],
+                    len(pair["first_divergent_images"][stage]),
+                    len(pair["images"]),
+                )
+            )
         else:
-            out.append("**Parity**: every stage agrees on all {} images.".format(len(pair["images"])))
+            out.append(
+                "**Parity**: every stage agrees on all {} images.".format(len(pair["images"]))
+            )
         out.append("")
         out.append("| stage | implementations | images differing | worst | origin |")
         out.append("|---|---|---|---|---|")
         for summary in pair["stages"]:
-            impls = summary["reference_impl"] if summary["reference_impl"] == summary[
-                "other_impl"] else "{} vs {}".format(summary["reference_impl"], summary["other_impl"])
-            out.append("| {} | {} | {}/{} | {} | {} |".format(
-                summary["stage"], impls, summary["divergent"], summary["images"],
-                magnitude(summary["worst"]) if summary.get("worst") else "—",
-                ", ".join(sorted(summary.get("origins") or {})) or "—"))
+            impls = (
+                summary["reference_impl"]
+                if summary["reference_impl"] == summary["other_impl"]
+                else "{} vs {}".format(summary["reference_impl"], summary["other_impl"])
+            )
+            out.append(
+                "| {} | {} | {}/{} | {} | {} |".format(
+                    summary["stage"],
+                    impls,
+                    summary["divergent"],
+                    summary["images"],
+                    magnitude(summary["worst"]) if summary.get("worst") else "—",
+                    ", ".join(sorted(summary.get("origins") or {})) or "—",
+                )
+            )
         impact = pair.get("inference_impact")
         if impact:
             out.append("")
-            out.append("Inference cost: top-1 changes on **{}** of {} images; mean top-5 overlap {}."
-                       .format(impact["top1_changed"], impact["images"],
-                               _pct(impact["mean_top5_overlap"])))
+            out.append(
+                "Inference cost: top-1 changes on **{}** of {} images; "
+                "mean top-5 overlap {}.".format(
+                    impact["top1_changed"], impact["images"], _pct(impact["mean_top5_overlap"])
+                )
+            )
         if pair["causes"]:
             out.append("")
             out.append("**Why**")
@@ -217,9 +294,16 @@ def markdown(report: Dict[str, Any]) -> str:
             out.append("| image | first divergent stage | how much |")
             out.append("|---|---|---|")
             for walk in rows:
-                step = next(s for s in walk["stages"] if s["stage"] == walk["first_divergent_stage"])
-                out.append("| {} | {} | {} |".format(walk["image"], walk["first_divergent_stage"],
-                                                     magnitude(step) or step["verdict"]))
+                step = next(
+                    s for s in walk["stages"] if s["stage"] == walk["first_divergent_stage"]
+                )
+                out.append(
+                    "| {} | {} | {} |".format(
+                        walk["image"],
+                        walk["first_divergent_stage"],
+                        magnitude(step) or step["verdict"],
+                    )
+                )
             out.append("")
             out.append("</details>")
     out.append("")
@@ -233,34 +317,59 @@ table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;paddin
 text-align:left;vertical-align:top} th{background:#f4f4f4} code{background:#f4f4f4;padding:0 3px}
 .maps{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} figcaption{font-size:12px}
 img.heat{image-rendering:pixelated;max-width:320px;border:1px solid #999}
+pre{white-space:pre-wrap;background:#f8f8f8;padding:6px}
 """
 
 
 def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
     esc = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>edgeparity report</title>",
-             "<style>{}</style></head><body>".format(_CSS)]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>edgeparity report</title>",
+        "<style>{}</style></head><body>".format(_CSS),
+    ]
     parts.append("<h1>edgeparity: <span class='{0}'>{0}</span></h1>".format(esc(report["verdict"])))
-    parts.append("<p>Reference <b>{}</b>; tolerances atol={} rtol={}.</p>".format(
-        esc(report["reference"]), report["tolerances"]["atol"], report["tolerances"]["rtol"]))
-    parts.append("<table><tr><th>environment</th><th>arch</th><th>OS</th><th>Python</th>"
-                 "<th>pipeline</th><th>JPEG library per decoder</th></tr>")
+    parts.append(
+        "<p>Reference <b>{}</b>; tolerances atol={} rtol={}.</p>".format(
+            esc(report["reference"]), report["tolerances"]["atol"], report["tolerances"]["rtol"]
+        )
+    )
+    parts.append(
+        "<table><tr><th>environment</th><th>arch</th><th>OS</th><th>Python</th>"
+        "<th>pipeline</th><th>JPEG library per decoder</th></tr>"
+    )
     for env in report["environments"]:
         jpeg = "<br>".join(
-            "{}: {}".format(esc(key), esc("{} ({})".format(
-                (v.get("jpeg_library") or {}).get("build"),
-                (v.get("jpeg_library") or {}).get("path"))))
-            for key, v in sorted(env["implementations"].items()) if v.get("jpeg_library"))
-        parts.append("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
-                     "<td>{}</td></tr>".format(esc(env["label"]), esc(str(env["arch"])),
-                                               esc(str(env["os"])), esc(str(env["python"])),
-                                               esc(_pipeline_text(env["pipeline"])), jpeg))
+            "{}: {}".format(
+                esc(key),
+                esc(
+                    "{} ({})".format(
+                        (v.get("jpeg_library") or {}).get("build"),
+                        (v.get("jpeg_library") or {}).get("path"),
+                    )
+                ),
+            )
+            for key, v in sorted(env["implementations"].items())
+            if v.get("jpeg_library")
+        )
+        parts.append(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
+            "<td>{}</td></tr>".format(
+                esc(env["label"]),
+                esc(str(env["arch"])),
+                esc(str(env["os"])),
+                esc(str(env["python"])),
+                esc(_pipeline_text(env["pipeline"])),
+                jpeg,
+            )
+        )
     parts.append("</table>")
     for pair in report["pairs"]:
-        parts.append("<h2>{} vs {} — <span class='{}'>{}</span></h2>".format(
-            esc(pair["reference"]), esc(pair["other"]), pair["verdict"], pair["verdict"]))
-        parts.append("<pre>{}</pre>".format(esc("\n".join(
-            _stage_line(s) for s in pair["stages"]))))
+        parts.append(
+            "<h2>{} vs {} — <span class='{}'>{}</span></h2>".format(
+                esc(pair["reference"]), esc(pair["other"]), pair["verdict"], pair["verdict"]
+            )
+        )
+        parts.append("<pre>{}</pre>".format(esc("\n".join(_stage_line(s) for s in pair["stages"]))))
         for cause in pair["causes"]:
             parts.append("<p><b>Why:</b> {}</p>".format(esc(cause)))
         if pair["first_divergent_stage"]:
@@ -269,20 +378,32 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
         parts.append("<table><tr><th>image</th><th>first divergent stage</th><th>stages</th></tr>")
         maps = []
         for walk in pair["images"]:
-            cells = "<br>".join("{}: {} {}".format(esc(s["stage"]), esc(s["verdict"]),
-                                                  esc(magnitude(s))) for s in walk["stages"])
-            parts.append("<tr><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                esc(walk["image"]), esc(str(walk["first_divergent_stage"] or "—")), cells))
+            cells = "<br>".join(
+                "{}: {} {}".format(esc(s["stage"]), esc(s["verdict"]), esc(magnitude(s)))
+                for s in walk["stages"]
+            )
+            parts.append(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+                    esc(walk["image"]), esc(str(walk["first_divergent_stage"] or "—")), cells
+                )
+            )
             for step in walk["stages"]:
                 if step.get("heatmap") in heatmaps:
-                    maps.append("<figure><img class='heat' src='{}' alt='difference heatmap'>"
-                                "<figcaption>{}: {} {}</figcaption></figure>".format(
-                                    heatmap_data_uri(heatmaps[step["heatmap"]]),
-                                    esc(walk["image"]), esc(step["stage"]), esc(magnitude(step))))
+                    maps.append(
+                        "<figure><img class='heat' src='{}' alt='difference heatmap'>"
+                        "<figcaption>{}: {} {}</figcaption></figure>".format(
+                            heatmap_data_uri(heatmaps[step["heatmap"]]),
+                            esc(walk["image"]),
+                            esc(step["stage"]),
+                            esc(magnitude(step)),
+                        )
+                    )
         parts.append("</table>")
         if maps:
-            parts.append("<h3>Where the decoded pixels differ (black = equal, bright = largest "
-                         "difference)</h3><div class='maps'>{}</div>".format("".join(maps)))
+            parts.append(
+                "<h3>Where the decoded pixels differ (black = equal, bright = largest "
+                "difference)</h3><div class='maps'>{}</div>".format("".join(maps))
+            )
     parts.append("</body></html>")
     return "\n".join(parts)
 

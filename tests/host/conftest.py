@@ -20,15 +20,30 @@ def tox_python(env):
     work_dir = os.environ.get("EDGEPARITY_TOX_WORK_DIR") or os.path.join(ROOT, ".tox")
     python = os.path.join(work_dir, env, "bin", "python")
     if not os.path.exists(python):
-        pytest.skip("tox env {!r} does not exist yet ({}); run `make test` (tox creates it "
-                    "before this env's tests)".format(env, python))
+        pytest.skip(
+            "tox env {!r} does not exist yet ({}); run `make test` (tox creates it "
+            "before this env's tests)".format(env, python)
+        )
     return python
 
 
 def run_capture(python, out, name, pipeline, extra=()):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
-    command = [python, "-m", "edgeparity", "capture", "--images", SAMPLES, "--out", str(out),
-               "--name", name, "--pipeline", pipeline, "--quiet"] + list(extra)
+    command = [
+        python,
+        "-m",
+        "edgeparity",
+        "capture",
+        "--images",
+        SAMPLES,
+        "--out",
+        str(out),
+        "--name",
+        name,
+        "--pipeline",
+        pipeline,
+        "--quiet",
+    ] + list(extra)
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert result.returncode == 0, result.stderr.decode()
     return str(out)
@@ -41,10 +56,12 @@ def case_bundles(tmp_path_factory):
     cloud = tox_python("cloud-mxnet")
     edge = tox_python("edge-source")
     return {
-        "cloud": run_capture(cloud, folder / "cloud", "cloud",
-                             "decode=pillow,preprocess=pillow,infer=mxnet"),
-        "edge": run_capture(edge, folder / "edge", "edge",
-                            "decode=pillow,preprocess=pillow,infer=dlr"),
+        "cloud": run_capture(
+            cloud, folder / "cloud", "cloud", "decode=pillow,preprocess=pillow,infer=mxnet"
+        ),
+        "edge": run_capture(
+            edge, folder / "edge", "edge", "decode=pillow,preprocess=pillow,infer=dlr"
+        ),
     }
 
 

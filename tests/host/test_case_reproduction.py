@@ -9,11 +9,18 @@ import json
 import numpy as np
 import pytest
 
-from edgeparity import bundle, cli
 from conftest import loaded_libjpeg, tox_python
+from edgeparity import bundle, cli
 
-SUBSAMPLED = ["photo-420.jpg", "photo-422.jpg", "photo-progressive.jpg", "photo-restart.jpg",
-              "cat-420-oddsize.jpg", "camera-canon-s40.jpg", "camera-nintendo3ds-mpo.jpg"]
+SUBSAMPLED = [
+    "photo-420.jpg",
+    "photo-422.jpg",
+    "photo-progressive.jpg",
+    "photo-restart.jpg",
+    "cat-420-oddsize.jpg",
+    "camera-canon-s40.jpg",
+    "camera-nintendo3ds-mpo.jpg",
+]
 
 
 def _decoded(path, image, impl="pillow"):
@@ -26,13 +33,27 @@ def _decoded(path, image, impl="pillow"):
 @pytest.fixture(scope="module")
 def report(case_bundles, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    code = cli.main(["compare", case_bundles["cloud"], case_bundles["edge"],
-                     "--json", str(out / "r.json"), "--md", str(out / "r.md"),
-                     "--html", str(out / "r.html")])
+    code = cli.main(
+        [
+            "compare",
+            case_bundles["cloud"],
+            case_bundles["edge"],
+            "--json",
+            str(out / "r.json"),
+            "--md",
+            str(out / "r.md"),
+            "--html",
+            str(out / "r.html"),
+        ]
+    )
     with open(str(out / "r.json")) as handle:
         data = json.load(handle)
-    return {"code": code, "json": data, "md": (out / "r.md").read_text(),
-            "html": (out / "r.html").read_text()}
+    return {
+        "code": code,
+        "json": data,
+        "md": (out / "r.md").read_text(),
+        "html": (out / "r.html").read_text(),
+    }
 
 
 def test_pillow_decode_differs_on_chroma_subsampled_images(case_bundles):
@@ -54,8 +75,9 @@ def test_pillow_decode_agrees_on_grayscale_and_nearly_on_444(case_bundles):
 
 def test_mxnet_decode_in_the_cloud_equals_pillow_on_libjpeg_turbo(case_bundles):
     for image in SUBSAMPLED + ["photo-grayscale.jpg", "photo-444.jpg"]:
-        assert (_decoded(case_bundles["cloud"], image, "mxnet")
-                == _decoded(case_bundles["edge"], image)).all(), image
+        assert (
+            _decoded(case_bundles["cloud"], image, "mxnet") == _decoded(case_bundles["edge"], image)
+        ).all(), image
 
 
 def test_report_names_decode_and_both_libjpeg_builds(report):
@@ -77,8 +99,11 @@ def test_isolated_preprocessing_agrees_so_preprocess_divergence_is_inherited(rep
     assert set(preprocess["origins"]) == {"inherited"}
     # Independently: isolated records have identical digests on both sides.
     cloud, edge = (bundle.load(case_bundles[s]) for s in ("cloud", "edge"))
-    isolated = [k for k, r in cloud.records.items()
-                if r["mode"] == "isolated" and r["stage"] == "preprocess" and r["impl"] == "pillow"]
+    isolated = [
+        k
+        for k, r in cloud.records.items()
+        if r["mode"] == "isolated" and r["stage"] == "preprocess" and r["impl"] == "pillow"
+    ]
     assert isolated
     for key in isolated:
         assert cloud.records[key]["sha256"] == edge.records[key]["sha256"], key
@@ -117,11 +142,16 @@ def test_pipeline_mapping_expresses_the_fix(case_bundles):
     # Cloud decodes with MXNet, the edge with Pillow on libjpeg-turbo.
     from edgeparity.compare import compare
 
-    result, _ = compare([case_bundles["cloud"] + "@decode=mxnet,preprocess=pillow,infer=mxnet",
-                         case_bundles["edge"]])
+    result, _ = compare(
+        [
+            case_bundles["cloud"] + "@decode=mxnet,preprocess=pillow,infer=mxnet",
+            case_bundles["edge"],
+        ]
+    )
     pair = result["pairs"][0]
-    assert set(pair["first_divergent_images"].get("decode", [])) == \
-        _mxnet_vs_edge_pillow_mismatches(case_bundles)
+    assert set(
+        pair["first_divergent_images"].get("decode", [])
+    ) == _mxnet_vs_edge_pillow_mismatches(case_bundles)
 
 
 def test_html_report_is_self_contained_with_heatmaps(report):

@@ -15,14 +15,22 @@ def test_a_bundle_compared_with_itself_is_parity(here_bundle, capsys):
 
 
 def test_within_one_bundle_exif_transpose_is_a_decode_divergence(here_bundle, tmp_path, capsys):
-    code = cli.main(["compare", here_bundle + "@decode=pillow",
-                     here_bundle + "@decode=pillow-exif", "--json", str(tmp_path / "r.json")])
+    code = cli.main(
+        [
+            "compare",
+            here_bundle + "@decode=pillow",
+            here_bundle + "@decode=pillow-exif",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert code == cli.EXIT_DIVERGENCE
     report = json.loads((tmp_path / "r.json").read_text())
     pair = report["pairs"][0]
     assert pair["first_divergent_images"] == {"decode": ["photo-exif-orientation6.jpg"]}
-    step = pair["images"][[w["image"] for w in pair["images"]].index(
-        "photo-exif-orientation6.jpg")]["stages"][0]
+    step = pair["images"][
+        [w["image"] for w in pair["images"]].index("photo-exif-orientation6.jpg")
+    ]["stages"][0]
     assert step["shape_mismatch"] == [[600, 400, 3], [400, 600, 3]]
 
 
@@ -54,8 +62,15 @@ def test_bad_pipeline_and_tolerance_are_usage_errors(here_bundle, capsys):
 
 
 def test_markdown_fits_a_job_summary(here_bundle, tmp_path):
-    cli.main(["compare", here_bundle + "@decode=pillow", here_bundle + "@decode=pillow-exif",
-              "--md", str(tmp_path / "r.md")])
+    cli.main(
+        [
+            "compare",
+            here_bundle + "@decode=pillow",
+            here_bundle + "@decode=pillow-exif",
+            "--md",
+            str(tmp_path / "r.md"),
+        ]
+    )
     text = (tmp_path / "r.md").read_text()
     assert text.startswith("## ❌ edgeparity: divergence")
     assert "| decode |" in text and "photo-exif-orientation6.jpg" in text
@@ -72,11 +87,19 @@ def test_png_encoder_writes_what_pillow_reads_back(tmp_path):
 
 
 def test_json_report_keys_are_documented(here_bundle, tmp_path):
-    cli.main(["compare", here_bundle, here_bundle + "@decode=pillow-exif",
-              "--json", str(tmp_path / "r.json")])
+    cli.main(
+        [
+            "compare",
+            here_bundle,
+            here_bundle + "@decode=pillow-exif",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     report = json.loads((tmp_path / "r.json").read_text())
-    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
-                            "report-schema.md")).read()
+    doc = open(
+        os.path.join(os.path.dirname(__file__), "..", "..", "docs", "report-schema.md")
+    ).read()
     documented = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `")}
     keys = set(report) | set(report["pairs"][0]) | set(report["environments"][0])
     keys |= set(report["pairs"][0]["stages"][0]) | set(report["pairs"][0]["images"][0])

@@ -16,9 +16,18 @@ def _write(path, arrays):
     writer = BundleWriter(str(path))
     for index, array in enumerate(arrays):
         digest = writer.add_array(array)
-        writer.add_record({"key": "img{}|decode=x".format(index), "image": "img{}".format(index),
-                           "mode": "e2e", "chain": "decode=x", "stage": "decode", "impl": "x",
-                           "status": "ok", "sha256": digest})
+        writer.add_record(
+            {
+                "key": "img{}|decode=x".format(index),
+                "image": "img{}".format(index),
+                "mode": "e2e",
+                "chain": "decode=x",
+                "stage": "decode",
+                "impl": "x",
+                "status": "ok",
+                "sha256": digest,
+            }
+        )
     return writer.finish({"name": "test"})
 
 
@@ -47,7 +56,7 @@ def test_missing_directory_and_staging_directory_are_refused(tmp_path):
     writer.add_array(np.ones(3))
     # A capture killed here leaves only the staging directory, and no final bundle.
     assert not os.path.exists(str(tmp_path / "half"))
-    with pytest.raises(BundleError, match="no manifest.json.*killed before finishing"):
+    with pytest.raises(BundleError, match=r"no manifest\.json.*killed before finishing"):
         bundle.load(writer.staging)
 
 

@@ -19,8 +19,13 @@ SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
 
 
 def test_capture_records_every_image_and_keeps_going_after_a_corrupt_one(small_images, tmp_path):
-    path, counts = capture(str(small_images), str(tmp_path / "b"), name="here",
-                           implementations=["pillow", "pillow-exif"], quiet=True)
+    path, counts = capture(
+        str(small_images),
+        str(tmp_path / "b"),
+        name="here",
+        implementations=["pillow", "pillow-exif"],
+        quiet=True,
+    )
     loaded = bundle.load(path)
     records = loaded.records
     assert loaded.name == "here"
@@ -41,12 +46,18 @@ def test_capture_records_every_image_and_keeps_going_after_a_corrupt_one(small_i
 
 
 def test_isolated_runs_use_the_canonical_bytes(small_images, tmp_path):
-    path, _ = capture(str(small_images), str(tmp_path / "b"), stages=["preprocess"],
-                      implementations=["pillow"], quiet=True)
+    path, _ = capture(
+        str(small_images),
+        str(tmp_path / "b"),
+        stages=["preprocess"],
+        implementations=["pillow"],
+        quiet=True,
+    )
     loaded = bundle.load(path)
     isolated = [r for r in loaded.records.values() if r["mode"] == "isolated"]
-    names = sorted(n[:-4] for n in os.listdir(str(small_images / "canonical")) if
-                   n.startswith("decoded-"))
+    names = sorted(
+        n[:-4] for n in os.listdir(str(small_images / "canonical")) if n.startswith("decoded-")
+    )
     assert sorted(r["image"] for r in isolated) == ["canonical:" + n for n in names]
     for record in isolated:
         source = np.load(str(small_images / "canonical" / (record["image"][10:] + ".npy")))
@@ -75,8 +86,22 @@ def test_unknown_implementation_and_missing_folder_are_usage_errors(small_images
 def _start_long_capture(images, out):
     env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
     return subprocess.Popen(
-        [sys.executable, "-m", "edgeparity", "capture", "--images", str(images), "--out",
-         str(out), "--impl", "pillow"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        [
+            sys.executable,
+            "-m",
+            "edgeparity",
+            "capture",
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--impl",
+            "pillow",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
 
 
 def _many_images(tmp_path, count=60):
@@ -122,3 +147,23 @@ def test_sigterm_keeps_captured_records_marked_incomplete(tmp_path):
     assert manifest["complete"] is False and manifest["records"]
     with pytest.raises(bundle.BundleError, match="incomplete"):
         bundle.load(kept)
+
+
+def test_missing_model_is_refused_before_anything_is_captured(small_images, tmp_path, capsys):
+    from edgeparity import cli
+
+    code = cli.main(
+        [
+            "capture",
+            "--images",
+            str(small_images),
+            "--out",
+            str(tmp_path / "b"),
+            "--model",
+            str(tmp_path / "typo.onnx"),
+        ]
+    )
+    assert code == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "typo.onnx" in err and "does not exist" in err
+    assert not os.path.exists(str(tmp_path / "b"))

@@ -14,8 +14,9 @@ from PIL import Image, features  # noqa: E402
 
 
 def _decode_something():
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "sample-images",
-                           "photo-420.jpg"), "rb") as handle:
+    with open(
+        os.path.join(os.path.dirname(__file__), "..", "..", "sample-images", "photo-420.jpg"), "rb"
+    ) as handle:
         Image.open(io.BytesIO(handle.read())).convert("RGB")
 
 
@@ -59,8 +60,9 @@ def test_soname_and_needed_match_readelf():
     sonames = [line.split("[")[1].rstrip("]") for line in output.splitlines() if "(SONAME)" in line]
     assert native.read_soname(library) == (sonames[0] if sonames else None)
     output = subprocess.check_output(["readelf", "-d", _imaging.__file__]).decode()
-    needed = [line.split("[")[1].rstrip("]").strip() for line in output.splitlines()
-              if "(NEEDED)" in line]
+    needed = [
+        line.split("[")[1].rstrip("]").strip() for line in output.splitlines() if "(NEEDED)" in line
+    ]
     assert native.read_needed(_imaging.__file__) == needed
 
 

@@ -73,4 +73,4 @@ def import_or_unavailable(module: str, what: Optional[str] = None) -> Any:
             "{} is not importable here ({}: {})".format(
                 what or module, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""
             )
-        )
+        ) from None
