@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import demo_model
+from . import demo_model, native
 from .stages.base import Unavailable
 
 USAGE = (
@@ -69,12 +69,7 @@ def cache_dir() -> str:
     return os.path.join(base, "edgeparity")
 
 
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = native.sha256_file
 
 
 def describe_files(paths: Sequence[str]) -> Dict[str, str]:
