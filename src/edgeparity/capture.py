@@ -261,6 +261,7 @@ def capture(
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "images": {},
     }  # type: Dict[str, Any]
+    session = None  # type: Optional[Capture]
     try:
         session = Capture(writer, chosen, options or {})
         progress = Progress(len(images) + 1, quiet)
@@ -287,7 +288,8 @@ def capture(
         path = writer.finish(manifest)
         return path, session.counts
     except (_Interrupted, KeyboardInterrupt):
-        manifest["implementations"] = locals().get("session") and session.implementation_status
+        if session is not None:
+            manifest["implementations"] = session.implementation_status
         kept = writer.finish_interrupted(manifest)
         raise KeyboardInterrupt(
             "capture interrupted; the {} records captured so far are kept in {} (marked "
