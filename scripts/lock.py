@@ -101,7 +101,7 @@ def lock(in_file: Path, python: str) -> Path:
     header = read_header(in_file)
     running = subprocess.run(
         [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        stdout=subprocess.PIPE, text=True, check=True,
+        stdout=subprocess.PIPE, universal_newlines=True, check=True,
     ).stdout.strip()
     if running != header["lock-python"]:
         sys.exit("lock: {} targets CPython {} but --python {} is {}; pass a {} interpreter "

@@ -524,6 +524,8 @@ def compare_pair(
             "other_impl": other.pipeline.get(stage),
             "images": len(steps),
             "divergent": len(different),
+            # steps with outputs on both sides (not missing or skipped): what "N of M" means
+            "compared": len([1 for _, st in steps if st["verdict"] not in (MISSING, SKIPPED)]),
             "verdicts": _count(s["verdict"] for _, s in steps),
             "origins": _count(s.get("origin") for s in different if s.get("origin")),
             "worst": _worst(different),

@@ -190,7 +190,9 @@ def matrix_cli(args: Any) -> int:
         if backend == "docker":
             from . import matrix_docker
 
-            bundles = matrix_docker.run(entries, images_dir, out_dir, say)
+            bundles = matrix_docker.run(
+                entries, images_dir, out_dir, say, root=base, rebuild=args.rebuild
+            )
         else:
             bundles = run_local(entries, images_dir, out_dir, say, rebuild=args.rebuild)
     except Exception as exc:  # MatrixError, or the docker backend's own errors

@@ -373,7 +373,9 @@ def _remove_older_tags(engine: Engine, keep: str) -> None:
     repository = keep.split(":")[0]
     listed = engine.run("images", "--format", "{{.Repository}}:{{.Tag}}", repository)
     for reference in listed.stdout.split():
-        if reference != keep and reference.startswith(repository + ":"):
+        name, _, tag = reference.rpartition(":")
+        # Only our own content-hash tags: a user's or bake's tags (latest, ci) are theirs.
+        if reference != keep and name == repository and re.fullmatch(r"[0-9a-f]{12}", tag):
             engine.run("image", "rm", reference)
 
 

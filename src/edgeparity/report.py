@@ -211,6 +211,14 @@ def _short_list(items: List[str], limit: int = 6) -> str:
     return shown + (" (+{} more)".format(len(items) - limit) if len(items) > limit else "")
 
 
+def _differing_cell(summary: Dict[str, Any]) -> str:
+    if summary.get("compared", summary["images"]) == 0:
+        return "not compared ({})".format(
+            ", ".join("{} {}".format(n, v) for v, n in sorted(summary["verdicts"].items()))
+        )
+    return "{}/{}".format(summary["divergent"], summary["images"])
+
+
 def markdown(report: Dict[str, Any]) -> str:
     out = []
     icon = "❌" if report["verdict"] == "divergence" else "✅"
@@ -256,11 +264,10 @@ def markdown(report: Dict[str, Any]) -> str:
                 else "{} vs {}".format(summary["reference_impl"], summary["other_impl"])
             )
             out.append(
-                "| {} | {} | {}/{} | {} | {} |".format(
+                "| {} | {} | {} | {} | {} |".format(
                     summary["stage"],
                     impls,
-                    summary["divergent"],
-                    summary["images"],
+                    _differing_cell(summary),
                     magnitude(summary["worst"]) if summary.get("worst") else "—",
                     ", ".join(sorted(summary.get("origins") or {})) or "—",
                 )

@@ -46,7 +46,11 @@ CHILD = textwrap.dedent('''
     if "--without-switch" in sys.argv:
         infer_dlr.disable_dlr_phone_home = lambda: {"phone_home": "left on (control run)"}
     impl = infer_dlr.Impl()
-    impl.load({"model": None, "device": "cpu"})
+    try:
+        impl.load({"model": None, "device": "cpu"})
+    except infer_dlr.Unavailable as exc:  # e.g. no libdlr.so for this architecture
+        print("EDGEPARITY-UNAVAILABLE " + str(exc))
+        sys.exit(0)
     out = impl.run(np.ones((1, 3, 224, 224), dtype=np.float32))
     impl.provenance()
     import dlr
@@ -104,6 +108,9 @@ def run_child(tmp_path, without_switch=False):
                             timeout=300)
     stdout = result.stdout.decode("utf-8", "replace")
     stderr = result.stderr.decode("utf-8", "replace")
+    for line in stdout.splitlines():
+        if line.startswith("EDGEPARITY-UNAVAILABLE "):
+            pytest.skip("the DLR runner cannot run here: " + line.split(" ", 1)[1])
     lines = [line for line in stdout.splitlines() if line.startswith("EDGEPARITY-CHILD ")]
     assert result.returncode == 0 and lines, stdout[-2000:] + stderr[-3000:]
     report = json.loads(lines[-1][len("EDGEPARITY-CHILD "):])
