@@ -530,6 +530,9 @@ def compare_pair(
             "origins": _count(s.get("origin") for s in different if s.get("origin")),
             "worst": _worst(different),
         }
+        unavailable = _unavailable_note(reference, other, stage)
+        if unavailable:
+            summary["unavailable"] = unavailable
         if stage in isolation:
             summary["isolated"] = {k: isolation[stage][k] for k in ("inputs", "agree")}
         stage_summary.append(summary)
@@ -555,6 +558,22 @@ def compare_pair(
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
+
+
+def _unavailable_note(reference: Endpoint, other: Endpoint, stage: str) -> Optional[str]:
+    """'infer=dlr is skipped in jetson: <reason>' when a pipeline's implementation is absent."""
+    notes = []
+    for endpoint in (reference, other):
+        impl = endpoint.pipeline.get(stage)
+        entry = endpoint.bundle.manifest.get("implementations", {}).get(
+            "{}/{}".format(stage, impl), {}
+        )
+        if entry.get("status") != "available":
+            reason = (entry.get("reason") or "not captured there").strip().splitlines()[0]
+            notes.append(
+                "{}={} is unavailable in {}: {}".format(stage, impl, endpoint.label, reason)
+            )
+    return "; ".join(notes) or None
 
 
 def _not_installed(reference: Endpoint, other: Endpoint) -> Dict[str, List[str]]:

@@ -64,11 +64,15 @@ def _stage_line(summary: Dict[str, Any]) -> str:
         else "{} vs {}".format(summary["reference_impl"], summary["other_impl"])
     )
     head = "{:<10} {:<22}".format(stage, impls)
+    compared = summary.get("compared", summary["images"])
+    if compared == 0:
+        return head + " NOT COMPARED: " + (summary.get("unavailable") or "no outputs on one side")
     if not summary["divergent"]:
         verdicts = summary["verdicts"]
         if set(verdicts) <= {"identical"}:
             return head + " identical on {}/{} images".format(summary["images"], summary["images"])
-        return head + " agrees on {} images ({})".format(
+        return head + " agrees on {} of {} images ({})".format(
+            compared,
             summary["images"],
             ", ".join("{} {}".format(v, k.replace("_", " ")) for k, v in sorted(verdicts.items())),
         )
@@ -213,9 +217,7 @@ def _short_list(items: List[str], limit: int = 6) -> str:
 
 def _differing_cell(summary: Dict[str, Any]) -> str:
     if summary.get("compared", summary["images"]) == 0:
-        return "not compared ({})".format(
-            ", ".join("{} {}".format(n, v) for v, n in sorted(summary["verdicts"].items()))
-        )
+        return "not compared: " + (summary.get("unavailable") or "no outputs on one side")
     return "{}/{}".format(summary["divergent"], summary["images"])
 
 
