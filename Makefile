@@ -56,9 +56,10 @@ matrix-local: host-env system-deps
 lint: host-env
 	$(HOST)/ruff check src tests tools benchmarks
 	PATH="$(abspath $(HOST)):$$PATH" $(HOST)/actionlint
-	@if docker buildx version >/dev/null 2>&1; then \
-	  docker buildx bake --print >/dev/null && echo "docker-bake.hcl: bake --print ok"; \
-	else echo "docker buildx not installed: skipped docker buildx bake --print"; fi
+	@# bake --print needs only buildx's client; ensure-buildx.sh fetches it privately if missing.
+	@if command -v docker >/dev/null && config="$$(scripts/ensure-buildx.sh)"; then \
+	  DOCKER_CONFIG="$$config" docker buildx bake --print >/dev/null && echo "docker-bake.hcl: bake --print ok"; \
+	else echo "docker buildx unavailable: skipped docker buildx bake --print"; fi
 
 # Golden fingerprints for the CI gate: refresh deliberately, review the diff, commit.
 GOLDEN_BACKEND ?= docker

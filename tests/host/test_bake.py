@@ -19,12 +19,17 @@ def bake_print(*targets, **variables):
     """The resolved bake definition for ``targets``, with bake variables set in the env."""
     if shutil.which("docker") is None:
         pytest.skip("the docker CLI is not installed")
+    env = dict(os.environ)
+    # `make lint` (scripts/ensure-buildx.sh) may have put a private buildx client here; it is
+    # used for --print only, so the matrix's own builds are unaffected.
+    private = os.path.join(ROOT, ".cache", "docker-config")
+    if os.path.exists(os.path.join(private, "cli-plugins", "docker-buildx")):
+        env["DOCKER_CONFIG"] = private
     probe = subprocess.run(["docker", "buildx", "version"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
+                           stderr=subprocess.PIPE, env=env)
     if probe.returncode != 0:
         pytest.skip("docker buildx is not installed (Debian: docker-buildx, or Docker's "
-                    "docker-buildx-plugin)")
-    env = dict(os.environ)
+                    "docker-buildx-plugin; `make lint` fetches a private copy)")
     for name in ("BASE_IMAGE_AMD64", "BASE_IMAGE_ARM64", "L4T_BASE_IMAGE", "PILLOW_BUILD", "TAG",
                  "CACHE_DIR", "CACHE_TO_DIR"):
         env.pop(name, None)  # the file's defaults, unless a test sets one
