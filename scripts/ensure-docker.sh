@@ -20,6 +20,20 @@ as_root() {
     fi
 }
 
+ensure_bootstrap_tools() {
+    # Base images are cut with debootstrap (no registry reachable); bootstrap.sh needs curl too.
+    missing=""
+    for tool in debootstrap curl; do
+        command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+    done
+    if [ -n "$missing" ]; then
+        say "installing$missing (apt), to bootstrap base images"
+        as_root apt-get update -qq
+        # shellcheck disable=SC2086  # word splitting of the package list is intended
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $missing >/dev/null
+    fi
+}
+
 ensure_engine() {
     if ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; then
         say "installing docker.io (apt)"
@@ -89,6 +103,6 @@ ensure_qemu() {
 
 case "${1:-}" in
     --qemu) ensure_qemu ;;
-    "") ensure_engine; ensure_qemu ;;
+    "") ensure_engine; ensure_qemu; ensure_bootstrap_tools ;;
     *) say "usage: $0 [--qemu]"; exit 2 ;;
 esac
