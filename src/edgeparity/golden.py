@@ -22,13 +22,12 @@ much, because statistics cannot prove every element stayed within tolerance.
 import json
 import os
 import re
-import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__, bundle
 from .bundle import Bundle
 from .compare import STAGE_ORDER, Tolerances
-from .report import STAGE_WORDS, _num, _pipeline_text, _short_list, _write
+from .report import STAGE_WORDS, _num, _pipeline_text, _short_list, _write, write_outputs
 
 GOLDEN_SCHEMA = "edgeparity.golden/1"
 GOLDEN_REPORT_SCHEMA = "edgeparity.golden-report/1"
@@ -646,25 +645,17 @@ def markdown(report: Dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _html(report: Dict[str, Any]) -> str:
+    # The gate has no pixels to show; the HTML report is the Markdown in a <pre>.
+    import html
+
+    return ("<!doctype html><meta charset='utf-8'><title>edgeparity golden gate</title>"
+            "<pre>{}</pre>\n".format(html.escape(markdown(report))))
+
+
 def write_reports(report: Dict[str, Any], args: Any) -> None:
     """Terminal summary on stdout (stderr when the JSON goes to stdout), and the asked-for files."""
-    json_to_stdout = getattr(args, "json", None) == "-"
-    text = terminal(report, verbose=getattr(args, "verbose", False))
-    (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
-    if getattr(args, "json", None):
-        payload = json.dumps(report, indent=1, default=str)
-        if json_to_stdout:
-            sys.stdout.write(payload + "\n")
-        else:
-            _write(args.json, payload)
-    if getattr(args, "md", None):
-        _write(args.md, markdown(report))
-    if getattr(args, "html", None):
-        # The gate has no pixels to show; the HTML report is the Markdown in a <pre>.
-        import html
-
-        _write(args.html, "<!doctype html><meta charset='utf-8'><title>edgeparity golden gate"
-                          "</title><pre>{}</pre>\n".format(html.escape(markdown(report))))
+    write_outputs(report, args, terminal, markdown, _html)
 
 
 # -- command line ------------------------------------------------------------------------------

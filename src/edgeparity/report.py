@@ -7,7 +7,7 @@ anything new, so the four outputs cannot disagree.
 import html
 import json
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .compare import heatmap_data_uri
 
@@ -417,10 +417,19 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def write_all(report: Dict[str, Any], heatmaps: Dict[str, bytes], args: Any) -> None:
-    """Print the terminal summary and write the files the user asked for."""
+def write_outputs(
+    report: Dict[str, Any],
+    args: Any,
+    render_terminal: Callable[..., str],
+    render_markdown: Callable[[Dict[str, Any]], str],
+    render_html: Callable[[Dict[str, Any]], str],
+) -> None:
+    """Print the terminal summary and write the files asked for with --json/--md/--html.
+
+    With ``--json -`` the JSON goes to stdout and the summary to stderr, so pipes stay clean.
+    """
     json_to_stdout = getattr(args, "json", None) == "-"
-    text = terminal(report, verbose=getattr(args, "verbose", False))
+    text = render_terminal(report, verbose=getattr(args, "verbose", False))
     (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
     if getattr(args, "json", None):
         payload = json.dumps(report, indent=1, default=str)
@@ -429,9 +438,14 @@ def write_all(report: Dict[str, Any], heatmaps: Dict[str, bytes], args: Any) -> 
         else:
             _write(args.json, payload)
     if getattr(args, "md", None):
-        _write(args.md, markdown(report))
+        _write(args.md, render_markdown(report))
     if getattr(args, "html", None):
-        _write(args.html, html_report(report, heatmaps))
+        _write(args.html, render_html(report))
+
+
+def write_all(report: Dict[str, Any], heatmaps: Dict[str, bytes], args: Any) -> None:
+    """Outputs of `edgeparity compare` and `matrix`."""
+    write_outputs(report, args, terminal, markdown, lambda r: html_report(r, heatmaps))
 
 
 def _write(path: str, text: str) -> None:
