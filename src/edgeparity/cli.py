@@ -7,6 +7,7 @@ matrix, golden) import their modules lazily and need CPython >= 3.9.
 
 import argparse
 import json
+import os
 import sys
 from typing import Dict, List, Optional
 
@@ -90,6 +91,15 @@ def cmd_capture(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print("wrote {}: {} outputs, {} errors recorded".format(path, counts["ok"], counts["error"]))
+    with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
+        implementations = json.load(handle).get("implementations", {})
+    skipped = sorted(k for k, v in implementations.items() if v.get("status") != "available")
+    if skipped:
+        sys.stderr.write("skipped here (see `edgeparity probe` for why): {}\n".format(
+            ", ".join(skipped)))
+    if counts["ok"] == 0:
+        sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
+                         "available in this environment (install e.g. Pillow)\n")
     return EXIT_PARITY
 
 
