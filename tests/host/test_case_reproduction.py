@@ -158,3 +158,25 @@ def test_html_report_is_self_contained_with_heatmaps(report):
     html = report["html"]
     assert "data:image/png;base64," in html
     assert "<script src" not in html and "<link" not in html
+
+
+def test_inference_divergence_is_inherited_and_its_cost_counted(report, case_bundles):
+    pair = report["json"]["pairs"][0]
+    infer = next(s for s in pair["stages"] if s["stage"] == "infer")
+    assert (infer["reference_impl"], infer["other_impl"]) == ("mxnet", "dlr")
+    assert infer["divergent"] > 0 and set(infer["origins"]) == {"inherited"}
+    # On the probes and canonical tensors, MXNet in the cloud and DLR on the edge agree (the
+    # case's own check), so the inference divergence comes from upstream.
+    assert pair["isolation"]["infer"]["agree"] == pair["isolation"]["infer"]["inputs"] > 0
+    # Top-1 changes, recomputed here from the logits themselves.
+    cloud, edge = (bundle.load(case_bundles[s]) for s in ("cloud", "edge"))
+    changed = []
+    for image in cloud.manifest["images"]:
+        a = cloud.records.get(image + "|decode=pillow>preprocess=pillow>infer=mxnet")
+        b = edge.records.get(image + "|decode=pillow>preprocess=pillow>infer=dlr")
+        if a and b and a["status"] == b["status"] == "ok":
+            if np.argmax(cloud.array(a["sha256"])) != np.argmax(edge.array(b["sha256"])):
+                changed.append(image)
+    impact = pair["inference_impact"]
+    assert impact["top1_changed"] == len(changed)
+    assert sorted(impact["top1_changed_images"]) == sorted(changed)
