@@ -92,18 +92,52 @@ def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def is_bundle(path: str) -> bool:
+    """Whether ``path`` is a directory holding an edgeparity bundle (complete or not)."""
+    try:
+        with open(os.path.join(path, MANIFEST), encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("schema") == SCHEMA
+
+
+def refuse_to_replace(path: str) -> None:
+    """A bundle may replace an older bundle, never anything else (a user's folder, images)."""
+    if os.path.lexists(path) and not is_bundle(path):
+        raise BundleError(
+            "{} exists and is not an edgeparity bundle; refusing to replace it. Choose a new "
+            "--out path (e.g. bundles/NAME), or remove it yourself if it is disposable.".format(
+                path
+            )
+        )
+
+
 class BundleWriter:
     """Stage a bundle next to its final path and move it into place when complete."""
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
+        for target in (self.path, self.path + ".interrupted"):
+            refuse_to_replace(target)
         parent = os.path.dirname(self.path)
-        os.makedirs(parent, exist_ok=True)
-        # Same parent directory, so the final rename is atomic (same filesystem).
-        self.staging = tempfile.mkdtemp(
-            prefix="." + os.path.basename(self.path) + ".partial-", dir=parent
-        )
-        os.makedirs(os.path.join(self.staging, ARRAYS))
+        try:
+            os.makedirs(parent, exist_ok=True)
+            # Same parent directory, so the final rename is atomic (same filesystem).
+            self.staging = tempfile.mkdtemp(
+                prefix="." + os.path.basename(self.path) + ".partial-", dir=parent
+            )
+            os.makedirs(os.path.join(self.staging, ARRAYS))
+        except OSError as exc:
+            raise BundleError(
+                "cannot create the bundle {} ({}). Choose an --out in a writable folder.".format(
+                    self.path, exc.strerror or exc
+                )
+            ) from None
+        # mkdtemp makes a private (0700) folder; a bundle is meant to be copied and shared.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.staging, 0o777 & ~umask)
         self.arrays = {}  # type: Dict[str, Dict[str, Any]]
         self.records = []  # type: List[Dict[str, Any]]
 
@@ -214,6 +248,34 @@ class Bundle:
         return array
 
 
+RECORD_FIELDS = ("key", "image", "mode", "chain", "stage", "impl", "status")
+
+
+def _manifest_problem(manifest: Any) -> Optional[str]:
+    """What is structurally wrong with a manifest, or None."""
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    if manifest.get("schema") != SCHEMA:
+        return None  # reported separately, with the supported version
+    if not isinstance(manifest.get("records"), list):
+        return "no 'records' list"
+    if not isinstance(manifest.get("arrays"), dict):
+        return "no 'arrays' table"
+    for index, record in enumerate(manifest["records"]):
+        if not isinstance(record, dict):
+            return "record {} is not an object".format(index)
+        missing = [name for name in RECORD_FIELDS if name not in record]
+        if missing:
+            return "record {} lacks {}".format(index, ", ".join(missing))
+        if record["status"] == "ok" and record.get("sha256") not in manifest["arrays"]:
+            return "record {} ({}) points at an array that is not listed".format(
+                index, record["key"])
+    for digest, entry in manifest["arrays"].items():
+        if not isinstance(entry, dict) or "file" not in entry:
+            return "array {} has no file".format(digest[:12])
+    return None
+
+
 def load(path: str, verify: bool = True) -> Bundle:
     """Open a bundle directory, refusing incomplete or damaged ones with a clear message.
 
@@ -222,6 +284,11 @@ def load(path: str, verify: bool = True) -> Bundle:
     """
     path = os.path.abspath(path)
     manifest_path = os.path.join(path, MANIFEST)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise BundleError(
+            "{}: this is a file, not a bundle directory. Pass the folder that "
+            "`edgeparity capture --out` wrote.".format(path)
+        )
     if not os.path.isdir(path):
         raise BundleError(
             "{}: no such bundle directory. Create it with `edgeparity capture "
@@ -243,6 +310,11 @@ def load(path: str, verify: bool = True) -> Bundle:
             "{}: manifest.json is unreadable ({}). The bundle is damaged; re-run "
             "`edgeparity capture`.".format(path, exc)
         ) from None
+    if not isinstance(manifest, dict):
+        raise BundleError(
+            "{}: manifest.json is malformed (not a JSON object). The bundle was edited or "
+            "damaged; re-run `edgeparity capture`.".format(path)
+        )
     schema = manifest.get("schema")
     if schema != SCHEMA:
         raise BundleError(
@@ -255,6 +327,12 @@ def load(path: str, verify: bool = True) -> Bundle:
             "Re-run `edgeparity capture` to get a complete one.".format(
                 path, len(manifest.get("records", []))
             )
+        )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise BundleError(
+            "{}: manifest.json is malformed ({}). The bundle was edited or damaged; re-run "
+            "`edgeparity capture`.".format(path, problem)
         )
     if verify:
         problems = []

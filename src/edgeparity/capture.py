@@ -19,6 +19,7 @@ Runs on CPython 3.6 with numpy only.
 import datetime
 import hashlib
 import os
+import re
 import signal
 import sys
 import time
@@ -89,7 +90,8 @@ class Progress:
         sys.stderr.flush()
 
 
-class _Interrupted(Exception):
+class _Interrupted(BaseException):
+    # BaseException, like KeyboardInterrupt: a plugin's `except Exception` must not swallow it.
     pass
 
 
@@ -165,9 +167,10 @@ class Capture:
         except (_Interrupted, KeyboardInterrupt):
             raise
         except Exception as exc:
-            record.update(
-                status="error", error=_error_text(exc), seconds=round(time.time() - started, 6)
-            )
+            # Decoders read from memory, so their messages say "<_io.BytesIO object at 0x...>";
+            # name the file instead.
+            error = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", image, _error_text(exc))
+            record.update(status="error", error=error, seconds=round(time.time() - started, 6))
             self.writer.add_record(record)
             self.counts["error"] += 1
             return None
@@ -248,6 +251,14 @@ def capture(
     canonical = find_canonical(canonical_dir)
 
     chosen = _select(all_implementations(), stages, implementations)
+    if not (canonical["preprocess"] or canonical["infer"]) and not quiet:
+        sys.stderr.write(
+            "edgeparity: note: no canonical inputs in {} (decoded-*.npy, preprocessed-*.npy): "
+            "compare will not be able to tell intrinsic from inherited divergences. Pass "
+            "--canonical sample-images/canonical from the edgeparity repository; any fixed "
+            "arrays work, as long as every environment gets the same bytes.\n".format(
+                canonical_dir)
+        )
     writer = BundleWriter(out)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)

@@ -21,9 +21,12 @@ class UsageError(Exception):
 
 
 def parse_pipeline(text: Optional[str]) -> Dict[str, str]:
-    """'decode=pillow,infer=dlr' -> {'decode': 'pillow', 'infer': 'dlr'}."""
-    from .stages import STAGES
+    """'decode=pillow,infer=dlr' -> {'decode': 'pillow', 'infer': 'dlr'}, names checked."""
+    from .stages import STAGES, all_implementations
 
+    known = {}  # type: Dict[str, List[str]]
+    for impl in all_implementations():
+        known.setdefault(impl.stage, []).append(impl.name)
     result = {}
     for part in (text or "").split(","):
         if not part.strip():
@@ -35,6 +38,9 @@ def parse_pipeline(text: Optional[str]) -> Dict[str, str]:
                     text, ", ".join(STAGES)
                 )
             )
+        if impl not in known.get(stage, []):
+            raise UsageError("bad pipeline {!r}: no {} implementation {!r}; known: {}".format(
+                text, stage, impl, ", ".join(known.get(stage, []))))
         result[stage] = impl
     return result
 
@@ -67,13 +73,26 @@ def cmd_capture(args: argparse.Namespace) -> int:
             resolve_model(args.model)
         except ModelError as exc:
             raise UsageError("--model: {}".format(exc)) from None
+    if args.input_shape:
+        try:
+            input_shape = tuple(int(x) for x in args.input_shape.split(","))  # type: Any
+        except ValueError:
+            input_shape = ()
+        if len(input_shape) != 4 or min(input_shape) < 1:
+            raise UsageError("--input-shape {!r}: give four positive integers separated by "
+                             "commas, e.g. 1,3,224,224".format(args.input_shape))
+    else:
+        input_shape = None
+    if args.canonical and not os.path.isdir(args.canonical):
+        raise UsageError("--canonical {}: no such folder (it holds decoded-*.npy and "
+                         "preprocessed-*.npy; sample-images/canonical is one)".format(
+                             args.canonical))
+    pipeline = parse_pipeline(args.pipeline)
     options = {
         "model": args.model,
         "device": args.device,
         "input_name": args.input_name,
-        "input_shape": tuple(int(x) for x in args.input_shape.split(","))
-        if args.input_shape
-        else None,
+        "input_shape": input_shape,
         "layout": args.layout,
     }  # type: Dict[str, Any]
     try:
@@ -84,7 +103,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
             stages=_split(args.stages),
             implementations=_split(args.impl),
             options=options,
-            pipeline=parse_pipeline(args.pipeline),
+            pipeline=pipeline,
             canonical_dir=args.canonical,
             quiet=args.quiet,
         )
@@ -94,6 +113,11 @@ def cmd_capture(args: argparse.Namespace) -> int:
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
         implementations = json.load(handle).get("implementations", {})
     skipped = sorted(k for k, v in implementations.items() if v.get("status") != "available")
+    for stage, impl in sorted(pipeline.items()):
+        entry = implementations.get("{}/{}".format(stage, impl), {})
+        if entry.get("status") != "available":
+            sys.stderr.write("edgeparity: warning: this environment's pipeline uses {}={}, which "
+                             "did not run here: {}\n".format(stage, impl, entry.get("reason")))
     if skipped:
         sys.stderr.write("skipped here (see `edgeparity probe` for why): {}\n".format(
             ", ".join(skipped)))
@@ -241,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N,C,H,W",
         help="model input shape (default: from the model, else 1,3,224,224)",
     )
-    p.add_argument("--layout", default="NCHW", help="model input layout (default NCHW)")
+    p.add_argument(
+        "--layout", default="NCHW", choices=("NCHW", "NHWC"),
+        help="model input layout (default NCHW)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_capture)
 
@@ -313,7 +340,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         if isinstance(exc, BundleError):
             sys.stderr.write("edgeparity: error: {}\n".format(exc))
             return EXIT_ERROR
-        raise
+        if isinstance(exc, OSError) and exc.filename:
+            sys.stderr.write("edgeparity: error: {}: {}\n".format(
+                exc.filename, exc.strerror or exc))
+            return EXIT_ERROR
+        # A bug. Exit 2, not Python's default 1, which would read as "divergence found".
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write("edgeparity: internal error (a bug in edgeparity: please report it with "
+                         "the traceback above)\n")
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

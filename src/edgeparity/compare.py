@@ -14,6 +14,7 @@ Vocabulary used throughout (and in the JSON report, see docs/report-schema.md):
 
 import base64
 import os
+import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from . import __version__, bundle, diffstats
 from .bundle import Bundle, BundleError
 from .diffstats import AGREEING, BOTH_ERROR, DIFFERENT, ERROR, IDENTICAL, MISSING, SKIPPED
+from .stages import all_implementations
 
 REPORT_SCHEMA = "edgeparity.report/1"
 STAGE_ORDER = ("decode", "preprocess", "infer")
@@ -50,8 +52,18 @@ class Tolerances:
             "per_stage": {k: {"atol": v[0], "rtol": v[1]} for k, v in self.per_stage.items()},
         }
 
+    def describe(self) -> str:
+        """'atol=1e-05 rtol=1e-05, infer: atol=0.0001 rtol=0.0001' for report headers."""
+        text = "atol={} rtol={}".format(self.atol, self.rtol)
+        for stage, (atol, rtol) in sorted(self.per_stage.items()):
+            text += ", {}: atol={} rtol={}".format(stage, atol, rtol)
+        return text
+
     @classmethod
     def parse(cls, atol: float, rtol: float, specs: Sequence[str]) -> "Tolerances":
+        for name, value in (("--atol", atol), ("--rtol", rtol)):
+            if not value >= 0:  # also catches nan
+                raise ValueError("{} {}: a tolerance must be a number >= 0".format(name, value))
         per_stage = {}
         for spec in specs:
             parts = spec.split(":")
@@ -66,6 +78,13 @@ class Tolerances:
                 raise ValueError(
                     "bad --tolerance {!r}: tolerances must be numbers".format(spec)
                 ) from None
+            if parts[0] == "decode":
+                raise ValueError(
+                    "--tolerance {!r}: decoded pixels are integers and are compared exactly; "
+                    "tolerances apply to preprocess and infer".format(spec)
+                )
+            if not (stage_atol >= 0 and stage_rtol >= 0):
+                raise ValueError("--tolerance {!r}: tolerances must be numbers >= 0".format(spec))
             per_stage[parts[0]] = (stage_atol, stage_rtol)
         return cls(atol, rtol, per_stage)
 
@@ -98,6 +117,13 @@ def parse_endpoint(text: str) -> Tuple[str, Dict[str, str]]:
                 raise ValueError(
                     "bad pipeline in {!r}: write BUNDLE@stage=impl,stage=impl with "
                     "stages {}".format(text, ", ".join(STAGE_ORDER))
+                )
+            known = [i.name for i in all_implementations() if i.stage == stage]
+            if impl not in known:
+                raise ValueError(
+                    "bad pipeline in {!r}: no {} implementation {!r}; known: {}".format(
+                        text, stage, impl, ", ".join(known)
+                    )
                 )
             pipeline[stage] = impl
     return path, pipeline
@@ -536,17 +562,41 @@ def compare_pair(
         if stage in isolation:
             summary["isolated"] = {k: isolation[stage][k] for k in ("inputs", "agree")}
         stage_summary.append(summary)
+    # Stages of the pipelines that could not be compared at all (an implementation that did not
+    # run on a side): parity cannot be claimed for them.
+    not_compared = [
+        summary.get("unavailable") or "{}: no outputs to compare".format(summary["stage"])
+        for summary in stage_summary
+        if summary["compared"] == 0
+    ]
     pair = {
         "reference": reference.label,
         "other": other.label,
         "pipelines": {reference.label: dict(reference.pipeline), other.label: dict(other.pipeline)},
-        "verdict": "divergence" if divergent or input_mismatch else "parity",
+        "verdict": "divergence"
+        if divergent or input_mismatch
+        else "incomplete"
+        if not_compared
+        else "parity",
+        "not_compared": not_compared,
         "first_divergent_stage": first_stage,
         "first_divergent_images": by_stage,
         "input_files_differ": input_mismatch,
         "stages": stage_summary,
         "causes": explain(comparator, first_stage) if first_stage else [],
-        "agreeing_decoders": _agreeing_implementations(comparator, "decode", images),
+        # One bundle read two ways agrees with itself by construction: nothing to learn.
+        "agreeing_decoders": {}
+        if reference.bundle is other.bundle
+        else _agreeing_implementations(comparator, "decode", images),
+        "decode_jpeg_builds": {
+            endpoint.label: (
+                _impl_details(endpoint.bundle, "decode", str(endpoint.pipeline.get("decode"))).get(
+                    "jpeg_library"
+                )
+                or {}
+            ).get("build")
+            for endpoint in (reference, other)
+        },
         "alternatives": _alternatives(comparator, images),
         "inference_impact": _inference_impact(walks),
         "images": walks,
@@ -695,13 +745,21 @@ def compare(
     report = {
         "schema": REPORT_SCHEMA,
         "edgeparity_version": __version__,
-        "verdict": "divergence" if any(p["verdict"] == "divergence" for p in pairs) else "parity",
+        "verdict": overall_verdict([p["verdict"] for p in pairs]),
         "reference": ref.label,
-        "tolerances": tolerances.as_dict(),
+        "tolerances": dict(tolerances.as_dict(), text=tolerances.describe()),
         "environments": [environment_summary(e) for e in endpoints],
         "pairs": pairs,
     }
     return report, heatmaps
+
+
+def overall_verdict(verdicts: List[str]) -> str:
+    """divergence > incomplete > parity: a found divergence is the news, even if more is unknown."""
+    for verdict in ("divergence", "incomplete"):
+        if verdict in verdicts:
+            return verdict
+    return "parity"
 
 
 def heatmap_data_uri(png: bytes) -> str:
@@ -711,7 +769,7 @@ def heatmap_data_uri(png: bytes) -> str:
 def compare_cli(args: Any) -> int:
     """`edgeparity compare`: run, print the terminal summary, write requested reports."""
     from . import report as report_module
-    from .cli import EXIT_DIVERGENCE, EXIT_PARITY, UsageError
+    from .cli import UsageError
 
     if args.golden:
         from .golden import check_against_golden
@@ -725,4 +783,19 @@ def compare_cli(args: Any) -> int:
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
     report_module.write_all(result, heatmaps, args)
-    return EXIT_DIVERGENCE if result["verdict"] == "divergence" else EXIT_PARITY
+    return exit_code(result)
+
+
+def exit_code(result: Dict[str, Any]) -> int:
+    """0 parity, 1 divergence, 2 when parity could not be established (stages not compared)."""
+    from .cli import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
+
+    if result["verdict"] == "divergence":
+        return EXIT_DIVERGENCE
+    if result["verdict"] == "incomplete":
+        sys.stderr.write(
+            "edgeparity: parity could not be established: some pipeline stages had nothing to "
+            "compare (see 'NOT COMPARED' above); capture them, or compare other pipelines\n"
+        )
+        return EXIT_ERROR
+    return EXIT_PARITY

@@ -139,8 +139,8 @@ def docker_available(config: Dict[str, Any]) -> "tuple[bool, str]":
 
 def matrix_cli(args: Any) -> int:
     from . import report as report_module
-    from .cli import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
-    from .compare import Tolerances, compare
+    from .cli import EXIT_ERROR
+    from .compare import Tolerances, compare, exit_code
 
     try:
         config = load_config(args.config)
@@ -218,7 +218,7 @@ def matrix_cli(args: Any) -> int:
             args.md, args.html, args.json, time.time() - started
         )
     )
-    return EXIT_DIVERGENCE if result["verdict"] == "divergence" else EXIT_PARITY
+    return exit_code(result)
 
 
 def find_interpreter(version: str) -> Optional[str]:

@@ -50,6 +50,12 @@ def magnitude(step: Dict[str, Any]) -> str:
     return ""
 
 
+def _tolerance_text(report: Dict[str, Any]) -> str:
+    tolerances = report["tolerances"]
+    fallback = "atol={} rtol={}".format(tolerances["atol"], tolerances["rtol"])
+    return tolerances.get("text") or fallback
+
+
 def _pipeline_text(pipeline: Dict[str, str]) -> str:
     return " > ".join(
         "{}={}".format(s, pipeline[s]) for s in ("decode", "preprocess", "infer") if s in pipeline
@@ -108,7 +114,8 @@ def _advice(pair: Dict[str, Any]) -> List[str]:
                 rest=" (still differs on {})".format(_short_list(still, 3)) if still else "",
             )
         )
-    if stage == "decode" and not advice:
+    builds = set((pair.get("decode_jpeg_builds") or {}).values())
+    if stage == "decode" and not advice and len(builds) > 1:
         advice.append(
             "use the same JPEG library build on both sides (pin the Pillow build or "
             "decode with a libjpeg-turbo based decoder everywhere)"
@@ -125,8 +132,8 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
     lines = []
     verdict = report["verdict"].upper()
     lines.append(
-        "edgeparity: {}  (reference: {}, atol={} rtol={})".format(
-            verdict, report["reference"], report["tolerances"]["atol"], report["tolerances"]["rtol"]
+        "edgeparity: {}  (reference: {}, {})".format(
+            verdict, report["reference"], _tolerance_text(report)
         )
     )
     envs = {e["label"]: e for e in report["environments"]}
@@ -165,9 +172,13 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
                     STAGE_WORDS[stage], len(images), total
                 )
             )
-            agree = [w["image"] for w in pair["images"] if not w["first_divergent_stage"]]
+            agree, unreadable = _agreeing_images(pair)
             if agree:
                 lines.append("  agree end to end: {}".format(_short_list(agree)))
+            if unreadable:
+                lines.append("  fail to decode on both sides: {}".format(_short_list(unreadable)))
+        elif pair["verdict"] == "incomplete":
+            lines.append("  NOT ESTABLISHED: " + "; ".join(pair["not_compared"]))
         else:
             lines.append(
                 "  parity: every stage agrees on all {} images".format(len(pair["images"]))
@@ -210,6 +221,20 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _agreeing_images(pair: Dict[str, Any]) -> "tuple":
+    """(images that agree at every stage, images that fail to decode in both environments)."""
+    agree, unreadable = [], []
+    for walk in pair["images"]:
+        if walk["first_divergent_stage"]:
+            continue
+        steps = walk["stages"]
+        if steps and steps[0]["verdict"] == "both_error":
+            unreadable.append(walk["image"])
+        else:
+            agree.append(walk["image"])
+    return agree, unreadable
+
+
 def _short_list(items: List[str], limit: int = 6) -> str:
     shown = ", ".join(items[:limit])
     return shown + (" (+{} more)".format(len(items) - limit) if len(items) > limit else "")
@@ -223,13 +248,11 @@ def _differing_cell(summary: Dict[str, Any]) -> str:
 
 def markdown(report: Dict[str, Any]) -> str:
     out = []
-    icon = "❌" if report["verdict"] == "divergence" else "✅"
+    icon = {"divergence": "❌", "incomplete": "⚠️"}.get(report["verdict"], "✅")
     out.append("## {} edgeparity: {}".format(icon, report["verdict"]))
     out.append("")
     out.append(
-        "Reference: **{}** · tolerances atol={} rtol={}".format(
-            report["reference"], report["tolerances"]["atol"], report["tolerances"]["rtol"]
-        )
+        "Reference: **{}** · tolerances {}".format(report["reference"], _tolerance_text(report))
     )
     out.append("")
     out.append("| environment | arch | OS | Python | pipeline |")
@@ -252,6 +275,8 @@ def markdown(report: Dict[str, Any]) -> str:
                     len(pair["images"]),
                 )
             )
+        elif pair["verdict"] == "incomplete":
+            out.append("**Parity not established**: " + "; ".join(pair["not_compared"]))
         else:
             out.append(
                 "**Parity**: every stage agrees on all {} images.".format(len(pair["images"]))
@@ -338,8 +363,8 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
     ]
     parts.append("<h1>edgeparity: <span class='{0}'>{0}</span></h1>".format(esc(report["verdict"])))
     parts.append(
-        "<p>Reference <b>{}</b>; tolerances atol={} rtol={}.</p>".format(
-            esc(report["reference"]), report["tolerances"]["atol"], report["tolerances"]["rtol"]
+        "<p>Reference <b>{}</b>; tolerances {}.</p>".format(
+            esc(report["reference"]), esc(_tolerance_text(report))
         )
     )
     parts.append(
@@ -449,11 +474,16 @@ def write_all(report: Dict[str, Any], heatmaps: Dict[str, bytes], args: Any) -> 
 
 
 def _write(path: str, text: str) -> None:
+    """Write a report file atomically (a reader never sees half a report)."""
     import os
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

@@ -105,3 +105,33 @@ def test_json_report_keys_are_documented(here_bundle, tmp_path):
     keys |= set(report["pairs"][0]["stages"][0]) | set(report["pairs"][0]["images"][0])
     assert keys - documented == set(), "undocumented report keys"
     assert report["schema"] == "edgeparity.report/1"
+
+
+def test_unknown_or_uncaptured_pipeline_implementation_is_never_parity(here_bundle, capsys):
+    assert cli.main(["compare", here_bundle + "@decode=pilow", here_bundle]) == cli.EXIT_ERROR
+    assert "no decode implementation 'pilow'" in capsys.readouterr().err
+    # mxnet is a known decoder, but not installed where this bundle was captured.
+    code = cli.main(["compare", here_bundle + "@decode=mxnet", here_bundle])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_ERROR
+    assert "INCOMPLETE" in captured.out and "NOT COMPARED" in captured.out
+    assert "parity could not be established" in captured.err
+
+
+def test_malformed_manifests_and_tolerances_are_usage_errors(here_bundle, tmp_path, capsys):
+    for content in ("[]", '{"schema": "edgeparity.bundle/1", "complete": true}'):
+        broken = tmp_path / "broken{}".format(len(content))
+        shutil.copytree(here_bundle, str(broken))
+        (broken / "manifest.json").write_text(content)
+        assert cli.main(["compare", here_bundle, str(broken)]) == cli.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--atol", "-1"]) == cli.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "decode:5"]) == \
+        cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.count("manifest.json is malformed") == 2 and "Traceback" not in err
+    assert "must be a number >= 0" in err and "compared exactly" in err
+
+
+def test_per_stage_tolerance_shows_in_the_header(here_bundle, capsys):
+    cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infer:1e-3:1e-3"])
+    assert "infer: atol=0.001 rtol=0.001" in capsys.readouterr().out

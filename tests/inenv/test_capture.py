@@ -116,8 +116,11 @@ def _many_images(tmp_path, count=60):
 
 
 def _wait_for_progress(process):
-    line = process.stderr.readline()  # first per-image progress line: capture is under way
-    assert b"[" in line, line
+    # Wait for the first per-image progress line ("[  1/60] ..."): capture is under way.
+    line = process.stderr.readline()
+    while line and not line.startswith(b"["):
+        line = process.stderr.readline()
+    assert line.startswith(b"["), line
 
 
 def test_killed_capture_leaves_nothing_compare_would_accept(tmp_path):
@@ -167,3 +170,46 @@ def test_missing_model_is_refused_before_anything_is_captured(small_images, tmp_
     err = capsys.readouterr().err
     assert "typo.onnx" in err and "does not exist" in err
     assert not os.path.exists(str(tmp_path / "b"))
+
+
+def test_out_never_replaces_something_that_is_not_a_bundle(small_images, tmp_path, capsys):
+    from edgeparity import cli
+
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.md").write_text("keep me")
+    for out in (str(precious), str(small_images)):
+        code = cli.main(["capture", "--images", str(small_images), "--out", out, "-q",
+                         "--impl", "pillow"])
+        assert code == cli.EXIT_ERROR
+        assert "is not an edgeparity bundle; refusing to replace it" in capsys.readouterr().err
+    assert (precious / "notes.md").read_text() == "keep me"
+    assert (small_images / "photo-420.jpg").exists()
+    # ...while an older bundle is replaced as promised.
+    bundle_path = str(tmp_path / "b")
+    for _ in range(2):
+        assert cli.main(["capture", "--images", str(small_images), "--out", bundle_path, "-q",
+                         "--impl", "pillow"]) == cli.EXIT_PARITY
+
+
+def test_bad_capture_options_are_refused_before_capturing(small_images, tmp_path, capsys):
+    from edgeparity import cli
+
+    base = ["capture", "--images", str(small_images), "--out", str(tmp_path / "b")]
+    assert cli.main(base + ["--pipeline", "decode=pilow"]) == cli.EXIT_ERROR
+    assert cli.main(base + ["--input-shape", "1,3,224"]) == cli.EXIT_ERROR
+    assert cli.main(base + ["--canonical", str(tmp_path / "nowhere")]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "no decode implementation 'pilow'" in err
+    assert "four positive integers" in err and "no such folder" in err
+    assert not os.path.exists(str(tmp_path / "b"))
+
+
+def test_decode_errors_name_the_file(small_images, tmp_path):
+    path, _ = capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"],
+                      quiet=True)
+    (small_images / "empty.jpg").write_bytes(b"")
+    path, _ = capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"],
+                      quiet=True)
+    error = bundle.load(path).records["empty.jpg|decode=pillow"]["error"]
+    assert "empty.jpg" in error and "BytesIO" not in error

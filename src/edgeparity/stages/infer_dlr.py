@@ -9,6 +9,7 @@ If it cannot be written, this runner refuses to load rather than let DLR connect
 
 import importlib.util
 import json
+import logging
 import os
 import sys
 from typing import Any, Dict, Optional
@@ -73,6 +74,9 @@ class Impl(Implementation):
         self.privacy = disable_dlr_phone_home()
         watch = models.LibraryWatch()
         dlr = import_or_unavailable("dlr", "DLR (pip install dlr)")
+        # DLR logs INFO lines ("Could not find libdlr.so in model artifact...") to the console
+        # on every load; keep capture's output to what the user asked for.
+        logging.getLogger("dlr.neologger_logger").setLevel(logging.WARNING)
         self.dlr = dlr
         failure = None
         with models.NativeStderr() as native:
