@@ -56,6 +56,10 @@ def disable_dlr_phone_home() -> Dict[str, Any]:
     return info
 
 
+def _drop_info(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
 class Impl(Implementation):
     stage = "infer"
     name = "dlr"
@@ -75,8 +79,11 @@ class Impl(Implementation):
         watch = models.LibraryWatch()
         dlr = import_or_unavailable("dlr", "DLR (pip install dlr)")
         # DLR logs INFO lines ("Could not find libdlr.so in model artifact...") to the console
-        # on every load; keep capture's output to what the user asked for.
-        logging.getLogger("dlr.neologger_logger").setLevel(logging.WARNING)
+        # on every load, resetting its logger's level each time; a filter on the logger object
+        # survives that. Warnings and errors still show.
+        dlr_logger = logging.getLogger("dlr.neologger_logger")
+        if _drop_info not in dlr_logger.filters:
+            dlr_logger.addFilter(_drop_info)
         self.dlr = dlr
         failure = None
         with models.NativeStderr() as native:
