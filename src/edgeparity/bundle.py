@@ -140,6 +140,8 @@ class BundleWriter:
         os.chmod(self.staging, 0o777 & ~umask)
         self.arrays = {}  # type: Dict[str, Dict[str, Any]]
         self.records = []  # type: List[Dict[str, Any]]
+        self.finished = False  # True once the bundle has been moved into place
+        self.keep_staging = False
 
     def add_array(self, array: np.ndarray) -> str:
         """Store an array once (content-addressed) and return its digest."""
@@ -189,20 +191,38 @@ class BundleWriter:
         return self._move_into_place(self.path + ".interrupted")
 
     def _move_into_place(self, target: str) -> str:
-        if os.path.lexists(target):
-            # Move the old bundle aside first: at no moment is a half-replaced bundle visible.
-            old = tempfile.mkdtemp(
-                prefix="." + os.path.basename(target) + ".old-", dir=os.path.dirname(target)
-            )
-            os.rename(target, os.path.join(old, "bundle"))
+        if not os.path.lexists(target):
             os.rename(self.staging, target)
+            self.finished = True
+            return target
+        refuse_to_replace(target)
+        # Move the old bundle aside first: at no moment is a half-replaced bundle visible.
+        old = tempfile.mkdtemp(
+            prefix="." + os.path.basename(target) + ".old-", dir=os.path.dirname(target)
+        )
+        os.rename(target, os.path.join(old, "bundle"))
+        try:
+            os.rename(self.staging, target)
+        except OSError as exc:
+            # Another capture to the same --out got there first: keep its bundle, and say
+            # where this capture's complete data is rather than deleting it.
+            if not os.path.lexists(target):
+                os.rename(os.path.join(old, "bundle"), target)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(self.staging, target)
+            self.keep_staging = True  # complete data: never discard it
+            raise BundleError(
+                "could not move the new bundle into {} ({}); did another capture write the same "
+                "--out at the same time? This capture's complete bundle is kept in {}.".format(
+                    target, exc.strerror or exc, self.staging
+                )
+            ) from None
+        self.finished = True
+        shutil.rmtree(old, ignore_errors=True)
         return target
 
     def discard(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if not self.keep_staging:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 class Bundle:

@@ -296,9 +296,19 @@ def capture(
         manifest["provenance"] = probe.collect(_provenance(session))
         manifest["finished"] = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
         manifest["counts"] = session.counts
+        # From here on the bundle is complete: finish it rather than keep a partial copy.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         path = writer.finish(manifest)
         return path, session.counts
     except (_Interrupted, KeyboardInterrupt):
+        if writer.finished:
+            raise KeyboardInterrupt(
+                "interrupted after the bundle was complete: {} is whole".format(writer.path)
+            ) from None
+        if writer.finished:
+            raise KeyboardInterrupt(
+                "interrupted after the bundle was complete: {} is whole".format(writer.path)
+            ) from None
         if session is not None:
             manifest["implementations"] = session.implementation_status
         kept = writer.finish_interrupted(manifest)
@@ -309,7 +319,8 @@ def capture(
             )
         ) from None
     except BaseException:
-        writer.discard()
+        if not writer.finished:
+            writer.discard()
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -21,10 +21,21 @@ import numpy as np
 
 from . import __version__, bundle, diffstats
 from .bundle import Bundle, BundleError
-from .diffstats import AGREEING, BOTH_ERROR, DIFFERENT, ERROR, IDENTICAL, MISSING, SKIPPED
+from .diffstats import (
+    AGREEING,
+    BOTH_ERROR,
+    DIFFERENT,
+    ERROR,
+    IDENTICAL,
+    MISSING,
+    SKIPPED,
+    WITHIN_TOLERANCE,
+)
 from .stages import all_implementations
 
 REPORT_SCHEMA = "edgeparity.report/1"
+# Verdicts for which both sides had an output to compare.
+COMPARED = (IDENTICAL, WITHIN_TOLERANCE, DIFFERENT)
 STAGE_ORDER = ("decode", "preprocess", "infer")
 DEFAULT_PIPELINE = {"decode": "pillow", "preprocess": "pillow"}
 
@@ -264,8 +275,16 @@ class Comparator:
             judged = self.judge(record, self.other.bundle.records.get(other_key), stage)
             judged["input"] = record["image"]
             verdicts.append(judged)
-        agreeing = [v for v in verdicts if v["verdict"] in AGREEING]
-        return {"inputs": len(verdicts), "agree": len(agreeing), "verdicts": verdicts}
+        # An input only one side ran (captured without canonical inputs) proves nothing either
+        # way: it is left out of the count, so the origin reads "unknown" rather than intrinsic.
+        counted = [v for v in verdicts if v["verdict"] not in (MISSING, SKIPPED)]
+        agreeing = [v for v in counted if v["verdict"] in AGREEING]
+        return {
+            "inputs": len(counted),
+            "agree": len(agreeing),
+            "missing": len(verdicts) - len(counted),
+            "verdicts": verdicts,
+        }
 
     # -- the pipeline walk -------------------------------------------------------------------
     def walk(self, images: List[str], isolation: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -273,33 +292,42 @@ class Comparator:
         other_records = self.other.bundle.records
         walks = []
         for image in images:
-            stages = []
+            stages = []  # type: List[Dict[str, Any]]
             first = None
+            previous = None  # type: Optional[Dict[str, Any]]
             for stage in STAGE_ORDER:
+                if stage not in self.reference.pipeline or stage not in self.other.pipeline:
+                    break  # no implementation of this stage anywhere (e.g. no runner installed)
+                if previous is not None and previous["verdict"] not in COMPARED:
+                    break  # upstream failed or is missing: nothing downstream to compare
                 ref_key = self.reference.chain_key(image, stage)
                 other_key = self.other.chain_key(image, stage)
                 if ref_key not in ref_records and other_key not in other_records:
-                    break  # neither side ran this stage (e.g. no runner anywhere)
-                judged = self.judge(
-                    ref_records.get(ref_key),
-                    other_records.get(other_key),
-                    stage,
-                    heatmap_id="{}|{}|{}".format(image, self.reference.label, self.other.label),
-                )
+                    judged = {
+                        "verdict": MISSING,
+                        "missing_in": "both",
+                        "note": "{} was captured on neither side".format(stage),
+                    }  # type: Dict[str, Any]
+                else:
+                    judged = self.judge(
+                        ref_records.get(ref_key),
+                        other_records.get(other_key),
+                        stage,
+                        heatmap_id="{}|{}|{}".format(
+                            image, self.reference.label, self.other.label
+                        ),
+                    )
                 judged.update(stage=stage, reference_key=ref_key, other_key=other_key)
                 if judged["verdict"] in (DIFFERENT, ERROR):
-                    if first is None:
-                        first = stage
-                        judged["origin"] = (
-                            "intrinsic"
-                            if stage == "decode" or not isolation.get(stage, {}).get("inputs")
-                            else _origin(isolation[stage])
-                        )
+                    if first is None and (previous is None or previous["verdict"] == IDENTICAL):
+                        # Its input was bit-identical on both sides (file bytes for decode).
+                        judged["origin"] = "intrinsic"
                     else:
                         judged["origin"] = _origin(isolation.get(stage, {}))
+                    if first is None:
+                        first = stage
                 stages.append(judged)
-                if judged["verdict"] in (MISSING, SKIPPED):
-                    break
+                previous = judged
             walks.append({"image": image, "first_divergent_stage": first, "stages": stages})
         return walks
 
@@ -551,7 +579,7 @@ def compare_pair(
             "images": len(steps),
             "divergent": len(different),
             # steps with outputs on both sides (not missing or skipped): what "N of M" means
-            "compared": len([1 for _, st in steps if st["verdict"] not in (MISSING, SKIPPED)]),
+            "compared": len([1 for _, st in steps if st["verdict"] in COMPARED + (ERROR,)]),
             "verdicts": _count(s["verdict"] for _, s in steps),
             "origins": _count(s.get("origin") for s in different if s.get("origin")),
             "worst": _worst(different),

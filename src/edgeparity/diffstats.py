@@ -39,26 +39,36 @@ def difference_stats(
         }
     a = reference.astype(np.float64)
     b = other.astype(np.float64)
-    diff = np.abs(b - a)
-    differs = diff > 0
-    magnitude = np.abs(a)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(magnitude > 0, diff / magnitude, np.where(diff > 0, np.inf, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # Equal values (same-sign infinities, NaN against NaN) are no difference at all;
+        # any other mismatch involving a non-finite value is an infinite one.
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        diff = np.where(same, 0.0, np.abs(b - a))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        magnitude = np.abs(a)
+        relative = np.where(
+            same, 0.0, np.where(magnitude > 0, diff / np.where(magnitude > 0, magnitude, 1), np.inf)
+        )
+        relative = np.where(np.isnan(relative), np.inf, relative)
+        finite_pair = np.isfinite(a) & np.isfinite(b)
+        within = same | (finite_pair & (diff <= atol + rtol * magnitude))
     stats = {
         "max_abs_error": float(diff.max()) if diff.size else 0.0,
         "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
-        "p99_abs_error": float(np.percentile(diff, 99)) if diff.size else 0.0,
+        "p99_abs_error": _p99(diff),
         "max_rel_error": float(relative.max()) if relative.size else 0.0,
-        "fraction_elements_differ": float(differs.mean()) if diff.size else 0.0,
+        "fraction_elements_differ": float((~same).mean()) if diff.size else 0.0,
         # The smallest tolerances under which the comparison would pass: what a user would
         # have to accept (Polygraphy calls this the minimum required tolerance).
         "min_atol_to_pass": float(diff.max()) if diff.size else 0.0,
         "min_rtol_to_pass": float(relative.max()) if relative.size else 0.0,
     }  # type: Dict[str, Any]
+    if reference.dtype != other.dtype:
+        stats["dtype_mismatch"] = [reference.dtype.str, other.dtype.str]
     floating = np.issubdtype(reference.dtype, np.floating) and np.issubdtype(
         other.dtype, np.floating
     )
-    if floating and bool(np.all(diff <= atol + rtol * magnitude)):
+    if floating and bool(np.all(within)):
         stats["verdict"] = WITHIN_TOLERANCE
     else:
         stats["verdict"] = DIFFERENT
@@ -67,6 +77,14 @@ def difference_stats(
         stats["fraction_pixels_differ"] = float((per_pixel > 0).mean())
         stats["max_channel_diff"] = int(per_pixel.max())
     return stats
+
+
+def _p99(values: np.ndarray) -> float:
+    if not values.size:
+        return 0.0
+    with np.errstate(invalid="ignore"):  # infinities make numpy's interpolation warn
+        result = float(np.percentile(values, 99))
+    return float("inf") if result != result else result
 
 
 def classifier_stats(reference: np.ndarray, other: np.ndarray) -> Optional[Dict[str, Any]]:

@@ -442,6 +442,19 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+def json_safe(value: Any) -> Any:
+    """Strict JSON: infinities and NaN (e.g. a relative error against 0) become strings."""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def write_outputs(
     report: Dict[str, Any],
     args: Any,
@@ -457,7 +470,7 @@ def write_outputs(
     text = render_terminal(report, verbose=getattr(args, "verbose", False))
     (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
     if getattr(args, "json", None):
-        payload = json.dumps(report, indent=1, default=str)
+        payload = json.dumps(json_safe(report), indent=1, default=str, allow_nan=False)
         if json_to_stdout:
             sys.stdout.write(payload + "\n")
         else:

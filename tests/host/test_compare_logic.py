@@ -1,0 +1,108 @@
+"""compare's judgement on hand-built bundles, where the right answer is known by construction."""
+
+import json
+
+import numpy as np
+
+from edgeparity import cli
+from edgeparity.bundle import BundleWriter
+from edgeparity.diffstats import difference_stats
+
+IMAGE = "a.jpg"
+PIXELS = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
+
+
+def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pillow")):
+    """outputs: {chain: array, or None for an error}; canonical:* chains are isolated runs."""
+    writer = BundleWriter(str(path))
+    for chain, array in outputs.items():
+        image = chain.split(">")[0] if chain.startswith("canonical:") else IMAGE
+        last = chain.split(">")[-1]
+        stage, _, impl = last.partition("=")
+        record = {"key": "{}|{}".format(image, chain), "image": image, "chain": chain,
+                  "stage": stage, "impl": impl,
+                  "mode": "isolated" if image.startswith("canonical:") else "e2e"}
+        if array is None:
+            record.update(status="error", error="boom")
+        else:
+            record.update(status="ok", sha256=writer.add_array(array))
+        writer.add_record(record)
+    return writer.finish({
+        "name": name,
+        "images": {IMAGE: {"sha256": "same-bytes"}},
+        "pipeline": {"decode": "pillow", "preprocess": "pillow"},
+        "implementations": {key: {"status": "available"} for key in available},
+    })
+
+
+def run_compare(tmp_path, left, right, *extra):
+    out = tmp_path / "r.json"
+    code = cli.main(["compare", left, right, "--json", str(out)] + list(extra))
+    text = out.read_text()
+    report = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    return code, report["pairs"][0]
+
+
+def test_first_divergence_after_identical_input_is_intrinsic(tmp_path):
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    canonical = {"canonical:decoded-x>preprocess=pillow": tensor}
+    left = make_bundle(tmp_path / "l", "left", dict(canonical, **{
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor}))
+    right = make_bundle(tmp_path / "r", "right", dict(canonical, **{
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor + 1}))
+    code, pair = run_compare(tmp_path, left, right)
+    assert code == cli.EXIT_DIVERGENCE
+    step = pair["images"][0]["stages"][1]
+    # Same input on both sides, different output: the stage itself differs, whatever the
+    # canonical run says.
+    assert step["verdict"] == "different" and step["origin"] == "intrinsic"
+
+
+def test_isolated_input_run_on_one_side_only_gives_unknown_origin(tmp_path):
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    left = make_bundle(tmp_path / "l", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": tensor})
+    right = make_bundle(tmp_path / "r", "right", {
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 1})
+    _, pair = run_compare(tmp_path, left, right)
+    assert pair["isolation"]["preprocess"]["inputs"] == 0
+    assert pair["isolation"]["preprocess"]["missing"] == 1
+    assert pair["images"][0]["stages"][1]["origin"].startswith("unknown")
+
+
+def test_a_pipeline_stage_captured_nowhere_is_not_parity(tmp_path):
+    left = make_bundle(tmp_path / "l", "left", {"decode=pillow": PIXELS})
+    right = make_bundle(tmp_path / "r", "right", {"decode=pillow": PIXELS})
+    code, pair = run_compare(tmp_path, left, right)
+    # The bundles' pipelines say preprocess=pillow, and neither side has that output.
+    assert code == cli.EXIT_ERROR and pair["verdict"] == "incomplete"
+    assert any("preprocess" in note for note in pair["not_compared"])
+
+
+def test_a_stage_failing_on_both_sides_everywhere_is_not_parity(tmp_path):
+    outputs = {"decode=pillow": None}
+    code, pair = run_compare(tmp_path, make_bundle(tmp_path / "l", "left", outputs),
+                             make_bundle(tmp_path / "r", "right", outputs))
+    assert code == cli.EXIT_ERROR and pair["verdict"] == "incomplete"
+
+
+def test_infinite_values_never_pass_and_the_json_stays_strict(tmp_path):
+    stats = difference_stats(np.array([np.inf], np.float32), np.array([1.0], np.float32),
+                             1e-5, 1e-5)
+    assert stats["verdict"] == "different" and stats["max_abs_error"] == np.inf
+    same = difference_stats(np.array([np.inf, np.nan]), np.array([np.inf, np.nan]), 0, 0)
+    assert same["verdict"] == "within_tolerance" and same["fraction_elements_differ"] == 0
+    tensor = np.array([[0.0, np.inf, 1.0]], np.float32)
+    left = make_bundle(tmp_path / "l", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor})
+    right = make_bundle(tmp_path / "r", "right", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": np.ones_like(tensor)})
+    code, pair = run_compare(tmp_path, left, right)  # json.loads above rejects Infinity/NaN
+    assert code == cli.EXIT_DIVERGENCE
+    assert pair["images"][0]["stages"][1]["max_rel_error"] == "inf"
+
+
+def test_dtype_mismatch_is_reported_as_such():
+    stats = difference_stats(np.zeros(3, np.uint8), np.zeros(3, np.int32), 0, 0)
+    assert stats["verdict"] == "different" and stats["dtype_mismatch"] == ["|u1", "<i4"]
