@@ -115,6 +115,8 @@ class Capture:
     ) -> None:
         self.writer = writer
         self.options = options
+        self.pipeline = {}  # type: Dict[str, str]
+        self.pipeline_only = False
         self.loaded = {stage: [] for stage in STAGES}  # type: Dict[str, List[Implementation]]
         self.implementation_status = {}  # type: Dict[str, Dict[str, Any]]
         self.counts = {"ok": 0, "error": 0, "skipped": 0}
@@ -189,6 +191,16 @@ class Capture:
         self.counts["ok"] += 1
         return output, digest
 
+    def follows_pipeline(self, stage: str, name: str) -> bool:
+        """Whether end-to-end chains continue through ``stage=name``.
+
+        By default every combination is captured, so any pipeline can be compared later.
+        With ``pipeline_only`` (large corpora, slow models), every decoder still runs (it is
+        cheap and shows which decoders agree across environments), but preprocessing and
+        inference follow only the declared pipeline.
+        """
+        return not self.pipeline_only or self.pipeline.get(stage, name) == name
+
     def run_image(self, image: str, data: bytes) -> str:
         """The e2e chain for one image file. Returns a short per-image summary."""
         before = dict(self.counts)
@@ -196,7 +208,7 @@ class Capture:
             decoded = self.record(
                 image, "e2e", "decode=" + decoder.name, decoder, lambda d=decoder: d.run(data), None
             )
-            if decoded is None:
+            if decoded is None or not self.follows_pipeline("decode", decoder.name):
                 continue
             self.run_downstream(image, "e2e", "decode=" + decoder.name, decoded, "preprocess")
         ok = self.counts["ok"] - before["ok"]
@@ -209,6 +221,8 @@ class Capture:
         """Feed ``upstream`` to every implementation of ``stage`` and onwards to the end."""
         array, digest = upstream
         for impl in self.loaded[stage]:
+            if not self.follows_pipeline(stage, impl.name):
+                continue
             child_chain = "{}>{}={}".format(chain, stage, impl.name)
             result = self.record(
                 image, mode, child_chain, impl, lambda i=impl: i.run(array), digest
@@ -227,6 +241,7 @@ def capture(
     pipeline: Optional[Dict[str, str]] = None,
     canonical_dir: Optional[str] = None,
     quiet: bool = False,
+    pipeline_only: bool = False,
 ) -> Tuple[str, Dict[str, int]]:
     """Capture a bundle. Returns (bundle path, counts of ok/error records).
 
@@ -269,12 +284,15 @@ def capture(
         "edgeparity_version": __version__,
         "images_dir": images_dir,
         "pipeline": pipeline or {},
+        "pipeline_only": pipeline_only,
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "images": {},
     }  # type: Dict[str, Any]
     session = None  # type: Optional[Capture]
     try:
         session = Capture(writer, chosen, options or {})
+        session.pipeline = dict(pipeline or {})
+        session.pipeline_only = pipeline_only
         progress = Progress(len(images) + 1, quiet)
         for index, image in enumerate(images, 1):
             path = os.path.join(images_dir, image)

@@ -88,6 +88,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
                          "preprocessed-*.npy; sample-images/canonical is one)".format(
                              args.canonical))
     pipeline = parse_pipeline(args.pipeline)
+    if args.pipeline_only and not pipeline:
+        raise UsageError("--pipeline-only needs --pipeline (which chain to follow)")
     options = {
         "model": args.model,
         "device": args.device,
@@ -106,6 +108,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
             pipeline=pipeline,
             canonical_dir=args.canonical,
             quiet=args.quiet,
+            pipeline_only=args.pipeline_only,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -250,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="what this environment runs in "
         "production, e.g. decode=pillow,preprocess=pillow,infer=dlr; compare follows "
         "it to find the first divergent stage",
+    )
+    p.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="run preprocessing and inference only along --pipeline (every decoder still "
+        "runs): much faster on large corpora or slow models; other pipelines then cannot be "
+        "compared end to end",
     )
     p.add_argument("--canonical", metavar="DIR", help="canonical inputs (default IMAGES/canonical)")
     p.add_argument(

@@ -213,3 +213,13 @@ def test_decode_errors_name_the_file(small_images, tmp_path):
                       quiet=True)
     error = bundle.load(path).records["empty.jpg|decode=pillow"]["error"]
     assert "empty.jpg" in error and "BytesIO" not in error
+
+
+def test_pipeline_only_follows_the_declared_chain_but_keeps_every_decoder(small_images,
+                                                                          tmp_path):
+    path, _ = capture(str(small_images), str(tmp_path / "b"), quiet=True, pipeline_only=True,
+                      pipeline={"decode": "pillow", "preprocess": "pillow"},
+                      implementations=["pillow", "pillow-exif"])
+    chains = {r["chain"] for r in bundle.load(path).records.values() if r["mode"] == "e2e"}
+    assert {"decode=pillow", "decode=pillow-exif", "decode=pillow>preprocess=pillow"} <= chains
+    assert "decode=pillow-exif>preprocess=pillow" not in chains
