@@ -151,18 +151,7 @@ def loaded_libraries() -> List[str]:
 
     This is what was *actually* loaded, which can differ from what a package says it links.
     """
-    try:
-        with open("/proc/self/maps") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return []
-    seen = []  # type: List[str]
-    for line in lines:
-        parts = line.split(None, 5)
-        if len(parts) == 6 and parts[5].startswith("/") and ".so" in os.path.basename(parts[5]):
-            if parts[5] not in seen:
-                seen.append(parts[5])
-    return seen
+    return [path for path in native.mapped_files() if ".so" in os.path.basename(path)]
 
 
 def math_libraries(paths: Sequence[str]) -> List[Dict[str, str]]:

@@ -17,7 +17,8 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from .. import models
-from .base import Implementation, Unavailable, import_or_unavailable
+from .base import Unavailable, import_or_unavailable
+from .runner import ModelRunner
 
 
 def disable_dlr_phone_home() -> Dict[str, Any]:
@@ -60,15 +61,12 @@ def _drop_info(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 
 
-class Impl(Implementation):
-    stage = "infer"
+class Impl(ModelRunner):
     name = "dlr"
     description = "Neo-AI DLR runtime (TVM graph executor) on a Neo/DLR artifact"
 
     def load(self, options: Dict[str, Any]) -> None:
-        settings = models.RunnerSettings(options)
-        self.settings = settings
-        self.source = models.resolve_model(settings.model)
+        settings = self.resolve(options)
         self.artifact = self.source.require_dlr()
         self.files = models.dlr_artifact_files(self.artifact)
         for key in ("so", "libdlr"):

@@ -7,7 +7,8 @@ from typing import Any, Dict
 import numpy as np
 
 from .. import models
-from .base import Implementation, Unavailable, import_or_unavailable
+from .base import Unavailable, import_or_unavailable
+from .runner import ModelRunner
 
 # MXNet's own name for each math back end in mxnet.runtime.Features.
 FEATURE_LIBRARIES = (
@@ -21,16 +22,13 @@ FEATURE_LIBRARIES = (
 )
 
 
-class Impl(Implementation):
-    stage = "infer"
+class Impl(ModelRunner):
     name = "mxnet"
     description = "MXNet symbol + params, Gluon SymbolBlock"
 
     def load(self, options: Dict[str, Any]) -> None:
-        settings = models.RunnerSettings(options)
-        self.source = models.resolve_model(settings.model)
+        settings = self.resolve(options)
         self.files = self.source.require_mxnet()
-        self.settings = settings
         watch = models.LibraryWatch()
         with warnings.catch_warnings():
             # MXNet 1.9 touches numpy aliases that numpy >= 1.20 deprecates; harmless noise.

@@ -15,18 +15,16 @@ from typing import Any, Dict
 import numpy as np
 
 from .. import models
-from .base import Implementation, Unavailable, import_or_unavailable
+from .base import Unavailable, import_or_unavailable
+from .runner import ModelRunner
 
 
-class Impl(Implementation):
-    stage = "infer"
+class Impl(ModelRunner):
     name = "onnxruntime"
     description = "ONNX Runtime InferenceSession, CPU (or CUDA) provider, 1 intra-op thread"
 
     def load(self, options: Dict[str, Any]) -> None:
-        settings = models.RunnerSettings(options)
-        self.settings = settings
-        self.source = models.resolve_model(settings.model)
+        settings = self.resolve(options)
         self.path = self.source.require_onnx()
         watch = models.LibraryWatch()
         ort = import_or_unavailable("onnxruntime", "ONNX Runtime (pip install onnxruntime)")
