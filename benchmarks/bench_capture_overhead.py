@@ -65,12 +65,17 @@ def main() -> None:
             for data in files:
                 writer.add_array(decode(data))
             timings["decode + digest + store"].append(time.perf_counter() - started)
+            raw = sum(entry["bytes"] for entry in writer.arrays.values())
+            stored = sum(os.path.getsize(os.path.join(writer.staging, entry["file"]))
+                         for entry in writer.arrays.values())
             writer.discard()
 
     base = min(timings["decode"])
     print("{} images x {} rounds (best round shown)".format(len(files), args.repeat))
     for name, values in timings.items():
         print("  {:<26} {:8.1f} ms   x{:.2f}".format(name, min(values) * 1000, min(values) / base))
+    print("  bundle arrays: {:.1f} MB decoded, {:.1f} MB on disk (gzip level 1)".format(
+        raw / 1e6, stored / 1e6))
 
 
 if __name__ == "__main__":
