@@ -26,12 +26,14 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from .errors import UserError
+
 SCHEMA = "edgeparity.bundle/1"
 MANIFEST = "manifest.json"
 ARRAYS = "arrays"
 
 
-class BundleError(Exception):
+class BundleError(UserError):
     """A bundle that cannot be used: missing, incomplete, damaged. The message says what to do."""
 
 

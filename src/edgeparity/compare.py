@@ -797,7 +797,7 @@ def heatmap_data_uri(png: bytes) -> str:
 def compare_cli(args: Any) -> int:
     """`edgeparity compare`: run, print the terminal summary, write requested reports."""
     from . import report as report_module
-    from .cli import UsageError
+    from .errors import UsageError
 
     if args.golden:
         from .golden import check_against_golden
@@ -816,7 +816,7 @@ def compare_cli(args: Any) -> int:
 
 def exit_code(result: Dict[str, Any]) -> int:
     """0 parity, 1 divergence, 2 when parity could not be established (stages not compared)."""
-    from .cli import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
+    from .errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 
     if result["verdict"] == "divergence":
         return EXIT_DIVERGENCE

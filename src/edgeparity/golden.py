@@ -663,7 +663,7 @@ def write_reports(report: Dict[str, Any], args: Any) -> None:
 def check_against_golden(args: Any) -> int:
     """`edgeparity compare BUNDLE... --golden DIR`: 0 unchanged, 1 changed, 2 error."""
     from .bundle import BundleError
-    from .cli import EXIT_DIVERGENCE, EXIT_PARITY, UsageError
+    from .errors import EXIT_DIVERGENCE, EXIT_PARITY, UsageError
 
     try:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
@@ -707,7 +707,7 @@ def update(bundle_paths: List[str], directory: str
 def golden_cli(args: Any) -> int:
     """`edgeparity golden update BUNDLE... --dir DIR`."""
     from .bundle import BundleError
-    from .cli import EXIT_PARITY, UsageError
+    from .errors import EXIT_PARITY, UsageError
 
     try:
         written = update(list(args.bundles), args.dir)

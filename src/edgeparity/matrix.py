@@ -139,7 +139,7 @@ def docker_available(config: Dict[str, Any]) -> "tuple[bool, str]":
 
 def matrix_cli(args: Any) -> int:
     from . import report as report_module
-    from .cli import EXIT_ERROR
+    from .errors import EXIT_ERROR
     from .compare import Tolerances, compare, exit_code
 
     try:

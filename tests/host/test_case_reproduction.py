@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import loaded_libjpeg, tox_python
-from edgeparity import bundle, cli
+from edgeparity import bundle, cli, errors
 
 SUBSAMPLED = [
     "photo-420.jpg",
@@ -81,7 +81,7 @@ def test_mxnet_decode_in_the_cloud_equals_pillow_on_libjpeg_turbo(case_bundles):
 
 
 def test_report_names_decode_and_both_libjpeg_builds(report):
-    assert report["code"] == cli.EXIT_DIVERGENCE
+    assert report["code"] == errors.EXIT_DIVERGENCE
     pair = report["json"]["pairs"][0]
     assert pair["first_divergent_stage"] == "decode"
     assert set(SUBSAMPLED) <= set(pair["first_divergent_images"]["decode"])

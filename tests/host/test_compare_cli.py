@@ -4,12 +4,12 @@ import json
 import os
 import shutil
 
-from edgeparity import cli
+from edgeparity import cli, errors
 from edgeparity.diffstats import encode_png
 
 
 def test_a_bundle_compared_with_itself_is_parity(here_bundle, capsys):
-    assert cli.main(["compare", here_bundle, here_bundle]) == cli.EXIT_PARITY
+    assert cli.main(["compare", here_bundle, here_bundle]) == errors.EXIT_PARITY
     out = capsys.readouterr().out
     assert "PARITY" in out and "every stage agrees" in out
 
@@ -24,7 +24,7 @@ def test_within_one_bundle_exif_transpose_is_a_decode_divergence(here_bundle, tm
             str(tmp_path / "r.json"),
         ]
     )
-    assert code == cli.EXIT_DIVERGENCE
+    assert code == errors.EXIT_DIVERGENCE
     report = json.loads((tmp_path / "r.json").read_text())
     pair = report["pairs"][0]
     assert pair["first_divergent_images"] == {"decode": ["photo-exif-orientation6.jpg"]}
@@ -36,7 +36,7 @@ def test_within_one_bundle_exif_transpose_is_a_decode_divergence(here_bundle, tm
 
 def test_missing_bundle_is_a_usage_error_naming_the_path(tmp_path, capsys):
     code = cli.main(["compare", str(tmp_path / "nope"), str(tmp_path / "nope2")])
-    assert code == cli.EXIT_ERROR
+    assert code == errors.EXIT_ERROR
     err = capsys.readouterr().err
     assert str(tmp_path / "nope") in err and "edgeparity capture" in err
     assert "Traceback" not in err
@@ -48,15 +48,15 @@ def test_corrupted_array_is_reported_by_file_name(here_bundle, tmp_path, capsys)
     victim = sorted(os.listdir(os.path.join(copy, "arrays")))[0]
     with open(os.path.join(copy, "arrays", victim), "ab") as handle:
         handle.write(b"garbage")
-    assert cli.main(["compare", here_bundle, copy]) == cli.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, copy]) == errors.EXIT_ERROR
     err = capsys.readouterr().err
     assert "arrays/" + victim in err and "corrupted" in err
 
 
 def test_bad_pipeline_and_tolerance_are_usage_errors(here_bundle, capsys):
-    assert cli.main(["compare", here_bundle + "@decod=pillow", here_bundle]) == cli.EXIT_ERROR
-    assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infer"]) == cli.EXIT_ERROR
-    assert cli.main(["compare", here_bundle, here_bundle, "--reference", "x"]) == cli.EXIT_ERROR
+    assert cli.main(["compare", here_bundle + "@decod=pillow", here_bundle]) == errors.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infer"]) == errors.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--reference", "x"]) == errors.EXIT_ERROR
     err = capsys.readouterr().err
     assert "bad pipeline" in err and "bad --tolerance" in err and "--reference 'x'" in err
 
@@ -108,12 +108,12 @@ def test_json_report_keys_are_documented(here_bundle, tmp_path):
 
 
 def test_unknown_or_uncaptured_pipeline_implementation_is_never_parity(here_bundle, capsys):
-    assert cli.main(["compare", here_bundle + "@decode=pilow", here_bundle]) == cli.EXIT_ERROR
+    assert cli.main(["compare", here_bundle + "@decode=pilow", here_bundle]) == errors.EXIT_ERROR
     assert "no decode implementation 'pilow'" in capsys.readouterr().err
     # mxnet is a known decoder, but not installed where this bundle was captured.
     code = cli.main(["compare", here_bundle + "@decode=mxnet", here_bundle])
     captured = capsys.readouterr()
-    assert code == cli.EXIT_ERROR
+    assert code == errors.EXIT_ERROR
     assert "INCOMPLETE" in captured.out and "NOT COMPARED" in captured.out
     assert "parity could not be established" in captured.err
 
@@ -123,10 +123,10 @@ def test_malformed_manifests_and_tolerances_are_usage_errors(here_bundle, tmp_pa
         broken = tmp_path / "broken{}".format(len(content))
         shutil.copytree(here_bundle, str(broken))
         (broken / "manifest.json").write_text(content)
-        assert cli.main(["compare", here_bundle, str(broken)]) == cli.EXIT_ERROR
-    assert cli.main(["compare", here_bundle, here_bundle, "--atol", "-1"]) == cli.EXIT_ERROR
+        assert cli.main(["compare", here_bundle, str(broken)]) == errors.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--atol", "-1"]) == errors.EXIT_ERROR
     assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "decode:5"]) == \
-        cli.EXIT_ERROR
+        errors.EXIT_ERROR
     err = capsys.readouterr().err
     assert err.count("manifest.json is malformed") == 2 and "Traceback" not in err
     assert "must be a number >= 0" in err and "compared exactly" in err

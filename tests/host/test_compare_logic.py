@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from edgeparity import cli
+from edgeparity import cli, errors
 from edgeparity.bundle import BundleWriter
 from edgeparity.diffstats import difference_stats
 
@@ -51,7 +51,7 @@ def test_first_divergence_after_identical_input_is_intrinsic(tmp_path):
     right = make_bundle(tmp_path / "r", "right", dict(canonical, **{
         "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor + 1}))
     code, pair = run_compare(tmp_path, left, right)
-    assert code == cli.EXIT_DIVERGENCE
+    assert code == errors.EXIT_DIVERGENCE
     step = pair["images"][0]["stages"][1]
     # Same input on both sides, different output: the stage itself differs, whatever the
     # canonical run says.
@@ -76,7 +76,7 @@ def test_a_pipeline_stage_captured_nowhere_is_not_parity(tmp_path):
     right = make_bundle(tmp_path / "r", "right", {"decode=pillow": PIXELS})
     code, pair = run_compare(tmp_path, left, right)
     # The bundles' pipelines say preprocess=pillow, and neither side has that output.
-    assert code == cli.EXIT_ERROR and pair["verdict"] == "incomplete"
+    assert code == errors.EXIT_ERROR and pair["verdict"] == "incomplete"
     assert any("preprocess" in note for note in pair["not_compared"])
 
 
@@ -84,7 +84,7 @@ def test_a_stage_failing_on_both_sides_everywhere_is_not_parity(tmp_path):
     outputs = {"decode=pillow": None}
     code, pair = run_compare(tmp_path, make_bundle(tmp_path / "l", "left", outputs),
                              make_bundle(tmp_path / "r", "right", outputs))
-    assert code == cli.EXIT_ERROR and pair["verdict"] == "incomplete"
+    assert code == errors.EXIT_ERROR and pair["verdict"] == "incomplete"
 
 
 def test_infinite_values_never_pass_and_the_json_stays_strict(tmp_path):
@@ -99,7 +99,7 @@ def test_infinite_values_never_pass_and_the_json_stays_strict(tmp_path):
     right = make_bundle(tmp_path / "r", "right", {
         "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": np.ones_like(tensor)})
     code, pair = run_compare(tmp_path, left, right)  # json.loads above rejects Infinity/NaN
-    assert code == cli.EXIT_DIVERGENCE
+    assert code == errors.EXIT_DIVERGENCE
     assert pair["images"][0]["stages"][1]["max_rel_error"] == "inf"
 
 

@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from conftest import SAMPLES, run_capture, tox_python
-from edgeparity import bundle, cli
+from edgeparity import bundle, cli, errors
 
 PIL_Image = pytest.importorskip("PIL.Image", reason="the golden tests capture with Pillow")
 
@@ -73,14 +73,14 @@ def golden_setup(tmp_path_factory):
     images = make_images(root / "images")
     first = capture(images, root / "first" / "edge")
     goldens = root / "goldens"
-    assert cli.main(["golden", "update", first, "--dir", str(goldens)]) == cli.EXIT_PARITY
+    assert cli.main(["golden", "update", first, "--dir", str(goldens)]) == errors.EXIT_PARITY
     return {"root": root, "images": images, "first": first, "goldens": goldens}
 
 
 def test_unchanged_bundle_passes_the_gate(golden_setup, tmp_path):
     again = capture(golden_setup["images"], tmp_path / "again" / "edge")
     code, report, md = gate(again, golden_setup["goldens"], tmp_path)
-    assert code == cli.EXIT_PARITY
+    assert code == errors.EXIT_PARITY
     env = report["environments"][0]
     assert env["verdict"] == "unchanged"
     assert env["counts"]["changed"] == env["counts"]["new"] == env["counts"]["removed"] == 0
@@ -101,7 +101,7 @@ def test_changed_decode_fails_the_gate_and_names_the_records(golden_setup, tmp_p
                                                          "photo-444.jpg")).all()
 
     code, report, md = gate(changed, golden_setup["goldens"], tmp_path)
-    assert code == cli.EXIT_DIVERGENCE
+    assert code == errors.EXIT_DIVERGENCE
     env = report["environments"][0]
     assert env["verdict"] == "changed"
     assert env["inputs_changed"] == ["photo-420.jpg"]
@@ -124,7 +124,7 @@ def test_float_change_within_tolerance_is_still_a_change_and_says_how_big(golden
     changed = capture(images, tmp_path / "changed" / "edge")
     code, report, _ = gate(changed, golden_setup["goldens"], tmp_path,
                            "--tolerance", "preprocess:0.5")
-    assert code == cli.EXIT_DIVERGENCE
+    assert code == errors.EXIT_DIVERGENCE
     records = {r["key"]: r for r in report["environments"][0]["changed"]}
     preprocess = records["photo-444.jpg|decode=pillow>preprocess=pillow"]
     assert 0 < preprocess["max_stats_delta"] <= 0.5
@@ -139,7 +139,7 @@ def test_removed_image_fails_the_gate(golden_setup, tmp_path):
     os.remove(str(images / "photo-grayscale.jpg"))
     fewer = capture(images, tmp_path / "fewer" / "edge")
     code, report, _ = gate(fewer, golden_setup["goldens"], tmp_path)
-    assert code == cli.EXIT_DIVERGENCE
+    assert code == errors.EXIT_DIVERGENCE
     env = report["environments"][0]
     assert env["inputs_removed"] == ["photo-grayscale.jpg"]
     assert env["counts"]["changed"] == 0 and env["counts"]["removed"] > 0
@@ -150,7 +150,7 @@ def test_missing_golden_is_an_error_naming_the_file_and_the_command(golden_setup
                                                                     capsys):
     other = capture(golden_setup["images"], tmp_path / "cloud", name="cloud")
     code, report, _ = gate(other, golden_setup["goldens"], tmp_path)
-    assert code == cli.EXIT_ERROR and report is None
+    assert code == errors.EXIT_ERROR and report is None
     error = capsys.readouterr().err
     assert str(golden_setup["goldens"] / "cloud.json") in error
     assert "edgeparity golden update" in error and "Traceback" not in error
@@ -162,7 +162,7 @@ def test_damaged_golden_is_an_error(golden_setup, tmp_path, capsys):
     path = goldens / "edge.json"
     path.write_text("<<<<<<< HEAD\n" + path.read_text())
     code, _, _ = gate(golden_setup["first"], goldens, tmp_path)
-    assert code == cli.EXIT_ERROR
+    assert code == errors.EXIT_ERROR
     error = capsys.readouterr().err
     assert str(path) in error and "golden update" in error
 
@@ -170,7 +170,7 @@ def test_damaged_golden_is_an_error(golden_setup, tmp_path, capsys):
 def test_golden_files_are_stable_and_diff_friendly(golden_setup, tmp_path):
     again = capture(golden_setup["images"], tmp_path / "elsewhere" / "edge")
     goldens = tmp_path / "goldens"
-    assert cli.main(["golden", "update", again, "--dir", str(goldens)]) == cli.EXIT_PARITY
+    assert cli.main(["golden", "update", again, "--dir", str(goldens)]) == errors.EXIT_PARITY
     text = (goldens / "edge.json").read_text()
     # Another capture of the same inputs at another path writes the very same bytes.
     assert text == (golden_setup["goldens"] / "edge.json").read_text()
@@ -194,10 +194,10 @@ def test_other_libjpeg_build_fails_the_gate_and_names_both_libraries(tmp_path):
     turbo_bundle = run_capture(turbo, tmp_path / "turbo" / "edge", "edge", "decode=pillow", extra)
     goldens = tmp_path / "goldens"
     assert cli.main(["golden", "update", golden_bundle, "--dir", str(goldens)]) == 0
-    assert gate(golden_bundle, goldens, tmp_path)[0] == cli.EXIT_PARITY
+    assert gate(golden_bundle, goldens, tmp_path)[0] == errors.EXIT_PARITY
 
     code, report, md = gate(turbo_bundle, goldens, tmp_path)
-    assert code == cli.EXIT_DIVERGENCE
+    assert code == errors.EXIT_DIVERGENCE
     env = report["environments"][0]
     assert env["inputs_changed"] == []  # the very same files
     assert env["first_changed_stage"] == "decode"

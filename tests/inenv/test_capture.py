@@ -153,7 +153,7 @@ def test_sigterm_keeps_captured_records_marked_incomplete(tmp_path):
 
 
 def test_missing_model_is_refused_before_anything_is_captured(small_images, tmp_path, capsys):
-    from edgeparity import cli
+    from edgeparity import cli, errors
 
     code = cli.main(
         [
@@ -166,14 +166,14 @@ def test_missing_model_is_refused_before_anything_is_captured(small_images, tmp_
             str(tmp_path / "typo.onnx"),
         ]
     )
-    assert code == cli.EXIT_ERROR
+    assert code == errors.EXIT_ERROR
     err = capsys.readouterr().err
     assert "typo.onnx" in err and "does not exist" in err
     assert not os.path.exists(str(tmp_path / "b"))
 
 
 def test_out_never_replaces_something_that_is_not_a_bundle(small_images, tmp_path, capsys):
-    from edgeparity import cli
+    from edgeparity import cli, errors
 
     precious = tmp_path / "mine"
     precious.mkdir()
@@ -181,7 +181,7 @@ def test_out_never_replaces_something_that_is_not_a_bundle(small_images, tmp_pat
     for out in (str(precious), str(small_images)):
         code = cli.main(["capture", "--images", str(small_images), "--out", out, "-q",
                          "--impl", "pillow"])
-        assert code == cli.EXIT_ERROR
+        assert code == errors.EXIT_ERROR
         assert "is not an edgeparity bundle; refusing to replace it" in capsys.readouterr().err
     assert (precious / "notes.md").read_text() == "keep me"
     assert (small_images / "photo-420.jpg").exists()
@@ -189,16 +189,16 @@ def test_out_never_replaces_something_that_is_not_a_bundle(small_images, tmp_pat
     bundle_path = str(tmp_path / "b")
     for _ in range(2):
         assert cli.main(["capture", "--images", str(small_images), "--out", bundle_path, "-q",
-                         "--impl", "pillow"]) == cli.EXIT_PARITY
+                         "--impl", "pillow"]) == errors.EXIT_PARITY
 
 
 def test_bad_capture_options_are_refused_before_capturing(small_images, tmp_path, capsys):
-    from edgeparity import cli
+    from edgeparity import cli, errors
 
     base = ["capture", "--images", str(small_images), "--out", str(tmp_path / "b")]
-    assert cli.main(base + ["--pipeline", "decode=pilow"]) == cli.EXIT_ERROR
-    assert cli.main(base + ["--input-shape", "1,3,224"]) == cli.EXIT_ERROR
-    assert cli.main(base + ["--canonical", str(tmp_path / "nowhere")]) == cli.EXIT_ERROR
+    assert cli.main(base + ["--pipeline", "decode=pilow"]) == errors.EXIT_ERROR
+    assert cli.main(base + ["--input-shape", "1,3,224"]) == errors.EXIT_ERROR
+    assert cli.main(base + ["--canonical", str(tmp_path / "nowhere")]) == errors.EXIT_ERROR
     err = capsys.readouterr().err
     assert "no decode implementation 'pilow'" in err
     assert "four positive integers" in err and "no such folder" in err

@@ -1,0 +1,66 @@
+"""The ``edgeparity`` command line: the only package that knows argparse.
+
+One module per command family registers its subcommands and holds their handlers:
+``capture`` (probe, capture: run inside every environment, CPython 3.6), ``compare`` and
+``golden`` (the host side, CPython >= 3.9), ``matrix`` (build/run every environment, compare).
+Host-side packages are imported inside the handlers, so ``edgeparity capture`` on a Jetson never
+imports them. Nothing imports this package.
+
+Exit codes, everywhere: 0 parity holds, 1 a divergence was found, 2 usage or environment error.
+"""
+
+import argparse
+import sys
+from typing import List, Optional
+
+from .. import __version__
+from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
+from . import capture, compare, golden, matrix
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeparity",
+        description="Find where and why two environments (e.g. a cloud endpoint and a Jetson) "
+        "disagree on the same input: capture decode -> preprocess -> infer outputs in each, "
+        "then compare.",
+        epilog="Exit codes: 0 parity, 1 divergence found, 2 usage or environment error.",
+    )
+    parser.add_argument("--version", action="version", version="edgeparity " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (capture, compare, golden, matrix):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return args.func(args)
+    except UserError as exc:  # includes UsageError and BundleError
+        sys.stderr.write("edgeparity: error: {}\n".format(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt as exc:
+        sys.stderr.write("edgeparity: {}\n".format(str(exc) or "interrupted"))
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if not exc.filename:
+            raise
+        sys.stderr.write("edgeparity: error: {}: {}\n".format(exc.filename, exc.strerror or exc))
+        return EXIT_ERROR
+    except Exception:
+        # A bug. Exit 2, not Python's default 1, which would read as "divergence found".
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write("edgeparity: internal error (a bug in edgeparity: please report it with "
+                         "the traceback above)\n")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""`edgeparity probe` and `edgeparity capture`: the commands that run inside every environment.
+
+CPython 3.6 with numpy only: this module and everything it imports stay on the capture side.
+"""
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, Tuple
+
+from .. import defaults
+from ..errors import EXIT_PARITY, UsageError
+from ..stages.pipeline import PipelineError, impl_key, parse_pipeline
+from .options import split_list
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="describe this environment: CPU, OS, Python, decoders, "
+        "the JPEG library each one actually loads",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run_probe)
+
+    p = sub.add_parser(
+        "capture",
+        help="run every stage on every image here and write a bundle",
+        description="Run decode -> preprocess -> infer with every available implementation on "
+        "each image (end-to-end), on the canonical inputs (isolated) and on the all-ones and "
+        "noise probes, and write a bundle directory to copy back to the host.",
+    )
+    p.add_argument(
+        "--images", required=True, metavar="DIR",
+        help="folder of images (e.g. {}); its {}/ subfolder holds the isolation inputs".format(
+            defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR),
+    )
+    p.add_argument(
+        "--out", required=True, metavar="BUNDLE",
+        help="bundle directory to write (replaced atomically if it exists)",
+    )
+    p.add_argument("--name", help="environment name shown in reports (default: BUNDLE's name)")
+    p.add_argument(
+        "--stages", action="append", metavar="STAGE[,STAGE]",
+        help="only these stages: decode, preprocess, infer",
+    )
+    p.add_argument(
+        "--impl", action="append", metavar="NAME[,NAME]",
+        help="only these implementations, e.g. pillow,mxnet or decode/pillow",
+    )
+    p.add_argument(
+        "--pipeline", metavar="STAGE=IMPL,...",
+        help="what this environment runs in production, e.g. "
+        "decode=pillow,preprocess=pillow,infer=dlr; compare follows it to find the first "
+        "divergent stage",
+    )
+    p.add_argument(
+        "--pipeline-only", action="store_true",
+        help="run preprocessing and inference only along --pipeline (every decoder still "
+        "runs): much faster on large corpora or slow models; other pipelines then cannot be "
+        "compared end to end",
+    )
+    p.add_argument("--canonical", metavar="DIR",
+                   help="canonical inputs (default IMAGES/{})".format(defaults.CANONICAL_SUBDIR))
+    p.add_argument(
+        "--model", metavar="PATH",
+        help="model for the infer stage: MXNet export prefix, .onnx file, or Neo/DLR artifact "
+        "dir or .tar.gz (default: the demo model)",
+    )
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="inference device")
+    p.add_argument("--input-name", help="model input name (default: from the model)")
+    p.add_argument(
+        "--input-shape", metavar="N,C,H,W",
+        help="model input shape (default: from the model, else 1,3,224,224)",
+    )
+    p.add_argument(
+        "--layout", default="NCHW", choices=("NCHW", "NHWC"),
+        help="model input layout (default NCHW)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.set_defaults(func=run_capture)
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    from .. import probe
+
+    info = probe.collect()
+    if args.json:
+        json.dump(info, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(probe.format_text(info))
+    return EXIT_PARITY
+
+
+def _input_shape(text: str) -> Tuple[int, ...]:
+    try:
+        shape = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise UsageError("--input-shape {!r}: give four positive integers separated by "
+                         "commas, e.g. 1,3,224,224".format(text))
+    return shape
+
+
+def run_capture(args: argparse.Namespace) -> int:
+    from ..capture import capture
+    from ..models import ModelError, resolve_model
+
+    if args.model and (not args.stages or "infer" in ",".join(args.stages)):
+        # Check the model before capturing anything: a typo should cost seconds, not a run.
+        try:
+            resolve_model(args.model)
+        except ModelError as exc:
+            raise UsageError("--model: {}".format(exc)) from None
+    if args.canonical and not os.path.isdir(args.canonical):
+        raise UsageError("--canonical {}: no such folder (it holds decoded-*.npy and "
+                         "preprocessed-*.npy; {}/{} is one)".format(
+                             args.canonical, defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR))
+    try:
+        pipeline = parse_pipeline(args.pipeline)
+    except PipelineError as exc:
+        raise UsageError(str(exc)) from None
+    if args.pipeline_only and not pipeline:
+        raise UsageError("--pipeline-only needs --pipeline (which chain to follow)")
+    options = {
+        "model": args.model,
+        "device": args.device,
+        "input_name": args.input_name,
+        "input_shape": _input_shape(args.input_shape) if args.input_shape else None,
+        "layout": args.layout,
+    }  # type: Dict[str, Any]
+    try:
+        path, counts = capture(
+            args.images,
+            args.out,
+            name=args.name,
+            stages=split_list(args.stages),
+            implementations=split_list(args.impl),
+            options=options,
+            pipeline=pipeline,
+            canonical_dir=args.canonical,
+            quiet=args.quiet,
+            pipeline_only=args.pipeline_only,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print("wrote {}: {} outputs, {} errors recorded".format(path, counts["ok"], counts["error"]))
+    with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
+        implementations = json.load(handle).get("implementations", {})
+    skipped = sorted(k for k, v in implementations.items() if v.get("status") != "available")
+    for stage, impl in sorted(pipeline.items()):
+        entry = implementations.get(impl_key(stage, impl), {})
+        if entry.get("status") != "available":
+            sys.stderr.write("edgeparity: warning: this environment's pipeline uses {}={}, which "
+                             "did not run here: {}\n".format(stage, impl, entry.get("reason")))
+    if skipped:
+        sys.stderr.write("skipped here (see `edgeparity probe` for why): {}\n".format(
+            ", ".join(skipped)))
+    if counts["ok"] == 0:
+        sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
+                         "available in this environment (install e.g. Pillow)\n")
+    return EXIT_PARITY
