@@ -23,13 +23,20 @@ import re
 import signal
 import sys
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import __version__, probe
+from . import __version__, defaults, probe
 from .bundle import BundleWriter, array_stats
-from .stages import STAGES, Implementation, Unavailable, all_implementations, spec
+from .stages import Implementation, Unavailable, all_implementations, spec
+from .stages.pipeline import (
+    STAGES,
+    extend_chain,
+    impl_key,
+    record_key,
+    split_impl_key,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
 NOISE_SEED = 0
@@ -49,7 +56,8 @@ def find_images(images_dir: str) -> List[str]:
     """Image files under ``images_dir`` (recursively, canonical/ excluded), sorted, relative."""
     found = []
     for root, dirs, files in os.walk(images_dir):
-        dirs[:] = sorted(d for d in dirs if d != "canonical" and not d.startswith("."))
+        dirs[:] = sorted(
+            d for d in dirs if d != defaults.CANONICAL_SUBDIR and not d.startswith("."))
         for name in files:
             if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
                 found.append(os.path.relpath(os.path.join(root, name), images_dir))
@@ -121,7 +129,7 @@ class Capture:
         self.implementation_status = {}  # type: Dict[str, Dict[str, Any]]
         self.counts = {"ok": 0, "error": 0, "skipped": 0}
         for impl in implementations:
-            key = "{}/{}".format(impl.stage, impl.name)
+            key = impl_key(impl.stage, impl.name)
             try:
                 impl.load(options)
             except Unavailable as exc:
@@ -155,7 +163,7 @@ class Capture:
     ) -> Optional[Tuple[np.ndarray, str]]:
         """Run one stage, store its output and a record. Errors are recorded, never raised."""
         record = {
-            "key": "{}|{}".format(image, chain),
+            "key": record_key(image, chain),
             "image": image,
             "mode": mode,
             "chain": chain,
@@ -206,11 +214,13 @@ class Capture:
         before = dict(self.counts)
         for decoder in self.loaded["decode"]:
             decoded = self.record(
-                image, "e2e", "decode=" + decoder.name, decoder, lambda d=decoder: d.run(data), None
+                image, "e2e", extend_chain("", "decode", decoder.name), decoder,
+                lambda d=decoder: d.run(data), None,
             )
             if decoded is None or not self.follows_pipeline("decode", decoder.name):
                 continue
-            self.run_downstream(image, "e2e", "decode=" + decoder.name, decoded, "preprocess")
+            self.run_downstream(
+                image, "e2e", extend_chain("", "decode", decoder.name), decoded, "preprocess")
         ok = self.counts["ok"] - before["ok"]
         errors = self.counts["error"] - before["error"]
         return "{} outputs{}".format(ok, ", {} errors".format(errors) if errors else "")
@@ -223,7 +233,7 @@ class Capture:
         for impl in self.loaded[stage]:
             if not self.follows_pipeline(stage, impl.name):
                 continue
-            child_chain = "{}>{}={}".format(chain, stage, impl.name)
+            child_chain = extend_chain(chain, stage, impl.name)
             result = self.record(
                 image, mode, child_chain, impl, lambda i=impl: i.run(array), digest
             )
@@ -253,7 +263,7 @@ def capture(
     if not os.path.isdir(images_dir):
         raise ValueError(
             "{}: no such images directory. Point --images at a folder of JPEG "
-            "files (the repository ships sample-images/).".format(images_dir)
+            "files (the repository ships {}/).".format(images_dir, defaults.IMAGES_DIR)
         )
     images = find_images(images_dir)
     if not images:
@@ -262,7 +272,7 @@ def capture(
                 images_dir, ", ".join(IMAGE_SUFFIXES)
             )
         )
-    canonical_dir = canonical_dir or os.path.join(images_dir, "canonical")
+    canonical_dir = canonical_dir or os.path.join(images_dir, defaults.CANONICAL_SUBDIR)
     canonical = find_canonical(canonical_dir)
 
     chosen = _select(all_implementations(), stages, implementations)
@@ -270,9 +280,9 @@ def capture(
         sys.stderr.write(
             "edgeparity: note: no canonical inputs in {} (decoded-*.npy, preprocessed-*.npy): "
             "compare will not be able to tell intrinsic from inherited divergences. Pass "
-            "--canonical sample-images/canonical from the edgeparity repository; any fixed "
-            "arrays work, as long as every environment gets the same bytes.\n".format(
-                canonical_dir)
+            "--canonical {}/{} from the edgeparity repository; any fixed arrays work, as "
+            "long as every environment gets the same bytes.\n".format(
+                canonical_dir, defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR)
         )
     writer = BundleWriter(out)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
@@ -323,10 +333,6 @@ def capture(
             raise KeyboardInterrupt(
                 "interrupted after the bundle was complete: {} is whole".format(writer.path)
             ) from None
-        if writer.finished:
-            raise KeyboardInterrupt(
-                "interrupted after the bundle was complete: {} is whole".format(writer.path)
-            ) from None
         if session is not None:
             manifest["implementations"] = session.implementation_status
         kept = writer.finish_interrupted(manifest)
@@ -369,7 +375,7 @@ def _run_isolated(
         }
         mode = "probe" if label.startswith("probe:") else "isolated"
         for impl in session.loaded[stage]:
-            chain = "{}>{}={}".format(label, stage, impl.name)
+            chain = extend_chain(label, stage, impl.name)
             session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
 
 
@@ -379,7 +385,7 @@ def _provenance(session: Capture) -> Dict[str, Dict[str, Any]]:
     for key, status in session.implementation_status.items():
         entry = dict(status)
         if status["status"] == "available":
-            stage, _, name = key.partition("/")
+            stage, name = split_impl_key(key)
             impl = next(i for i in session.loaded[stage] if i.name == name)
             try:
                 entry["details"] = impl.provenance()
@@ -395,7 +401,7 @@ def _select(
     names: Optional[Sequence[str]],
 ) -> List[Implementation]:
     chosen = []
-    known = {"{}/{}".format(i.stage, i.name) for i in implementations}
+    known = {impl_key(i.stage, i.name) for i in implementations}
     for wanted in names or ():
         if wanted not in known and not any(k.endswith("/" + wanted) for k in known):
             raise ValueError(
@@ -407,15 +413,7 @@ def _select(
     for impl in implementations:
         if stages and impl.stage not in stages:
             continue
-        if names and impl.name not in names and "{}/{}".format(impl.stage, impl.name) not in names:
+        if names and impl.name not in names and impl_key(impl.stage, impl.name) not in names:
             continue
         chosen.append(impl)
     return chosen
-
-
-def iter_chain(chain: str) -> Iterator[Tuple[str, str]]:
-    """('decode', 'pillow'), ('preprocess', 'pillow'), ... for a chain key."""
-    for part in chain.split(">"):
-        stage, sep, impl = part.partition("=")
-        if sep:
-            yield stage, impl

@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, Tuple
+from typing import Any, Tuple
 
 from .. import defaults
 from ..errors import EXIT_PARITY, UsageError
@@ -108,6 +108,7 @@ def _input_shape(text: str) -> Tuple[int, ...]:
 def run_capture(args: argparse.Namespace) -> int:
     from ..capture import capture
     from ..models import ModelError, resolve_model
+    from ..stages import known_implementations
 
     if args.model and (not args.stages or "infer" in ",".join(args.stages)):
         # Check the model before capturing anything: a typo should cost seconds, not a run.
@@ -120,7 +121,7 @@ def run_capture(args: argparse.Namespace) -> int:
                          "preprocessed-*.npy; {}/{} is one)".format(
                              args.canonical, defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR))
     try:
-        pipeline = parse_pipeline(args.pipeline)
+        pipeline = parse_pipeline(args.pipeline, known_implementations())
     except PipelineError as exc:
         raise UsageError(str(exc)) from None
     if args.pipeline_only and not pipeline:

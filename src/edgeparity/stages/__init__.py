@@ -8,7 +8,8 @@ display and for which implementation is the default of a stage (the first availa
 import importlib
 from typing import Dict, List
 
-from .base import STAGES, Implementation, Unavailable
+from .base import Implementation, Unavailable
+from .pipeline import STAGES
 
 PLUGINS = (
     # decode: bytes -> uint8 HxWx3 RGB
@@ -44,11 +45,13 @@ def all_implementations() -> List[Implementation]:
     return found
 
 
-def by_stage() -> Dict[str, List[Implementation]]:
-    grouped = {stage: [] for stage in STAGES}  # type: Dict[str, List[Implementation]]
+def known_implementations() -> Dict[str, List[str]]:
+    """Stage -> registered implementation names, in registry order (for parse_pipeline)."""
+    known = {stage: [] for stage in STAGES}  # type: Dict[str, List[str]]
     for impl in all_implementations():
-        grouped[impl.stage].append(impl)
-    return grouped
+        known[impl.stage].append(impl.name)
+    return known
 
 
-__all__ = ["STAGES", "Implementation", "Unavailable", "all_implementations", "by_stage"]
+__all__ = ["STAGES", "Implementation", "Unavailable", "all_implementations",
+           "known_implementations"]

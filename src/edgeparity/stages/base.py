@@ -13,8 +13,6 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-STAGES = ("decode", "preprocess", "infer")
-
 
 class Unavailable(Exception):
     """The library an implementation needs is missing or unusable here.
@@ -58,8 +56,6 @@ class Implementation:
         """
         return {}
 
-    def close(self) -> None:
-        """Release resources (models, sessions). Optional."""
 
 
 def import_or_unavailable(module: str, what: Optional[str] = None) -> Any:

@@ -8,7 +8,7 @@ implementation: ``decode/pillow``.
 Runs inside every environment (CPython 3.6, numpy only).
 """
 
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 # The order data flows in. Everything that walks stages uses this tuple.
 STAGES = ("decode", "preprocess", "infer")
@@ -26,11 +26,9 @@ def parse_pipeline(text: Optional[str], known: Optional[Mapping[str, Iterable[st
                    ) -> Dict[str, str]:
     """'decode=pillow,infer=dlr' -> {'decode': 'pillow', 'infer': 'dlr'}.
 
-    ``known`` maps a stage to its implementation names; a name not in it is refused. Without it
-    the registered implementations are used.
+    ``known`` maps a stage to its implementation names (``stages.known_implementations()``);
+    a name not in it is refused. Without it only the stage names are checked.
     """
-    if known is None:
-        known = known_implementations()
     result = {}  # type: Dict[str, str]
     for part in (text or "").split(","):
         if not part.strip():
@@ -42,7 +40,7 @@ def parse_pipeline(text: Optional[str], known: Optional[Mapping[str, Iterable[st
                 "bad pipeline {!r}: use stage=impl pairs separated by commas, e.g. "
                 "decode=pillow,preprocess=pillow,infer=dlr; stages are {}".format(
                     text, ", ".join(STAGES)))
-        names = list(known.get(stage, ()))
+        names = list(known.get(stage, ())) if known is not None else [impl]
         if impl not in names:
             raise PipelineError("bad pipeline {!r}: no {} implementation {!r}; known: {}".format(
                 text, stage, impl, ", ".join(names)))
@@ -53,16 +51,6 @@ def parse_pipeline(text: Optional[str], known: Optional[Mapping[str, Iterable[st
 def format_pipeline(pipeline: Mapping[str, str], separator: str = ",") -> str:
     """{'infer': 'dlr', 'decode': 'pillow'} -> 'decode=pillow,infer=dlr' (stage order)."""
     return separator.join("{}={}".format(s, pipeline[s]) for s in STAGES if s in pipeline)
-
-
-def known_implementations() -> Dict[str, List[str]]:
-    """Stage -> registered implementation names, in registry order."""
-    from . import all_implementations  # the registry imports every plugin: only when asked
-
-    known = {stage: [] for stage in STAGES}  # type: Dict[str, List[str]]
-    for impl in all_implementations():
-        known[impl.stage].append(impl.name)
-    return known
 
 
 # -- implementation keys: "decode/pillow" --------------------------------------------------------
