@@ -22,7 +22,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from edgeparity import demo_model, models
+from edgeparity import demo_model, models, native
 from edgeparity.stages import Unavailable, infer_dlr, infer_mxnet, infer_onnxruntime, infer_tvm
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -190,7 +190,7 @@ def test_provenance_names_version_math_library_model_device(loaded, name):
     digests = info["model"]["files"]
     assert digests and all(v.startswith("sha256:") and len(v) == 71 for v in digests.values())
     for path, digest in digests.items():
-        assert digest == "sha256:" + models.sha256_file(path)
+        assert digest == "sha256:" + native.sha256_file(path)
     print(name, "math_library:", info["math_library"])
 
 
@@ -411,7 +411,7 @@ def test_demo_artifact_is_built_once_and_reused(demo_kernels):
     assert models.build_demo_dlr_artifact() == artifact
     assert sorted(os.listdir(artifact)) == sorted(
         ["model.so", "model.json", "model.params", models.DEMO_BUILD_INFO])
-    assert models.elf_machine(os.path.join(artifact, "model.so"))[0] == models.host_machine()
+    assert native.elf_machine(os.path.join(artifact, "model.so"))[0] == native.host_machine()
 
 
 def test_no_compiler_is_a_clear_unavailable(tmp_path, monkeypatch):

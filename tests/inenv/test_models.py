@@ -9,14 +9,16 @@ import io
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import tarfile
 
 import numpy as np
 import pytest
 
-from edgeparity import demo_model, models
+from edgeparity import demo_model, models, native
 from edgeparity.stages import Unavailable, infer_dlr, infer_mxnet, infer_onnxruntime
+from edgeparity.stages.runner import RunnerSettings, model_input
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +35,7 @@ def foreign_elf(path, machine=183):
     """A copy of a real ELF header with e_machine set to another architecture (183: aarch64)."""
     with open(real_elf(), "rb") as handle:
         header = bytearray(handle.read(4096))
-    if models.host_machine() == "aarch64":
+    if native.host_machine() == "aarch64":
         machine = 62  # on an aarch64 host, pretend x86_64
     struct.pack_into("<H", header, 18, machine)
     with open(path, "wb") as handle:
@@ -135,8 +137,8 @@ def test_mixed_directory_is_not_passed_to_dlr(tmp_path):
 
 
 def test_elf_machine_reads_this_interpreter():
-    arch, bits = models.elf_machine(real_elf())
-    assert arch == models.host_machine()
+    arch, bits = native.elf_machine(real_elf())
+    assert arch == native.host_machine()
     assert bits == struct.calcsize("P") * 8
     models.check_shared_library(real_elf())  # no error
 
@@ -146,7 +148,7 @@ def test_library_for_another_architecture_is_refused_with_the_file_named(tmp_pat
     with pytest.raises(models.ModelError) as info:
         models.check_shared_library(path)
     message = str(info.value)
-    assert path in message and models.host_machine() in message
+    assert path in message and native.host_machine() in message
 
 
 def test_not_an_elf_file(tmp_path):
@@ -173,6 +175,20 @@ def test_foreign_libdlr_inside_the_artifact_is_refused(tmp_path):
     with pytest.raises(models.ModelError) as info:
         infer_dlr.Impl().load({"model": directory})
     assert os.path.join(directory, "libdlr.so") in str(info.value)
+
+
+def test_python_m_models_builds_the_demo_artifact_ahead_of_time(tmp_path):
+    """The Dockerfiles run ``python3 -m edgeparity.models`` at image build time."""
+    if models.dlr.find_compiler() is None:
+        pytest.skip("no C compiler here to build the demo DLR kernels with")
+    env = dict(os.environ, EDGEPARITY_CACHE_DIR=str(tmp_path / "cache"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    result = subprocess.run([sys.executable, "-m", "edgeparity.models"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr.decode()
+    artifact = result.stdout.decode().strip()
+    assert artifact.startswith(str(tmp_path / "cache"))
+    assert models.build_demo_dlr_artifact() == artifact  # what runs will find
 
 
 # --------------------------------------------------------------------------------- archives
@@ -246,25 +262,25 @@ def test_truncated_archive(tmp_path):
 
 def test_model_input_converts_layout_and_checks_shape():
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    nhwc = models.model_input(x, (2, 4, 5, 3), "NHWC", "data", "m")
+    nhwc = model_input(x, (2, 4, 5, 3), "NHWC", "data", "m")
     assert nhwc.shape == (2, 4, 5, 3) and nhwc.flags["C_CONTIGUOUS"]
     assert nhwc[1, 2, 3, 0] == x[1, 0, 2, 3]
-    assert models.model_input(x, (None, 3, -1, 5), "NCHW", "data", "m") is not None
+    assert model_input(x, (None, 3, -1, 5), "NCHW", "data", "m") is not None
     with pytest.raises(models.ModelError):
-        models.model_input(x.astype(np.float64), None, "NCHW", "data", "m")
+        model_input(x.astype(np.float64), None, "NCHW", "data", "m")
 
 
 def test_settings_pick_the_input_and_reject_unknown_names():
-    settings = models.RunnerSettings({"input_name": "image", "input_shape": (1, 3, 32, 32)})
+    settings = RunnerSettings({"input_name": "image", "input_shape": (1, 3, 32, 32)})
     assert settings.choose_input([("image", None), ("mask", None)], "m") == ("image",
                                                                              (1, 3, 32, 32))
     with pytest.raises(models.ModelError) as info:
-        models.RunnerSettings({}).choose_input([("a", None), ("b", None)], "m")
+        RunnerSettings({}).choose_input([("a", None), ("b", None)], "m")
     assert "--input-name" in str(info.value)
     with pytest.raises(models.ModelError):
-        models.RunnerSettings({"input_name": "x"}).choose_input([("a", None)], "m")
+        RunnerSettings({"input_name": "x"}).choose_input([("a", None)], "m")
     with pytest.raises(models.ModelError):
-        models.RunnerSettings({"device": "tpu"})
+        RunnerSettings({"device": "tpu"})
 
 
 def test_runners_without_their_runtime_skip_with_a_reason():

@@ -72,3 +72,13 @@ def test_non_elf_and_missing_files_are_harmless(tmp_path):
     assert native.read_soname(str(text)) is None
     assert native.identify_jpeg_build(str(text)) is None
     assert native.identify_jpeg_build(str(tmp_path / "absent.so")) is None
+
+
+def test_native_stderr_recovers_the_failed_check_and_passes_the_text_on(capfd):
+    with native.NativeStderr() as stderr:
+        # What libdlr prints from C++ before raising an exception with an empty message.
+        os.write(2, b"[12:00:00] src/dlr.cc:42: some note\n")
+        os.write(2, b"Check failed: (fp) != nullptr: cannot open model.so\n")
+    assert "some note" in stderr.text
+    assert stderr.reason() == "cannot open model.so"
+    assert "Check failed" in capfd.readouterr().err  # nothing hidden from the user

@@ -16,9 +16,9 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .. import models
+from .. import models, native
 from .base import Unavailable, import_or_unavailable
-from .runner import ModelRunner
+from .runner import ModelRunner, model_input
 
 
 def disable_dlr_phone_home() -> Dict[str, Any]:
@@ -74,7 +74,7 @@ class Impl(ModelRunner):
                 models.check_shared_library(self.files[key])
 
         self.privacy = disable_dlr_phone_home()
-        watch = models.LibraryWatch()
+        watch = native.LibraryWatch()
         dlr = import_or_unavailable("dlr", "DLR (pip install dlr)")
         # DLR logs INFO lines ("Could not find libdlr.so in model artifact...") to the console
         # on every load, resetting its logger's level each time; a filter on the logger object
@@ -84,7 +84,7 @@ class Impl(ModelRunner):
             dlr_logger.addFilter(_drop_info)
         self.dlr = dlr
         failure = None
-        with models.NativeStderr() as native:
+        with native.NativeStderr() as stderr:
             try:
                 # A libdlr.so inside the artifact (Neo ships one for the device) is used by
                 # DLR in preference to the package's own: use_default_dlr=False.
@@ -94,7 +94,7 @@ class Impl(ModelRunner):
                 failure = exc
         if failure is not None:
             reason = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
-            reason = reason or native.reason() or type(failure).__name__
+            reason = reason or stderr.reason() or type(failure).__name__
             hint = ""
             if settings.device == "gpu":
                 hint = ("; a GPU run needs a libdlr.so built with CUDA (Neo ships one inside "
@@ -110,8 +110,8 @@ class Impl(ModelRunner):
         self.input_name, self.input_shape = settings.choose_input(inputs, self.source.label)
 
     def run(self, data: Any) -> np.ndarray:
-        x = models.model_input(data, self.input_shape, self.settings.layout, self.input_name,
-                               self.source.label)
+        x = model_input(data, self.input_shape, self.settings.layout, self.input_name,
+                        self.source.label)
         try:
             outputs = self.model.run({self.input_name: x})
         except Exception as exc:
@@ -122,7 +122,7 @@ class Impl(ModelRunner):
 
     def _loaded_libdlr(self) -> Optional[str]:
         """The libdlr.so this model runs on, as mapped (the artifact's own one if it has one)."""
-        mapped = [p for p in models.loaded_libraries() if os.path.basename(p).startswith("libdlr")]
+        mapped = [p for p in native.loaded_libraries() if os.path.basename(p).startswith("libdlr")]
         own = self.files.get("libdlr")
         if own and os.path.realpath(own) in [os.path.realpath(p) for p in mapped]:
             return own
@@ -137,7 +137,7 @@ class Impl(ModelRunner):
         # DLR's TVM runtime brings no BLAS; a Neo artifact may link cuDNN/cuBLAS/TensorRT,
         # which then show up among the libraries mapped while DLR loaded it. (Libraries
         # mapped before, like numpy's OpenBLAS, are not DLR's and are left out.)
-        loaded = models.math_libraries(self.new_libraries)
+        loaded = native.math_libraries(self.new_libraries)
         extra = [entry["name"] for entry in loaded]
         if not extra:
             kernels += " (no BLAS or DNN library loaded)"
@@ -156,7 +156,7 @@ class Impl(ModelRunner):
             "input": {"name": self.input_name, "shape": self.input_shape,
                       "layout": self.settings.layout},
             "privacy": self.privacy,
-            "environment": models.relevant_environment(("TVM_", "OMP_", "DLR_", "CUDA_")),
+            "environment": native.relevant_environment(("TVM_", "OMP_", "DLR_", "CUDA_")),
         }
         if self.source.demo:
             info["demo_build"] = models.demo_dlr_build_info(self.artifact)

@@ -6,9 +6,9 @@ from typing import Any, Dict
 
 import numpy as np
 
-from .. import models
+from .. import demo_model, models, native
 from .base import Unavailable, import_or_unavailable
-from .runner import ModelRunner
+from .runner import ModelRunner, model_input
 
 # MXNet's own name for each math back end in mxnet.runtime.Features.
 FEATURE_LIBRARIES = (
@@ -29,7 +29,7 @@ class Impl(ModelRunner):
     def load(self, options: Dict[str, Any]) -> None:
         settings = self.resolve(options)
         self.files = self.source.require_mxnet()
-        watch = models.LibraryWatch()
+        watch = native.LibraryWatch()
         with warnings.catch_warnings():
             # MXNet 1.9 touches numpy aliases that numpy >= 1.20 deprecates; harmless noise.
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -52,7 +52,7 @@ class Impl(ModelRunner):
                 symbol_file, params_file, str(exc).strip().splitlines()[0])) from exc
         weights = {key.split(":", 1)[-1] for key in saved}
         inputs = [(n, None) for n in symbol.list_inputs() if n not in weights]
-        demo_shape = models.demo_model.INPUT_SHAPE if self.source.demo else None
+        demo_shape = demo_model.INPUT_SHAPE if self.source.demo else None
         self.input_name, self.input_shape = settings.choose_input(
             [(n, demo_shape) for n, _ in inputs], self.source.label)
         with warnings.catch_warnings():
@@ -63,8 +63,8 @@ class Impl(ModelRunner):
         self.new_libraries = watch.new()
 
     def run(self, data: Any) -> np.ndarray:
-        x = models.model_input(data, self.input_shape, self.settings.layout, self.input_name,
-                               self.source.label)
+        x = model_input(data, self.input_shape, self.settings.layout, self.input_name,
+                        self.source.label)
         try:
             out = self.block(self.mx.nd.array(x, ctx=self.ctx, dtype=np.float32))
             if isinstance(out, (list, tuple)):
@@ -79,7 +79,7 @@ class Impl(ModelRunner):
         mx = self.mx
         enabled = [f.name for f in mx.runtime.Features().values() if f.enabled]
         package_dir = os.path.dirname(mx.__file__)
-        loaded = models.math_libraries(models.owned_libraries(package_dir))
+        loaded = native.math_libraries(native.owned_libraries(package_dir))
         names = [label for feature, label in FEATURE_LIBRARIES if feature in enabled]
         for entry in loaded:  # e.g. Arm Performance Libraries on aarch64 builds
             if not any(entry["name"] in name for name in names):
@@ -94,6 +94,6 @@ class Impl(ModelRunner):
             "device": self.settings.device,
             "input": {"name": self.input_name, "shape": self.input_shape,
                       "layout": self.settings.layout},
-            "environment": models.relevant_environment(
+            "environment": native.relevant_environment(
                 ("MXNET_", "OMP_", "KMP_", "DNNL_", "MKLDNN_", "OPENBLAS_")),
         }

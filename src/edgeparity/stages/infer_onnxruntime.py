@@ -14,9 +14,9 @@ from typing import Any, Dict
 
 import numpy as np
 
-from .. import models
+from .. import models, native
 from .base import Unavailable, import_or_unavailable
-from .runner import ModelRunner
+from .runner import ModelRunner, model_input
 
 
 class Impl(ModelRunner):
@@ -26,7 +26,7 @@ class Impl(ModelRunner):
     def load(self, options: Dict[str, Any]) -> None:
         settings = self.resolve(options)
         self.path = self.source.require_onnx()
-        watch = models.LibraryWatch()
+        watch = native.LibraryWatch()
         ort = import_or_unavailable("onnxruntime", "ONNX Runtime (pip install onnxruntime)")
         self.ort = ort
         wanted = "CUDAExecutionProvider" if settings.device == "gpu" else "CPUExecutionProvider"
@@ -50,8 +50,8 @@ class Impl(ModelRunner):
         self.new_libraries = watch.new()
 
     def run(self, data: Any) -> np.ndarray:
-        x = models.model_input(data, self.input_shape, self.settings.layout, self.input_name,
-                               self.source.label)
+        x = model_input(data, self.input_shape, self.settings.layout, self.input_name,
+                        self.source.label)
         try:
             out = self.session.run([self.output_name], {self.input_name: x})[0]
         except Exception as exc:
@@ -62,8 +62,8 @@ class Impl(ModelRunner):
     def provenance(self) -> Dict[str, Any]:
         ort = self.ort
         package_dir = os.path.dirname(ort.__file__)
-        owned = models.owned_libraries(package_dir)
-        loaded = models.math_libraries(owned)
+        owned = native.owned_libraries(package_dir)
+        loaded = native.math_libraries(owned)
         providers = self.session.get_providers()
         if providers and providers[0] == "CPUExecutionProvider":
             names = ["MLAS (ONNX Runtime's built-in CPU kernels)"]
@@ -88,5 +88,5 @@ class Impl(ModelRunner):
             "device": self.settings.device,
             "input": {"name": self.input_name, "shape": self.input_shape,
                       "layout": self.settings.layout},
-            "environment": models.relevant_environment(("ORT_", "OMP_", "CUDA_")),
+            "environment": native.relevant_environment(("ORT_", "OMP_", "CUDA_")),
         }

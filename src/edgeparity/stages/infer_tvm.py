@@ -10,9 +10,9 @@ from typing import Any, Dict
 
 import numpy as np
 
-from .. import models
+from .. import models, native
 from .base import Unavailable, import_or_unavailable
-from .runner import ModelRunner
+from .runner import ModelRunner, model_input
 
 
 class Impl(ModelRunner):
@@ -22,7 +22,7 @@ class Impl(ModelRunner):
     def load(self, options: Dict[str, Any]) -> None:
         settings = self.resolve(options)
         self.path = self.source.require_onnx()
-        watch = models.LibraryWatch()
+        watch = native.LibraryWatch()
         tvm = import_or_unavailable("tvm", "Apache TVM (pip install apache-tvm; Python >= 3.10)")
         onnx = import_or_unavailable("onnx", "the onnx package (TVM's ONNX frontend needs it)")
         try:
@@ -61,8 +61,8 @@ class Impl(ModelRunner):
         self.new_libraries = watch.new()
 
     def run(self, data: Any) -> np.ndarray:
-        x = models.model_input(data, self.input_shape, self.settings.layout, self.input_name,
-                               self.source.label)
+        x = model_input(data, self.input_shape, self.settings.layout, self.input_name,
+                        self.source.label)
         tvm = self.tvm
         # tvm.runtime.tensor is the 0.2x name; tvm.nd.array the older one.
         make_tensor = getattr(tvm.runtime, "tensor", None) or tvm.nd.array
@@ -75,13 +75,13 @@ class Impl(ModelRunner):
         tvm = self.tvm
         llvm_major = getattr(getattr(tvm.target, "codegen", None), "llvm_version_major", None)
         package_dir = os.path.dirname(tvm.__file__)
-        loaded = models.math_libraries(models.owned_libraries(package_dir) + self.new_libraries)
+        loaded = native.math_libraries(native.owned_libraries(package_dir) + self.new_libraries)
         names = ["TVM-generated {} code".format(self.target)] + [e["name"] for e in loaded]
         if not loaded:
             names[0] += " (no BLAS or DNN library loaded)"
         return {
             "version": tvm.__version__,
-            "library": next((p for p in models.loaded_libraries()
+            "library": next((p for p in native.loaded_libraries()
                              if os.path.basename(p) == "libtvm_runtime.so"), None),
             "target": str(tvm.target.Target(self.target)),
             "llvm_version_major": llvm_major() if llvm_major else None,
@@ -91,5 +91,5 @@ class Impl(ModelRunner):
             "device": self.settings.device,
             "input": {"name": self.input_name, "shape": self.input_shape,
                       "layout": self.settings.layout},
-            "environment": models.relevant_environment(("TVM_", "OMP_")),
+            "environment": native.relevant_environment(("TVM_", "OMP_")),
         }

@@ -1,19 +1,21 @@
-"""Which native libraries a process actually runs: mapped shared objects, their SONAME and build.
+"""Which JPEG codec a module really decodes with: the mapped libjpeg it links, or the one
+compiled into it.
 
 Why this exists: ``PIL.features.version("jpg")`` reports the JPEG API version Pillow was
 *compiled* against ("6.2" for libjpeg-turbo's libjpeg-6b API, "9.0" for IJG libjpeg 9). Two builds
 with the same number can still load different libraries, and only the loaded file decides the
 pixels. So we read ``/proc/self/maps`` after a decode, and look inside the mapped file.
 
-Runs on CPython 3.6 with the standard library only.
+CPython 3.6+, standard library only.
 """
 
-import hashlib
 import mmap
 import os
 import re
-import struct
 from typing import Dict, List, Optional
+
+from .elf import read_needed, read_soname
+from .maps import mapped_files, sha256_file
 
 # A JPEG codec shows up under these file names: Debian's libjpeg.so.62 (libjpeg-turbo), IJG's
 # libjpeg.so.9, a wheel's vendored libjpeg-<hash>.so.9.4.0, libturbojpeg.so.0.
@@ -27,104 +29,6 @@ _TURBO_COPYRIGHT = re.compile(rb"(?:D\. R\. Commander|The libjpeg-turbo Project)
 # libjpeg-turbo also carries an (emulated) JVERSION "6b  27-Mar-1998", so the turbo checks
 # run first.
 _IJG_VERSION = re.compile(rb"\x00([6-9][a-z]?)  ([0-9]{1,2}-[A-Z][a-z]{2}-[0-9]{4})\x00")
-
-
-_SHA256_CACHE = {}  # type: Dict[tuple, str]
-
-
-def sha256_file(path: str) -> str:
-    """sha256 of a file, cached per (path, size, mtime): libmxnet.so alone is ~100 MB."""
-    stat = os.stat(path)
-    key = (path, stat.st_size, stat.st_mtime)
-    if key not in _SHA256_CACHE:
-        _SHA256_CACHE[key] = _sha256_uncached(path)
-    return _SHA256_CACHE[key]
-
-
-def _sha256_uncached(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def mapped_files(pid: str = "self") -> List[str]:
-    """Paths of all files mapped into a process, in first-mapped order (Linux only)."""
-    paths = []  # type: List[str]
-    seen = set()
-    try:
-        with open("/proc/{}/maps".format(pid)) as handle:
-            for line in handle:
-                parts = line.split(None, 5)
-                if len(parts) == 6:
-                    path = parts[5].strip()
-                    if path.startswith("/") and path not in seen:
-                        seen.add(path)
-                        paths.append(path)
-    except OSError:
-        return []
-    return paths
-
-
-def read_soname(path: str) -> Optional[str]:
-    """DT_SONAME of an ELF shared object, or None if it has none or is not ELF."""
-    return read_dynamic(path).get("soname")  # type: ignore
-
-
-def read_needed(path: str) -> List[str]:
-    """DT_NEEDED entries (the sonames a binary links against) of an ELF file."""
-    return read_dynamic(path).get("needed") or []  # type: ignore
-
-
-def read_dynamic(path: str) -> Dict[str, object]:
-    """SONAME and NEEDED entries of an ELF file's dynamic section ({} if not ELF)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return {}
-    if data[:4] != b"\x7fELF":
-        return {}
-    is64 = data[4] == 2
-    endian = "<" if data[5] == 1 else ">"
-    if is64:
-        (shoff,) = struct.unpack_from(endian + "Q", data, 0x28)
-        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x3A)
-    else:
-        (shoff,) = struct.unpack_from(endian + "I", data, 0x20)
-        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x2E)
-    sections = []
-    for index in range(shnum):
-        base = shoff + index * shentsize
-        if is64:
-            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
-            sh_offset, sh_size = struct.unpack_from(endian + "QQ", data, base + 0x18)
-            (sh_link,) = struct.unpack_from(endian + "I", data, base + 0x28)
-        else:
-            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
-            sh_offset, sh_size, sh_link = struct.unpack_from(endian + "III", data, base + 0x10)
-        sections.append((sh_type, sh_offset, sh_size, sh_link))
-    SHT_DYNAMIC, DT_NEEDED, DT_SONAME = 6, 1, 14
-    result = {"soname": None, "needed": []}  # type: Dict[str, object]
-    for sh_type, sh_offset, sh_size, sh_link in sections:
-        if sh_type != SHT_DYNAMIC or sh_link >= len(sections):
-            continue
-        strtab_offset = sections[sh_link][1]
-        entry_format = endian + ("qQ" if is64 else "iI")
-        entry_size = struct.calcsize(entry_format)
-        for offset in range(sh_offset, sh_offset + sh_size, entry_size):
-            tag, value = struct.unpack_from(entry_format, data, offset)
-            if tag == 0:
-                break
-            if tag in (DT_SONAME, DT_NEEDED):
-                end = data.index(b"\x00", strtab_offset + value)
-                name = data[strtab_offset + value : end].decode("ascii", "replace")
-                if tag == DT_SONAME:
-                    result["soname"] = name
-                else:
-                    result["needed"].append(name)  # type: ignore
-    return result
 
 
 def identify_jpeg_build(path: str) -> Optional[str]:

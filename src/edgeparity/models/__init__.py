@@ -1,0 +1,32 @@
+"""Models for the inference stage: find the user's (or the demo) model in the form a runner needs.
+
+- ``source``: where a model's forms are (:func:`resolve_model` -> :class:`ModelSource`), from a
+  prefix, a file, a directory or a ``.tar.gz`` unpacked safely into the cache;
+- ``dlr``: what is in a Neo/DLR artifact (files, graph inputs, whether its libraries load here)
+  and the demo model's artifact, compiled on demand (``python -m edgeparity.models`` does it
+  ahead of time);
+- ``base``: :class:`ModelError` and the cache directory both share.
+
+How a runner reads its options and feeds its input is in ``stages/runner.py``; which libraries
+a runtime loaded, in ``native``. In-environment code: CPython 3.6+, numpy only.
+"""
+
+from .base import ModelError, cache_dir
+from .dlr import (
+    DEMO_BUILD_INFO,
+    DEMO_KERNEL_CFLAGS,
+    build_demo_dlr_artifact,
+    check_shared_library,
+    demo_dlr_build_info,
+    dlr_artifact_files,
+    dlr_graph_inputs,
+    read_tvm_param_names,
+)
+from .source import USAGE, ModelSource, demo_source, resolve_model, unpack_archive
+
+__all__ = [
+    "DEMO_BUILD_INFO", "DEMO_KERNEL_CFLAGS", "USAGE", "ModelError", "ModelSource",
+    "build_demo_dlr_artifact", "cache_dir", "check_shared_library", "demo_dlr_build_info",
+    "demo_source", "dlr_artifact_files", "dlr_graph_inputs", "read_tvm_param_names",
+    "resolve_model", "unpack_archive",
+]

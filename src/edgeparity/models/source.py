@@ -1,0 +1,250 @@
+"""Where a model's forms are: find the user's (or the demo) model in the form a runner needs.
+
+A model is given as one of (``--model`` / ``options["model"]``):
+
+- nothing: the demo model shipped in ``edgeparity/demo_model`` (MXNet, ONNX and DLR forms);
+- an MXNet export prefix ``PREFIX`` (``PREFIX-symbol.json`` + ``PREFIX-0000.params``), or the
+  ``-symbol.json`` file itself;
+- an ``.onnx`` file;
+- a Neo/DLR artifact directory (``*.so`` + ``*.json`` + ``*.params``, maybe ``libdlr.so``);
+- a ``.tar.gz`` / ``.tgz`` / ``.tar`` of such a directory (Neo's output), unpacked safely into
+  the cache directory.
+
+Each runner asks :class:`ModelSource` for the one form it runs and gets a clear
+:class:`ModelError` (a kind of ``Unavailable``) naming the file and what to do when it is not
+there.
+
+CPython 3.6+, standard library only.
+"""
+
+import glob
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .. import demo_model, native
+from .base import ModelError, cache_dir, make_dirs
+from .dlr import build_demo_dlr_artifact, is_tvm_params
+
+USAGE = (
+    "pass an MXNet export prefix (PREFIX-symbol.json + PREFIX-0000.params), an .onnx file, "
+    "a Neo/DLR artifact directory (*.so + *.json + *.params) or a .tar.gz of one"
+)
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+class ModelSource:
+    """Where one model's files are, per form. Build with :func:`resolve_model`."""
+
+    def __init__(self, label: str, demo: bool = False) -> None:
+        self.label = label  # what the user gave (or "demo model"), for messages
+        self.demo = demo
+        self.mxnet = None  # type: Optional[Tuple[str, str]]  # (symbol json, params)
+        self.onnx = None  # type: Optional[str]
+        self.dlr_dir = None  # type: Optional[str]
+        self.dlr_problem = None  # type: Optional[str]  # why a directory is not a DLR artifact
+        self.archive = None  # type: Optional[str]  # the .tar.gz it was unpacked from
+
+    def forms(self) -> List[str]:
+        return [name for name, value in (("mxnet", self.mxnet), ("onnx", self.onnx),
+                                         ("dlr", self.dlr_dir)) if value]
+
+    def _missing(self, wanted: str) -> ModelError:
+        have = ", ".join(self.forms()) or "nothing usable"
+        return ModelError(
+            "no {} found for model {} (it has: {}); export the model in that form, or run "
+            "this runner on a model that has it".format(wanted, self.label, have)
+        )
+
+    def require_mxnet(self) -> Tuple[str, str]:
+        if self.mxnet is None:
+            raise self._missing("MXNet export (PREFIX-symbol.json + PREFIX-0000.params)")
+        return self.mxnet
+
+    def require_onnx(self) -> str:
+        if self.onnx is None:
+            raise self._missing("ONNX file (*.onnx)")
+        return self.onnx
+
+    def require_dlr(self) -> str:
+        """The artifact directory DLR loads; for the demo model it is built on first use."""
+        if self.demo:
+            return build_demo_dlr_artifact()
+        if self.dlr_dir is None:
+            if self.dlr_problem:
+                raise ModelError(self.dlr_problem)
+            raise self._missing("Neo/DLR artifact (directory with *.so + *.json + *.params)")
+        return self.dlr_dir
+
+    def provenance(self, files: Sequence[str]) -> Dict[str, Any]:
+        """{"path", "demo", "files": {path: sha256}} of the files a runner actually loaded."""
+        described = {os.path.abspath(p): "sha256:" + native.sha256_file(p) for p in files}
+        info = {"path": self.label, "demo": self.demo, "files": described}
+        if self.archive:
+            info["archive"] = {self.archive: "sha256:" + native.sha256_file(self.archive)}
+        return info
+
+
+def demo_source() -> ModelSource:
+    source = ModelSource("demo model (edgeparity/demo_model)", demo=True)
+    prefix = demo_model.MXNET_PREFIX
+    source.mxnet = (prefix + "-symbol.json", prefix + "-0000.params")
+    source.onnx = demo_model.ONNX_FILE
+    source.dlr_dir = demo_model.DLR_DIR  # the source form; require_dlr() builds the runnable one
+    return source
+
+
+def resolve_model(model: Optional[str]) -> ModelSource:
+    """Find every form of the model ``model`` points at (None: the demo model)."""
+    if not model:
+        return demo_source()
+    path = os.path.abspath(os.path.expanduser(model))
+    if os.path.isdir(path):
+        return _scan_directory(path, ModelSource(model))
+    if os.path.isfile(path):
+        lower = path.lower()
+        source = ModelSource(model)
+        if lower.endswith(".onnx"):
+            source.onnx = path
+        elif lower.endswith("-symbol.json"):
+            source.mxnet = _mxnet_pair(path[: -len("-symbol.json")])
+        elif re.search(r"-\d{4}\.params$", lower) and os.path.exists(
+            re.sub(r"-\d{4}\.params$", "-symbol.json", path)
+        ):
+            source.mxnet = (re.sub(r"-\d{4}\.params$", "-symbol.json", path), path)
+        elif lower.endswith(ARCHIVE_SUFFIXES):
+            source.archive = path
+            _scan_directory(unpack_archive(path), source)
+        else:
+            raise ModelError("{}: not a model form edgeparity knows; {}".format(path, USAGE))
+        return source
+    if os.path.isfile(path + "-symbol.json"):
+        source = ModelSource(model)
+        source.mxnet = _mxnet_pair(path)
+        return source
+    raise ModelError("model not found: {} does not exist; {}".format(path, USAGE))
+
+
+def _mxnet_pair(prefix: str) -> Tuple[str, str]:
+    symbol = prefix + "-symbol.json"
+    params = prefix + "-0000.params"
+    if not os.path.isfile(params):
+        # An export of another epoch: take the latest one.
+        candidates = sorted(p for p in glob.glob(glob.escape(prefix) + "-*.params")
+                            if re.search(r"-\d{4}\.params$", p))
+        if not candidates:
+            raise ModelError(
+                "{} has no parameters file: expected {} next to it (mx.model.save_checkpoint "
+                "or HybridBlock.export writes both)".format(symbol, params)
+            )
+        params = candidates[-1]
+    return symbol, params
+
+
+def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
+    names = sorted(os.listdir(directory))
+    symbols = [n for n in names if n.endswith("-symbol.json")]
+    if len(symbols) == 1:
+        source.mxnet = _mxnet_pair(os.path.join(directory, symbols[0][: -len("-symbol.json")]))
+    onnx_files = [n for n in names if n.lower().endswith(".onnx")]
+    if len(onnx_files) == 1:
+        source.onnx = os.path.join(directory, onnx_files[0])
+
+    libraries = [n for n in names if n.endswith(".so") and n != "libdlr.so"]
+    graphs = [n for n in names if n.endswith(".json") and not n.endswith("-symbol.json")]
+    params = [
+        n for n in names if n.endswith(".params") and is_tvm_params(os.path.join(directory, n))
+    ]
+    if libraries and graphs and params:
+        if len(libraries) > 1 or len(graphs) > 1 or len(params) > 1 or symbols:
+            source.dlr_problem = (
+                "{} mixes several model files ({}); DLR needs a directory holding one "
+                "artifact: its .so, graph .json and .params (plus optional .meta and "
+                "libdlr.so)".format(directory, ", ".join(libraries + graphs + params + symbols))
+            )
+        else:
+            source.dlr_dir = directory
+    if not source.forms() and not source.dlr_problem:
+        raise ModelError(
+            "{} holds no model edgeparity recognises (found: {}); {}".format(
+                directory, ", ".join(names[:20]) or "an empty directory", USAGE
+            )
+        )
+    return source
+
+
+# -------------------------------------------------------------------------- archives (.tar.gz)
+
+
+def unpack_archive(archive: str) -> str:
+    """Unpack a Neo-style ``.tar.gz`` into the cache (once per content) and return its root.
+
+    Only regular files and directories with relative, non-escaping names are accepted: an
+    archive is data from elsewhere, and a link or ``../`` member could write outside the cache.
+    """
+    digest = native.sha256_file(archive)
+    parent = os.path.join(cache_dir(), "models")
+    target = os.path.join(parent, digest[:20])
+    if not os.path.isdir(target):
+        try:
+            make_dirs(parent)
+            scratch = tempfile.mkdtemp(prefix=".unpack-", dir=parent)
+        except OSError as exc:
+            raise ModelError(
+                "cannot unpack {}: cache directory {} is not writable ({}); set "
+                "EDGEPARITY_CACHE_DIR to a writable directory".format(archive, parent, exc)
+            ) from exc
+        try:
+            _safe_extract(archive, scratch)
+            try:
+                os.rename(scratch, target)
+            except OSError:  # unpacked concurrently by another process: keep theirs
+                if not os.path.isdir(target):
+                    raise
+        finally:
+            if os.path.isdir(scratch):
+                shutil.rmtree(scratch, ignore_errors=True)
+    # Neo archives hold files at the top; others wrap one directory.
+    entries = os.listdir(target)
+    if len(entries) == 1 and os.path.isdir(os.path.join(target, entries[0])):
+        return os.path.join(target, entries[0])
+    return target
+
+
+def _safe_extract(archive: str, destination: str) -> None:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                name = member.name
+                parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+                if name.startswith("/") or ".." in parts or not parts:
+                    raise ModelError(
+                        "{}: refusing archive member {!r} (absolute or parent-relative path); "
+                        "re-create the archive with relative paths".format(archive, name)
+                    )
+                if not (member.isfile() or member.isdir()):
+                    raise ModelError(
+                        "{}: refusing archive member {!r} (links and special files are not "
+                        "accepted); re-create the archive with regular files".format(archive, name)
+                    )
+            for member in members:
+                path = os.path.join(destination, *member.name.replace("\\", "/").split("/"))
+                if member.isdir():
+                    make_dirs(path)
+                    continue
+                make_dirs(os.path.dirname(path))
+                reader = tar.extractfile(member)
+                with open(path, "wb") as out:
+                    shutil.copyfileobj(reader, out)
+                os.chmod(path, 0o755 if member.mode & 0o111 else 0o644)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ModelError(
+            "cannot unpack {} ({}: {}); check that it is a complete .tar.gz".format(
+                archive, type(exc).__name__, exc
+            )
+        ) from exc
+

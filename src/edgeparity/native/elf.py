@@ -1,0 +1,95 @@
+"""What an ELF file is: the machine it was built for, its SONAME and the libraries it links.
+
+Read straight from the file's header and dynamic section (no ``readelf`` needed, which a slim
+image may lack). CPython 3.6+, standard library only.
+"""
+
+import platform
+import struct
+from typing import Dict, List, Optional, Tuple
+
+# e_machine values of the ELF header (System V ABI) for the machines edgeparity meets.
+ELF_MACHINES = {3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv", 21: "ppc64"}
+PLATFORM_TO_ELF = {
+    "x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64",
+    "i386": "i386", "i686": "i386", "armv7l": "arm", "armv6l": "arm", "ppc64le": "ppc64",
+    "riscv64": "riscv",
+}
+
+
+def host_machine() -> str:
+    """This machine's architecture, named as :data:`ELF_MACHINES` names it."""
+    machine = platform.machine().lower()
+    return PLATFORM_TO_ELF.get(machine, machine)
+
+
+def elf_machine(path: str) -> Optional[Tuple[str, int]]:
+    """(architecture, 32 or 64) of an ELF file, or None if it is not ELF."""
+    with open(path, "rb") as handle:
+        header = handle.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    bits = 64 if header[4] == 2 else 32
+    endian = "<" if header[5] == 1 else ">"
+    (machine,) = struct.unpack(endian + "H", header[18:20])
+    return ELF_MACHINES.get(machine, "e_machine %d" % machine), bits
+
+
+def read_soname(path: str) -> Optional[str]:
+    """DT_SONAME of an ELF shared object, or None if it has none or is not ELF."""
+    return read_dynamic(path).get("soname")  # type: ignore
+
+
+def read_needed(path: str) -> List[str]:
+    """DT_NEEDED entries (the sonames a binary links against) of an ELF file."""
+    return read_dynamic(path).get("needed") or []  # type: ignore
+
+
+def read_dynamic(path: str) -> Dict[str, object]:
+    """SONAME and NEEDED entries of an ELF file's dynamic section ({} if not ELF)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return {}
+    if data[:4] != b"\x7fELF":
+        return {}
+    is64 = data[4] == 2
+    endian = "<" if data[5] == 1 else ">"
+    if is64:
+        (shoff,) = struct.unpack_from(endian + "Q", data, 0x28)
+        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x3A)
+    else:
+        (shoff,) = struct.unpack_from(endian + "I", data, 0x20)
+        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x2E)
+    sections = []
+    for index in range(shnum):
+        base = shoff + index * shentsize
+        if is64:
+            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
+            sh_offset, sh_size = struct.unpack_from(endian + "QQ", data, base + 0x18)
+            (sh_link,) = struct.unpack_from(endian + "I", data, base + 0x28)
+        else:
+            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
+            sh_offset, sh_size, sh_link = struct.unpack_from(endian + "III", data, base + 0x10)
+        sections.append((sh_type, sh_offset, sh_size, sh_link))
+    SHT_DYNAMIC, DT_NEEDED, DT_SONAME = 6, 1, 14
+    result = {"soname": None, "needed": []}  # type: Dict[str, object]
+    for sh_type, sh_offset, sh_size, sh_link in sections:
+        if sh_type != SHT_DYNAMIC or sh_link >= len(sections):
+            continue
+        strtab_offset = sections[sh_link][1]
+        entry_format = endian + ("qQ" if is64 else "iI")
+        entry_size = struct.calcsize(entry_format)
+        for offset in range(sh_offset, sh_offset + sh_size, entry_size):
+            tag, value = struct.unpack_from(entry_format, data, offset)
+            if tag == 0:
+                break
+            if tag in (DT_SONAME, DT_NEEDED):
+                end = data.index(b"\x00", strtab_offset + value)
+                name = data[strtab_offset + value : end].decode("ascii", "replace")
+                if tag == DT_SONAME:
+                    result["soname"] = name
+                else:
+                    result["needed"].append(name)  # type: ignore
+    return result
