@@ -28,7 +28,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import __version__, defaults, probe
-from .bundle import BundleWriter, array_stats
+from .arrays import array_stats
+from .bundle import BundleWriter
+from .inputs import (
+    IMAGE_SUFFIXES,
+    InputError,
+    find_canonical,
+    find_images,
+    load_canonical,
+    read_image_file,
+)
 from .stages import Implementation, Unavailable, all_implementations, spec
 from .stages.pipeline import (
     STAGES,
@@ -38,7 +47,6 @@ from .stages.pipeline import (
     split_impl_key,
 )
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
 NOISE_SEED = 0
 
 
@@ -50,32 +58,6 @@ def probe_inputs() -> Dict[str, np.ndarray]:
         .uniform(0, 1, spec.INPUT_SHAPE)
         .astype(np.float32),
     }
-
-
-def find_images(images_dir: str) -> List[str]:
-    """Image files under ``images_dir`` (recursively, canonical/ excluded), sorted, relative."""
-    found = []
-    for root, dirs, files in os.walk(images_dir):
-        dirs[:] = sorted(
-            d for d in dirs if d != defaults.CANONICAL_SUBDIR and not d.startswith("."))
-        for name in files:
-            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
-                found.append(os.path.relpath(os.path.join(root, name), images_dir))
-    return sorted(found)
-
-
-def find_canonical(canonical_dir: str) -> Dict[str, List[str]]:
-    """Canonical inputs: ``decoded-*.npy`` feed preprocess, ``preprocessed-*.npy`` feed infer."""
-    result = {"preprocess": [], "infer": []}  # type: Dict[str, List[str]]
-    if not os.path.isdir(canonical_dir):
-        return result
-    for name in sorted(os.listdir(canonical_dir)):
-        if name.endswith(".npy"):
-            if name.startswith("decoded-"):
-                result["preprocess"].append(name)
-            elif name.startswith("preprocessed-"):
-                result["infer"].append(name)
-    return result
 
 
 class Progress:
@@ -174,9 +156,10 @@ class Capture:
         started = time.time()
         try:
             output = np.asarray(run())
+            stats = array_stats(output)
         except (_Interrupted, KeyboardInterrupt):
             raise
-        except Exception as exc:
+        except Exception as exc:  # MemoryError included: one output never loses the run
             # Decoders read from memory, so their messages say "<_io.BytesIO object at 0x...>";
             # name the file instead.
             error = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", image, _error_text(exc))
@@ -192,7 +175,7 @@ class Capture:
             shape=list(output.shape),
             dtype=output.dtype.str,
             sha256=digest,
-            stats=array_stats(output),
+            stats=stats,
             seconds=round(seconds, 6),
         )
         self.writer.add_record(record)
@@ -252,20 +235,32 @@ def capture(
     canonical_dir: Optional[str] = None,
     quiet: bool = False,
     pipeline_only: bool = False,
+    max_megapixels: float = defaults.MAX_MEGAPIXELS,
+    max_file_mb: float = defaults.MAX_FILE_MB,
 ) -> Tuple[str, Dict[str, int]]:
     """Capture a bundle. Returns (bundle path, counts of ok/error records).
 
     ``stages`` limits the stages run (default all); ``implementations`` limits implementations
     by name or ``stage/name``. ``pipeline`` is the deployed pipeline of this environment
-    (e.g. {"decode": "pillow", "infer": "dlr"}), stored for ``compare``.
+    (e.g. {"decode": "pillow", "infer": "dlr"}), stored for ``compare``. Images over
+    ``max_megapixels`` (declared in their header) or ``max_file_mb`` are recorded as errors
+    without being decoded.
     """
+    limits = {
+        "max_pixels": int(max_megapixels * 1e6),
+        "max_file_bytes": int(max_file_mb * 1024 * 1024),
+        "max_canonical_bytes": defaults.MAX_CANONICAL_MB * 1024 * 1024,
+    }
     images_dir = os.path.abspath(images_dir)
     if not os.path.isdir(images_dir):
         raise ValueError(
             "{}: no such images directory. Point --images at a folder of JPEG "
             "files (the repository ships {}/).".format(images_dir, defaults.IMAGES_DIR)
         )
-    images = find_images(images_dir)
+    images, skipped_folders = find_images(images_dir)
+    for folder in skipped_folders:
+        sys.stderr.write("edgeparity: warning: folder {} was not captured: {}\n".format(
+            os.path.join(images_dir, folder["folder"]), folder["reason"]))
     if not images:
         raise ValueError(
             "{}: no image files found (looked for {}).".format(
@@ -296,7 +291,9 @@ def capture(
         "pipeline": pipeline or {},
         "pipeline_only": pipeline_only,
         "options": {k: v for k, v in (options or {}).items() if v is not None},
+        "limits": limits,
         "images": {},
+        "skipped_folders": skipped_folders,
     }  # type: Dict[str, Any]
     session = None  # type: Optional[Capture]
     try:
@@ -305,20 +302,22 @@ def capture(
         session.pipeline_only = pipeline_only
         progress = Progress(len(images) + 1, quiet)
         for index, image in enumerate(images, 1):
-            path = os.path.join(images_dir, image)
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError as exc:
-                manifest["images"][image] = {"error": _error_text(exc)}
-                progress.step(index, image, "unreadable: " + _error_text(exc))
+                data = read_image_file(os.path.join(images_dir, image),
+                                       limits["max_file_bytes"], limits["max_pixels"])
+            except InputError as exc:
+                # Counted as an error, and every decoder's record says why it did not run.
+                manifest["images"][image] = {"error": str(exc)}
+                session.counts["error"] += 1
+                progress.step(index, image, str(exc))
                 continue
             manifest["images"][image] = {
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "bytes": len(data),
             }
             progress.step(index, image, session.run_image(image, data))
-        _run_isolated(session, canonical_dir, canonical, manifest)
+            del data
+        _run_isolated(session, canonical_dir, canonical, manifest, limits["max_canonical_bytes"])
         progress.step(len(images) + 1, "canonical inputs and probes", "done")
         manifest["implementations"] = session.implementation_status
         manifest["provenance"] = probe.collect(_provenance(session))
@@ -351,7 +350,8 @@ def capture(
 
 
 def _run_isolated(
-    session: Capture, canonical_dir: str, canonical: Dict[str, List[str]], manifest: Dict[str, Any]
+    session: Capture, canonical_dir: str, canonical: Dict[str, List[str]], manifest: Dict[str, Any],
+    max_bytes: int,
 ) -> None:
     manifest["canonical"] = {}
     inputs = []  # type: List[Tuple[str, str, np.ndarray]]
@@ -359,9 +359,11 @@ def _run_isolated(
         for name in canonical[stage]:
             path = os.path.join(canonical_dir, name)
             try:
-                array = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                manifest["canonical"]["canonical/" + name] = {"error": _error_text(exc)}
+                array = load_canonical(path, max_bytes)
+            except InputError as exc:
+                manifest["canonical"]["canonical/" + name] = {"error": str(exc)}
+                sys.stderr.write("edgeparity: warning: canonical input {} not used: {}\n".format(
+                    path, exc))
                 continue
             inputs.append((stage, "canonical:" + name[: -len(".npy")], array))
     for label, array in sorted(probe_inputs().items()):

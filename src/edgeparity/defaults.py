@@ -11,3 +11,9 @@ MATRIX_CONFIG = "matrix.toml"
 IMAGES_DIR = "sample-images"  # shipped with the repository; its canonical/ holds isolation inputs
 CANONICAL_SUBDIR = "canonical"
 MATRIX_OUT = "matrix-out"
+
+# Input limits, sized for a 4 GB Jetson Nano: a 64 Mpx image is 192 MB decoded, and capture
+# holds a few copies of it at once. Larger images are recorded as errors before decoding.
+MAX_MEGAPIXELS = 64
+MAX_FILE_MB = 256  # an image file larger than this is not read
+MAX_CANONICAL_MB = 256  # a canonical input array larger than this is not loaded

@@ -78,6 +78,16 @@ def register(sub: Any) -> None:
         "--layout", default="NCHW", choices=("NCHW", "NHWC"),
         help="model input layout (default NCHW)",
     )
+    p.add_argument(
+        "--max-megapixels", type=float, default=defaults.MAX_MEGAPIXELS, metavar="MPX",
+        help="record larger images (by the size their header declares) as errors without "
+        "decoding them (default {}: fits a 4 GB Jetson Nano)".format(defaults.MAX_MEGAPIXELS),
+    )
+    p.add_argument(
+        "--max-file-mb", type=float, default=defaults.MAX_FILE_MB, metavar="MB",
+        help="record larger image files as errors without reading them (default {})".format(
+            defaults.MAX_FILE_MB),
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(func=run_capture)
 
@@ -124,6 +134,10 @@ def run_capture(args: argparse.Namespace) -> int:
         pipeline = parse_pipeline(args.pipeline, known_implementations())
     except PipelineError as exc:
         raise UsageError(str(exc)) from None
+    for option, value in (("--max-megapixels", args.max_megapixels),
+                          ("--max-file-mb", args.max_file_mb)):
+        if not value > 0:
+            raise UsageError("{} {}: give a positive number".format(option, value))
     if args.pipeline_only and not pipeline:
         raise UsageError("--pipeline-only needs --pipeline (which chain to follow)")
     options = {
@@ -145,6 +159,8 @@ def run_capture(args: argparse.Namespace) -> int:
             canonical_dir=args.canonical,
             quiet=args.quiet,
             pipeline_only=args.pipeline_only,
+            max_megapixels=args.max_megapixels,
+            max_file_mb=args.max_file_mb,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

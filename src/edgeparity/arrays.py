@@ -1,0 +1,143 @@
+"""Array bookkeeping with bounded memory: content digests, summary statistics, and reading
+``.npy`` data whose header is checked before anything is allocated.
+
+A Jetson Nano has 4 GB. A decoded 13000 x 13000 photo is 507 MB as uint8 and 4 GB as float64,
+so nothing here makes a whole-array copy in a wider dtype: statistics go through the array in
+chunks (or a 256-bin histogram for 8-bit data), and an ``.npy`` header declaring more bytes
+than allowed is refused before its data is read.
+
+Runs in every environment (CPython 3.6, numpy only).
+"""
+
+import hashlib
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+# Elements per chunk: 4 Mi elements is 32 MB of float64 scratch at most.
+CHUNK_ELEMENTS = 1 << 22
+
+
+class ArrayTooLarge(ValueError):
+    """An array (or an .npy header) larger than the configured limit."""
+
+
+def array_digest(array: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and C-order bytes: equal digests mean identical arrays.
+
+    The dtype and shape go in first so that, e.g., 4 zero bytes as uint8[4] and as float32[1]
+    never collide.
+    """
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256()
+    digest.update("{}|{}|".format(array.dtype.str, ",".join(map(str, array.shape))).encode())
+    digest.update(memoryview(array).cast("B") if array.size else b"")
+    return digest.hexdigest()
+
+
+def _chunks(flat: np.ndarray):  # type: ignore[no-untyped-def]
+    for start in range(0, flat.size, CHUNK_ELEMENTS):
+        yield flat[start:start + CHUNK_ELEMENTS]
+
+
+def _byte_histogram(flat: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(values, counts) of an 8-bit array, counted chunk by chunk."""
+    offset = 128 if flat.dtype.kind == "i" else 0
+    counts = np.zeros(256, dtype=np.int64)
+    for chunk in _chunks(flat):
+        # bincount needs non-negative integers; int8 is shifted into 0..255 first.
+        values = chunk.astype(np.int16) + offset if offset else chunk
+        counts += np.bincount(values.ravel(), minlength=256)
+    values = np.arange(256, dtype=np.float64) - offset
+    present = counts > 0
+    return values[present], counts[present]
+
+
+def array_stats(array: np.ndarray) -> Dict[str, Optional[float]]:
+    """min/max/mean/std kept in the manifest, so goldens and reports need no array files.
+
+    Same numbers as numpy's ``min``/``max``/``mean``/``std`` on a float64 copy, without making
+    that copy: 8-bit data through a histogram, wider data in float64 chunks (two passes, like
+    numpy's std, so the deviation is not computed from a rounded sum of squares).
+    """
+    if array.size == 0 or not np.issubdtype(array.dtype, np.number):
+        return {"min": None, "max": None, "mean": None, "std": None}
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if flat.dtype.itemsize == 1 and flat.dtype.kind in "ui":
+        values, counts = _byte_histogram(flat)
+        total = float(counts.sum())
+        mean = float((values * counts).sum()) / total
+        variance = float((counts * (values - mean) ** 2).sum()) / total
+        return {"min": float(values[0]), "max": float(values[-1]), "mean": mean,
+                "std": variance ** 0.5}
+    count, total, low, high, nonfinite = 0, 0.0, None, None, 0
+    for chunk in _chunks(flat):
+        values = chunk.astype(np.float64)
+        finite = np.isfinite(values)
+        if not finite.all():
+            nonfinite += int((~finite).sum())
+            values = values[finite]
+        if values.size == 0:
+            continue
+        count += values.size
+        total += float(values.sum())
+        chunk_low, chunk_high = float(values.min()), float(values.max())
+        low = chunk_low if low is None else min(low, chunk_low)
+        high = chunk_high if high is None else max(high, chunk_high)
+    if count == 0:
+        return {"min": None, "max": None, "mean": None, "std": None, "nonfinite": nonfinite}
+    mean = total / count
+    squares = 0.0
+    for chunk in _chunks(flat):
+        values = chunk.astype(np.float64)
+        if nonfinite:
+            values = values[np.isfinite(values)]
+        squares += float(((values - mean) ** 2).sum())
+    return {"min": low, "max": high, "mean": mean, "std": (squares / count) ** 0.5}
+
+
+def read_npy(stream: Any, max_bytes: int, what: str,
+             expect: Optional[Tuple[Tuple[int, ...], str]] = None) -> np.ndarray:
+    """Read one ``.npy`` array from a binary stream (a file, or a gzip stream) with a bound.
+
+    The header's shape x dtype is checked against ``max_bytes`` (and against ``expect``, the
+    (shape, dtype.str) a manifest promised) before the data is read, and never more than the
+    declared number of bytes is read: a header declaring a huge array, or a gzip bomb, costs
+    nothing. Raises ArrayTooLarge or ValueError naming ``what``.
+    """
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = npy.read_array_header_2_0(stream)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError("{}: not a readable .npy array ({})".format(what, exc)) from None
+    if dtype.hasobject:
+        raise ValueError("{}: holds Python objects; only numeric arrays are read".format(what))
+    count = 1
+    for size in shape:
+        count *= int(size)
+    nbytes = count * dtype.itemsize
+    if expect is not None and (tuple(shape) != tuple(expect[0]) or dtype.str != expect[1]):
+        raise ValueError("{}: holds {} {}, not the {} {} its manifest lists".format(
+            what, dtype.str, list(shape), expect[1], list(expect[0])))
+    if nbytes > max_bytes:
+        raise ArrayTooLarge("{}: declares a {} array of {} (shape {}), over the {} limit".format(
+            what, dtype.name, _megabytes(nbytes), list(shape), _megabytes(max_bytes)))
+    flat = np.empty(count, dtype=dtype)
+    # readinto the final buffer: no second copy, and never more than the declared bytes.
+    view = memoryview(flat).cast("B") if count else memoryview(b"")
+    filled = 0
+    while filled < nbytes:
+        got = stream.readinto(view[filled:])
+        if not got:
+            raise ValueError("{}: truncated ({} of {} bytes)".format(what, filled, nbytes))
+        filled += got
+    return flat.reshape(shape, order="F" if fortran else "C")
+
+
+def _megabytes(nbytes: int) -> str:
+    return "{:.0f} MB".format(nbytes / 1e6) if nbytes >= 1e6 else "{} bytes".format(nbytes)

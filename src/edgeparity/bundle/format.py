@@ -1,0 +1,137 @@
+"""What a bundle on disk is: names, the error type, and the checks a manifest must pass.
+
+Runs in every environment (CPython 3.6, numpy only).
+"""
+
+import hashlib
+import json
+import os
+import re
+from typing import Any, Dict, List, Optional
+
+from ..errors import UserError
+from ..stages.pipeline import STAGES
+
+SCHEMA = "edgeparity.bundle/1"
+MANIFEST = "manifest.json"
+ARRAYS = "arrays"
+# The only shape an array file name may have: a manifest cannot point anywhere else.
+ARRAY_FILE = re.compile(r"^arrays/(?P<digest>[0-9a-f]{64})\.npy\.gz$")
+RECORD_FIELDS = ("key", "image", "mode", "chain", "stage", "impl", "status")
+RECORD_STATUSES = ("ok", "error")
+RECORD_MODES = ("e2e", "isolated", "probe")
+
+
+class BundleError(UserError):
+    """A bundle that cannot be used: missing, incomplete, damaged. The message says what to do."""
+
+
+def index_digest(records: List[Dict[str, Any]], arrays: Dict[str, Any]) -> str:
+    """sha256 of the records and the array index, as the manifest stores them.
+
+    Stored in the manifest as ``index_sha256``: an edited, swapped, duplicated or removed record
+    changes it, so a hand-edited manifest is refused by name instead of giving false parity.
+    (It guards against accidents and careless edits, not against someone who recomputes it.)
+    """
+    text = json.dumps({"records": records, "arrays": arrays}, sort_keys=True, default=str,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def is_bundle(path: str) -> bool:
+    """Whether ``path`` is a directory holding an edgeparity bundle (complete or not)."""
+    try:
+        with open(os.path.join(path, MANIFEST), encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("schema") == SCHEMA
+
+
+def refuse_to_replace(path: str) -> None:
+    """A bundle may replace an older bundle, never anything else (a user's folder, images)."""
+    if os.path.lexists(path) and not is_bundle(path):
+        raise BundleError(
+            "{} exists and is not an edgeparity bundle; refusing to replace it. Choose a new "
+            "--out path (e.g. bundles/NAME), or remove it yourself if it is disposable.".format(
+                path
+            )
+        )
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+
+
+def _record_problem(index: int, record: Any, arrays: Dict[str, Any]) -> Optional[str]:
+    if not isinstance(record, dict):
+        return "record {} is not an object".format(index)
+    missing = [name for name in RECORD_FIELDS if name not in record]
+    if missing:
+        return "record {} lacks {}".format(index, ", ".join(missing))
+    for field in ("key", "image", "chain", "impl"):
+        if not isinstance(record[field], str):
+            return "record {} field {!r} is not a string".format(index, field)
+    if record["stage"] not in STAGES:
+        return "record {} field 'stage' is {!r}, not one of {}".format(
+            index, record["stage"], ", ".join(STAGES))
+    if record["mode"] not in RECORD_MODES:
+        return "record {} field 'mode' is {!r}".format(index, record["mode"])
+    if record["status"] not in RECORD_STATUSES:
+        return "record {} ({}) field 'status' is {!r}, not 'ok' or 'error'".format(
+            index, record["key"], record["status"])
+    if record["status"] == "ok":
+        if record.get("sha256") not in arrays:
+            return "record {} ({}) points at an array that is not listed".format(
+                index, record["key"])
+        entry = arrays[record["sha256"]]
+        for field in ("shape", "dtype"):
+            if field in record and record[field] != entry.get(field):
+                return "record {} ({}) field {!r} disagrees with its array".format(
+                    index, record["key"], field)
+        if not isinstance(record.get("stats", {}), dict):
+            return "record {} ({}) field 'stats' is not an object".format(index, record["key"])
+    return None
+
+
+def _array_problem(digest: Any, entry: Any) -> Optional[str]:
+    if not isinstance(entry, dict):
+        return "array {} is not an object".format(str(digest)[:12])
+    match = ARRAY_FILE.match(str(entry.get("file")))
+    if match is None or match.group("digest") != digest:
+        return "array {} field 'file' is {!r}, not arrays/<its digest>.npy.gz".format(
+            str(digest)[:12], entry.get("file"))
+    if not _is_int_list(entry.get("shape")) or not isinstance(entry.get("dtype"), str):
+        return "array {} field 'shape' or 'dtype' is malformed".format(digest[:12])
+    if not isinstance(entry.get("file_sha256"), str):
+        return "array {} field 'file_sha256' is missing".format(digest[:12])
+    return None
+
+
+def manifest_problem(manifest: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with a complete manifest of our schema, or None. Names the field."""
+    records, arrays = manifest.get("records"), manifest.get("arrays")
+    if not isinstance(records, list):
+        return "no 'records' list"
+    if not isinstance(arrays, dict):
+        return "no 'arrays' table"
+    for digest, entry in arrays.items():
+        problem = _array_problem(digest, entry)
+        if problem:
+            return problem
+    seen = set()  # type: set
+    for index, record in enumerate(records):
+        problem = _record_problem(index, record, arrays)
+        if problem:
+            return problem
+        if record["key"] in seen:
+            return "record {} repeats the key {!r}".format(index, record["key"])
+        seen.add(record["key"])
+    stored = manifest.get("index_sha256")
+    if stored is None:
+        return ("no 'index_sha256' (every capture writes one: the manifest was edited, or written "
+                "by an older edgeparity)")
+    if stored != index_digest(records, arrays):
+        return "its records or array index were changed after capture ('index_sha256' differs)"
+    return None

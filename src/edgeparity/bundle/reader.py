@@ -1,0 +1,186 @@
+"""Reading a bundle: refuse incomplete, damaged or edited ones with a message saying what to do.
+
+Every path a manifest names is confined to the bundle's ``arrays/`` folder (a fixed name
+pattern, no symlinks, regular files only), every field is type-checked (``format.py``), and an
+array is checked against the shape and dtype its manifest promised before it is allocated.
+
+Runs in every environment (CPython 3.6, numpy only).
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import stat
+import zlib
+from typing import Any, BinaryIO, Dict
+
+import numpy as np
+
+from ..arrays import array_digest, read_npy
+from .format import ARRAYS, MANIFEST, SCHEMA, BundleError, manifest_problem
+
+READ_CHUNK = 1 << 20
+
+
+def _nbytes(shape: Any, dtype: str) -> int:
+    count = 1
+    for size in shape:
+        count *= int(size)
+    return count * np.dtype(dtype).itemsize
+
+
+def open_array_file(bundle_path: str, relative: str) -> BinaryIO:
+    """Open an array file of a bundle, only if it is a regular file inside its arrays/ folder.
+
+    ``relative`` has already matched ``arrays/<digest>.npy.gz`` (format.ARRAY_FILE); this also
+    refuses a symlinked arrays/ folder or file, and FIFOs or devices, which could hang or
+    read outside the bundle.
+    """
+    arrays_dir = os.path.join(bundle_path, ARRAYS)
+    full = os.path.join(bundle_path, relative)
+    if os.path.islink(arrays_dir) or os.path.dirname(full) != arrays_dir:
+        raise OSError("{} is outside the bundle's arrays/ folder".format(relative))
+    info = os.lstat(full)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError("{} is not a regular file".format(relative))
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    return os.fdopen(os.open(full, flags), "rb")
+
+
+def _sha256_stream(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(READ_CHUNK), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+class Bundle:
+    """A loaded, verified bundle. Arrays are read on demand and checked against their digest."""
+
+    def __init__(self, path: str, manifest: Dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.name = manifest.get("name") or os.path.basename(path.rstrip("/"))
+        self.records = {record["key"]: record for record in manifest.get("records", [])}
+
+    @property
+    def provenance(self) -> Dict[str, Any]:
+        return self.manifest.get("provenance", {})
+
+    def array(self, digest: str) -> np.ndarray:
+        """Load one array and check it is the one the manifest promised."""
+        entry = self.manifest["arrays"].get(digest)
+        if entry is None:
+            raise BundleError(
+                "{}: manifest.json refers to array {} but does not list it; the bundle was "
+                "edited or damaged. Re-run `edgeparity capture` to regenerate it.".format(
+                    self.path, digest[:12]
+                )
+            )
+        shape, dtype = tuple(entry["shape"]), entry["dtype"]
+        try:
+            with open_array_file(self.path, entry["file"]) as handle:
+                stream = gzip.GzipFile(fileobj=handle, mode="rb")
+                # The header is checked against the manifest before anything is allocated, and
+                # no more than the declared bytes are decompressed: a gzip bomb costs nothing.
+                array = read_npy(stream, _nbytes(shape, dtype), entry["file"],
+                                 expect=(shape, dtype))
+        except (OSError, ValueError, EOFError, TypeError, zlib.error) as exc:
+            raise BundleError(
+                "{}: cannot read array file {} ({}). The bundle is damaged; re-run "
+                "`edgeparity capture` to regenerate it.".format(self.path, entry["file"], exc)
+            ) from None
+        if array_digest(array) != digest:
+            raise BundleError(
+                "{}: array file {} does not hold the data its name promises (content digest "
+                "mismatch): it was modified after capture. Re-run `edgeparity capture`.".format(
+                    self.path, entry["file"]
+                )
+            )
+        return array
+
+
+
+def load(path: str, verify: bool = True) -> Bundle:
+    """Open a bundle directory, refusing incomplete or damaged ones with a clear message.
+
+    ``verify`` checks every array file's sha256 against the manifest (cheap: no decompression);
+    each array's content digest is checked again whenever it is loaded.
+    """
+    path = os.path.abspath(path)
+    manifest_path = os.path.join(path, MANIFEST)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise BundleError(
+            "{}: this is a file, not a bundle directory. Pass the folder that "
+            "`edgeparity capture --out` wrote.".format(path)
+        )
+    if not os.path.isdir(path):
+        raise BundleError(
+            "{}: no such bundle directory. Create it with `edgeparity capture "
+            "--images DIR --out {}`.".format(path, path)
+        )
+    if not os.path.exists(manifest_path):
+        hint = ""
+        if ".partial-" in os.path.basename(path):
+            hint = " It is the staging directory of a capture that was killed before finishing."
+        raise BundleError(
+            "{}: not a complete bundle (no manifest.json).{} Re-run `edgeparity capture` for "
+            "this environment.".format(path, hint)
+        )
+    try:
+        with open(manifest_path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise BundleError(
+            "{}: manifest.json is unreadable ({}). The bundle is damaged; re-run "
+            "`edgeparity capture`.".format(path, exc)
+        ) from None
+    if not isinstance(manifest, dict):
+        raise BundleError(
+            "{}: manifest.json is malformed (not a JSON object). The bundle was edited or "
+            "damaged; re-run `edgeparity capture`.".format(path)
+        )
+    schema = manifest.get("schema")
+    if schema != SCHEMA:
+        raise BundleError(
+            "{}: bundle schema {!r} is not supported (this edgeparity reads {!r}). "
+            "Capture it again with this version.".format(path, schema, SCHEMA)
+        )
+    if not manifest.get("complete"):
+        raise BundleError(
+            "{}: this bundle is incomplete (the capture was interrupted after {} records). "
+            "Re-run `edgeparity capture` to get a complete one.".format(
+                path, len(manifest.get("records", []))
+            )
+        )
+    problem = manifest_problem(manifest)
+    if problem:
+        raise BundleError(
+            "{}: manifest.json is malformed ({}). The bundle was edited or damaged; re-run "
+            "`edgeparity capture`.".format(path, problem)
+        )
+    if verify:
+        problems = []
+        for _digest, entry in sorted(manifest.get("arrays", {}).items()):
+            try:
+                with open_array_file(path, entry["file"]) as handle:
+                    actual = _sha256_stream(handle)
+            except OSError as exc:
+                problems.append("{} is {}".format(
+                    entry["file"], "missing" if isinstance(exc, FileNotFoundError)
+                    else "unreadable ({})".format(exc.strerror or exc)))
+                continue
+            if actual != entry.get("file_sha256"):
+                problems.append(
+                    "{} is corrupted (sha256 differs from the manifest)".format(entry["file"])
+                )
+        if problems:
+            shown = "; ".join(problems[:5]) + (
+                " (and {} more)".format(len(problems) - 5) if len(problems) > 5 else ""
+            )
+            raise BundleError(
+                "{}: {}. Re-run `edgeparity capture` for this environment to "
+                "regenerate the bundle.".format(path, shown)
+            )
+    return Bundle(path, manifest)

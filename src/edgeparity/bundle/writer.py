@@ -1,0 +1,243 @@
+"""Writing a bundle atomically, so no reader ever sees half of one.
+
+Everything goes to a hidden staging directory next to BUNDLE (``.BUNDLE.partial-*``), the
+manifest is written last, and only then is the directory renamed into place, under a lock so
+that concurrent captures to one ``--out`` replace each other whole (the last complete one wins)
+and never delete complete data. A staging directory left by a capture that was killed is
+removed by the next capture to the same ``--out`` (its owner file says which process made it).
+Disk full, a read-only folder or a permission problem becomes one BundleError naming the path;
+the previous bundle stays intact.
+
+Runs in every environment (CPython 3.6, numpy only).
+"""
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from typing import Any, Dict, Iterator, List
+
+import numpy as np
+
+from ..arrays import array_digest
+from .format import ARRAYS, MANIFEST, SCHEMA, BundleError, index_digest, refuse_to_replace
+
+OWNER_FILE = ".owner"  # "PID HOSTNAME" of the capture that made a staging/aside directory
+
+
+def _gzip(data: bytes) -> bytes:
+    # mtime=0 keeps the compressed bytes reproducible for identical arrays. (gzip.compress
+    # only takes mtime from Python 3.8 on.)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as handle:
+        handle.write(data)
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _writing(what: str, path: str) -> Iterator[None]:
+    """Turn an OS error while writing into one clear line (disk full, read-only, permissions)."""
+    try:
+        yield
+    except OSError as exc:
+        raise BundleError(
+            "cannot {} {}: {}. Free space or fix permissions, or choose another --out; any "
+            "previous bundle there is unchanged.".format(what, path, exc.strerror or exc)
+        ) from None
+
+
+def _write_owner(directory: str) -> None:
+    with open(os.path.join(directory, OWNER_FILE), "w") as handle:
+        handle.write("{} {}\n".format(os.getpid(), socket.gethostname()))
+
+
+def _owner_is_dead(directory: str) -> bool:
+    """True only when the directory's owner is a process of this host that no longer runs."""
+    try:
+        with open(os.path.join(directory, OWNER_FILE)) as handle:
+            pid_text, host = handle.read().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False  # unknown owner: leave it alone (named in a warning instead)
+    if host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists (another user's process)
+    return False
+
+
+def clean_leftovers(path: str) -> List[str]:
+    """Remove staging/aside directories of dead captures of ``path``; return those kept.
+
+    An aside directory (``.BUNDLE.old-*``) holds a complete older bundle moved out of the way
+    during a replacement: if the capture died before BUNDLE was back, it is restored first.
+    """
+    parent, base = os.path.split(path)
+    kept = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return kept
+    for name in sorted(names):
+        if not (name.startswith("." + base + ".partial-") or name.startswith("." + base + ".old-")):
+            continue
+        leftover = os.path.join(parent, name)
+        if not _owner_is_dead(leftover):
+            kept.append(leftover)
+            continue
+        inner = os.path.join(leftover, "bundle")
+        if ".old-" in name and os.path.isdir(inner):
+            if not os.path.lexists(path):
+                try:
+                    os.rename(inner, path)
+                except OSError:
+                    kept.append(leftover)
+                    continue
+        shutil.rmtree(leftover, ignore_errors=True)
+    return kept
+
+
+@contextlib.contextmanager
+def _move_lock(path: str) -> Iterator[None]:
+    """Serialise the final move of concurrent captures to one --out (POSIX advisory lock)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the rename sequence is still safe, only less tidy
+        yield
+        return
+    # The lock is taken on the parent folder itself: no lock file is left behind.
+    descriptor = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+class BundleWriter:
+    """Stage a bundle next to its final path and move it into place when complete."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        for target in (self.path, self.path + ".interrupted"):
+            refuse_to_replace(target)
+        parent = os.path.dirname(self.path)
+        with _writing("create the bundle", self.path):
+            os.makedirs(parent, exist_ok=True)
+            for leftover in clean_leftovers(self.path) + clean_leftovers(
+                    self.path + ".interrupted"):
+                sys.stderr.write("edgeparity: note: {} is left from another capture of {} that "
+                                 "may still run; remove it if none does.\n".format(
+                                     leftover, self.path))
+            # Same parent directory, so the final rename is atomic (same filesystem).
+            self.staging = tempfile.mkdtemp(
+                prefix="." + os.path.basename(self.path) + ".partial-", dir=parent
+            )
+            os.makedirs(os.path.join(self.staging, ARRAYS))
+            _write_owner(self.staging)
+            # mkdtemp makes a private (0700) folder; a bundle is meant to be copied and shared.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.staging, 0o777 & ~umask)
+        self.arrays = {}  # type: Dict[str, Dict[str, Any]]
+        self.records = []  # type: List[Dict[str, Any]]
+        self.finished = False  # True once the bundle has been moved into place
+        self.keep_staging = False
+
+    def add_array(self, array: np.ndarray) -> str:
+        """Store an array once (content-addressed) and return its digest."""
+        array = np.ascontiguousarray(array)
+        digest = array_digest(array)
+        if digest not in self.arrays:
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            packed = _gzip(buffer.getvalue())
+            relative = "{}/{}.npy.gz".format(ARRAYS, digest)
+            # No fsync per array (it would dominate capture time); finish() syncs once
+            # before the manifest is written, so a manifest never points at unwritten data.
+            with _writing("write an array of the bundle", self.staging):
+                with open(os.path.join(self.staging, relative), "wb") as handle:
+                    handle.write(packed)
+            self.arrays[digest] = {
+                "file": relative,
+                "file_sha256": hashlib.sha256(packed).hexdigest(),
+                "shape": list(array.shape),
+                "dtype": array.dtype.str,
+                "bytes": int(array.nbytes),
+            }
+        return digest
+
+    def add_record(self, record: Dict[str, Any]) -> None:
+        self.records.append(record)
+
+    def _write_manifest(self, manifest: Dict[str, Any]) -> None:
+        manifest = dict(manifest)
+        manifest["schema"] = SCHEMA
+        manifest["records"] = self.records
+        manifest["arrays"] = self.arrays
+        # The digest is taken of what a reader will see: the records after a JSON round trip.
+        text = json.dumps(manifest, indent=1, sort_keys=False, default=str)
+        written = json.loads(text)
+        manifest["index_sha256"] = index_digest(written["records"], written["arrays"])
+        text = json.dumps(manifest, indent=1, sort_keys=False, default=str)
+        with _writing("write the manifest of", self.path):
+            with open(os.path.join(self.staging, MANIFEST), "wb") as handle:
+                handle.write(text.encode("utf-8", "surrogateescape"))
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def finish(self, manifest: Dict[str, Any]) -> str:
+        """Write the manifest (complete) and move the bundle into place, replacing an old one."""
+        manifest = dict(manifest, complete=True)
+        if hasattr(os, "sync"):
+            os.sync()
+        self._write_manifest(manifest)
+        return self._move_into_place(self.path)
+
+    def finish_interrupted(self, manifest: Dict[str, Any]) -> str:
+        """Keep what was captured under PATH.interrupted, marked incomplete."""
+        manifest = dict(manifest, complete=False, interrupted=True)
+        self._write_manifest(manifest)
+        return self._move_into_place(self.path + ".interrupted")
+
+    def _move_into_place(self, target: str) -> str:
+        with _move_lock(target), _writing("move the new bundle into", target):
+            os.remove(os.path.join(self.staging, OWNER_FILE))
+            if not os.path.lexists(target):
+                os.rename(self.staging, target)
+                self.finished = True
+                return target
+            refuse_to_replace(target)
+            # Move the old bundle aside first: at no moment is a half-replaced bundle visible.
+            old = tempfile.mkdtemp(
+                prefix="." + os.path.basename(target) + ".old-", dir=os.path.dirname(target)
+            )
+            _write_owner(old)
+            os.rename(target, os.path.join(old, "bundle"))
+            try:
+                os.rename(self.staging, target)
+            except OSError as exc:
+                os.rename(os.path.join(old, "bundle"), target)  # put the old one back
+                shutil.rmtree(old, ignore_errors=True)
+                self.keep_staging = True  # complete data: never discard it
+                raise BundleError(
+                    "could not move the new bundle into {} ({}); the previous bundle is "
+                    "unchanged and this capture's complete bundle is kept in {}.".format(
+                        target, exc.strerror or exc, self.staging)) from None
+            self.finished = True
+            shutil.rmtree(old, ignore_errors=True)
+            return target
+
+    def discard(self) -> None:
+        if not self.keep_staging:
+            shutil.rmtree(self.staging, ignore_errors=True)

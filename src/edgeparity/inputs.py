@@ -1,0 +1,200 @@
+"""What capture reads, read defensively: image files and canonical input arrays.
+
+A validation folder comes from users and from the internet. Nothing here may hang, exhaust
+memory or silently skip a file:
+
+- only regular files are opened (a FIFO would block forever, ``/dev/zero`` never ends);
+- a file larger than ``max_file_bytes`` is not read;
+- an image whose header declares more than ``max_pixels`` is refused *before* any decoder sees
+  it (a 2.6 KB JPEG can declare 13000 x 13000, i.e. 507 MB decoded);
+- folders that cannot be listed are reported, symlinked folders are followed once each (a loop
+  is reported, not walked forever).
+
+Runs in every environment (CPython 3.6, numpy only).
+"""
+
+import os
+import stat
+import struct
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import defaults
+from .arrays import read_npy
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class InputError(Exception):
+    """One input that cannot be used; recorded for that input, the capture goes on."""
+
+
+def find_images(images_dir: str) -> Tuple[List[str], List[Dict[str, str]]]:
+    """(image files under ``images_dir``, sorted and relative; folders that were not walked).
+
+    Folders named canonical/ and hidden entries are left out. Symlinked folders are followed, each
+    real folder at most once, so a link loop ends; every folder that could not be listed or was
+    a repeat is returned with the reason, for a warning and the manifest.
+    """
+    found = []  # type: List[str]
+    skipped = []  # type: List[Dict[str, str]]
+    seen = set()  # type: set
+
+    def walk(folder: str, relative: str) -> None:
+        try:
+            info = os.stat(folder)
+            entries = sorted(os.listdir(folder))
+        except OSError as exc:
+            skipped.append({"folder": relative or ".", "reason": exc.strerror or str(exc)})
+            return
+        if (info.st_dev, info.st_ino) in seen:
+            skipped.append({"folder": relative, "reason": "already walked (a symlink loop or "
+                            "a second link to the same folder)"})
+            return
+        seen.add((info.st_dev, info.st_ino))
+        for name in entries:
+            if name.startswith("."):
+                continue
+            path = os.path.join(folder, name)
+            child = os.path.join(relative, name) if relative else name
+            if os.path.isdir(path):
+                if name != defaults.CANONICAL_SUBDIR:
+                    walk(path, child)
+            elif name.lower().endswith(IMAGE_SUFFIXES):
+                found.append(child)
+
+    walk(images_dir, "")
+    return sorted(found), skipped
+
+
+def find_canonical(canonical_dir: str) -> Dict[str, List[str]]:
+    """Canonical inputs: ``decoded-*.npy`` feed preprocess, ``preprocessed-*.npy`` feed infer."""
+    result = {"preprocess": [], "infer": []}  # type: Dict[str, List[str]]
+    if not os.path.isdir(canonical_dir):
+        return result
+    for name in sorted(os.listdir(canonical_dir)):
+        if name.endswith(".npy"):
+            if name.startswith("decoded-"):
+                result["preprocess"].append(name)
+            elif name.startswith("preprocessed-"):
+                result["infer"].append(name)
+    return result
+
+
+def _open_regular(path: str, max_bytes: int) -> "os.stat_result":
+    """Stat ``path`` (following links) and refuse anything but a small enough regular file."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InputError("unreadable: {}".format(exc.strerror or exc)) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device"
+                if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket"
+                if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise InputError("not read: {} (only regular files are read)".format(kind))
+    if info.st_size > max_bytes:
+        raise InputError("not read: {} bytes, over the {} byte file limit (--max-file-mb)"
+                         .format(info.st_size, max_bytes))
+    return info
+
+
+def read_image_file(path: str, max_bytes: int, max_pixels: int) -> bytes:
+    """The bytes of one image file, after the file-kind, size and declared-size checks."""
+    _open_regular(path, max_bytes)
+    try:
+        # O_NONBLOCK: should the file have been swapped for a FIFO since the stat, open() must
+        # not block; the read then fails instead of hanging.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError("unreadable: {}".format(exc.strerror or exc)) from None
+    if len(data) > max_bytes:
+        raise InputError("not read: over the {} byte file limit (--max-file-mb)".format(
+            max_bytes))
+    size = declared_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise InputError(
+            "not decoded: its header declares {} x {} = {:.0f} Mpx, over the {:.0f} Mpx limit "
+            "(--max-megapixels; decoding it would need about {:.1f} GB)".format(
+                size[0], size[1], size[0] * size[1] / 1e6, max_pixels / 1e6,
+                size[0] * size[1] * 3 * 4 / 1e9))
+    return data
+
+
+def load_canonical(path: str, max_bytes: int) -> np.ndarray:
+    """One canonical input array, its header checked against ``max_bytes`` before allocation."""
+    _open_regular(path, max_bytes + 4096)
+    try:
+        with open(path, "rb") as handle:
+            return read_npy(handle, max_bytes, os.path.basename(path))
+    except OSError as exc:
+        raise InputError("unreadable: {}".format(exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+# -- declared image size, from the header alone -------------------------------------------------
+
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic...): all but DHT (C4),
+# JPG (C8) and DAC (CC), which share the C0-CF range.
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def declared_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) a file's header declares, for JPEG, PNG, GIF, BMP and WebP; else None.
+
+    Only headers are parsed (no decoding), so a hostile file costs nothing here. None means
+    "unknown format or no size found": the decoder's own limits then apply.
+    """
+    try:
+        if data[:2] == b"\xff\xd8":
+            return _jpeg_size(data)
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:2] == b"BM":
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in (0x01,) or 0xD0 <= marker <= 0xD9:  # markers without a length
+            position += 2
+            continue
+        (length,) = struct.unpack(">H", data[position + 2:position + 4])
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[position + 5:position + 9])
+            return width, height
+        position += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> Optional[Tuple[int, int]]:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        width = 1 + int.from_bytes(data[24:27], "little")
+        height = 1 + int.from_bytes(data[27:30], "little")
+        return width, height
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    return None

@@ -1,0 +1,185 @@
+"""Hostile input never hangs capture, never exhausts memory, never loses the run, and is never
+silently skipped; a tampered bundle is refused by name (issue: hostile input and faults).
+
+Runs on CPython 3.6 too. The oversized image is made by patching a real JPEG's frame header, so
+its file is tiny while it declares 13000 x 13000 pixels.
+"""
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgeparity import bundle
+from edgeparity.bundle.format import index_digest
+from edgeparity.inputs import declared_size
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SAMPLES = os.path.join(ROOT, "sample-images")
+
+
+def _declaring(width, height):
+    """A real baseline JPEG from the corpus whose SOF0 header is rewritten to width x height."""
+    with open(os.path.join(SAMPLES, "photo-420.jpg"), "rb") as handle:
+        data = bytearray(handle.read())
+    for marker in (b"\xff\xc0", b"\xff\xc2"):
+        at = data.find(marker)
+        if at > 0:
+            data[at + 5:at + 9] = struct.pack(">HH", height, width)
+            return bytes(data)
+    raise AssertionError("no SOF marker in photo-420.jpg")
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("photo-420.jpg", "photo-444.jpg"):
+        shutil.copy(os.path.join(SAMPLES, name), str(folder / name))
+    shutil.copytree(os.path.join(SAMPLES, "canonical"), str(folder / "canonical"),
+                    ignore=shutil.ignore_patterns("*.py", "*.md"))
+    (folder / "bomb.jpg").write_bytes(_declaring(13000, 13000))
+    os.mkfifo(str(folder / "fifo.jpg"))
+    os.symlink("/dev/zero", str(folder / "zero.jpg"))
+    (folder / "sub").mkdir()
+    os.symlink(str(folder), str(folder / "sub" / "loop"))  # a folder link loop
+    return folder
+
+
+def test_declared_size_is_read_from_headers_only():
+    assert declared_size(_declaring(13000, 12000)) == (13000, 12000)
+    pil = pytest.importorskip("PIL.Image")
+    for name in ("photo-444.jpg", "photo-grayscale.jpg", "photo-progressive.jpg"):
+        path = os.path.join(SAMPLES, name)
+        if os.path.exists(path):
+            with open(path, "rb") as handle:
+                assert declared_size(handle.read()) == pil.open(path).size, name
+    assert declared_size(b"not an image") is None
+
+
+def test_hostile_folder_under_a_3_gb_limit_captures_the_good_images(hostile, tmp_path):
+    pytest.importorskip("PIL")
+    out = tmp_path / "b"
+    script = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 * 10**9, "
+              "3 * 10**9)); sys.path.insert(0, {!r}); from edgeparity.cli import main; "
+              "sys.exit(main(sys.argv[1:]))").format(os.path.join(ROOT, "src"))
+    result = subprocess.run(
+        [sys.executable, "-c", script, "capture", "--images", str(hostile), "--out", str(out),
+         "--impl", "pillow", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "sub/loop" in stderr  # the loop is named, not walked forever
+    loaded = bundle.load(str(out))
+    images = loaded.manifest["images"]
+    assert "13000 x 13000" in images["bomb.jpg"]["error"]
+    assert "FIFO" in images["fifo.jpg"]["error"]
+    assert "device" in images["zero.jpg"]["error"]
+    for good in ("photo-420.jpg", "photo-444.jpg"):
+        assert loaded.records[good + "|decode=pillow"]["status"] == "ok"
+    assert loaded.manifest["counts"]["error"] >= 3
+    assert loaded.manifest["skipped_folders"][0]["folder"] == os.path.join("sub", "loop")
+
+
+def test_canonical_npy_declaring_a_huge_array_is_not_loaded(small_images, tmp_path, capsys):
+    pytest.importorskip("PIL")
+    from edgeparity.capture import capture
+
+    evil = small_images / "canonical" / "decoded-evil.npy"
+    np.save(str(evil), np.zeros(10, dtype=np.uint8))
+    raw = evil.read_bytes()
+    header_end = raw.index(b"\n") + 1
+    header = raw[:header_end].replace(b"'shape': (10,)", b"'shape': (4000000000,)")
+    # Declare 4 GB; keep the header length a multiple of 64 as numpy requires.
+    body = header[10:].rstrip(b"\n").rstrip()
+    total = 10 + len(body) + 1
+    body += b" " * ((64 - total % 64) % 64)
+    header = header[:8] + struct.pack("<H", len(body) + 1) + body + b"\n"
+    evil.write_bytes(header + raw[header_end:])
+    path, _ = capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"],
+                      quiet=True)
+    entry = bundle.load(path).manifest["canonical"]["canonical/decoded-evil.npy"]
+    assert "over the" in entry["error"]
+    assert "decoded-evil.npy" in capsys.readouterr().err
+
+
+def _captured(small_images, tmp_path):
+    pytest.importorskip("PIL")
+    from edgeparity.capture import capture
+
+    path, _ = capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"],
+                      quiet=True)
+    manifest_path = os.path.join(path, "manifest.json")
+    with open(manifest_path) as handle:
+        return path, manifest_path, json.load(handle)
+
+
+def _save(manifest_path, manifest, fix_digest=False):
+    if fix_digest:
+        manifest["index_sha256"] = index_digest(manifest["records"], manifest["arrays"])
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle)
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda m: m["records"][0].update(status=None), "field 'status'"),
+    (lambda m: m["records"].append(dict(m["records"][0])), "repeats the key"),
+    (lambda m: next(iter(m["arrays"].values())).update(file="../../../../etc/passwd"),
+     "field 'file'"),
+    (lambda m: next(iter(m["arrays"].values())).update(file="/etc/passwd"), "field 'file'"),
+])
+def test_edited_manifest_is_refused_by_name_even_with_a_fixed_digest(small_images, tmp_path,
+                                                                    tamper, message):
+    path, manifest_path, manifest = _captured(small_images, tmp_path)
+    tamper(manifest)
+    _save(manifest_path, manifest, fix_digest=True)
+    with pytest.raises(bundle.BundleError, match=message):
+        bundle.load(path)
+
+
+def test_swapped_record_digests_are_detected(small_images, tmp_path):
+    path, manifest_path, manifest = _captured(small_images, tmp_path)
+    ok = [r for r in manifest["records"] if r["status"] == "ok" and r["stage"] == "decode"]
+    ok[0]["sha256"], ok[1]["sha256"] = ok[1]["sha256"], ok[0]["sha256"]
+    _save(manifest_path, manifest)
+    with pytest.raises(bundle.BundleError, match="index_sha256"):
+        bundle.load(path)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_array_file_that_is_not_a_regular_file_inside_the_bundle_is_refused(
+        small_images, tmp_path, kind):
+    path, _, manifest = _captured(small_images, tmp_path)
+    entry = next(iter(manifest["arrays"].values()))
+    target = os.path.join(path, entry["file"])
+    os.remove(target)
+    if kind == "symlink":
+        os.symlink("/dev/zero", target)
+    else:
+        os.mkfifo(target)
+    with pytest.raises(bundle.BundleError, match="not a regular file"):
+        bundle.load(path)  # must not hang on the FIFO, nor read /dev/zero
+
+
+def test_leftover_staging_of_a_dead_capture_is_cleaned_by_the_next_one(small_images, tmp_path):
+    pytest.importorskip("PIL")
+    from edgeparity.bundle.writer import OWNER_FILE
+    from edgeparity.capture import capture
+
+    dead = tmp_path / ".b.partial-dead"
+    dead.mkdir()
+    # A pid that cannot be running: beyond the kernel's pid_max.
+    (dead / OWNER_FILE).write_text("{} {}\n".format(2 ** 22 + 1, socket.gethostname()))
+    alive = tmp_path / ".b.partial-alive"
+    alive.mkdir()
+    (alive / OWNER_FILE).write_text("1 {}\n".format(socket.gethostname()))
+    capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"], quiet=True)
+    assert not dead.exists()
+    assert alive.exists()  # pid 1 runs: not ours to remove
