@@ -46,6 +46,7 @@ from .stages.pipeline import (
     record_key,
     split_impl_key,
 )
+from .text import printable
 
 NOISE_SEED = 0
 
@@ -74,7 +75,7 @@ class Progress:
         elapsed = time.time() - self.started
         sys.stderr.write(
             "[{:>3}/{}] {:<40} {}  ({:.1f}s)\n".format(
-                index, self.total, label[:40], summary, elapsed
+                index, self.total, printable(label)[:40], printable(summary), elapsed
             )
         )
         sys.stderr.flush()
@@ -260,7 +261,7 @@ def capture(
     images, skipped_folders = find_images(images_dir)
     for folder in skipped_folders:
         sys.stderr.write("edgeparity: warning: folder {} was not captured: {}\n".format(
-            os.path.join(images_dir, folder["folder"]), folder["reason"]))
+            printable(os.path.join(images_dir, folder["folder"])), folder["reason"]))
     if not images:
         raise ValueError(
             "{}: no image files found (looked for {}).".format(
@@ -334,7 +335,13 @@ def capture(
             ) from None
         if session is not None:
             manifest["implementations"] = session.implementation_status
-        kept = writer.finish_interrupted(manifest)
+        # A second Ctrl-C (or SIGTERM) while the partial bundle is saved must not strand it.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            kept = writer.finish_interrupted(manifest)
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
         raise KeyboardInterrupt(
             "capture interrupted; the {} records captured so far are kept in {} (marked "
             "incomplete, so compare refuses it). Re-run capture to get a complete bundle.".format(
@@ -363,7 +370,7 @@ def _run_isolated(
             except InputError as exc:
                 manifest["canonical"]["canonical/" + name] = {"error": str(exc)}
                 sys.stderr.write("edgeparity: warning: canonical input {} not used: {}\n".format(
-                    path, exc))
+                    printable(path), printable(exc)))
                 continue
             inputs.append((stage, "canonical:" + name[: -len(".npy")], array))
     for label, array in sorted(probe_inputs().items()):

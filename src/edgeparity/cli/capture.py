@@ -12,6 +12,7 @@ from typing import Any, Tuple
 from .. import defaults
 from ..errors import EXIT_PARITY, UsageError
 from ..stages.pipeline import PipelineError, impl_key, parse_pipeline
+from ..text import printable
 from .options import split_list
 
 
@@ -164,7 +165,8 @@ def run_capture(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print("wrote {}: {} outputs, {} errors recorded".format(path, counts["ok"], counts["error"]))
+    print("wrote {}: {} outputs, {} errors recorded".format(
+        printable(path), counts["ok"], counts["error"]))
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
         implementations = json.load(handle).get("implementations", {})
     skipped = sorted(k for k, v in implementations.items() if v.get("status") != "available")
