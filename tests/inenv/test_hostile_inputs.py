@@ -183,3 +183,22 @@ def test_leftover_staging_of_a_dead_capture_is_cleaned_by_the_next_one(small_ima
     capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"], quiet=True)
     assert not dead.exists()
     assert alive.exists()  # pid 1 runs: not ours to remove
+
+
+def test_concurrent_captures_to_one_out_all_succeed_and_leave_one_whole_bundle(small_images,
+                                                                             tmp_path):
+    pytest.importorskip("PIL")
+    out = str(tmp_path / "b")
+    command = [sys.executable, "-m", "edgeparity", "capture", "--images", str(small_images),
+               "--out", out, "--impl", "pillow", "--stages", "decode", "-q"]
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+    for _round in range(3):
+        processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env=env) for _ in range(8)]
+        results = [(p.wait(timeout=300), p.stderr.read().decode()) for p in processes]
+        for process in processes:
+            process.stdout.close()
+            process.stderr.close()
+        assert [code for code, _ in results] == [0] * 8, results
+        assert len(bundle.load(out).records) > 0
+        assert [n for n in os.listdir(str(tmp_path)) if n not in ("b", "images")] == []
