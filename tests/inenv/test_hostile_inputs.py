@@ -202,3 +202,50 @@ def test_concurrent_captures_to_one_out_all_succeed_and_leave_one_whole_bundle(s
         assert [code for code, _ in results] == [0] * 8, results
         assert len(bundle.load(out).records) > 0
         assert [n for n in os.listdir(str(tmp_path)) if n not in ("b", "images")] == []
+
+
+def _mount_tmpfs(mount, kilobytes):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size={}k".format(kilobytes), "tmpfs",
+                           str(mount)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: {}".format(made.stderr.decode().strip()))
+
+
+def _tree_kilobytes(path):
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path)
+               for name in names) // 1024
+
+
+def test_disk_full_is_one_clear_line_and_the_old_bundle_stays(small_images, tmp_path):
+    pytest.importorskip("PIL")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+
+    def capture(out, *extra):
+        return subprocess.run(
+            [sys.executable, "-m", "edgeparity", "capture", "--images", str(small_images),
+             "--out", out, "-q"] + list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env)
+
+    small = ["--impl", "pillow", "--stages", "decode"]
+    assert capture(str(tmp_path / "measure"), *small).returncode == 0
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    # Room for the small bundle and a little more; every stage needs far more.
+    _mount_tmpfs(disk, _tree_kilobytes(str(tmp_path / "measure")) + 256)
+    try:
+        out = str(disk / "b")
+        first = capture(out, *small)
+        assert first.returncode == 0, first.stderr.decode()
+        before = bundle.load(out).manifest["index_sha256"]
+        full = capture(out)
+        stderr = full.stderr.decode()
+        assert full.returncode == 2, stderr
+        assert "Traceback" not in stderr
+        assert "No space left on device" in stderr and out in stderr
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert bundle.load(out).manifest["index_sha256"] == before
+        assert [n for n in os.listdir(str(disk)) if n != "b"] == []  # nothing left behind
+    finally:
+        subprocess.run(["umount", str(disk)])

@@ -165,7 +165,7 @@ class BundleWriter:
             relative = "{}/{}.npy.gz".format(ARRAYS, digest)
             # No fsync per array (it would dominate capture time); finish() syncs once
             # before the manifest is written, so a manifest never points at unwritten data.
-            with _writing("write an array of the bundle", self.staging):
+            with _writing("write an array of the bundle", self.path):
                 with open(os.path.join(self.staging, relative), "wb") as handle:
                     handle.write(packed)
             self.arrays[digest] = {
