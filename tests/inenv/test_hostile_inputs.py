@@ -249,3 +249,29 @@ def test_disk_full_is_one_clear_line_and_the_old_bundle_stays(small_images, tmp_
         assert [n for n in os.listdir(str(disk)) if n != "b"] == []  # nothing left behind
     finally:
         subprocess.run(["umount", str(disk)])
+
+
+def test_unlistable_folder_and_unreadable_file_are_named_and_counted(small_images, tmp_path,
+                                                                     capsys):
+    pytest.importorskip("PIL")
+    if os.geteuid() == 0:
+        pytest.skip("root reads everything: needs a non-root user (the Docker images run so)")
+    from edgeparity.capture import capture
+
+    locked = small_images / "locked"
+    locked.mkdir()
+    shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(locked / "inside.jpg"))
+    unreadable = small_images / "unreadable.jpg"
+    shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(unreadable))
+    os.chmod(str(locked), 0)
+    os.chmod(str(unreadable), 0)
+    try:
+        path, counts = capture(str(small_images), str(tmp_path / "b"),
+                               implementations=["pillow"], quiet=True)
+    finally:
+        os.chmod(str(locked), 0o755)
+    manifest = bundle.load(path).manifest
+    assert manifest["skipped_folders"] == [{"folder": "locked", "reason": "Permission denied"}]
+    assert "locked" in capsys.readouterr().err
+    assert "Permission denied" in manifest["images"]["unreadable.jpg"]["error"]
+    assert counts["error"] >= 2  # the unreadable file and the truncated one
