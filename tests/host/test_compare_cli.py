@@ -55,10 +55,12 @@ def test_corrupted_array_is_reported_by_file_name(here_bundle, tmp_path, capsys)
 
 def test_bad_pipeline_and_tolerance_are_usage_errors(here_bundle, capsys):
     assert cli.main(["compare", here_bundle + "@decod=pillow", here_bundle]) == errors.EXIT_ERROR
-    assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infer"]) == errors.EXIT_ERROR
+    assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infer"]) == \
+        errors.EXIT_ERROR
     assert cli.main(["compare", here_bundle, here_bundle, "--reference", "x"]) == errors.EXIT_ERROR
     err = capsys.readouterr().err
     assert "bad pipeline" in err and "bad --tolerance" in err and "--reference 'x'" in err
+    assert here_bundle + "@decod=pillow" in err  # names the argument that is wrong
 
 
 def test_markdown_fits_a_job_summary(here_bundle, tmp_path):
@@ -135,3 +137,30 @@ def test_malformed_manifests_and_tolerances_are_usage_errors(here_bundle, tmp_pa
 def test_per_stage_tolerance_shows_in_the_header(here_bundle, capsys):
     cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infer:1e-3:1e-3"])
     assert "infer: atol=0.001 rtol=0.001" in capsys.readouterr().out
+
+
+def test_json_to_stdout_keeps_the_summary_on_stderr(here_bundle, capsys):
+    assert cli.main(["compare", here_bundle, here_bundle, "--json", "-"]) == errors.EXIT_PARITY
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["verdict"] == "parity"
+    assert "PARITY" in captured.err and "PARITY" not in captured.out
+
+
+def test_library_api_writes_what_the_command_writes(here_bundle, tmp_path, capsys):
+    """`matrix` calls compare() and write_compare_reports(): the same reports as `compare`."""
+    from edgeparity.compare import Tolerances, compare, exit_code
+    from edgeparity.report.write import Targets, write_compare_reports
+
+    specs = [here_bundle + "@decode=pillow", here_bundle + "@decode=pillow-exif"]
+    files = {name: {ext: str(tmp_path / (name + "." + ext)) for ext in ("json", "md", "html")}
+             for name in ("cli", "library")}
+    code = cli.main(["compare"] + specs + ["--" + ext + "=" + path
+                                           for ext, path in files["cli"].items()])
+    cli_out = capsys.readouterr().out
+    report, heatmaps = compare(specs, None, Tolerances(), want_heatmaps=True)
+    write_compare_reports(report, heatmaps, Targets(**files["library"]))
+    assert exit_code(report) == code == errors.EXIT_DIVERGENCE
+    assert capsys.readouterr().out == cli_out
+    for ext in ("json", "md", "html"):
+        with open(files["cli"][ext]) as cli_file, open(files["library"][ext]) as library_file:
+            assert cli_file.read() == library_file.read(), ext

@@ -87,6 +87,25 @@ def test_a_stage_failing_on_both_sides_everywhere_is_not_parity(tmp_path):
     assert code == errors.EXIT_ERROR and pair["verdict"] == "incomplete"
 
 
+def test_exit_code_follows_the_verdict_and_prints_nothing(tmp_path, capsys):
+    from edgeparity.compare import compare, exit_code
+
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    same = {"decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor}
+    left = make_bundle(tmp_path / "l", "left", same)
+    right = make_bundle(tmp_path / "r", "right", same)
+    shifted = make_bundle(tmp_path / "s", "shifted", dict(same, **{"decode=pillow": PIXELS + 1}))
+    decode_only = make_bundle(tmp_path / "d", "decode-only", {"decode=pillow": PIXELS})
+    expected = {right: ("parity", errors.EXIT_PARITY),
+                shifted: ("divergence", errors.EXIT_DIVERGENCE),
+                decode_only: ("incomplete", errors.EXIT_ERROR)}
+    for other, (verdict, code) in expected.items():
+        report, _ = compare([left, other])
+        assert (report["verdict"], exit_code(report)) == (verdict, code)
+    # The library says nothing: the command line explains an incomplete comparison.
+    assert capsys.readouterr() == ("", "")
+
+
 def test_infinite_values_never_pass_and_the_json_stays_strict(tmp_path):
     stats = difference_stats(np.array([np.inf], np.float32), np.array([1.0], np.float32),
                              1e-5, 1e-5)

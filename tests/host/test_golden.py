@@ -53,14 +53,22 @@ def decoded(path, image):
     return loaded.array(loaded.records["{}|decode=pillow".format(image)]["sha256"])
 
 
-def gate(bundle_path, goldens, tmp_path, *extra):
-    """Run `edgeparity compare --golden` through the CLI; return (exit code, JSON, Markdown)."""
+COMPARE_GOLDEN = ("compare", "--golden")  # the alias
+GOLDEN_CHECK = ("golden", "check", "--dir")
+
+
+def gate(bundle_path, goldens, tmp_path, *extra, command=COMPARE_GOLDEN):
+    """Run the gate through the CLI; return (exit code, JSON, Markdown).
+
+    ``command`` is `compare ... --golden DIR` (the alias) or `golden check ... --dir DIR`.
+    """
     report_json, report_md = tmp_path / "gate.json", tmp_path / "gate.md"
     for stale in (report_json, report_md):
         if stale.exists():
             stale.unlink()
-    code = cli.main(["compare", bundle_path, "--golden", str(goldens), "--json", str(report_json),
-                     "--md", str(report_md)] + list(extra))
+    name, option = command[:-1], command[-1]
+    code = cli.main(list(name) + [bundle_path, option, str(goldens), "--json", str(report_json),
+                                  "--md", str(report_md)] + list(extra))
     if not report_json.exists():
         return code, None, None
     return code, json.loads(report_json.read_text()), report_md.read_text()
@@ -114,6 +122,30 @@ def test_changed_decode_fails_the_gate_and_names_the_records(golden_setup, tmp_p
     assert {record["image"] for record in env["changed"]} == {"photo-420.jpg"}
     assert "photo-420.jpg\\|decode=pillow" in md and md.startswith("## ❌")
     assert "edgeparity golden update" in md
+
+
+def test_golden_check_is_the_same_gate_as_compare_golden(golden_setup, tmp_path, capsys):
+    images = tmp_path / "images"
+    shutil.copytree(str(golden_setup["images"]), str(images))
+    reencode(str(images / "photo-420.jpg"), quality=60)
+    changed = capture(images, tmp_path / "changed" / "edge")
+    goldens = golden_setup["goldens"]
+    for bundle_path, expected in ((golden_setup["first"], errors.EXIT_PARITY),
+                                  (changed, errors.EXIT_DIVERGENCE)):
+        alias = gate(bundle_path, goldens, tmp_path, "--tolerance", "preprocess:0.5")
+        alias_out = capsys.readouterr().out
+        check = gate(bundle_path, goldens, tmp_path, "--tolerance", "preprocess:0.5",
+                     command=GOLDEN_CHECK)
+        assert check[0] == alias[0] == expected
+        assert check[1] == alias[1] and check[2] == alias[2]  # same JSON, same Markdown
+        assert capsys.readouterr().out == alias_out  # same terminal summary
+    assert check[1]["environments"][0]["changed"]
+
+    code = cli.main(["golden", "check", changed, "--dir", str(tmp_path / "no-goldens")])
+    assert code == errors.EXIT_ERROR
+    error = capsys.readouterr().err
+    assert str(tmp_path / "no-goldens" / "edge.json") in error
+    assert "edgeparity golden update" in error and "Traceback" not in error
 
 
 def test_float_change_within_tolerance_is_still_a_change_and_says_how_big(golden_setup,
@@ -218,7 +250,7 @@ def test_other_libjpeg_build_fails_the_gate_and_names_both_libraries(tmp_path):
 def test_shipped_goldens_are_canonical_and_name_matrix_environments():
     """Every committed golden loads, is in the exact form `golden update` writes (so a hand
     edit or a merge shows up here), and belongs to an environment of matrix.toml."""
-    from edgeparity import golden as golden_module
+    from edgeparity.golden import dumps, load
 
     try:
         import tomllib
@@ -236,9 +268,9 @@ def test_shipped_goldens_are_canonical_and_name_matrix_environments():
             if not name.endswith(".json"):
                 continue
             path = os.path.join(folder, name)
-            loaded = golden_module.load_golden(path, "edgeparity golden update")
+            loaded = load(path, "edgeparity golden update")
             with open(path, encoding="utf-8") as handle:
-                assert handle.read() == golden_module.dumps(loaded), path
+                assert handle.read() == dumps(loaded), path
             assert loaded["name"] + ".json" == name
             assert loaded["name"] in matrix.get(backend, {}), (path, sorted(matrix[backend]))
             found += 1

@@ -1,9 +1,17 @@
 """`edgeparity compare`: bundles against each other (or, with --golden, against goldens)."""
 
 import argparse
+import sys
 from typing import Any
 
-from .options import add_compare_arguments
+from ..errors import EXIT_ERROR, UsageError
+from .golden import run_check
+from .options import add_compare_arguments, report_targets
+
+NOT_ESTABLISHED = (
+    "edgeparity: parity could not be established: some pipeline stages had nothing to "
+    "compare (see 'NOT COMPARED' above); capture them, or compare other pipelines\n"
+)
 
 
 def register(sub: Any) -> None:
@@ -18,7 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("bundles", nargs="+", metavar="BUNDLE[@STAGE=IMPL,...]")
     add_compare_arguments(p)
     p.add_argument(
-        "--golden", metavar="DIR",
+        "--golden", metavar="DIR", dest="golden_dir",
         help="compare each bundle against committed golden fingerprints instead of against "
         "each other (the same as `edgeparity golden check`)",
     )
@@ -26,6 +34,22 @@ def register(sub: Any) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from ..compare import compare_cli  # TODO(issue 8): moves here
+    """Compare, print the terminal summary, write the requested reports; 0/1/2."""
+    if args.golden_dir:
+        return run_check(args)  # `compare --golden DIR` is `golden check --dir DIR`
+    from ..bundle import BundleError
+    from ..compare import Tolerances, compare, exit_code
+    from ..report.write import write_compare_reports
 
-    return compare_cli(args)
+    try:
+        tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
+        report, heatmaps = compare(
+            args.bundles, args.reference, tolerances, want_heatmaps=bool(args.html)
+        )
+    except (ValueError, BundleError) as exc:
+        raise UsageError(str(exc)) from None
+    write_compare_reports(report, heatmaps, report_targets(args))
+    code = exit_code(report)
+    if code == EXIT_ERROR:
+        sys.stderr.write(NOT_ESTABLISHED)
+    return code

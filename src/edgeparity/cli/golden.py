@@ -3,6 +3,9 @@
 import argparse
 from typing import Any
 
+from ..errors import EXIT_DIVERGENCE, EXIT_PARITY, UsageError
+from .options import add_report_arguments, add_tolerance_arguments, report_targets
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("golden", help="manage golden fingerprints for the CI gate")
@@ -12,8 +15,52 @@ def register(sub: Any) -> None:
     g.add_argument("--dir", required=True, metavar="DIR", help="golden folder to write")
     g.set_defaults(func=run_update)
 
+    g = gsub.add_parser(
+        "check",
+        help="check bundles against their golden fingerprints (the CI gate)",
+        description="Match each bundle to DIR/<bundle name>.json and report every output that "
+        "changed since the golden, and why (provenance changes). The same as `edgeparity "
+        "compare BUNDLE... --golden DIR`. Exit 0 if nothing changed, 1 if something did, "
+        "2 on errors.",
+    )
+    g.add_argument("bundles", nargs="+", metavar="BUNDLE")
+    g.add_argument("--dir", required=True, metavar="DIR", dest="golden_dir",
+                   help="golden folder to check against")
+    add_tolerance_arguments(g)
+    add_report_arguments(g)
+    g.set_defaults(func=run_check)
+
 
 def run_update(args: argparse.Namespace) -> int:
-    from ..golden import golden_cli  # TODO(issue 8): moves here
+    """`golden update BUNDLE... --dir DIR`: write goldens, say what moved since the last ones."""
+    from ..bundle import BundleError
+    from ..golden import update
 
-    return golden_cli(args)
+    try:
+        written = update(list(args.bundles), args.dir)
+    except (ValueError, BundleError) as exc:
+        raise UsageError(str(exc)) from None
+    for target, golden, counts in written:
+        text = "wrote {}: {} records".format(target, len(golden["records"]))
+        if counts:
+            text += " ({} changed, {} new, {} removed since the previous golden)".format(
+                counts["changed"], counts["new"], counts["removed"])
+        print(text)
+    return EXIT_PARITY
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """`golden check BUNDLE... --dir DIR` and `compare BUNDLE... --golden DIR`: 0 unchanged,
+    1 changed, 2 error."""
+    from ..bundle import BundleError
+    from ..compare import Tolerances
+    from ..golden import check_bundles
+    from ..report.write import write_golden_reports
+
+    try:
+        tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
+        report = check_bundles(list(args.bundles), args.golden_dir, tolerances)
+    except (ValueError, BundleError) as exc:
+        raise UsageError(str(exc)) from None
+    write_golden_reports(report, report_targets(args))
+    return EXIT_DIVERGENCE if report["verdict"] == "changed" else EXIT_PARITY

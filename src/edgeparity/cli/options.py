@@ -1,9 +1,12 @@
 """Option groups and value parsers more than one command uses."""
 
 import argparse
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from .. import defaults
+
+if TYPE_CHECKING:  # the host side needs Python >= 3.9; `capture` imports this module on 3.6
+    from ..report.write import Targets
 
 
 def split_list(values: Optional[List[str]]) -> Optional[List[str]]:
@@ -54,3 +57,10 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_tolerance_arguments(parser)
     add_report_arguments(parser)
+
+
+def report_targets(args: argparse.Namespace) -> "Targets":
+    """The reports asked for with add_report_arguments' options."""
+    from ..report.write import Targets
+
+    return Targets(json=args.json, md=args.md, html=args.html, verbose=args.verbose)

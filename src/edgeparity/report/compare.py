@@ -1,68 +1,19 @@
-"""Render a comparison report: terminal summary, Markdown, self-contained HTML, JSON.
+"""The comparison report (schema edgeparity.report/1) as a terminal summary and as Markdown."""
 
-All renderers read the same report dict (schema in docs/report-schema.md); none computes
-anything new, so the four outputs cannot disagree.
-"""
+from typing import Any, Dict, List, Tuple
 
-import html
-import json
-import sys
-from typing import Any, Callable, Dict, List, Optional
-
-from .compare import heatmap_data_uri
-
-STAGE_WORDS = {"decode": "decode", "preprocess": "preprocess", "infer": "inference"}
+from .words import STAGE_WORDS, magnitude, pct, pipeline_text, short_list
 
 
-def _pct(value: Optional[float]) -> str:
-    if value is None:
-        return "?"
-    if 0 < value < 0.001:
-        return "<0.1%"
-    return "{:.1f}%".format(value * 100)
-
-
-def _num(value: Optional[float]) -> str:
-    if value is None:
-        return "?"
-    if value == 0:
-        return "0"
-    if abs(value) >= 0.01 and abs(value) < 1e4:
-        return "{:.4g}".format(value)
-    return "{:.2e}".format(value)
-
-
-def magnitude(step: Dict[str, Any]) -> str:
-    """'93.1% of pixels differ, max channel diff 92' or 'max abs error 3.1e-06 ...'."""
-    if step.get("shape_mismatch"):
-        a, b = step["shape_mismatch"]
-        return "shapes differ: {} vs {}".format(tuple(a), tuple(b))
-    if step.get("fraction_pixels_differ") is not None:
-        return "{} of pixels differ, max channel diff {}".format(
-            _pct(step["fraction_pixels_differ"]), step.get("max_channel_diff")
-        )
-    if step.get("max_abs_error") is not None:
-        return "max abs error {}, max rel error {}, {} of values differ".format(
-            _num(step["max_abs_error"]),
-            _num(step.get("max_rel_error")),
-            _pct(step.get("fraction_elements_differ")),
-        )
-    return ""
-
-
-def _tolerance_text(report: Dict[str, Any]) -> str:
+def tolerance_text(report: Dict[str, Any]) -> str:
     tolerances = report["tolerances"]
     fallback = "atol={} rtol={}".format(tolerances["atol"], tolerances["rtol"])
     return tolerances.get("text") or fallback
 
 
-def _pipeline_text(pipeline: Dict[str, str]) -> str:
-    return " > ".join(
-        "{}={}".format(s, pipeline[s]) for s in ("decode", "preprocess", "infer") if s in pipeline
-    )
 
-
-def _stage_line(summary: Dict[str, Any]) -> str:
+def stage_line(summary: Dict[str, Any]) -> str:
+    """One stage of a pair in one line: implementations, and how far they agree."""
     stage = summary["stage"]
     impls = (
         summary["reference_impl"]
@@ -95,7 +46,7 @@ def _stage_line(summary: Dict[str, Any]) -> str:
     return text
 
 
-def _advice(pair: Dict[str, Any]) -> List[str]:
+def advice(pair: Dict[str, Any]) -> List[str]:
     """What to do, in the user's words."""
     advice = []
     stage = pair["first_divergent_stage"]
@@ -111,7 +62,7 @@ def _advice(pair: Dict[str, Any]) -> List[str]:
                 oimpl=alt["matches_impl"],
                 agree=alt["agree"],
                 n=alt["images"],
-                rest=" (still differs on {})".format(_short_list(still, 3)) if still else "",
+                rest=" (still differs on {})".format(short_list(still, 3)) if still else "",
             )
         )
     builds = set((pair.get("decode_jpeg_builds") or {}).values())
@@ -133,7 +84,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
     verdict = report["verdict"].upper()
     lines.append(
         "edgeparity: {}  (reference: {}, {})".format(
-            verdict, report["reference"], _tolerance_text(report)
+            verdict, report["reference"], tolerance_text(report)
         )
     )
     envs = {e["label"]: e for e in report["environments"]}
@@ -154,7 +105,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
         )
         lines.append(
             "  pipelines: {}  |  {}".format(
-                _pipeline_text(ref["pipeline"]), _pipeline_text(other["pipeline"])
+                pipeline_text(ref["pipeline"]), pipeline_text(other["pipeline"])
             )
         )
         if pair["input_files_differ"]:
@@ -174,9 +125,9 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
             )
             agree, unreadable = _agreeing_images(pair)
             if agree:
-                lines.append("  agree end to end: {}".format(_short_list(agree)))
+                lines.append("  agree end to end: {}".format(short_list(agree)))
             if unreadable:
-                lines.append("  fail to decode on both sides: {}".format(_short_list(unreadable)))
+                lines.append("  fail to decode on both sides: {}".format(short_list(unreadable)))
         elif pair["verdict"] == "incomplete":
             lines.append("  NOT ESTABLISHED: " + "; ".join(pair["not_compared"]))
         else:
@@ -184,12 +135,12 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
                 "  parity: every stage agrees on all {} images".format(len(pair["images"]))
             )
         for summary in pair["stages"]:
-            lines.append("    " + _stage_line(summary))
+            lines.append("    " + stage_line(summary))
         impact = pair.get("inference_impact")
         if impact:
             lines.append(
                 "  cost: top-1 class changes on {} of {} images, mean top-5 overlap {}".format(
-                    impact["top1_changed"], impact["images"], _pct(impact["mean_top5_overlap"])
+                    impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])
                 )
             )
         for cause in pair["causes"]:
@@ -202,7 +153,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
         if stage == "decode" and agreeing:
             lines.append("  decoders that agree across both: " + ", ".join(agreeing))
         if stage:
-            for item in _advice(pair):
+            for item in advice(pair):
                 lines.append("  do: " + item)
         for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items()):
             lines.append("  not installed in {}: {}".format(label, ", ".join(names)))
@@ -221,7 +172,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _agreeing_images(pair: Dict[str, Any]) -> "tuple":
+def _agreeing_images(pair: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     """(images that agree at every stage, images that fail to decode in both environments)."""
     agree, unreadable = [], []
     for walk in pair["images"]:
@@ -233,11 +184,6 @@ def _agreeing_images(pair: Dict[str, Any]) -> "tuple":
         else:
             agree.append(walk["image"])
     return agree, unreadable
-
-
-def _short_list(items: List[str], limit: int = 6) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (" (+{} more)".format(len(items) - limit) if len(items) > limit else "")
 
 
 def _differing_cell(summary: Dict[str, Any]) -> str:
@@ -252,7 +198,7 @@ def markdown(report: Dict[str, Any]) -> str:
     out.append("## {} edgeparity: {}".format(icon, report["verdict"]))
     out.append("")
     out.append(
-        "Reference: **{}** · tolerances {}".format(report["reference"], _tolerance_text(report))
+        "Reference: **{}** · tolerances {}".format(report["reference"], tolerance_text(report))
     )
     out.append("")
     out.append("| environment | arch | OS | Python | pipeline |")
@@ -260,7 +206,7 @@ def markdown(report: Dict[str, Any]) -> str:
     for env in report["environments"]:
         out.append(
             "| {} | {} | {} | {} | `{}` |".format(
-                env["label"], env["arch"], env["os"], env["python"], _pipeline_text(env["pipeline"])
+                env["label"], env["arch"], env["os"], env["python"], pipeline_text(env["pipeline"])
             )
         )
     for pair in report["pairs"]:
@@ -305,7 +251,7 @@ def markdown(report: Dict[str, Any]) -> str:
             out.append(
                 "Inference cost: top-1 changes on **{}** of {} images; "
                 "mean top-5 overlap {}.".format(
-                    impact["top1_changed"], impact["images"], _pct(impact["mean_top5_overlap"])
+                    impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])
                 )
             )
         if pair["causes"]:
@@ -318,7 +264,7 @@ def markdown(report: Dict[str, Any]) -> str:
             out.append("")
             out.append("**What to do**")
             out.append("")
-            for item in _advice(pair):
+            for item in advice(pair):
                 out.append("- " + item)
         rows = [w for w in pair["images"] if w["first_divergent_stage"]]
         if rows:
@@ -343,160 +289,3 @@ def markdown(report: Dict[str, Any]) -> str:
     out.append("")
     return "\n".join(out)
 
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-h1{font-size:1.5em} .divergence{color:#b00} .parity{color:#070}
-table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:3px 8px;
-text-align:left;vertical-align:top} th{background:#f4f4f4} code{background:#f4f4f4;padding:0 3px}
-.maps{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} figcaption{font-size:12px}
-img.heat{image-rendering:pixelated;max-width:320px;border:1px solid #999}
-pre{white-space:pre-wrap;background:#f8f8f8;padding:6px}
-"""
-
-
-def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>edgeparity report</title>",
-        "<style>{}</style></head><body>".format(_CSS),
-    ]
-    parts.append("<h1>edgeparity: <span class='{0}'>{0}</span></h1>".format(esc(report["verdict"])))
-    parts.append(
-        "<p>Reference <b>{}</b>; tolerances {}.</p>".format(
-            esc(report["reference"]), esc(_tolerance_text(report))
-        )
-    )
-    parts.append(
-        "<table><tr><th>environment</th><th>arch</th><th>OS</th><th>Python</th>"
-        "<th>pipeline</th><th>JPEG library per decoder</th></tr>"
-    )
-    for env in report["environments"]:
-        jpeg = "<br>".join(
-            "{}: {}".format(
-                esc(key),
-                esc(
-                    "{} ({})".format(
-                        (v.get("jpeg_library") or {}).get("build"),
-                        (v.get("jpeg_library") or {}).get("path"),
-                    )
-                ),
-            )
-            for key, v in sorted(env["implementations"].items())
-            if v.get("jpeg_library")
-        )
-        parts.append(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
-            "<td>{}</td></tr>".format(
-                esc(env["label"]),
-                esc(str(env["arch"])),
-                esc(str(env["os"])),
-                esc(str(env["python"])),
-                esc(_pipeline_text(env["pipeline"])),
-                jpeg,
-            )
-        )
-    parts.append("</table>")
-    for pair in report["pairs"]:
-        parts.append(
-            "<h2>{} vs {} — <span class='{}'>{}</span></h2>".format(
-                esc(pair["reference"]), esc(pair["other"]), pair["verdict"], pair["verdict"]
-            )
-        )
-        parts.append("<pre>{}</pre>".format(esc("\n".join(_stage_line(s) for s in pair["stages"]))))
-        for cause in pair["causes"]:
-            parts.append("<p><b>Why:</b> {}</p>".format(esc(cause)))
-        if pair["first_divergent_stage"]:
-            for item in _advice(pair):
-                parts.append("<p><b>What to do:</b> {}</p>".format(esc(item)))
-        parts.append("<table><tr><th>image</th><th>first divergent stage</th><th>stages</th></tr>")
-        maps = []
-        for walk in pair["images"]:
-            cells = "<br>".join(
-                "{}: {} {}".format(esc(s["stage"]), esc(s["verdict"]), esc(magnitude(s)))
-                for s in walk["stages"]
-            )
-            parts.append(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                    esc(walk["image"]), esc(str(walk["first_divergent_stage"] or "—")), cells
-                )
-            )
-            for step in walk["stages"]:
-                if step.get("heatmap") in heatmaps:
-                    maps.append(
-                        "<figure><img class='heat' src='{}' alt='difference heatmap'>"
-                        "<figcaption>{}: {} {}</figcaption></figure>".format(
-                            heatmap_data_uri(heatmaps[step["heatmap"]]),
-                            esc(walk["image"]),
-                            esc(step["stage"]),
-                            esc(magnitude(step)),
-                        )
-                    )
-        parts.append("</table>")
-        if maps:
-            parts.append(
-                "<h3>Where the decoded pixels differ (black = equal, bright = largest "
-                "difference)</h3><div class='maps'>{}</div>".format("".join(maps))
-            )
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def json_safe(value: Any) -> Any:
-    """Strict JSON: infinities and NaN (e.g. a relative error against 0) become strings."""
-    if isinstance(value, float) and value != value:
-        return "nan"
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
-
-
-def write_outputs(
-    report: Dict[str, Any],
-    args: Any,
-    render_terminal: Callable[..., str],
-    render_markdown: Callable[[Dict[str, Any]], str],
-    render_html: Callable[[Dict[str, Any]], str],
-) -> None:
-    """Print the terminal summary and write the files asked for with --json/--md/--html.
-
-    With ``--json -`` the JSON goes to stdout and the summary to stderr, so pipes stay clean.
-    """
-    json_to_stdout = getattr(args, "json", None) == "-"
-    text = render_terminal(report, verbose=getattr(args, "verbose", False))
-    (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
-    if getattr(args, "json", None):
-        payload = json.dumps(json_safe(report), indent=1, default=str, allow_nan=False)
-        if json_to_stdout:
-            sys.stdout.write(payload + "\n")
-        else:
-            _write(args.json, payload)
-    if getattr(args, "md", None):
-        _write(args.md, render_markdown(report))
-    if getattr(args, "html", None):
-        _write(args.html, render_html(report))
-
-
-def write_all(report: Dict[str, Any], heatmaps: Dict[str, bytes], args: Any) -> None:
-    """Outputs of `edgeparity compare` and `matrix`."""
-    write_outputs(report, args, terminal, markdown, lambda r: html_report(r, heatmaps))
-
-
-def _write(path: str, text: str) -> None:
-    """Write a report file atomically (a reader never sees half a report)."""
-    import os
-
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = path + ".tmp"
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

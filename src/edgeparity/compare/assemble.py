@@ -1,0 +1,211 @@
+"""The comparison report: every pair of endpoints judged, explained, and put in one dict
+(schema edgeparity.report/1, documented in docs/report-schema.md). Renderers read only this dict.
+"""
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .. import __version__
+from ..diffstats import ERROR, IDENTICAL, MISSING
+from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
+from ..stages.pipeline import STAGES
+from . import causes
+from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
+from .tolerances import Tolerances
+from .verdicts import COMPARED, DIVERGENT, Comparator, overall_verdict, pair_verdict
+
+REPORT_SCHEMA = "edgeparity.report/1"
+
+
+def compare(
+    specs: Sequence[str],
+    reference: Optional[str] = None,
+    tolerances: Optional[Tolerances] = None,
+    want_heatmaps: bool = True,
+) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+    """Compare the bundles named by ``specs`` (``PATH[@stage=impl,...]``).
+
+    Returns the report (a JSON-able dict, schema edgeparity.report/1) and heatmap PNGs by id.
+    Raises BundleError or ValueError with a user-facing message.
+    """
+    tolerances = tolerances or Tolerances()
+    endpoints = load_endpoints(specs)
+    resolve_pipelines(endpoints)
+    ref = choose_reference(endpoints, reference)
+    pairs = []
+    heatmaps = {}  # type: Dict[str, bytes]
+    for endpoint in endpoints:
+        if endpoint is ref:
+            continue
+        pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps)
+        pairs.append(pair)
+        heatmaps.update(pair_heatmaps)
+    report = {
+        "schema": REPORT_SCHEMA,
+        "edgeparity_version": __version__,
+        "verdict": overall_verdict([p["verdict"] for p in pairs]),
+        "reference": ref.label,
+        "tolerances": dict(tolerances.as_dict(), text=tolerances.describe()),
+        "environments": [environment_summary(e) for e in endpoints],
+        "pairs": pairs,
+    }
+    return report, heatmaps
+
+
+def exit_code(report: Dict[str, Any]) -> int:
+    """0 parity, 1 divergence, 2 when parity could not be established (stages not compared).
+
+    Prints nothing: the command line says why parity could not be established.
+    """
+    if report["verdict"] == "divergence":
+        return EXIT_DIVERGENCE
+    if report["verdict"] == "incomplete":
+        return EXIT_ERROR
+    return EXIT_PARITY
+
+
+def compare_pair(
+    reference: Endpoint, other: Endpoint, tolerances: Tolerances, want_heatmaps: bool = True
+) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+    """One pair's part of the report, and its heatmap PNGs by id."""
+    comparator = Comparator(reference, other, tolerances, want_heatmaps)
+    ref_images = reference.bundle.manifest.get("images", {})
+    other_images = other.bundle.manifest.get("images", {})
+    images = sorted(set(ref_images) | set(other_images))
+    input_mismatch = [
+        image
+        for image in images
+        if ref_images.get(image, {}).get("sha256") != other_images.get(image, {}).get("sha256")
+    ]
+    # Decode's input is the file itself: only later stages have canonical inputs to isolate.
+    isolation = {stage: comparator.isolated(stage) for stage in STAGES[1:]}
+    walks = comparator.walk(images, isolation)
+    records = comparator.like_for_like()
+    counts = _count(record["verdict"] for record in records)
+
+    divergent = [w for w in walks if w["first_divergent_stage"]]
+    by_stage = {}  # type: Dict[str, List[str]]
+    for walk in divergent:
+        by_stage.setdefault(walk["first_divergent_stage"], []).append(walk["image"])
+    first_stage = next((s for s in STAGES if s in by_stage), None)
+    stage_summary = _stage_summaries(reference, other, walks, isolation)
+    # Stages of the pipelines that could not be compared at all (an implementation that did not
+    # run on a side): parity cannot be claimed for them.
+    not_compared = [
+        summary.get("unavailable") or "{}: no outputs to compare".format(summary["stage"])
+        for summary in stage_summary
+        if summary["compared"] == 0
+    ]
+    pair = {
+        "reference": reference.label,
+        "other": other.label,
+        "pipelines": {reference.label: dict(reference.pipeline), other.label: dict(other.pipeline)},
+        "verdict": pair_verdict(divergent, input_mismatch, not_compared),
+        "not_compared": not_compared,
+        "first_divergent_stage": first_stage,
+        "first_divergent_images": by_stage,
+        "input_files_differ": input_mismatch,
+        "stages": stage_summary,
+        "causes": causes.explain(comparator, first_stage) if first_stage else [],
+        # One bundle read two ways agrees with itself by construction: nothing to learn.
+        "agreeing_decoders": {}
+        if reference.bundle is other.bundle
+        else causes.agreeing_decoders(comparator, images),
+        "decode_jpeg_builds": {
+            endpoint.label: causes.jpeg_build(endpoint) for endpoint in (reference, other)
+        },
+        "alternatives": causes.alternatives(comparator, images),
+        "inference_impact": causes.inference_impact(walks),
+        "images": walks,
+        "like_for_like": {
+            "counts": counts,
+            "records": [r for r in records if r["verdict"] not in (IDENTICAL, MISSING)],
+            "missing_in": causes.not_installed(reference, other),
+        },
+        "isolation": isolation,
+    }
+    return pair, comparator.heatmaps
+
+
+def _stage_summaries(
+    reference: Endpoint,
+    other: Endpoint,
+    walks: List[Dict[str, Any]],
+    isolation: Dict[str, Dict[str, Any]],
+) -> List[Dict[str, Any]]:
+    """Per stage of the pipelines: how many images diverge there, how much, and from where."""
+    summaries = []
+    for stage in STAGES:
+        steps = [(w["image"], s) for w in walks for s in w["stages"] if s["stage"] == stage]
+        if not steps:
+            continue
+        different = [s for _, s in steps if s["verdict"] in DIVERGENT]
+        summary = {
+            "stage": stage,
+            "reference_impl": reference.pipeline.get(stage),
+            "other_impl": other.pipeline.get(stage),
+            "images": len(steps),
+            "divergent": len(different),
+            # steps with outputs on both sides (not missing or skipped): what "N of M" means
+            "compared": len([1 for _, st in steps if st["verdict"] in COMPARED + (ERROR,)]),
+            "verdicts": _count(s["verdict"] for _, s in steps),
+            "origins": _count(s.get("origin") for s in different if s.get("origin")),
+            "worst": _worst(different),
+        }
+        unavailable = causes.unavailable_note(reference, other, stage)
+        if unavailable:
+            summary["unavailable"] = unavailable
+        if stage in isolation:
+            summary["isolated"] = {k: isolation[stage][k] for k in ("inputs", "agree")}
+        summaries.append(summary)
+    return summaries
+
+
+def _count(values: Any) -> Dict[str, int]:
+    counts = {}  # type: Dict[str, int]
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def _worst(steps: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The largest of each difference statistic over ``steps`` (None when there are none)."""
+    keys = (
+        "fraction_pixels_differ",
+        "max_channel_diff",
+        "max_abs_error",
+        "max_rel_error",
+        "fraction_elements_differ",
+    )
+    worst = {}  # type: Dict[str, Any]
+    for step in steps:
+        if step.get("shape_mismatch") and "shape_mismatch" not in worst:
+            worst["shape_mismatch"] = step["shape_mismatch"]
+        for key in keys:
+            if key in step and (key not in worst or step[key] > worst[key]):
+                worst[key] = step[key]
+    return worst or None
+
+
+def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
+    """One endpoint as the report's ``environments[]`` shows it."""
+    provenance = endpoint.bundle.provenance
+    return {
+        "label": endpoint.label,
+        "name": endpoint.bundle.name,
+        "bundle": endpoint.bundle.path,
+        "pipeline": dict(endpoint.pipeline),
+        "arch": provenance.get("cpu", {}).get("arch"),
+        "os": provenance.get("os", {}).get("distro"),
+        "python": provenance.get("python", {}).get("version"),
+        "numpy": provenance.get("numpy", {}).get("version"),
+        "created": endpoint.bundle.manifest.get("created"),
+        "implementations": {
+            key: {
+                "status": entry.get("status"),
+                "reason": entry.get("reason"),
+                "version": (entry.get("details") or {}).get("version"),
+                "jpeg_library": (entry.get("details") or {}).get("jpeg_library"),
+            }
+            for key, entry in provenance.get("implementations", {}).items()
+        },
+    }

@@ -1,0 +1,234 @@
+"""Why two endpoints diverge, and what to do about it: cause hints from both bundles'
+provenance, decoders that would agree, what a divergence costs at inference, and why a stage
+could not be compared.
+"""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..bundle import Bundle
+from ..diffstats import AGREEING
+from ..stages.pipeline import STAGES, impl_key, pipeline_chain, record_key
+from .endpoints import Endpoint, available, implementation_details, implementation_entry
+from .verdicts import COMPARED, Comparator
+
+# How implementations are named in sentences.
+DISPLAY_NAMES = {
+    "pillow": "Pillow",
+    "pillow-exif": "Pillow",
+    "mxnet": "MXNet",
+    "opencv": "OpenCV",
+    "simplejpeg": "simplejpeg",
+    "dlr": "DLR",
+    "onnxruntime": "ONNX Runtime",
+    "tvm": "TVM",
+}
+
+
+def _display_name(impl: str) -> str:
+    return DISPLAY_NAMES.get(impl, impl)
+
+
+def _describe_jpeg(label: str, loaded: Bundle, impl: str) -> Optional[str]:
+    """'cloud's Pillow 8.4.0 loads IJG libjpeg 9d (wheel: /path/libjpeg.so.9)'."""
+    details = implementation_details(loaded, "decode", impl)
+    jpeg = details.get("jpeg_library")
+    if not jpeg:
+        return None
+    where = jpeg.get("origin") or ""
+    if jpeg.get("path") and jpeg.get("linkage") == "shared":
+        where += ": " + jpeg["path"]
+    return "{}'s {} {} loads {} ({})".format(
+        label,
+        _display_name(impl),
+        details.get("version") or "",
+        jpeg.get("build") or "an unidentified JPEG library",
+        where,
+    ).replace("  ", " ")
+
+
+def jpeg_build(endpoint: Endpoint) -> Optional[str]:
+    """The JPEG library build the endpoint's decoder loads, if known."""
+    decoder = str(endpoint.pipeline.get("decode"))
+    details = implementation_details(endpoint.bundle, "decode", decoder)
+    return (details.get("jpeg_library") or {}).get("build")
+
+
+def explain(comparator: Comparator, stage: str) -> List[str]:
+    """Cause hints for a divergence at ``stage``, from both bundles' provenance."""
+    ref, other = comparator.reference, comparator.other
+    ref_impl, other_impl = ref.pipeline.get(stage), other.pipeline.get(stage)
+    hints = []
+    if ref_impl != other_impl:
+        hints.append(
+            "the two sides use different implementations for {}: {} vs {}".format(
+                stage, ref_impl, other_impl
+            )
+        )
+    if stage == "decode":
+        descriptions = [
+            _describe_jpeg(ref.label, ref.bundle, str(ref_impl)),
+            _describe_jpeg(other.label, other.bundle, str(other_impl)),
+        ]
+        if all(descriptions):
+            hints.append("; ".join(descriptions))  # type: ignore
+        ref_build, other_build = jpeg_build(ref), jpeg_build(other)
+        if ref_impl == other_impl and ref_build and ref_build == other_build:
+            hints.append(
+                "both load the same JPEG library build ({}); look at CPU-specific code "
+                "paths (SIMD) or the JSIMD_* variables".format(ref_build)
+            )
+    details = [
+        implementation_details(ref.bundle, stage, str(ref_impl)),
+        implementation_details(other.bundle, stage, str(other_impl)),
+    ]
+    versions = [d.get("version") for d in details]
+    if ref_impl == other_impl and versions[0] != versions[1] and all(versions):
+        hints.append(
+            "{} {} in {} vs {} in {}".format(
+                _display_name(str(ref_impl)), versions[0], ref.label, versions[1], other.label
+            )
+        )
+    maths = [d.get("math_library") for d in details]
+    if stage == "infer" and maths[0] != maths[1] and any(maths):
+        hints.append(
+            "math libraries differ: {} in {} vs {} in {}".format(
+                maths[0], ref.label, maths[1], other.label
+            )
+        )
+    arches = [e.bundle.provenance.get("cpu", {}).get("arch") for e in (ref, other)]
+    if stage != "decode" and arches[0] != arches[1]:
+        hints.append(
+            "CPU architectures differ ({} vs {}): float results may differ in the last bits".format(
+                *arches
+            )
+        )
+    return hints
+
+
+def _decoded_key(image: str, impl: str) -> str:
+    return record_key(image, pipeline_chain({"decode": impl}, "decode"))
+
+
+def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, Any]:
+    """Which decoders give identical pixels in both environments: {name: {agree, images}}."""
+    ref, other = comparator.reference, comparator.other
+    names = sorted(set(available(ref.bundle, "decode")) & set(available(other.bundle, "decode")))
+    result = {}
+    for name in names:
+        agree = total = 0
+        for image in images:
+            key = _decoded_key(image, name)
+            a, b = ref.bundle.records.get(key), other.bundle.records.get(key)
+            if a is None or b is None:
+                continue
+            total += 1
+            if comparator.judge(a, b, "decode")["verdict"] in AGREEING:
+                agree += 1
+        if total:
+            result[name] = {"agree": agree, "images": total}
+    return result
+
+
+def _decode_agreement(
+    this: Endpoint, this_impl: str, that: Endpoint, that_impl: str, images: List[str]
+) -> Tuple[List[str], List[str]]:
+    """Images on which two decoders give identical pixels, and those on which they do not."""
+    agree, disagree = [], []
+    for image in images:
+        a = this.bundle.records.get(_decoded_key(image, this_impl))
+        b = that.bundle.records.get(_decoded_key(image, that_impl))
+        if a is None or b is None:
+            continue
+        same_pixels = a["status"] == b["status"] == "ok" and a["sha256"] == b["sha256"]
+        if same_pixels or a["status"] == b["status"] == "error":  # both fail: same behaviour
+            agree.append(image)
+        else:
+            disagree.append(image)
+    return agree, disagree
+
+
+def alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, Any]]:
+    """Decoders on one side that match the other side's deployed decoder better than its own.
+
+    This is how the case's fix reads: the cloud's MXNet decode equals the Jetson's Pillow.
+    """
+    reference, other = comparator.reference, comparator.other
+    if reference.bundle is other.bundle:
+        return []  # one environment read two ways: there is no "other side" to switch
+    deployed, _ = _decode_agreement(
+        reference,
+        str(reference.pipeline.get("decode")),
+        other,
+        str(other.pipeline.get("decode")),
+        images,
+    )
+    found = []
+    for this, that in ((reference, other), (other, reference)):
+        target = str(that.pipeline.get("decode"))
+        for name in sorted(available(this.bundle, "decode")):
+            if name == this.pipeline.get("decode"):
+                continue
+            agree, disagree = _decode_agreement(this, name, that, target, images)
+            if len(agree) > len(deployed):
+                found.append(
+                    {
+                        "environment": this.label,
+                        "stage": "decode",
+                        "impl": name,
+                        "matches": that.label,
+                        "matches_impl": target,
+                        "agree": len(agree),
+                        "images": len(agree) + len(disagree),
+                        "still_differ": disagree,
+                    }
+                )
+    found.sort(key=lambda item: -item["agree"])
+    return found
+
+
+def inference_impact(walks: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """What the divergence costs: on how many images the top-1 class changes."""
+    rows = []
+    for walk in walks:
+        for step in walk["stages"]:
+            if step["stage"] == "infer" and step["verdict"] in COMPARED:
+                rows.append((walk["image"], step.get("classification")))
+    if not rows:
+        return None
+    changed = [image for image, c in rows if c and c["top1_changed"]]
+    overlaps = [c["top5_overlap"] if c else 1.0 for _, c in rows]
+    return {
+        "images": len(rows),
+        "top1_changed": len(changed),
+        "top1_changed_images": changed,
+        "mean_top5_overlap": float(np.mean(overlaps)),
+    }
+
+
+def unavailable_note(reference: Endpoint, other: Endpoint, stage: str) -> Optional[str]:
+    """'infer=dlr is unavailable in jetson: <reason>' when a pipeline's implementation is absent."""
+    notes = []
+    for endpoint in (reference, other):
+        impl = endpoint.pipeline.get(stage)
+        entry = implementation_entry(endpoint.bundle, stage, impl)
+        if entry.get("status") != "available":
+            reason = (entry.get("reason") or "not captured there").strip().splitlines()[0]
+            notes.append(
+                "{}={} is unavailable in {}: {}".format(stage, impl, endpoint.label, reason)
+            )
+    return "; ".join(notes) or None
+
+
+def not_installed(reference: Endpoint, other: Endpoint) -> Dict[str, List[str]]:
+    """{environment: [stage/impl, ...]} available on the other side but not there."""
+    result = {}
+    for this, that in ((reference, other), (other, reference)):
+        missing = []
+        for stage in STAGES:
+            names = set(available(that.bundle, stage)) - set(available(this.bundle, stage))
+            missing += [impl_key(stage, name) for name in sorted(names)]
+        if missing:
+            result[this.label] = missing
+    return result

@@ -1,0 +1,136 @@
+"""What is compared: endpoints, i.e. a bundle read with a pipeline.
+
+``cloud@decode=mxnet`` reads bundle ``cloud`` as if it decoded with MXNet. The same bundle may
+appear twice with different pipelines, to compare implementations within one environment.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..bundle import Bundle
+from ..bundle import load as load_bundle
+from ..stages import known_implementations
+from ..stages.pipeline import (
+    DEFAULT_PIPELINE,
+    STAGES,
+    PipelineError,
+    impl_key,
+    parse_pipeline,
+    pipeline_chain,
+    record_key,
+    split_impl_key,
+)
+
+
+@dataclass(eq=False)  # two endpoints are the same only if they are the same object
+class Endpoint:
+    """A bundle read with a pipeline ({stage: implementation}), and its label in reports."""
+
+    bundle: Bundle
+    pipeline: Dict[str, str]
+    label: str
+
+    def chain_key(self, image: str, upto: str) -> str:
+        """The record key of ``image``'s output at stage ``upto`` along this pipeline."""
+        return record_key(image, pipeline_chain(self.pipeline, upto))
+
+
+def parse_endpoint(text: str) -> Tuple[str, Dict[str, str]]:
+    """'path/to/cloud@decode=mxnet,infer=mxnet' -> ('path/to/cloud', {...}).
+
+    Raises PipelineError (a ValueError) for an unknown stage or implementation.
+    """
+    path, _, spec = text.partition("@")
+    try:
+        return path, parse_pipeline(spec, known_implementations())
+    except PipelineError as exc:
+        raise PipelineError("{}: {}".format(text, exc)) from None  # which argument is wrong
+
+
+def _label(loaded: Bundle, pipeline: Dict[str, str], taken: List["Endpoint"]) -> str:
+    """'cloud', 'cloud@decode=mxnet', or 'cloud#2' for the same bundle named twice."""
+    label = loaded.name
+    if pipeline:
+        # Stages in alphabetical order, as labels have always been written in reports.
+        label += "@" + ",".join("{}={}".format(k, v) for k, v in sorted(pipeline.items()))
+    if any(e.label == label for e in taken):
+        label = "{}#{}".format(label, len(taken) + 1)
+    return label
+
+
+def load_endpoints(specs: Sequence[str]) -> List[Endpoint]:
+    """One endpoint per ``PATH[@stage=impl,...]``; a bundle named twice is loaded once."""
+    endpoints = []  # type: List[Endpoint]
+    loaded_by_path = {}  # type: Dict[str, Bundle]
+    for spec in specs:
+        path, pipeline = parse_endpoint(spec)
+        real = os.path.realpath(path)
+        if real not in loaded_by_path:
+            loaded_by_path[real] = load_bundle(path)
+        loaded = loaded_by_path[real]
+        endpoints.append(Endpoint(loaded, pipeline, _label(loaded, pipeline, endpoints)))
+    if len(endpoints) < 2:
+        raise ValueError(
+            "compare needs at least two bundles (or one bundle twice with different "
+            "pipelines, e.g. cloud@decode=mxnet cloud@decode=pillow)"
+        )
+    return endpoints
+
+
+def choose_reference(endpoints: List[Endpoint], reference: Optional[str]) -> Endpoint:
+    """The endpoint named ``reference`` (label or bundle name); the first one by default."""
+    if not reference:
+        return endpoints[0]
+    matches = [e for e in endpoints if reference in (e.label, e.bundle.name)]
+    if not matches:
+        raise ValueError(
+            "--reference {!r} is none of the bundles: {}".format(
+                reference, ", ".join(e.label for e in endpoints)
+            )
+        )
+    return matches[0]
+
+
+def implementation_entry(loaded: Bundle, stage: str, impl: Optional[str]) -> Dict[str, Any]:
+    """The manifest's entry for ``stage/impl``: status, and the reason when unavailable."""
+    return loaded.manifest.get("implementations", {}).get(impl_key(stage, str(impl)), {})
+
+
+def implementation_details(loaded: Bundle, stage: str, impl: str) -> Dict[str, Any]:
+    """Provenance details of ``stage/impl``: version, the JPEG library it loads, ..."""
+    entry = loaded.provenance.get("implementations", {}).get(impl_key(stage, impl), {})
+    return entry.get("details") or {}
+
+
+def available(loaded: Bundle, stage: str) -> List[str]:
+    """Names of the implementations of ``stage`` that ran in this bundle's environment."""
+    names = []
+    for key, entry in loaded.manifest.get("implementations", {}).items():
+        key_stage, name = split_impl_key(key)
+        if key_stage == stage and entry.get("status") == "available":
+            names.append(name)
+    return names
+
+
+def resolve_pipelines(endpoints: List[Endpoint]) -> None:
+    """Fill stages no one declared: Pillow for decode/preprocess, a runner both sides have."""
+    for stage in STAGES:
+        for endpoint in endpoints:
+            if stage in endpoint.pipeline:
+                continue
+            declared = endpoint.bundle.manifest.get("pipeline", {}).get(stage)
+            if declared:
+                endpoint.pipeline[stage] = declared
+            elif stage in DEFAULT_PIPELINE:
+                endpoint.pipeline[stage] = DEFAULT_PIPELINE[stage]
+    # Inference: prefer a runner every endpoint has, so the default comparison is like for like.
+    common = None  # type: Optional[Set[str]]
+    for endpoint in endpoints:
+        names = set(available(endpoint.bundle, "infer"))
+        common = names if common is None else common & names
+    for endpoint in endpoints:
+        if "infer" not in endpoint.pipeline:
+            choices = sorted(common or ()) or sorted(available(endpoint.bundle, "infer"))
+            if choices:
+                endpoint.pipeline["infer"] = choices[0]

@@ -1,0 +1,235 @@
+"""How a verdict is decided: one place to read, from a pair of records up to the whole report.
+
+1. ``Comparator.judge``: two records of the same output. Missing on a side -> ``missing``;
+   failed on both -> ``both_error``; failed or skipped on one -> ``error`` / ``skipped``; same
+   content digest -> ``identical``; otherwise ``diffstats.difference_stats`` decides between
+   ``within_tolerance`` and ``different`` (decoded pixels are integers: compared exactly).
+2. ``Comparator.walk``: for each image, follow both endpoints' pipelines stage by stage, judge
+   each stage and note the *first divergent stage* (``different`` or ``error``). The walk stops
+   after a stage without outputs on both sides: nothing downstream of it can be compared.
+3. A divergent stage is *intrinsic* when its input was bit-identical on both sides (file bytes
+   for decode), or when the same two implementations also disagree on the canonical inputs
+   (``Comparator.isolated``); it is *inherited* when they agree there: the difference came from
+   upstream; *unknown* when there were no canonical inputs to run.
+4. ``pair_verdict``: ``divergence`` if any image diverges or the input files differ, else
+   ``incomplete`` if a pipeline stage had nothing to compare, else ``parity``;
+   ``overall_verdict`` combines the pairs.
+"""
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .. import diffstats
+from ..diffstats import (
+    AGREEING,
+    BOTH_ERROR,
+    DIFFERENT,
+    ERROR,
+    IDENTICAL,
+    MISSING,
+    SKIPPED,
+    WITHIN_TOLERANCE,
+)
+from ..stages.pipeline import STAGES, with_last_impl
+from .endpoints import Endpoint
+from .tolerances import Tolerances
+
+# Verdicts for which both sides had an output to compare.
+COMPARED = (IDENTICAL, WITHIN_TOLERANCE, DIFFERENT)
+# Verdicts that make a stage divergent.
+DIVERGENT = (DIFFERENT, ERROR)
+
+
+class Comparator:
+    """Compares two endpoints. Arrays are loaded lazily and cached by digest."""
+
+    def __init__(
+        self,
+        reference: Endpoint,
+        other: Endpoint,
+        tolerances: Tolerances,
+        want_heatmaps: bool = True,
+    ) -> None:
+        self.reference = reference
+        self.other = other
+        self.tolerances = tolerances
+        self.want_heatmaps = want_heatmaps
+        self.heatmaps = {}  # type: Dict[str, bytes]
+        self._cache = {}  # type: Dict[Tuple[int, str], np.ndarray]
+
+    def _array(self, endpoint: Endpoint, digest: str) -> np.ndarray:
+        key = (id(endpoint.bundle), digest)
+        if key not in self._cache:
+            self._cache[key] = endpoint.bundle.array(digest)
+        return self._cache[key]
+
+    def judge(
+        self,
+        ref_record: Optional[Dict[str, Any]],
+        other_record: Optional[Dict[str, Any]],
+        stage: str,
+        heatmap_id: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Verdict and statistics for one pair of records (either may be absent)."""
+        if ref_record is None or other_record is None:
+            present = ref_record or other_record
+            missing_side = self.reference.label if ref_record is None else self.other.label
+            return {
+                "verdict": MISSING,
+                "missing_in": missing_side,
+                "note": "no output in {}{}".format(missing_side, _status_note(present)),
+            }
+        ref_status, other_status = ref_record["status"], other_record["status"]
+        if ref_status != "ok" or other_status != "ok":
+            if ref_status == other_status == "error":
+                return {
+                    "verdict": BOTH_ERROR,
+                    "reference_error": ref_record.get("error"),
+                    "other_error": other_record.get("error"),
+                }
+            verdict = ERROR if "error" in (ref_status, other_status) else SKIPPED
+            return {
+                "verdict": verdict,
+                "reference_error": ref_record.get("error"),
+                "other_error": other_record.get("error"),
+            }
+        if ref_record["sha256"] == other_record["sha256"]:
+            return {"verdict": IDENTICAL}
+        a = self._array(self.reference, ref_record["sha256"])
+        b = self._array(self.other, other_record["sha256"])
+        atol, rtol = self.tolerances.for_stage(stage)
+        result = diffstats.difference_stats(a, b, atol, rtol)
+        if stage == "infer":
+            classes = diffstats.classifier_stats(a, b)
+            if classes:
+                result["classification"] = classes
+        if heatmap_id and self.want_heatmaps and result["verdict"] == DIFFERENT:
+            png = diffstats.heatmap_png(a, b)
+            if png:
+                self.heatmaps[heatmap_id] = png
+                result["heatmap"] = heatmap_id
+        return result
+
+    # -- like with like: the same record key on both sides ---------------------------------
+    def like_for_like(self) -> List[Dict[str, Any]]:
+        ref_records = self.reference.bundle.records
+        other_records = self.other.bundle.records
+        results = []
+        for key in sorted(set(ref_records) | set(other_records)):
+            record = ref_records.get(key) or other_records[key]
+            judged = self.judge(ref_records.get(key), other_records.get(key), record["stage"])
+            judged.update(
+                key=key,
+                image=record["image"],
+                chain=record["chain"],
+                stage=record["stage"],
+                impl=record["impl"],
+                mode=record["mode"],
+            )
+            results.append(judged)
+        return results
+
+    # -- isolation: do two implementations agree on the canonical inputs? ------------------
+    def isolated(self, stage: str) -> Dict[str, Any]:
+        ref_impl = self.reference.pipeline.get(stage)
+        other_impl = self.other.pipeline.get(stage)
+        verdicts = []
+        for key, record in sorted(self.reference.bundle.records.items()):
+            if record["mode"] not in ("isolated", "probe") or record["stage"] != stage:
+                continue
+            if record["impl"] != ref_impl:
+                continue
+            other_key = with_last_impl(key, str(other_impl))
+            judged = self.judge(record, self.other.bundle.records.get(other_key), stage)
+            judged["input"] = record["image"]
+            verdicts.append(judged)
+        # An input only one side ran (captured without canonical inputs) proves nothing either
+        # way: it is left out of the count, so the origin reads "unknown" rather than intrinsic.
+        counted = [v for v in verdicts if v["verdict"] not in (MISSING, SKIPPED)]
+        agreeing = [v for v in counted if v["verdict"] in AGREEING]
+        return {
+            "inputs": len(counted),
+            "agree": len(agreeing),
+            "missing": len(verdicts) - len(counted),
+            "verdicts": verdicts,
+        }
+
+    # -- the pipeline walk -------------------------------------------------------------------
+    def walk(self, images: List[str], isolation: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Per image: each stage's verdict along both pipelines, and the first divergent one."""
+        ref_records = self.reference.bundle.records
+        other_records = self.other.bundle.records
+        walks = []
+        for image in images:
+            stages = []  # type: List[Dict[str, Any]]
+            first = None
+            previous = None  # type: Optional[Dict[str, Any]]
+            for stage in STAGES:
+                if stage not in self.reference.pipeline or stage not in self.other.pipeline:
+                    break  # no implementation of this stage anywhere (e.g. no runner installed)
+                if previous is not None and previous["verdict"] not in COMPARED:
+                    break  # upstream failed or is missing: nothing downstream to compare
+                ref_key = self.reference.chain_key(image, stage)
+                other_key = self.other.chain_key(image, stage)
+                if ref_key not in ref_records and other_key not in other_records:
+                    judged = {
+                        "verdict": MISSING,
+                        "missing_in": "both",
+                        "note": "{} was captured on neither side".format(stage),
+                    }  # type: Dict[str, Any]
+                else:
+                    judged = self.judge(
+                        ref_records.get(ref_key),
+                        other_records.get(other_key),
+                        stage,
+                        heatmap_id="{}|{}|{}".format(
+                            image, self.reference.label, self.other.label
+                        ),
+                    )
+                judged.update(stage=stage, reference_key=ref_key, other_key=other_key)
+                if judged["verdict"] in DIVERGENT:
+                    if first is None and (previous is None or previous["verdict"] == IDENTICAL):
+                        # Its input was bit-identical on both sides (file bytes for decode).
+                        judged["origin"] = "intrinsic"
+                    else:
+                        judged["origin"] = _origin(isolation.get(stage, {}))
+                    if first is None:
+                        first = stage
+                stages.append(judged)
+                previous = judged
+            walks.append({"image": image, "first_divergent_stage": first, "stages": stages})
+        return walks
+
+
+def _origin(isolation: Dict[str, Any]) -> str:
+    """Inherited when the implementations agree on every canonical input, else intrinsic."""
+    if not isolation.get("inputs"):
+        return "unknown (no canonical inputs for this stage)"
+    if isolation["agree"] == isolation["inputs"]:
+        return "inherited"
+    return "intrinsic"
+
+
+def _status_note(record: Optional[Dict[str, Any]]) -> str:
+    if record and record.get("status") == "error":
+        return " (the other side errored: {})".format(record.get("error"))
+    return ""
+
+
+def pair_verdict(divergent_images: List[str], input_files_differ: List[str],
+                 not_compared: List[str]) -> str:
+    """A pair's verdict: a divergence is the news; parity needs every pipeline stage compared."""
+    if divergent_images or input_files_differ:
+        return "divergence"
+    if not_compared:
+        return "incomplete"
+    return "parity"
+
+
+def overall_verdict(verdicts: List[str]) -> str:
+    """divergence > incomplete > parity: a found divergence is the news, even if more is unknown."""
+    for verdict in ("divergence", "incomplete"):
+        if verdict in verdicts:
+            return verdict
+    return "parity"

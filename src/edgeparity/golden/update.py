@@ -1,0 +1,41 @@
+"""`golden update`: write each bundle's golden, saying how much moved since the previous one."""
+
+import os
+from typing import Any, Dict, List, Tuple
+
+from ..bundle import load as load_bundle
+from ..compare.tolerances import Tolerances
+from ..report.write import write_file
+from .check import check
+from .fingerprint import check_name, dumps, fingerprint, golden_path, load
+
+
+def update(bundle_paths: List[str], directory: str
+           ) -> List[Tuple[str, Dict[str, Any], Dict[str, int]]]:
+    """Write DIR/<name>.json for each bundle.
+
+    Returns (path, golden, counts of changes against the previous golden or {}) per bundle.
+    Raises ValueError/BundleError for user errors, before writing anything.
+    """
+    prepared = []
+    for path in bundle_paths:
+        current = load_bundle(path)
+        check_name(current.name, path)
+        prepared.append((golden_path(directory, current.name), fingerprint(current)))
+    names = [golden["name"] for _, golden in prepared]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError("several bundles are named {}: each environment needs its own name "
+                         "(capture with --name).".format(", ".join(duplicates)))
+    written = []
+    for target, golden in prepared:
+        previous = None
+        if os.path.exists(target):
+            try:
+                previous = load(target, "")
+            except ValueError:
+                previous = None  # a broken golden is simply replaced
+        counts = check(previous, golden, Tolerances())["counts"] if previous else {}
+        write_file(target, dumps(golden))
+        written.append((target, golden, counts))
+    return written

@@ -1,0 +1,180 @@
+"""The golden gate's report (schema edgeparity.golden-report/1): terminal, Markdown, HTML."""
+
+import html
+from typing import Any, Dict, List
+
+from .words import STAGE_WORDS, num, short_list
+
+# Markdown reports list at most this many records per environment (a GitHub job summary is
+# capped at 1 MiB); the JSON report always has them all.
+MARKDOWN_RECORD_LIMIT = 200
+
+
+def update_command(directory: str, bundles: List[str]) -> str:
+    """The command that refreshes the goldens of ``bundles`` (shown in reports and errors)."""
+    return "edgeparity golden update {} --dir {}".format(" ".join(bundles), directory)
+
+
+def _stage_text(summary: Dict[str, Any]) -> str:
+    parts = []
+    if summary["changed"]:
+        origins = ", ".join("{} {}".format(summary[key], key.replace("_", " "))
+                            for key in ("intrinsic", "inherited", "input_file_changed")
+                            if summary[key])
+        parts.append("{} changed ({}) on {}".format(summary["changed"], origins,
+                                                    short_list(summary["images"], 4)))
+    if summary["new"]:
+        parts.append("{} new".format(summary["new"]))
+    if summary["removed"]:
+        parts.append("{} removed".format(summary["removed"]))
+    text = "; ".join(parts)
+    if summary["max_stats_delta"] is not None:
+        text += "; stats moved by up to {}".format(num(summary["max_stats_delta"]))
+        if summary["all_within_tolerance"]:
+            text += " (within atol/rtol: float rounding, e.g. another CPU?)"
+    return text
+
+
+def _counts_text(env: Dict[str, Any]) -> str:
+    counts = env["counts"]
+    return "{} of {} records changed, {} new, {} removed".format(
+        counts["changed"], counts["records"], counts["new"], counts["removed"])
+
+
+def _record_delta(record: Dict[str, Any]) -> str:
+    if record.get("max_stats_delta") is None:
+        return record["what"]
+    text = "{}; stats moved by up to {}".format(record["what"], num(record["max_stats_delta"]))
+    if record.get("stats_within_tolerance"):
+        text += " (within tolerance)"
+    return text
+
+
+def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
+    lines = ["edgeparity golden: {}  (goldens: {}, atol={} rtol={})".format(
+        report["verdict"].upper(), report["golden_dir"], report["tolerances"]["atol"],
+        report["tolerances"]["rtol"])]
+    for env in report["environments"]:
+        lines.append("")
+        if env["verdict"] == "unchanged":
+            lines.append("{}  vs  {}: unchanged ({} records)".format(
+                env["name"], env["golden"], env["counts"]["records"]))
+        else:
+            lines.append("{}  vs  {}: CHANGED, {}".format(env["name"], env["golden"],
+                                                          _counts_text(env)))
+        if env["inputs_changed"]:
+            lines.append("  ! input files changed since the golden: " +
+                         short_list(env["inputs_changed"]))
+        for label in ("inputs_new", "inputs_removed"):
+            if env[label]:
+                lines.append("  ! {} inputs: {}".format(label.split("_")[1],
+                                                        short_list(env[label])))
+        if env["first_changed_stage"]:
+            lines.append("  first changed stage: {}".format(STAGE_WORDS.get(
+                env["first_changed_stage"], env["first_changed_stage"])))
+        for summary in env["stages"]:
+            lines.append("    {:<10} {:<12} {}".format(summary["stage"], summary["impl"],
+                                                      _stage_text(summary)))
+        for change in env["provenance_changes"]:
+            lines.append("  {}: {}".format("why" if env["verdict"] == "changed" else "note",
+                                           change["text"]))
+        if verbose:
+            for record in env["changed"]:
+                lines.append("    changed  {:<60} {:<18} {}".format(
+                    record["key"][:60], record["origin"], _record_delta(record)))
+            for label in ("new", "removed"):
+                for record in env[label]:
+                    lines.append("    {:<8} {:<60} {}".format(label, record["key"][:60],
+                                                             record["output"]))
+        if env["verdict"] == "changed":
+            lines.append("  do: if this change is intended, refresh the golden and commit it:  "
+                         "{}".format(update_command(report["golden_dir"],
+                                                    [env["bundle_argument"]])))
+        elif env["provenance_changes"]:
+            lines.append("  every output is identical; `golden update` would record the new "
+                         "provenance")
+    return "\n".join(lines)
+
+
+def _cell(text: Any) -> str:
+    # A '|' inside a table cell ends the cell in GitHub Markdown, even inside backticks.
+    return str(text).replace("|", "\\|")
+
+
+def markdown(report: Dict[str, Any]) -> str:
+    changed = report["verdict"] == "changed"
+    out = ["## {} edgeparity golden gate: {}".format("❌" if changed else "✅", report["verdict"]),
+           "",
+           "Goldens: `{}` · exact comparison of output digests (atol={} rtol={} only qualify "
+           "float changes)".format(report["golden_dir"], report["tolerances"]["atol"],
+                                   report["tolerances"]["rtol"]),
+           "",
+           "| environment | verdict | records | changed | new | removed | first changed stage |",
+           "|---|---|---|---|---|---|---|"]
+    for env in report["environments"]:
+        counts = env["counts"]
+        out.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+            env["name"], "❌ changed" if env["verdict"] == "changed" else "✅ unchanged",
+            counts["records"], counts["changed"], counts["new"], counts["removed"],
+            env["first_changed_stage"] or "—"))
+    for env in report["environments"]:
+        if env["verdict"] == "unchanged" and not env["provenance_changes"]:
+            continue
+        out += ["", "### {}".format(env["name"]), ""]
+        if env["inputs_changed"]:
+            out += ["Input files changed since the golden: {}.".format(
+                ", ".join("`{}`".format(name) for name in env["inputs_changed"])), ""]
+        if env["stages"]:
+            out += ["| stage | implementation | changed | new | removed | origin | images | "
+                    "largest stats change |", "|---|---|---|---|---|---|---|---|"]
+            for summary in env["stages"]:
+                origins = ", ".join("{} {}".format(summary[key], key.replace("_", " "))
+                                    for key in ("intrinsic", "inherited", "input_file_changed")
+                                    if summary[key]) or "—"
+                out.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                    summary["stage"], summary["impl"], summary["changed"], summary["new"],
+                    summary["removed"], origins, _cell(short_list(summary["images"], 4)) or "—",
+                    num(summary["max_stats_delta"]) if summary["max_stats_delta"] is not None
+                    else "—"))
+        if env["provenance_changes"]:
+            out += ["", "**Why** (provenance changed since the golden)" if env["verdict"] ==
+                    "changed" else "**Note**: outputs identical, provenance changed", ""]
+            out += ["- " + change["text"] for change in env["provenance_changes"]]
+        rows = env["changed"]
+        if rows or env["new"] or env["removed"]:
+            total = len(rows) + len(env["new"]) + len(env["removed"])
+            out += ["", "<details><summary>Records ({})</summary>".format(total), "",
+                    "| record | change | origin | golden | now |", "|---|---|---|---|---|"]
+            shown = 0
+            for record in rows:
+                if shown >= MARKDOWN_RECORD_LIMIT:
+                    break
+                out.append("| `{}` | {} | {} | `{}` | `{}` |".format(
+                    _cell(record["key"]), _cell(_record_delta(record)), record["origin"],
+                    _cell(record["golden"]), _cell(record["now"])))
+                shown += 1
+            for label in ("new", "removed"):
+                for record in env[label]:
+                    if shown >= MARKDOWN_RECORD_LIMIT:
+                        break
+                    out.append("| `{}` | {} | — | {} | {} |".format(
+                        _cell(record["key"]), label,
+                        "—" if label == "new" else "`{}`".format(_cell(record["output"])),
+                        "`{}`".format(_cell(record["output"])) if label == "new" else "—"))
+                    shown += 1
+            if total > shown:
+                out.append("")
+                out.append("{} more in the JSON report.".format(total - shown))
+            out += ["", "</details>"]
+        if env["verdict"] == "changed":
+            out += ["", "If this change is intended, refresh the golden and commit it: "
+                    "`{}`".format(update_command(report["golden_dir"],
+                                                 [env["bundle_argument"]]))]
+    out.append("")
+    return "\n".join(out)
+
+
+def html_page(report: Dict[str, Any]) -> str:
+    # The gate has no pixels to show; the HTML report is the Markdown in a <pre>.
+    return ("<!doctype html><meta charset='utf-8'><title>edgeparity golden gate</title>"
+            "<pre>{}</pre>\n".format(html.escape(markdown(report))))

@@ -1,0 +1,87 @@
+"""Where reports go: the terminal summary, and the JSON, Markdown and HTML files asked for."""
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+from . import compare as compare_report
+from . import golden as golden_report
+from .html import html_report
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Which reports to write: a file path each (``json`` may be '-' for stdout), or None."""
+
+    json: Optional[str] = None
+    md: Optional[str] = None
+    html: Optional[str] = None
+    verbose: bool = False  # list every non-identical record in the terminal summary
+
+
+def write_compare_reports(report: Dict[str, Any], heatmaps: Dict[str, bytes],
+                          targets: Targets) -> None:
+    """Outputs of `edgeparity compare` and `matrix`."""
+    _write_outputs(report, targets, compare_report.terminal, compare_report.markdown,
+                   lambda r: html_report(r, heatmaps))
+
+
+def write_golden_reports(report: Dict[str, Any], targets: Targets) -> None:
+    """Outputs of the golden gate."""
+    _write_outputs(report, targets, golden_report.terminal, golden_report.markdown,
+                   golden_report.html_page)
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON: infinities and NaN (e.g. a relative error against 0) become strings."""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def _write_outputs(
+    report: Dict[str, Any],
+    targets: Targets,
+    render_terminal: Callable[..., str],
+    render_markdown: Callable[[Dict[str, Any]], str],
+    render_html: Callable[[Dict[str, Any]], str],
+) -> None:
+    """Print the terminal summary and write the files ``targets`` asks for.
+
+    With ``json='-'`` the JSON goes to stdout and the summary to stderr, so pipes stay clean.
+    """
+    json_to_stdout = targets.json == "-"
+    text = render_terminal(report, verbose=targets.verbose)
+    (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
+    if targets.json:
+        payload = json.dumps(json_safe(report), indent=1, default=str, allow_nan=False)
+        if json_to_stdout:
+            sys.stdout.write(payload + "\n")
+        else:
+            write_file(targets.json, payload)
+    if targets.md:
+        write_file(targets.md, render_markdown(report))
+    if targets.html:
+        write_file(targets.html, render_html(report))
+
+
+def write_file(path: str, text: str) -> None:
+    """Write a text file atomically (a reader never sees half a report or half a golden)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = path + ".tmp"
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
