@@ -38,6 +38,7 @@ from .inputs import (
     load_canonical,
     read_image_file,
 )
+from .progress import Progress
 from .stages import Implementation, Unavailable, all_implementations, spec
 from .stages.pipeline import (
     STAGES,
@@ -59,26 +60,6 @@ def probe_inputs() -> Dict[str, np.ndarray]:
         .uniform(0, 1, spec.INPUT_SHAPE)
         .astype(np.float32),
     }
-
-
-class Progress:
-    """One line per image on stderr; quiet when asked."""
-
-    def __init__(self, total: int, quiet: bool = False) -> None:
-        self.total = total
-        self.quiet = quiet
-        self.started = time.time()
-
-    def step(self, index: int, label: str, summary: str) -> None:
-        if self.quiet:
-            return
-        elapsed = time.time() - self.started
-        sys.stderr.write(
-            "[{:>3}/{}] {:<40} {}  ({:.1f}s)\n".format(
-                index, self.total, printable(label)[:40], printable(summary), elapsed
-            )
-        )
-        sys.stderr.flush()
 
 
 class _Interrupted(BaseException):
@@ -193,9 +174,8 @@ class Capture:
         """
         return not self.pipeline_only or self.pipeline.get(stage, name) == name
 
-    def run_image(self, image: str, data: bytes) -> str:
-        """The e2e chain for one image file. Returns a short per-image summary."""
-        before = dict(self.counts)
+    def run_image(self, image: str, data: bytes) -> None:
+        """The e2e chain for one image file."""
         for decoder in self.loaded["decode"]:
             decoded = self.record(
                 image, "e2e", extend_chain("", "decode", decoder.name), decoder,
@@ -205,9 +185,6 @@ class Capture:
                 continue
             self.run_downstream(
                 image, "e2e", extend_chain("", "decode", decoder.name), decoded, "preprocess")
-        ok = self.counts["ok"] - before["ok"]
-        errors = self.counts["error"] - before["error"]
-        return "{} outputs{}".format(ok, ", {} errors".format(errors) if errors else "")
 
     def run_downstream(
         self, image: str, mode: str, chain: str, upstream: Tuple[np.ndarray, str], stage: str
@@ -301,8 +278,8 @@ def capture(
         session = Capture(writer, chosen, options or {})
         session.pipeline = dict(pipeline or {})
         session.pipeline_only = pipeline_only
-        progress = Progress(len(images) + 1, quiet)
-        for index, image in enumerate(images, 1):
+        progress = Progress("capture", len(images), quiet)
+        for image in images:
             try:
                 data = read_image_file(os.path.join(images_dir, image),
                                        limits["max_file_bytes"], limits["max_pixels"])
@@ -310,16 +287,17 @@ def capture(
                 # Counted as an error, and every decoder's record says why it did not run.
                 manifest["images"][image] = {"error": str(exc)}
                 session.counts["error"] += 1
-                progress.step(index, image, str(exc))
+                progress.step(image, note=str(exc))
                 continue
             manifest["images"][image] = {
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "bytes": len(data),
             }
-            progress.step(index, image, session.run_image(image, data))
+            session.run_image(image, data)
+            progress.step(image)
             del data
         _run_isolated(session, canonical_dir, canonical, manifest, limits["max_canonical_bytes"])
-        progress.step(len(images) + 1, "canonical inputs and probes", "done")
+        progress.done("{ok} outputs, {error} errors".format(**session.counts))
         manifest["implementations"] = session.implementation_status
         manifest["provenance"] = probe.collect(_provenance(session))
         manifest["finished"] = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"

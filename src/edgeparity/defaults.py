@@ -17,3 +17,7 @@ MATRIX_OUT = "matrix-out"
 MAX_MEGAPIXELS = 64
 MAX_FILE_MB = 256  # an image file larger than this is not read
 MAX_CANONICAL_MB = 256  # a canonical input array larger than this is not loaded
+
+# Reports stay bounded at any corpus size: the HTML report draws the difference heatmaps of
+# this many worst divergent images per environment pair (the JSON report keeps every image).
+HEATMAPS = 50

@@ -77,8 +77,12 @@ def test_corrupted_array_file_is_reported_by_name(tmp_path):
     with open(os.path.join(path, "arrays", name), "r+b") as handle:
         handle.seek(20)
         handle.write(b"\x00\xff\x00")
+    loaded = bundle.load(path)  # the manifest is intact: arrays are checked when opened
     with pytest.raises(BundleError) as error:
-        bundle.load(path)
+        loaded.array(name.split(".")[0])
+    assert "arrays/" + name in str(error.value)
+    with pytest.raises(BundleError) as error:
+        bundle.load(path, verify=True)  # `edgeparity verify`
     assert "arrays/" + name in str(error.value)
     assert "re-run `edgeparity capture`" in str(error.value).lower() or "Re-run" in str(error.value)
 

@@ -118,9 +118,9 @@ def _many_images(tmp_path, count=60):
 def _wait_for_progress(process):
     # Wait for the first per-image progress line ("[  1/60] ..."): capture is under way.
     line = process.stderr.readline()
-    while line and not line.startswith(b"["):
+    while line and not line.startswith(b"capture: "):
         line = process.stderr.readline()
-    assert line.startswith(b"["), line
+    assert line.startswith(b"capture: "), line
 
 
 def test_killed_capture_leaves_nothing_compare_would_accept(tmp_path):

@@ -164,8 +164,11 @@ def test_array_file_that_is_not_a_regular_file_inside_the_bundle_is_refused(
         os.symlink("/dev/zero", target)
     else:
         os.mkfifo(target)
+    digest = next(iter(manifest["arrays"]))
     with pytest.raises(bundle.BundleError, match="not a regular file"):
-        bundle.load(path)  # must not hang on the FIFO, nor read /dev/zero
+        bundle.load(path).array(digest)  # must not hang on the FIFO, nor read /dev/zero
+    with pytest.raises(bundle.BundleError, match="not a regular file"):
+        bundle.load(path, verify=True)
 
 
 def test_leftover_staging_of_a_dead_capture_is_cleaned_by_the_next_one(small_images, tmp_path):

@@ -1,7 +1,7 @@
 """Option groups and value parsers more than one command uses."""
 
 import argparse
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .. import defaults
 
@@ -57,6 +57,27 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_tolerance_arguments(parser)
     add_report_arguments(parser)
+    parser.add_argument(
+        "--heatmaps", type=int, default=defaults.HEATMAPS, metavar="N",
+        help="draw difference heatmaps in the HTML report for the N worst divergent images of "
+        "each pair (default {}; the report says how many more diverge)".format(
+            defaults.HEATMAPS),
+    )
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=None, metavar="N",
+        help="compute differences on N processes (default: one per core)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+
+
+def compare_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """Keyword arguments of edgeparity.compare.compare() from add_compare_arguments' options."""
+    from ..errors import UsageError
+
+    if args.heatmaps < 0 or (args.jobs is not None and args.jobs < 1):
+        raise UsageError("--heatmaps must be >= 0 and --jobs >= 1")
+    return {"max_heatmaps": args.heatmaps, "jobs": args.jobs, "quiet": args.quiet,
+            "want_heatmaps": bool(args.html)}
 
 
 def report_targets(args: argparse.Namespace) -> "Targets":

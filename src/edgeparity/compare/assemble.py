@@ -2,11 +2,13 @@
 (schema edgeparity.report/1, documented in docs/report-schema.md). Renderers read only this dict.
 """
 
+import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .. import __version__
+from .. import __version__, defaults
 from ..diffstats import ERROR, IDENTICAL, MISSING
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
+from ..progress import Progress
 from ..stages.pipeline import STAGES
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
@@ -21,10 +23,17 @@ def compare(
     reference: Optional[str] = None,
     tolerances: Optional[Tolerances] = None,
     want_heatmaps: bool = True,
+    max_heatmaps: Optional[int] = defaults.HEATMAPS,
+    jobs: Optional[int] = None,
+    quiet: bool = True,
 ) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     """Compare the bundles named by ``specs`` (``PATH[@stage=impl,...]``).
 
-    Returns the report (a JSON-able dict, schema edgeparity.report/1) and heatmap PNGs by id.
+    Differences are computed on ``jobs`` processes (default: every core), with progress on
+    stderr unless ``quiet``.
+
+    Returns the report (a JSON-able dict, schema edgeparity.report/1) and heatmap PNGs by id,
+    for the ``max_heatmaps`` worst divergent decoded images of each pair (None: all).
     Raises BundleError or ValueError with a user-facing message.
     """
     tolerances = tolerances or Tolerances()
@@ -36,7 +45,10 @@ def compare(
     for endpoint in endpoints:
         if endpoint is ref:
             continue
-        pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps)
+        progress = Progress("compare {} vs {}".format(ref.label, endpoint.label), 0, quiet)
+        pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps,
+                                           max_heatmaps, jobs or os.cpu_count() or 1, progress)
+        progress.done()
         pairs.append(pair)
         heatmaps.update(pair_heatmaps)
     report = {
@@ -64,7 +76,10 @@ def exit_code(report: Dict[str, Any]) -> int:
 
 
 def compare_pair(
-    reference: Endpoint, other: Endpoint, tolerances: Tolerances, want_heatmaps: bool = True
+    reference: Endpoint, other: Endpoint, tolerances: Tolerances, want_heatmaps: bool = True,
+    max_heatmaps: Optional[int] = defaults.HEATMAPS,
+    jobs: int = 1,
+    progress: Optional[Progress] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     """One pair's part of the report, and its heatmap PNGs by id."""
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
@@ -76,9 +91,11 @@ def compare_pair(
         for image in images
         if ref_images.get(image, {}).get("sha256") != other_images.get(image, {}).get("sha256")
     ]
+    comparator.prefetch(images, jobs, progress)
     # Decode's input is the file itself: only later stages have canonical inputs to isolate.
     isolation = {stage: comparator.isolated(stage) for stage in STAGES[1:]}
     walks = comparator.walk(images, isolation)
+    comparator.add_heatmaps(walks, max_heatmaps)
     records = comparator.like_for_like()
     counts = _count(record["verdict"] for record in records)
 

@@ -16,9 +16,8 @@
    ``overall_verdict`` combines the pairs.
 """
 
-from typing import Any, Dict, List, Optional
-
-import numpy as np
+import multiprocessing
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import diffstats
 from ..diffstats import (
@@ -35,6 +34,16 @@ from ..stages.pipeline import STAGES, with_last_impl
 from .endpoints import Endpoint
 from .tolerances import Tolerances
 
+# Differences computed per task by a worker process of ``Comparator.prefetch``.
+PARALLEL_CHUNK = 16
+_WORKER = None  # type: Optional[Comparator]
+
+
+def _worker_difference(key: Tuple[str, str, str]) -> Dict[str, Any]:
+    assert _WORKER is not None
+    return _WORKER._difference(*key)
+
+
 # Verdicts for which both sides had an output to compare.
 COMPARED = (IDENTICAL, WITHIN_TOLERANCE, DIFFERENT)
 # Verdicts that make a stage divergent.
@@ -42,7 +51,12 @@ DIVERGENT = (DIFFERENT, ERROR)
 
 
 class Comparator:
-    """Compares two endpoints. Arrays are loaded lazily and cached by digest."""
+    """Compares two endpoints.
+
+    Memory stays flat at any corpus size: arrays are loaded only for a pair of outputs whose
+    digests differ, compared once, and released; what is kept is the small statistics dict of
+    each such pair (the walk, like-for-like and causes all ask about the same pairs).
+    """
 
     def __init__(
         self,
@@ -56,13 +70,93 @@ class Comparator:
         self.tolerances = tolerances
         self.want_heatmaps = want_heatmaps
         self.heatmaps = {}  # type: Dict[str, bytes]
-        self._cache = {}  # type: Dict[Tuple[int, str], np.ndarray]
+        self._judged: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
 
-    def _array(self, endpoint: Endpoint, digest: str) -> np.ndarray:
-        key = (id(endpoint.bundle), digest)
-        if key not in self._cache:
-            self._cache[key] = endpoint.bundle.array(digest)
-        return self._cache[key]
+    def _difference(self, ref_digest: str, other_digest: str, stage: str) -> Dict[str, Any]:
+        """difference_stats of two stored arrays, computed once per (digests, stage)."""
+        key = (ref_digest, other_digest, stage)
+        if key not in self._judged:
+            a = self.reference.bundle.array(ref_digest)
+            b = self.other.bundle.array(other_digest)
+            atol, rtol = self.tolerances.for_stage(stage)
+            result = diffstats.difference_stats(a, b, atol, rtol)
+            if stage == "infer":
+                classes = diffstats.classifier_stats(a, b)
+                if classes:
+                    result["classification"] = classes
+            self._judged[key] = result
+        return dict(self._judged[key])
+
+    def pairs_to_compare(self, images: List[str]) -> List[Tuple[str, str, str]]:
+        """Every (digest, digest, stage) that like-for-like and the pipeline walk will judge."""
+        ref_records = self.reference.bundle.records
+        other_records = self.other.bundle.records
+        wanted = []  # type: List[Tuple[Dict[str, Any], Optional[Dict[str, Any]]]]
+        wanted += [(record, other_records.get(key)) for key, record in ref_records.items()]
+        for image in images:
+            for stage in STAGES:
+                if stage in self.reference.pipeline and stage in self.other.pipeline:
+                    wanted.append((ref_records.get(self.reference.chain_key(image, stage)),
+                                   other_records.get(self.other.chain_key(image, stage))))
+        pairs = []
+        seen = set(self._judged)
+        for a, b in wanted:
+            if a is None or b is None or a["status"] != "ok" or b["status"] != "ok":
+                continue
+            key = (a["sha256"], b["sha256"], a["stage"])
+            if key[0] != key[1] and key not in seen:
+                seen.add(key)
+                pairs.append(key)
+        return pairs
+
+    def prefetch(self, images: List[str], jobs: int, progress: Any = None) -> None:
+        """Compute every difference the report needs up front, on ``jobs`` processes.
+
+        Each worker loads its own arrays and returns only the small statistics dict, so the
+        parent's memory does not grow with the corpus.
+        """
+        pairs = self.pairs_to_compare(images)
+        if progress is not None:
+            progress.total = len(pairs)
+        if jobs <= 1 or len(pairs) < 2 * PARALLEL_CHUNK:
+            for key in pairs:
+                self._difference(*key)
+                if progress is not None:
+                    progress.step()
+            return
+        global _WORKER
+        _WORKER = self  # forked workers inherit it: no bundle is pickled
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs) as pool:
+            for key, result in zip(pairs, pool.imap(_worker_difference, pairs,
+                                                     chunksize=PARALLEL_CHUNK)):
+                self._judged[key] = result
+                if progress is not None:
+                    progress.step()
+        _WORKER = None
+
+    def add_heatmaps(self, walks: List[Dict[str, Any]], limit: Optional[int]) -> None:
+        """Heatmap PNGs for the ``limit`` worst divergent decode steps (all with None).
+
+        Only what a report shows is drawn: each costs loading both images again.
+        """
+        if not self.want_heatmaps:
+            return
+        steps = [s for w in walks for s in w["stages"]
+                 if s.get("heatmap_id") and "fraction_pixels_differ" in s]
+        steps.sort(key=lambda s: (-s.get("fraction_pixels_differ", 0),
+                                  -s.get("max_channel_diff", 0), s["heatmap_id"]))
+        for step in steps[:limit] if limit is not None else steps:
+            ref_record = self.reference.bundle.records[step["reference_key"]]
+            other_record = self.other.bundle.records[step["other_key"]]
+            png = diffstats.heatmap_png(self.reference.bundle.array(ref_record["sha256"]),
+                                        self.other.bundle.array(other_record["sha256"]))
+            if png:
+                self.heatmaps[step["heatmap_id"]] = png
+                step["heatmap"] = step["heatmap_id"]
+        for walk in walks:
+            for step in walk["stages"]:
+                step.pop("heatmap_id", None)
 
     def judge(
         self,
@@ -95,20 +189,10 @@ class Comparator:
                 "other_error": other_record.get("error"),
             }
         if ref_record["sha256"] == other_record["sha256"]:
-            return {"verdict": IDENTICAL}
-        a = self._array(self.reference, ref_record["sha256"])
-        b = self._array(self.other, other_record["sha256"])
-        atol, rtol = self.tolerances.for_stage(stage)
-        result = diffstats.difference_stats(a, b, atol, rtol)
-        if stage == "infer":
-            classes = diffstats.classifier_stats(a, b)
-            if classes:
-                result["classification"] = classes
+            return {"verdict": IDENTICAL}  # a dictionary lookup: no array is opened
+        result = self._difference(ref_record["sha256"], other_record["sha256"], stage)
         if heatmap_id and self.want_heatmaps and result["verdict"] == DIFFERENT:
-            png = diffstats.heatmap_png(a, b)
-            if png:
-                self.heatmaps[heatmap_id] = png
-                result["heatmap"] = heatmap_id
+            result["heatmap_id"] = heatmap_id  # drawn later for the worst few (add_heatmaps)
         return result
 
     # -- like with like: the same record key on both sides ---------------------------------
