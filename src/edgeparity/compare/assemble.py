@@ -112,6 +112,12 @@ def compare_pair(
         for summary in stage_summary
         if summary["compared"] == 0
     ]
+    # A file neither environment could read was compared nowhere: never count it as agreeing.
+    unreadable = [image for image in images if "error" in ref_images.get(image, {})
+                  and "error" in other_images.get(image, {})]
+    if unreadable:
+        not_compared.append("{} image file(s) could not be read on either side: {}".format(
+            len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
     pair = {
         "reference": reference.label,
         "other": other.label,
@@ -121,6 +127,7 @@ def compare_pair(
         "first_divergent_stage": first_stage,
         "first_divergent_images": by_stage,
         "input_files_differ": input_mismatch,
+        "unreadable_on_both_sides": unreadable,
         "stages": stage_summary,
         "causes": causes.explain(comparator, first_stage) if first_stage else [],
         # One bundle read two ways agrees with itself by construction: nothing to learn.

@@ -39,9 +39,12 @@ class Endpoint:
 def parse_endpoint(text: str) -> Tuple[str, Dict[str, str]]:
     """'path/to/cloud@decode=mxnet,infer=mxnet' -> ('path/to/cloud', {...}).
 
+    A path that exists is taken whole, '@' and all; otherwise the pipeline follows the last '@'.
     Raises PipelineError (a ValueError) for an unknown stage or implementation.
     """
-    path, _, spec = text.partition("@")
+    if os.path.exists(text):
+        return text, {}
+    path, _, spec = text.rpartition("@") if "@" in text else (text, "", "")
     try:
         return path, parse_pipeline(spec, known_implementations())
     except PipelineError as exc:

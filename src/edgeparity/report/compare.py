@@ -2,7 +2,20 @@
 
 from typing import Any, Dict, List, Tuple
 
-from .words import STAGE_WORDS, magnitude, pct, pipeline_text, short_list
+from .words import (
+    STAGE_WORDS,
+    magnitude,
+    md,
+    md_code,
+    pct,
+    pipeline_text,
+    severity,
+    short_list,
+)
+
+# Per-image rows in the Markdown report, per pair: keeps it far below GitHub's 1 MiB job
+# summary limit at any corpus size.
+MARKDOWN_IMAGES = 100
 
 
 def tolerance_text(report: Dict[str, Any]) -> str:
@@ -192,26 +205,30 @@ def _differing_cell(summary: Dict[str, Any]) -> str:
     return "{}/{}".format(summary["divergent"], summary["images"])
 
 
-def markdown(report: Dict[str, Any]) -> str:
+def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
+    """The report in GitHub Markdown, bounded at any corpus size (a job summary's limit is
+    1 MiB): per image, only the ``max_images`` worst of each pair; report.json has them all."""
     out = []
     icon = {"divergence": "❌", "incomplete": "⚠️"}.get(report["verdict"], "✅")
     out.append("## {} edgeparity: {}".format(icon, report["verdict"]))
     out.append("")
     out.append(
-        "Reference: **{}** · tolerances {}".format(report["reference"], tolerance_text(report))
+        "Reference: **{}** · tolerances {}".format(md(report["reference"]),
+                                                   md(tolerance_text(report)))
     )
     out.append("")
     out.append("| environment | arch | OS | Python | pipeline |")
     out.append("|---|---|---|---|---|")
     for env in report["environments"]:
         out.append(
-            "| {} | {} | {} | {} | `{}` |".format(
-                env["label"], env["arch"], env["os"], env["python"], pipeline_text(env["pipeline"])
+            "| {} | {} | {} | {} | {} |".format(
+                md(env["label"]), md(env["arch"]), md(env["os"]), md(env["python"]),
+                md_code(pipeline_text(env["pipeline"])),
             )
         )
     for pair in report["pairs"]:
         out.append("")
-        out.append("### {} vs {}".format(pair["reference"], pair["other"]))
+        out.append("### {} vs {}".format(md(pair["reference"]), md(pair["other"])))
         stage = pair["first_divergent_stage"]
         if stage:
             out.append(
@@ -222,7 +239,7 @@ def markdown(report: Dict[str, Any]) -> str:
                 )
             )
         elif pair["verdict"] == "incomplete":
-            out.append("**Parity not established**: " + "; ".join(pair["not_compared"]))
+            out.append("**Parity not established**: " + md("; ".join(pair["not_compared"])))
         else:
             out.append(
                 "**Parity**: every stage agrees on all {} images.".format(len(pair["images"]))
@@ -238,11 +255,11 @@ def markdown(report: Dict[str, Any]) -> str:
             )
             out.append(
                 "| {} | {} | {} | {} | {} |".format(
-                    summary["stage"],
-                    impls,
-                    _differing_cell(summary),
-                    magnitude(summary["worst"]) if summary.get("worst") else "—",
-                    ", ".join(sorted(summary.get("origins") or {})) or "—",
+                    md(summary["stage"]),
+                    md(impls),
+                    md(_differing_cell(summary)),
+                    md(magnitude(summary["worst"])) if summary.get("worst") else "—",
+                    md(", ".join(sorted(summary.get("origins") or {}))) or "—",
                 )
             )
         impact = pair.get("inference_impact")
@@ -259,33 +276,36 @@ def markdown(report: Dict[str, Any]) -> str:
             out.append("**Why**")
             out.append("")
             for cause in pair["causes"]:
-                out.append("- " + cause)
+                out.append("- " + md(cause))
         if stage:
             out.append("")
             out.append("**What to do**")
             out.append("")
             for item in advice(pair):
-                out.append("- " + item)
-        rows = [w for w in pair["images"] if w["first_divergent_stage"]]
+                out.append("- " + md(item))
+        rows = sorted((w for w in pair["images"] if w["first_divergent_stage"]), key=severity)
         if rows:
             out.append("")
-            out.append("<details><summary>Per image</summary>")
+            out.append("<details><summary>Per image, worst first</summary>")
             out.append("")
             out.append("| image | first divergent stage | how much |")
             out.append("|---|---|---|")
-            for walk in rows:
+            for walk in rows[:max_images]:
                 step = next(
                     s for s in walk["stages"] if s["stage"] == walk["first_divergent_stage"]
                 )
                 out.append(
                     "| {} | {} | {} |".format(
-                        walk["image"],
-                        walk["first_divergent_stage"],
-                        magnitude(step) or step["verdict"],
+                        md(walk["image"]),
+                        md(walk["first_divergent_stage"]),
+                        md(magnitude(step) or step["verdict"]),
                     )
                 )
+            if len(rows) > max_images:
+                out.append("")
+                out.append("… and {} more divergent images (every image is in the JSON "
+                           "report).".format(len(rows) - max_images))
             out.append("")
             out.append("</details>")
     out.append("")
     return "\n".join(out)
-

@@ -5,7 +5,10 @@ import html
 from typing import Any, Dict
 
 from .compare import advice, stage_line, tolerance_text
-from .words import magnitude, pipeline_text
+from .words import magnitude, pipeline_text, severity
+
+# Image rows per pair: the page stays a few MB at any corpus size.
+HTML_IMAGES = 1000
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -18,7 +21,9 @@ pre{white-space:pre-wrap;background:#f8f8f8;padding:6px}
 """
 
 
-def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
+def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes],
+                max_images: int = HTML_IMAGES) -> str:
+    """The page; per pair at most ``max_images`` image rows, worst first (bounded size)."""
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>edgeparity report</title>",
@@ -74,7 +79,8 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
                 parts.append("<p><b>What to do:</b> {}</p>".format(esc(item)))
         parts.append("<table><tr><th>image</th><th>first divergent stage</th><th>stages</th></tr>")
         maps = []
-        for walk in pair["images"]:
+        walks = sorted(pair["images"], key=severity)  # worst first
+        for walk in walks[:max_images]:
             cells = "<br>".join(
                 "{}: {} {}".format(esc(s["stage"]), esc(s["verdict"]), esc(magnitude(s)))
                 for s in walk["stages"]
@@ -96,6 +102,17 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes]) -> str:
                         )
                     )
         parts.append("</table>")
+        if len(walks) > max_images:
+            parts.append("<p>… and {} more images, {} of them divergent (every image is in the "
+                         "JSON report).</p>".format(
+                             len(walks) - max_images,
+                             sum(1 for w in walks[max_images:] if w["first_divergent_stage"])))
+        divergent_maps = sum(1 for w in walks for st in w["stages"]
+                             if st["verdict"] == "different" and "fraction_pixels_differ" in st)
+        if maps and divergent_maps > len(maps):
+            parts.append("<p>Heatmaps of the {} worst of {} images whose decoded pixels differ "
+                         "(<code>--heatmaps N</code> for more).</p>".format(
+                             len(maps), divergent_maps))
         if maps:
             parts.append(
                 "<h3>Where the decoded pixels differ (black = equal, bright = largest "

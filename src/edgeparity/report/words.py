@@ -1,8 +1,11 @@
 """Wording every report shares: how numbers, differences, pipelines and lists are written."""
 
+import html
+import re
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..stages.pipeline import format_pipeline
+from ..stages.pipeline import STAGES, format_pipeline
+from ..text import printable
 
 STAGE_WORDS = {"decode": "decode", "preprocess": "preprocess", "infer": "inference"}
 
@@ -53,3 +56,41 @@ def short_list(items: List[str], limit: int = 6) -> str:
     shown = ", ".join(items[:limit])
     return shown + (" (+{} more)".format(len(items) - limit) if len(items) > limit else "")
 
+
+
+# -- names are data ---------------------------------------------------------------------------
+# Image, bundle and environment names come from users. In Markdown (a GitHub job summary renders
+# it) they must stay text: no HTML, no links, no emphasis, no broken table rows.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
+
+
+def md(text: Any) -> str:
+    """``text`` as literal Markdown: one line, HTML escaped, Markdown syntax backslashed."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(printable(text), quote=False))
+
+
+def md_code(text: Any) -> str:
+    """``text`` in a code span, safe in a table cell (a ``|`` would split the row)."""
+    return "`{}`".format(printable(text).replace("`", "'").replace("|", "\\|"))
+
+
+def safe_strings(value: Any) -> Any:
+    """A report with every string made printable (one line, no control sequences)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {safe_strings(k): safe_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [safe_strings(item) for item in value]
+    return value
+
+
+def severity(walk: Dict[str, Any]) -> tuple:
+    """Sort key putting the worst images first: divergent before agreeing, earlier stage first,
+    then the larger difference (share of pixels, largest channel or absolute error)."""
+    stage = walk.get("first_divergent_stage")
+    if not stage:
+        return (1, 0, 0.0, 0.0, walk["image"])
+    step = next((s for s in walk["stages"] if s["stage"] == stage), {})
+    return (0, STAGES.index(stage), -float(step.get("fraction_pixels_differ") or 0),
+            -float(step.get("max_channel_diff") or step.get("max_abs_error") or 0), walk["image"])

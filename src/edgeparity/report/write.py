@@ -6,9 +6,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
 
+from ..errors import UserError
+from ..text import printable
 from . import compare as compare_report
 from . import golden as golden_report
 from .html import html_report
+from .words import safe_strings
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,10 @@ def _write_outputs(
     With ``json='-'`` the JSON goes to stdout and the summary to stderr, so pipes stay clean.
     """
     json_to_stdout = targets.json == "-"
-    text = render_terminal(report, verbose=targets.verbose)
+    # Names are data: no control sequence from a file name reaches a terminal or a Markdown
+    # line (the JSON keeps every name as captured).
+    shown = safe_strings(report)
+    text = render_terminal(shown, verbose=targets.verbose)
     (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
     if targets.json:
         payload = json.dumps(json_safe(report), indent=1, default=str, allow_nan=False)
@@ -68,20 +74,24 @@ def _write_outputs(
         else:
             write_file(targets.json, payload)
     if targets.md:
-        write_file(targets.md, render_markdown(report))
+        write_file(targets.md, render_markdown(shown))
     if targets.html:
-        write_file(targets.html, render_html(report))
+        write_file(targets.html, render_html(shown))
 
 
 def write_file(path: str, text: str) -> None:
     """Write a text file atomically (a reader never sees half a report or half a golden)."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     temporary = path + ".tmp"
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
+        os.makedirs(directory, exist_ok=True)
+        # backslashreplace: a name that is not valid UTF-8 can never stop a report.
+        with open(temporary, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)
         os.replace(temporary, path)
+    except OSError as exc:
+        raise UserError("cannot write {}: {}. Free space or choose another path.".format(
+            printable(path), exc.strerror or exc)) from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)

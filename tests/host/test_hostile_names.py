@@ -1,0 +1,111 @@
+"""Names are data: hostile file names across two real environments (IJG vs libjpeg-turbo).
+
+HTML, Markdown pipes, newlines, terminal escape sequences and bytes that are not UTF-8 in file
+names must give the real verdict (exit 1), keep the Markdown tables intact, render inert in
+HTML, and never reach the terminal as control sequences.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLES, run_capture, tox_python
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)>.jpg",
+    "pipe|in|name.jpg",
+    "new\nline.jpg",
+    "\x1b]0;pwned\x07title.jpg",
+    "\x1b[31mred.jpg",
+]
+NOT_UTF8 = b"caf\xe9.jpg"
+
+
+@pytest.fixture(scope="module")
+def hostile_bundles(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    images = folder / "images"
+    images.mkdir()
+    for name in HOSTILE:
+        shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(images / name))
+    with open(os.path.join(os.fsencode(str(images)), NOT_UTF8), "wb") as handle:
+        with open(os.path.join(SAMPLES, "photo-422.jpg"), "rb") as source:
+            handle.write(source.read())
+    # Environments: the IJG libjpeg 9d wheel and this interpreter's libjpeg-turbo.
+    cloud = tox_python("cloud-mxnet")
+    extra = ["--impl", "pillow"]
+    bundles = {}
+    for name, python in (("cloud", cloud), ("here", sys.executable)):
+        out = folder / name
+        env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(SAMPLES), "src"))
+        command = [python, "-m", "edgeparity", "capture", "--images", str(images), "--out",
+                   str(out), "--name", "<b>" + name + "|</b>", "--quiet"] + extra
+        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env)
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        bundles[name] = str(out)
+    return bundles
+
+
+def test_hostile_names_report_the_real_divergence_inertly(hostile_bundles, tmp_path):
+    md, html, js = (str(tmp_path / n) for n in ("r.md", "r.html", "r.json"))
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeparity", "compare", hostile_bundles["cloud"],
+         hostile_bundles["here"], "--md", md, "--html", html, "--json", js, "-v"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(SAMPLES), "src")))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out.decode(errors="replace")  # IJG vs turbo: divergence
+    assert b"\x1b" not in out and b"\x07" not in out
+    assert b"Traceback" not in out
+    with open(md, encoding="utf-8") as handle:
+        markdown = handle.read()
+    assert "<img" not in markdown and "<b>" not in markdown
+    for line in markdown.splitlines():
+        if line.startswith("|") and "photo" not in line:
+            # every table row has as many unescaped cell separators as its header
+            assert line.replace("\\|", "").count("|") in (4, 6), line
+    assert "caf\\\\xe9.jpg" in markdown or "caf\\xe9.jpg" in markdown
+    with open(html, encoding="utf-8") as handle:
+        page = handle.read()
+    assert "<img src=x" not in page and "&lt;img src=x" in page
+    assert "\x1b" not in page
+    with open(js, encoding="utf-8") as handle:
+        report = json.load(handle)
+    images = {w["image"] for w in report["pairs"][0]["images"]}
+    assert "new\nline.jpg" in images  # the JSON keeps every name as captured
+    assert os.fsdecode(NOT_UTF8) in images
+
+
+def test_a_bundle_path_with_an_at_sign_can_be_compared(hostile_bundles, tmp_path):
+    odd = str(tmp_path / "at@home")
+    shutil.copytree(hostile_bundles["here"], odd)
+    from edgeparity import cli, errors
+
+    assert cli.main(["compare", odd, hostile_bundles["here"], "-q"]) == errors.EXIT_PARITY
+    assert cli.main(["compare", odd + "@decode=pillow", hostile_bundles["here"], "-q"]) == \
+        errors.EXIT_PARITY
+
+
+def test_unreadable_on_both_sides_is_never_parity(tmp_path):
+    pytest.importorskip("PIL")
+    images = tmp_path / "images"
+    images.mkdir()
+    os.mkfifo(str(images / "fifo.jpg"))
+    shutil.copy(os.path.join(SAMPLES, "photo-444.jpg"), str(images / "ok.jpg"))
+    a = run_capture(sys.executable, tmp_path / "a", "a", "decode=pillow",
+                    extra=["--images", str(images), "--impl", "pillow"])
+    b = run_capture(sys.executable, tmp_path / "b", "b", "decode=pillow",
+                    extra=["--images", str(images), "--impl", "pillow"])
+    from edgeparity import cli, errors
+
+    report = str(tmp_path / "r.json")
+    assert cli.main(["compare", a, b, "--json", report, "-q"]) == errors.EXIT_ERROR
+    with open(report) as handle:
+        pair = json.load(handle)["pairs"][0]
+    assert pair["unreadable_on_both_sides"] == ["fifo.jpg"]
+    assert pair["verdict"] == "incomplete"
