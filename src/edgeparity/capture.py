@@ -215,6 +215,7 @@ def capture(
     pipeline_only: bool = False,
     max_megapixels: float = defaults.MAX_MEGAPIXELS,
     max_file_mb: float = defaults.MAX_FILE_MB,
+    compression: str = defaults.COMPRESSION,
 ) -> Tuple[str, Dict[str, int]]:
     """Capture a bundle. Returns (bundle path, counts of ok/error records).
 
@@ -257,7 +258,7 @@ def capture(
             "long as every environment gets the same bytes.\n".format(
                 canonical_dir, defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR)
         )
-    writer = BundleWriter(out)
+    writer = BundleWriter(out, compression)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     started = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
@@ -341,7 +342,7 @@ def _run_isolated(
     manifest["canonical"] = {}
     inputs = []  # type: List[Tuple[str, str, np.ndarray]]
     for stage in ("preprocess", "infer"):
-        for name in canonical[stage]:
+        for name in canonical[stage] if session.loaded[stage] else ():
             path = os.path.join(canonical_dir, name)
             try:
                 array = load_canonical(path, max_bytes)
@@ -354,6 +355,8 @@ def _run_isolated(
     for label, array in sorted(probe_inputs().items()):
         inputs.append(("infer", "probe:" + label, array))
     for stage, label, array in inputs:
+        if not session.loaded[stage]:
+            continue  # e.g. a decode-only capture: store no input nothing reads
         digest = session.writer.add_array(array)
         manifest["canonical"][label] = {
             "sha256": digest,

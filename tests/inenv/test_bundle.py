@@ -12,8 +12,8 @@ from edgeparity import bundle
 from edgeparity.bundle import BundleError, BundleWriter
 
 
-def _write(path, arrays):
-    writer = BundleWriter(str(path))
+def _write(path, arrays, compression="none"):
+    writer = BundleWriter(str(path), compression)
     for index, array in enumerate(arrays):
         digest = writer.add_array(array)
         writer.add_record(
@@ -31,10 +31,11 @@ def _write(path, arrays):
     return writer.finish({"name": "test"})
 
 
-def test_round_trip_and_each_array_stored_once(tmp_path):
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_round_trip_and_each_array_stored_once(tmp_path, compression):
     a = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     b = np.linspace(0, 1, 10, dtype=np.float32)
-    path = _write(tmp_path / "b", [a, b, a.copy()])
+    path = _write(tmp_path / "b", [a, b, a.copy()], compression)
     loaded = bundle.load(path)
     assert len(os.listdir(os.path.join(path, "arrays"))) == 2
     assert len(loaded.records) == 3
@@ -87,8 +88,9 @@ def test_corrupted_array_file_is_reported_by_name(tmp_path):
     assert "re-run `edgeparity capture`" in str(error.value).lower() or "Re-run" in str(error.value)
 
 
-def test_tampered_array_with_fixed_up_manifest_is_caught_on_read(tmp_path):
-    path = _write(tmp_path / "b", [np.arange(100, dtype=np.float32)])
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_tampered_array_with_fixed_up_manifest_is_caught_on_read(tmp_path, compression):
+    path = _write(tmp_path / "b", [np.arange(100, dtype=np.float32)], compression)
     manifest_path = os.path.join(path, "manifest.json")
     with open(manifest_path) as handle:
         manifest = json.load(handle)
@@ -97,14 +99,15 @@ def test_tampered_array_with_fixed_up_manifest_is_caught_on_read(tmp_path):
     # digest (the file name) can reveal it.
     buffer = io.BytesIO()
     np.save(buffer, np.arange(100, dtype=np.float32) * 2)
-    packed = gzip.compress(buffer.getvalue())
+    packed = gzip.compress(buffer.getvalue()) if compression == "gzip" else buffer.getvalue()
     with open(os.path.join(path, entry["file"]), "wb") as handle:
         handle.write(packed)
     import hashlib
 
     from edgeparity.bundle.format import index_digest
 
-    entry["file_sha256"] = hashlib.sha256(packed).hexdigest()
+    if compression == "gzip":
+        entry["file_sha256"] = hashlib.sha256(packed).hexdigest()
     # A determined editor also recomputes the manifest's own digest of its index.
     manifest["index_sha256"] = index_digest(manifest["records"], manifest["arrays"])
     with open(manifest_path, "w") as handle:

