@@ -2,4 +2,6 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+# Guarded: capture's worker processes (spawn) import the parent's main module again.
+if __name__ == "__main__":
+    sys.exit(main())

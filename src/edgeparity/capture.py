@@ -17,34 +17,24 @@ Runs on CPython 3.6 with numpy only.
 """
 
 import datetime
-import hashlib
 import os
-import re
 import signal
 import sys
-import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import __version__, defaults, probe
-from .arrays import array_stats
 from .bundle import BundleWriter
-from .inputs import (
-    IMAGE_SUFFIXES,
-    InputError,
-    find_canonical,
-    find_images,
-    load_canonical,
-    read_image_file,
-)
+from .inputs import IMAGE_SUFFIXES, InputError, find_canonical, find_images, load_canonical
+from .parallel import choose_jobs, run_pool
 from .progress import Progress
-from .stages import Implementation, Unavailable, all_implementations, spec
+from .session import Interrupted, Session, error_text
+from .stages import Implementation, all_implementations, spec
 from .stages.pipeline import (
     STAGES,
     extend_chain,
     impl_key,
-    record_key,
     split_impl_key,
 )
 from .text import printable
@@ -62,144 +52,8 @@ def probe_inputs() -> Dict[str, np.ndarray]:
     }
 
 
-class _Interrupted(BaseException):
-    # BaseException, like KeyboardInterrupt: a plugin's `except Exception` must not swallow it.
-    pass
-
-
 def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise _Interrupted("signal {}".format(signum))
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return "{}: {}".format(type(exc).__name__, text[0] if text else "").rstrip(": ")
-
-
-class Capture:
-    """Holds the loaded implementations and the bundle being written."""
-
-    def __init__(
-        self,
-        writer: BundleWriter,
-        implementations: Sequence[Implementation],
-        options: Dict[str, Any],
-    ) -> None:
-        self.writer = writer
-        self.options = options
-        self.pipeline = {}  # type: Dict[str, str]
-        self.pipeline_only = False
-        self.loaded = {stage: [] for stage in STAGES}  # type: Dict[str, List[Implementation]]
-        self.implementation_status = {}  # type: Dict[str, Dict[str, Any]]
-        self.counts = {"ok": 0, "error": 0, "skipped": 0}
-        for impl in implementations:
-            key = impl_key(impl.stage, impl.name)
-            try:
-                impl.load(options)
-            except Unavailable as exc:
-                self.implementation_status[key] = {
-                    "status": "skipped",
-                    "reason": str(exc),
-                    "description": impl.description,
-                }
-                continue
-            except Exception as exc:
-                self.implementation_status[key] = {
-                    "status": "skipped",
-                    "description": impl.description,
-                    "reason": "failed to load: " + _error_text(exc),
-                }
-                continue
-            self.implementation_status[key] = {
-                "status": "available",
-                "description": impl.description,
-            }
-            self.loaded[impl.stage].append(impl)
-
-    def record(
-        self,
-        image: str,
-        mode: str,
-        chain: str,
-        impl: Implementation,
-        run: Callable[[], np.ndarray],
-        input_digest: Optional[str],
-    ) -> Optional[Tuple[np.ndarray, str]]:
-        """Run one stage, store its output and a record. Errors are recorded, never raised."""
-        record = {
-            "key": record_key(image, chain),
-            "image": image,
-            "mode": mode,
-            "chain": chain,
-            "stage": impl.stage,
-            "impl": impl.name,
-            "input": input_digest,
-        }  # type: Dict[str, Any]
-        started = time.time()
-        try:
-            output = np.asarray(run())
-            stats = array_stats(output)
-        except (_Interrupted, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # MemoryError included: one output never loses the run
-            # Decoders read from memory, so their messages say "<_io.BytesIO object at 0x...>";
-            # name the file instead.
-            error = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", image, _error_text(exc))
-            record.update(status="error", error=error, seconds=round(time.time() - started, 6))
-            self.writer.add_record(record)
-            self.counts["error"] += 1
-            return None
-        seconds = time.time() - started
-        digest = self.writer.add_array(output)
-        record.update(
-            status="ok",
-            error=None,
-            shape=list(output.shape),
-            dtype=output.dtype.str,
-            sha256=digest,
-            stats=stats,
-            seconds=round(seconds, 6),
-        )
-        self.writer.add_record(record)
-        self.counts["ok"] += 1
-        return output, digest
-
-    def follows_pipeline(self, stage: str, name: str) -> bool:
-        """Whether end-to-end chains continue through ``stage=name``.
-
-        By default every combination is captured, so any pipeline can be compared later.
-        With ``pipeline_only`` (large corpora, slow models), every decoder still runs (it is
-        cheap and shows which decoders agree across environments), but preprocessing and
-        inference follow only the declared pipeline.
-        """
-        return not self.pipeline_only or self.pipeline.get(stage, name) == name
-
-    def run_image(self, image: str, data: bytes) -> None:
-        """The e2e chain for one image file."""
-        for decoder in self.loaded["decode"]:
-            decoded = self.record(
-                image, "e2e", extend_chain("", "decode", decoder.name), decoder,
-                lambda d=decoder: d.run(data), None,
-            )
-            if decoded is None or not self.follows_pipeline("decode", decoder.name):
-                continue
-            self.run_downstream(
-                image, "e2e", extend_chain("", "decode", decoder.name), decoded, "preprocess")
-
-    def run_downstream(
-        self, image: str, mode: str, chain: str, upstream: Tuple[np.ndarray, str], stage: str
-    ) -> None:
-        """Feed ``upstream`` to every implementation of ``stage`` and onwards to the end."""
-        array, digest = upstream
-        for impl in self.loaded[stage]:
-            if not self.follows_pipeline(stage, impl.name):
-                continue
-            child_chain = extend_chain(chain, stage, impl.name)
-            result = self.record(
-                image, mode, child_chain, impl, lambda i=impl: i.run(array), digest
-            )
-            if result is not None and stage == "preprocess":
-                self.run_downstream(image, mode, child_chain, result, "infer")
+    raise Interrupted("signal {}".format(signum))
 
 
 def capture(
@@ -216,6 +70,7 @@ def capture(
     max_megapixels: float = defaults.MAX_MEGAPIXELS,
     max_file_mb: float = defaults.MAX_FILE_MB,
     compression: str = defaults.COMPRESSION,
+    jobs: Optional[int] = None,
 ) -> Tuple[str, Dict[str, int]]:
     """Capture a bundle. Returns (bundle path, counts of ok/error records).
 
@@ -223,7 +78,8 @@ def capture(
     by name or ``stage/name``. ``pipeline`` is the deployed pipeline of this environment
     (e.g. {"decode": "pillow", "infer": "dlr"}), stored for ``compare``. Images over
     ``max_megapixels`` (declared in their header) or ``max_file_mb`` are recorded as errors
-    without being decoded.
+    without being decoded. ``jobs`` worker processes share the images (default: one per
+    core on large corpora); the bundle is the same as a serial run's, apart from timings.
     """
     limits = {
         "max_pixels": int(max_megapixels * 1e6),
@@ -274,29 +130,26 @@ def capture(
         "images": {},
         "skipped_folders": skipped_folders,
     }  # type: Dict[str, Any]
-    session = None  # type: Optional[Capture]
+    session = None  # type: Optional[Session]
     try:
-        session = Capture(writer, chosen, options or {})
+        session = Session(writer, chosen, options or {})
         session.pipeline = dict(pipeline or {})
         session.pipeline_only = pipeline_only
         progress = Progress("capture", len(images), quiet)
-        for image in images:
-            try:
-                data = read_image_file(os.path.join(images_dir, image),
-                                       limits["max_file_bytes"], limits["max_pixels"])
-            except InputError as exc:
-                # Counted as an error, and every decoder's record says why it did not run.
-                manifest["images"][image] = {"error": str(exc)}
-                session.counts["error"] += 1
-                progress.step(image, note=str(exc))
-                continue
-            manifest["images"][image] = {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "bytes": len(data),
-            }
-            session.run_image(image, data)
-            progress.step(image)
-            del data
+
+        def done(image: str, entry: Dict[str, Any]) -> None:
+            manifest["images"][image] = entry
+            progress.step(image, note=entry.get("error"))
+
+        jobs = choose_jobs(len(images), jobs, os.cpu_count())
+        if jobs > 1:
+            run_pool(jobs, images, session, writer, images_dir, limits, options or {}, done)
+            # Decoders map their JPEG library on first use: decode once here too, so the
+            # provenance read below names the library the workers loaded.
+            session.warm_up(images_dir, images, limits)
+        else:
+            for image in images:
+                done(image, session.run_file(images_dir, image, limits))
         _run_isolated(session, canonical_dir, canonical, manifest, limits["max_canonical_bytes"])
         progress.done("{ok} outputs, {error} errors".format(**session.counts))
         manifest["implementations"] = session.implementation_status
@@ -307,7 +160,7 @@ def capture(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         path = writer.finish(manifest)
         return path, session.counts
-    except (_Interrupted, KeyboardInterrupt):
+    except (Interrupted, KeyboardInterrupt):
         if writer.finished:
             raise KeyboardInterrupt(
                 "interrupted after the bundle was complete: {} is whole".format(writer.path)
@@ -336,7 +189,7 @@ def capture(
 
 
 def _run_isolated(
-    session: Capture, canonical_dir: str, canonical: Dict[str, List[str]], manifest: Dict[str, Any],
+    session: Session, canonical_dir: str, canonical: Dict[str, List[str]], manifest: Dict[str, Any],
     max_bytes: int,
 ) -> None:
     manifest["canonical"] = {}
@@ -369,7 +222,7 @@ def _run_isolated(
             session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
 
 
-def _provenance(session: Capture) -> Dict[str, Dict[str, Any]]:
+def _provenance(session: Session) -> Dict[str, Dict[str, Any]]:
     """Implementation provenance gathered *after* the runs, when lazy libraries are mapped."""
     result = {}
     for key, status in session.implementation_status.items():
@@ -380,7 +233,7 @@ def _provenance(session: Capture) -> Dict[str, Dict[str, Any]]:
             try:
                 entry["details"] = impl.provenance()
             except Exception as exc:
-                entry["details"] = {"provenance_error": _error_text(exc)}
+                entry["details"] = {"provenance_error": error_text(exc)}
         result[key] = entry
     return result
 

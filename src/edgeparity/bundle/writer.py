@@ -132,15 +132,83 @@ def _move_lock(path: str) -> Iterator[None]:
         os.close(descriptor)  # closing releases the lock
 
 
-class BundleWriter:
-    """Stage a bundle next to its final path and move it into place when complete."""
+class ArrayStore:
+    """Arrays and records of a bundle being captured, the arrays written into ``staging``.
 
-    def __init__(self, path: str, compression: str = "none") -> None:
+    A capture worker process has one of its own on the same staging folder: arrays are named
+    by their content digest and written under a temporary name then renamed, so two processes
+    storing the same array never corrupt it.
+    """
+
+    def __init__(self, staging: str, path: str, compression: str = "none") -> None:
         if compression not in COMPRESSIONS:
             raise ValueError("compression {!r}: use one of {}".format(
                 compression, ", ".join(COMPRESSIONS)))
+        self.staging = staging
+        self.path = path  # the bundle's final path, for messages
         self.compression = compression
-        self.path = os.path.abspath(path)
+        self.arrays = {}  # type: Dict[str, Dict[str, Any]]
+        self.records = []  # type: List[Dict[str, Any]]
+
+    def add_array(self, array: np.ndarray) -> str:
+        """Store an array once (content-addressed) and return its digest."""
+        array = np.ascontiguousarray(array)
+        digest = array_digest(array)
+        if digest not in self.arrays:
+            entry = {
+                "shape": list(array.shape),
+                "dtype": array.dtype.str,
+                "bytes": int(array.nbytes),
+            }  # type: Dict[str, Any]
+            # Through memory, not np.save(file): numpy reports a full disk as a short write
+            # without an errno, the file object as ENOSPC.
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            if self.compression == "gzip":
+                data = _gzip(buffer.getvalue())  # type: Any
+                entry["file"] = "{}/{}.npy.gz".format(ARRAYS, digest)
+                entry["file_sha256"] = hashlib.sha256(data).hexdigest()
+            else:
+                # Plain .npy: the file holds exactly the array, whose content digest is its
+                # name, so no second hash of the file is needed.
+                data = buffer.getbuffer()
+                entry["file"] = "{}/{}.npy".format(ARRAYS, digest)
+            target = os.path.join(self.staging, entry["file"])
+            temporary = "{}.{}.tmp".format(target, os.getpid())
+            # No fsync per array (it would dominate capture time); finish() syncs once
+            # before the manifest is written, so a manifest never points at unwritten data.
+            with _writing("write an array of the bundle", self.path):
+                with open(temporary, "wb") as handle:
+                    handle.write(data)
+                os.replace(temporary, target)
+            self.arrays[digest] = entry
+        return digest
+
+    def add_record(self, record: Dict[str, Any]) -> None:
+        self.records.append(record)
+
+    def take(self) -> "tuple":
+        """(records, arrays) stored since the last take: what a worker hands to the parent."""
+        taken = (self.records, self.arrays)
+        self.records, self.arrays = [], {}
+        return taken
+
+    def merge(self, records: List[Dict[str, Any]], arrays: Dict[str, Dict[str, Any]]) -> None:
+        """Add what a worker stored (its array files are already in ``staging``)."""
+        self.records.extend(records)
+        for digest, entry in arrays.items():
+            self.arrays.setdefault(digest, entry)
+
+
+class BundleWriter(ArrayStore):
+    """Stage a bundle next to its final path and move it into place when complete."""
+
+    def __init__(self, path: str, compression: str = "none") -> None:
+        if compression not in COMPRESSIONS:  # before anything is created
+            raise ValueError("compression {!r}: use one of {}".format(
+                compression, ", ".join(COMPRESSIONS)))
+        path = os.path.abspath(path)
+        self.path = path
         for target in (self.path, self.path + ".interrupted"):
             refuse_to_replace(target)
         parent = os.path.dirname(self.path)
@@ -161,47 +229,9 @@ class BundleWriter:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.staging, 0o777 & ~umask)
-        self.arrays = {}  # type: Dict[str, Dict[str, Any]]
-        self.records = []  # type: List[Dict[str, Any]]
+        ArrayStore.__init__(self, self.staging, path, compression)
         self.finished = False  # True once the bundle has been moved into place
         self.keep_staging = False
-
-    def add_array(self, array: np.ndarray) -> str:
-        """Store an array once (content-addressed) and return its digest."""
-        array = np.ascontiguousarray(array)
-        digest = array_digest(array)
-        if digest not in self.arrays:
-            entry = {
-                "shape": list(array.shape),
-                "dtype": array.dtype.str,
-                "bytes": int(array.nbytes),
-            }  # type: Dict[str, Any]
-            # No fsync per array (it would dominate capture time); finish() syncs once
-            # before the manifest is written, so a manifest never points at unwritten data.
-            with _writing("write an array of the bundle", self.path):
-                if self.compression == "gzip":
-                    buffer = io.BytesIO()
-                    np.save(buffer, array, allow_pickle=False)
-                    packed = _gzip(buffer.getvalue())
-                    entry["file"] = "{}/{}.npy.gz".format(ARRAYS, digest)
-                    entry["file_sha256"] = hashlib.sha256(packed).hexdigest()
-                    with open(os.path.join(self.staging, entry["file"]), "wb") as handle:
-                        handle.write(packed)
-                else:
-                    # Plain .npy: the file holds exactly the array, whose content digest is
-                    # its name, so no second hash of the file is needed.
-                    entry["file"] = "{}/{}.npy".format(ARRAYS, digest)
-                    # Through memory, not np.save(file): numpy reports a full disk as a
-                    # short write without an errno, the file object as ENOSPC.
-                    buffer = io.BytesIO()
-                    np.save(buffer, array, allow_pickle=False)
-                    with open(os.path.join(self.staging, entry["file"]), "wb") as handle:
-                        handle.write(buffer.getbuffer())
-            self.arrays[digest] = entry
-        return digest
-
-    def add_record(self, record: Dict[str, Any]) -> None:
-        self.records.append(record)
 
     def _write_manifest(self, manifest: Dict[str, Any]) -> None:
         manifest = dict(manifest)

@@ -94,6 +94,11 @@ def register(sub: Any) -> None:
         help="how arrays are stored: none (default, fastest) or gzip (about 38%% smaller, "
         "several times slower than decoding)",
     )
+    p.add_argument(
+        "--jobs", "-j", type=int, default=None, metavar="N",
+        help="worker processes sharing the images (default: one per core from a few hundred "
+        "images on); the bundle is the same as with --jobs 1, apart from timings",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.set_defaults(func=run_capture)
 
@@ -141,7 +146,8 @@ def run_capture(args: argparse.Namespace) -> int:
     except PipelineError as exc:
         raise UsageError(str(exc)) from None
     for option, value in (("--max-megapixels", args.max_megapixels),
-                          ("--max-file-mb", args.max_file_mb)):
+                          ("--max-file-mb", args.max_file_mb),
+                          ("--jobs", 1 if args.jobs is None else args.jobs)):
         if not value > 0:
             raise UsageError("{} {}: give a positive number".format(option, value))
     if args.pipeline_only and not pipeline:
@@ -168,6 +174,7 @@ def run_capture(args: argparse.Namespace) -> int:
             max_megapixels=args.max_megapixels,
             max_file_mb=args.max_file_mb,
             compression=args.compress,
+            jobs=args.jobs,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
