@@ -26,7 +26,14 @@ import numpy as np
 
 from . import __version__, defaults, probe
 from .bundle import BundleWriter
-from .inputs import IMAGE_SUFFIXES, InputError, find_canonical, find_images, load_canonical
+from .inputs import (
+    IMAGE_SUFFIXES,
+    InputError,
+    find_canonical,
+    find_images,
+    in_shard,
+    load_canonical,
+)
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
 from .session import Interrupted, Session, error_text
@@ -71,6 +78,7 @@ def capture(
     max_file_mb: float = defaults.MAX_FILE_MB,
     compression: str = defaults.COMPRESSION,
     jobs: Optional[int] = None,
+    shard: Optional[Tuple[int, int]] = None,
 ) -> Tuple[str, Dict[str, int]]:
     """Capture a bundle. Returns (bundle path, counts of ok/error records).
 
@@ -80,6 +88,8 @@ def capture(
     ``max_megapixels`` (declared in their header) or ``max_file_mb`` are recorded as errors
     without being decoded. ``jobs`` worker processes share the images (default: one per
     core on large corpora); the bundle is the same as a serial run's, apart from timings.
+    ``shard=(i, n)`` captures only the i-th of n deterministic shares of the images
+    (``edgeparity merge`` joins the shard bundles).
     """
     limits = {
         "max_pixels": int(max_megapixels * 1e6),
@@ -96,10 +106,13 @@ def capture(
     for folder in skipped_folders:
         sys.stderr.write("edgeparity: warning: folder {} was not captured: {}\n".format(
             printable(os.path.join(images_dir, folder["folder"])), folder["reason"]))
+    if shard is not None:
+        images = [image for image in images if in_shard(image, shard)]
     if not images:
         raise ValueError(
-            "{}: no image files found (looked for {}).".format(
-                images_dir, ", ".join(IMAGE_SUFFIXES)
+            "{}: no image files found (looked for {}{}).".format(
+                images_dir, ", ".join(IMAGE_SUFFIXES),
+                " in shard {}/{}".format(*shard) if shard else "",
             )
         )
     canonical_dir = canonical_dir or os.path.join(images_dir, defaults.CANONICAL_SUBDIR)
@@ -127,6 +140,7 @@ def capture(
         "pipeline_only": pipeline_only,
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "limits": limits,
+        "shard": {"index": shard[0], "count": shard[1]} if shard else None,
         "images": {},
         "skipped_folders": skipped_folders,
     }  # type: Dict[str, Any]

@@ -13,6 +13,7 @@ memory or silently skip a file:
 Runs in every environment (CPython 3.6, numpy only).
 """
 
+import hashlib
 import os
 import stat
 import struct
@@ -66,6 +67,17 @@ def find_images(images_dir: str) -> Tuple[List[str], List[Dict[str, str]]]:
 
     walk(images_dir, "")
     return sorted(found), skipped
+
+
+def in_shard(image: str, shard: Tuple[int, int]) -> bool:
+    """Whether ``image`` (a path relative to the images folder) is in shard ``(i, n)``, 1-based.
+
+    Decided by a hash of the path alone, so every device agrees on the split without talking
+    to the others, and an image keeps its shard when files are added.
+    """
+    index, count = shard
+    digest = hashlib.sha256(image.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count == index - 1
 
 
 def find_canonical(canonical_dir: str) -> Dict[str, List[str]]:

@@ -99,6 +99,11 @@ def register(sub: Any) -> None:
         help="worker processes sharing the images (default: one per core from a few hundred "
         "images on); the bundle is the same as with --jobs 1, apart from timings",
     )
+    p.add_argument(
+        "--shard", metavar="I/N",
+        help="capture only the I-th of N shares of the images (split by a hash of each path, "
+        "the same on every device); join the shard bundles with `edgeparity merge`",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.set_defaults(func=run_capture)
 
@@ -126,6 +131,17 @@ def _input_shape(text: str) -> Tuple[int, ...]:
     return shape
 
 
+def _shard(text: str) -> Tuple[int, int]:
+    index, _, count = text.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        shard = (0, 0)
+    if not 1 <= shard[0] <= shard[1]:
+        raise UsageError("--shard {!r}: give I/N with 1 <= I <= N, e.g. 2/8".format(text))
+    return shard
+
+
 def run_capture(args: argparse.Namespace) -> int:
     from ..capture import capture
     from ..models import ModelError, resolve_model
@@ -150,6 +166,7 @@ def run_capture(args: argparse.Namespace) -> int:
                           ("--jobs", 1 if args.jobs is None else args.jobs)):
         if not value > 0:
             raise UsageError("{} {}: give a positive number".format(option, value))
+    shard = _shard(args.shard) if args.shard else None
     if args.pipeline_only and not pipeline:
         raise UsageError("--pipeline-only needs --pipeline (which chain to follow)")
     options = {
@@ -175,6 +192,7 @@ def run_capture(args: argparse.Namespace) -> int:
             max_file_mb=args.max_file_mb,
             compression=args.compress,
             jobs=args.jobs,
+            shard=shard,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -42,6 +42,25 @@ def register(sub: Any) -> None:
     p.add_argument("bundles", nargs="+", metavar="BUNDLE")
     p.set_defaults(func=run_verify)
 
+    p = sub.add_parser(
+        "merge",
+        help="join the shard bundles of one environment (capture --shard I/N) into one",
+        description="Join shard bundles captured with `edgeparity capture --shard I/N` (on "
+        "several devices or CI runners of the same kind) into one bundle that compares like "
+        "an unsharded capture. Refuses shards of different environments or an incomplete set.",
+    )
+    p.add_argument("shards", nargs="+", metavar="SHARD_BUNDLE")
+    p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle to write")
+    p.set_defaults(func=run_merge)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from ..bundle.merge import merge
+
+    path = merge(list(args.shards), args.out)
+    print("wrote {}: {} shards merged".format(printable(path), len(args.shards)))
+    return EXIT_PARITY
+
 
 def run_verify(args: argparse.Namespace) -> int:
     from ..bundle import load

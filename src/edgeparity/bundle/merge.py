@@ -1,0 +1,102 @@
+"""Join the shard bundles of one environment (``capture --shard I/N``) into one bundle.
+
+A 50,000-image set can be captured on several devices or CI runners of the same kind at once;
+merged, the result compares like an unsharded capture. Shards must come from the same kind of
+environment (same architecture, Python, and implementation versions and JPEG builds): a merge
+of a Jetson's shard with a laptop's would hide exactly what edgeparity looks for.
+
+Runs in every environment (CPython 3.6, numpy only).
+"""
+
+import os
+import shutil
+from typing import Any, Dict, List
+
+from .format import BundleError
+from .reader import Bundle, load
+from .writer import BundleWriter
+
+# What must be equal across shards for them to be one environment.
+_SAME = (("cpu", "arch"), ("python", "version"), ("numpy", "version"))
+
+
+def _environment(loaded: Bundle) -> Dict[str, Any]:
+    provenance = loaded.provenance
+    same = {"/".join(path): provenance.get(path[0], {}).get(path[1]) for path in _SAME}
+    for key, entry in sorted(provenance.get("implementations", {}).items()):
+        details = entry.get("details") or {}
+        same[key] = (entry.get("status"), details.get("version"),
+                     (details.get("jpeg_library") or {}).get("build"))
+    return same
+
+
+def merge(paths: List[str], out: str) -> str:
+    """Write the union of the shard bundles ``paths`` to ``out``; return its path."""
+    shards = [load(path) for path in paths]
+    if len(shards) < 2:
+        raise BundleError("merge needs at least two shard bundles")
+    first = shards[0]
+    expected = _environment(first)
+    for shard in shards[1:]:
+        found = _environment(shard)
+        differs = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+        if differs:
+            raise BundleError(
+                "{} and {} are not shards of one environment ({} differ: {} vs {}); capture "
+                "every shard with the same image or setup".format(
+                    first.path, shard.path, differs[0], expected.get(differs[0]),
+                    found.get(differs[0])))
+    counts = {shard.manifest.get("shard", {}).get("count") for shard in shards}
+    indexes = sorted(shard.manifest.get("shard", {}).get("index") or 0 for shard in shards)
+    if None in counts or len(counts) != 1 or indexes != list(range(1, len(shards) + 1)) \
+            or counts != {len(shards)}:
+        raise BundleError(
+            "merge needs every shard 1/N .. N/N of one split exactly once (got {}); capture "
+            "the missing ones with `edgeparity capture --shard I/N`".format(", ".join(
+                "{}/{}".format((s.manifest.get("shard") or {}).get("index"),
+                               (s.manifest.get("shard") or {}).get("count")) for s in shards)))
+    writer = BundleWriter(out, "none")
+    try:
+        records = {}  # type: Dict[str, Dict[str, Any]]
+        images = {}  # type: Dict[str, Any]
+        for shard in shards:
+            images.update(shard.manifest.get("images", {}))
+            for record in shard.manifest["records"]:
+                # Canonical inputs and probes ran in every shard; the same environment gives
+                # the same outputs, so the first shard's are kept.
+                records.setdefault(record["key"], record)
+        for record in records.values():
+            writer.add_record(record)
+            if record["status"] != "ok" or record["sha256"] in writer.arrays:
+                continue
+            source = next(s for s in shards if record["sha256"] in s.manifest["arrays"])
+            entry = dict(source.manifest["arrays"][record["sha256"]])
+            target = os.path.join(writer.staging, entry["file"])
+            try:
+                os.link(os.path.join(source.path, entry["file"]), target)
+            except OSError:
+                shutil.copyfile(os.path.join(source.path, entry["file"]), target)
+            writer.arrays[record["sha256"]] = entry
+        for digest, entry in first.manifest["arrays"].items():  # canonical inputs
+            if digest not in writer.arrays and os.path.exists(
+                    os.path.join(first.path, entry["file"])):
+                shutil.copyfile(os.path.join(first.path, entry["file"]),
+                                os.path.join(writer.staging, entry["file"]))
+                writer.arrays[digest] = dict(entry)
+        manifest = {key: value for key, value in first.manifest.items()
+                    if key not in ("records", "arrays", "index_sha256", "complete")}
+        manifest["images"] = dict(sorted(images.items()))
+        manifest["shard"] = None
+        manifest["merged_from"] = [os.path.abspath(shard.path) for shard in shards]
+        manifest["counts"] = {
+            "ok": sum(1 for r in records.values() if r["status"] == "ok"),
+            # failed outputs, and image files that could not be read at all
+            "error": sum(1 for r in records.values() if r["status"] == "error")
+            + sum(1 for entry in images.values() if "error" in entry),
+            "skipped": 0,
+        }
+        return writer.finish(manifest)
+    except BaseException:
+        if not writer.finished:
+            writer.discard()
+        raise

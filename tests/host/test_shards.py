@@ -1,0 +1,69 @@
+"""Shard bundles of one environment, merged, compare like an unsharded capture.
+
+Two real environments: the cloud-mxnet tox env (IJG libjpeg 9d) unsharded, and this
+interpreter (libjpeg-turbo) captured once whole and once as three shards.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import SAMPLES, run_capture, tox_python
+
+from edgeparity import cli, errors
+
+ROOT = os.path.dirname(SAMPLES)
+
+
+def _report(tmp_path, name, *bundles):
+    path = str(tmp_path / name)
+    code = cli.main(["compare", *bundles, "--json", path, "-q"])
+    with open(path) as handle:
+        report = json.load(handle)
+    for pair in report["pairs"]:
+        pair.pop("other")
+        for environment in report["environments"]:
+            environment.pop("bundle")
+    return code, report
+
+
+def test_merged_shards_give_the_verdicts_of_an_unsharded_capture(tmp_path):
+    cloud = run_capture(tox_python("cloud-mxnet"), tmp_path / "cloud", "cloud",
+                        "decode=pillow,preprocess=pillow", extra=["--impl", "pillow"])
+    whole = run_capture(sys.executable, tmp_path / "whole", "edge", "decode=pillow,"
+                        "preprocess=pillow", extra=["--impl", "pillow"])
+    shards = [run_capture(sys.executable, tmp_path / "shard{}".format(i), "edge",
+                          "decode=pillow,preprocess=pillow",
+                          extra=["--impl", "pillow", "--shard", "{}/3".format(i)])
+              for i in (1, 2, 3)]
+    sizes = [len(json.load(open(os.path.join(s, "manifest.json")))["images"]) for s in shards]
+    assert sum(sizes) == 14 and all(sizes), sizes  # a real split of the 14 sample images
+    merged = str(tmp_path / "merged")
+    assert cli.main(["merge", *shards, "--out", merged]) == errors.EXIT_PARITY
+    code_whole, whole_report = _report(tmp_path, "whole.json", cloud, whole)
+    code_merged, merged_report = _report(tmp_path, "merged.json", cloud, merged)
+    assert code_whole == code_merged == errors.EXIT_DIVERGENCE
+    whole_pair, merged_pair = whole_report["pairs"][0], merged_report["pairs"][0]
+    for key in ("verdict", "first_divergent_stage", "first_divergent_images", "images",
+                "stages", "like_for_like"):
+        assert merged_pair[key] == whole_pair[key], key
+
+
+def test_merge_refuses_an_incomplete_set_or_another_environment(tmp_path, capsys):
+    one = run_capture(sys.executable, tmp_path / "one", "edge", "decode=pillow",
+                      extra=["--impl", "pillow", "--stages", "decode", "--shard", "1/2"])
+    other = run_capture(tox_python("cloud-mxnet"), tmp_path / "other", "edge", "decode=pillow",
+                        extra=["--impl", "pillow", "--stages", "decode", "--shard", "2/2"])
+    again = run_capture(sys.executable, tmp_path / "again", "edge", "decode=pillow",
+                        extra=["--impl", "pillow", "--stages", "decode", "--shard", "1/2"])
+    out = str(tmp_path / "merged")
+    assert cli.main(["merge", one, other, "--out", out]) == errors.EXIT_ERROR
+    assert "not shards of one environment" in capsys.readouterr().err
+    assert cli.main(["merge", one, again, "--out", out]) == errors.EXIT_ERROR
+    assert "every shard 1/N .. N/N" in capsys.readouterr().err
+    assert not os.path.exists(out)
+    assert subprocess.run([sys.executable, "-m", "edgeparity", "capture", "--images", SAMPLES,
+                           "--out", out, "--shard", "3/2"], env=dict(
+                               os.environ, PYTHONPATH=os.path.join(ROOT, "src")),
+                          stderr=subprocess.PIPE).returncode == errors.EXIT_ERROR
