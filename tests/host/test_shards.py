@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 from conftest import SAMPLES, run_capture, tox_python
-
 from edgeparity import cli, errors
 
 ROOT = os.path.dirname(SAMPLES)
