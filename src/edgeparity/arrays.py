@@ -136,6 +136,8 @@ def read_npy(stream: Any, max_bytes: int, what: str,
         if not got:
             raise ValueError("{}: truncated ({} of {} bytes)".format(what, filled, nbytes))
         filled += got
+    if stream.read(1):
+        raise ValueError("{}: holds data after its array (the file was changed)".format(what))
     return flat.reshape(shape, order="F" if fortran else "C")
 
 

@@ -116,6 +116,13 @@ def available(loaded: Bundle, stage: str) -> List[str]:
     return names
 
 
+def _captured_stage(loaded: Bundle, stage: str) -> bool:
+    """Whether the capture ran ``stage`` at all (``capture --stages decode`` did not run
+    preprocess: it is then left out of the pipeline rather than reported as not compared)."""
+    return any(split_impl_key(key)[0] == stage
+               for key in loaded.manifest.get("implementations", {}))
+
+
 def resolve_pipelines(endpoints: List[Endpoint]) -> None:
     """Fill stages no one declared: Pillow for decode/preprocess, a runner both sides have."""
     for stage in STAGES:
@@ -125,7 +132,7 @@ def resolve_pipelines(endpoints: List[Endpoint]) -> None:
             declared = endpoint.bundle.manifest.get("pipeline", {}).get(stage)
             if declared:
                 endpoint.pipeline[stage] = declared
-            elif stage in DEFAULT_PIPELINE:
+            elif stage in DEFAULT_PIPELINE and _captured_stage(endpoint.bundle, stage):
                 endpoint.pipeline[stage] = DEFAULT_PIPELINE[stage]
     # Inference: prefer a runner every endpoint has, so the default comparison is like for like.
     common = None  # type: Optional[Set[str]]

@@ -1,0 +1,214 @@
+"""edgeparity's speed and memory goals, measured side by side in one run, printed as ratios.
+
+One command (after `make test` has created the tox environments):
+
+    .tox/reference/bin/python benchmarks/run.py            # the full run, ~10 min on 2 cores
+    .tox/reference/bin/python benchmarks/run.py --quick    # a tenth of the sizes, ~1 min
+
+It generates its corpora (no downloads): small noisy 4:2:0 JPEGs (64-256 px) and 1.3 MP
+photo-like JPEGs, captures them in two real environments whose libjpeg differs (the
+`cloud-mxnet` tox env: Pillow 8.4.0 wheel, IJG libjpeg 9d; this interpreter: libjpeg-turbo),
+and prints each measurement next to the goal it is held to. Absolute times depend on the
+machine; the ratios are what the goals are about. Peak memory is each command's own max RSS.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Tuple
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(ROOT, "src")
+CLOUD = os.path.join(ROOT, ".tox", "cloud-mxnet", "bin", "python")
+
+# Runs a command in-process and prints its own peak RSS (MB) as the last stderr line.
+_MEASURED = (
+    "import resource, runpy, sys\n"
+    "sys.argv = sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_module(sys.argv[0], run_name='__main__')\n"
+    "except SystemExit as exit:\n"
+    "    code = exit.code\n"
+    "else:\n"
+    "    code = 0\n"
+    "sys.stderr.write('\\nmaxrss_mb %.1f\\n' % (resource.getrusage(resource.RUSAGE_SELF)"
+    ".ru_maxrss / 1024.0))\n"
+    "sys.exit(code)\n"
+)
+
+
+def run(python: str, *args: str, expect: Tuple[int, ...] = (0,)) -> Tuple[float, float]:
+    """(seconds, peak RSS in MB) of ``python -m <args>``."""
+    env = dict(os.environ, PYTHONPATH=SRC)
+    started = time.perf_counter()
+    result = subprocess.run([python, "-c", _MEASURED] + list(args), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - started
+    stderr = result.stderr.decode(errors="replace")
+    if result.returncode not in expect:
+        sys.exit("benchmark command failed ({}): {}\n{}".format(
+            result.returncode, " ".join(args), stderr[-2000:]))
+    rss = float(stderr.strip().splitlines()[-1].split()[-1])
+    return seconds, rss
+
+
+def small_jpegs(folder: str, count: int) -> None:
+    """Noisy 4:2:0 JPEGs of 64-256 px: every one decodes differently under IJG and turbo."""
+    from PIL import Image
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.RandomState(0)
+    for index in range(count):
+        width, height = rng.randint(64, 257, 2)
+        base = Image.fromarray(rng.randint(0, 256, (height // 8 + 1, width // 8 + 1, 3))
+                               .astype(np.uint8)).resize((width, height), Image.BILINEAR)
+        noisy = np.asarray(base).astype(np.int16) + rng.randint(-20, 21, (height, width, 3))
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(
+            os.path.join(folder, "img{:05d}.jpg".format(index)), quality=int(rng.randint(60, 95)))
+
+
+def photos(folder: str, count: int) -> None:
+    """Smooth 1280 x 1024 scenes with sensor-like noise, quality 88: photo-like JPEGs."""
+    from PIL import Image, ImageFilter
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.RandomState(1)
+    for index in range(count):
+        base = Image.fromarray(rng.randint(0, 256, (33, 41, 3)).astype(np.uint8))
+        scene = base.resize((1280, 1024), Image.BICUBIC).filter(ImageFilter.GaussianBlur(2))
+        noisy = np.asarray(scene).astype(np.int16) + rng.normal(0, 6, (1024, 1280, 3)).astype(
+            np.int16)
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(
+            os.path.join(folder, "photo{:05d}.jpg".format(index)), quality=88)
+
+
+_BARE_LOOP = (
+    "import io, os, sys, time, numpy as np\n"
+    "from PIL import Image\n"
+    "folder = sys.argv[1]\n"
+    "started = time.perf_counter()\n"
+    "for name in sorted(os.listdir(folder)):\n"
+    "    with open(os.path.join(folder, name), 'rb') as handle:\n"
+    "        data = handle.read()\n"
+    "    with Image.open(io.BytesIO(data)) as image:\n"
+    "        np.asarray(image.convert('RGB'))\n"
+    "print(time.perf_counter() - started)\n"
+)
+
+
+def bare_loop(python: str, folder: str) -> float:
+    """The library calls capture makes to decode with Pillow, and nothing else."""
+    out = subprocess.run([python, "-c", _BARE_LOOP, folder], stdout=subprocess.PIPE, check=True)
+    return float(out.stdout.decode().strip())
+
+
+def capture(python: str, images: str, out: str, *extra: str) -> Tuple[float, float]:
+    return run(python, "edgeparity", "capture", "--images", images, "--out", out,
+               "--impl", "pillow", "--stages", "decode", "-q", *extra)
+
+
+def line(what: str, value: str, goal: str, ok: bool) -> None:
+    print("  {:<62} {:>16}   goal {:<10} {}".format(what, value, goal, "ok" if ok else "MISSED"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it")
+    args = parser.parse_args()
+    if not os.path.exists(CLOUD):
+        sys.exit("needs the cloud-mxnet tox env ({}): run `make test` first".format(CLOUD))
+    big, small, n_photos = (1000, 100, 100) if args.quick else (10000, 1000, 1000)
+    work = args.keep or tempfile.mkdtemp(prefix="edgeparity-bench-")
+    here = sys.executable
+    print("edgeparity benchmarks in {} ({} cores){}".format(
+        work, os.cpu_count(), ", quick sizes" if args.quick else ""))
+
+    def path(*parts: str) -> str:
+        return os.path.join(work, *parts)
+
+    print("generating corpora ...", flush=True)
+    small_jpegs(path("small"), big)
+    photos(path("photos"), n_photos)
+    os.makedirs(path("small-1k"), exist_ok=True)
+    for name in sorted(os.listdir(path("small")))[:small]:
+        os.link(path("small", name), path("small-1k", name))
+
+    print("capture (decode only) ...", flush=True)
+    results = {}  # type: Dict[str, Tuple[float, float]]
+    results["capture cloud big"] = capture(CLOUD, path("small"), path("b", "cloud"), "-j", "1")
+    results["capture here big"] = capture(here, path("small"), path("b", "here"), "-j", "1")
+    results["capture here big copy"] = capture(here, path("small"), path("b", "here2"), "-j", "1")
+    capture(CLOUD, path("small-1k"), path("b", "cloud-1k"), "-j", "1")
+    capture(here, path("small-1k"), path("b", "here-1k"), "-j", "1")
+    bare = min(bare_loop(here, path("photos")) for _ in range(2))
+    one_job = min(capture(here, path("photos"), path("b", "p1-{}".format(i)), "-j", "1")[0]
+                  for i in range(2))
+    two_jobs = min(capture(here, path("photos"), path("b", "p2-{}".format(i)), "-j", "2")[0]
+                   for i in range(2))
+
+    print("compare ...", flush=True)
+    manifests = []  # type: List[str]
+    for name in ("here", "here2"):
+        manifests.append(path("b", name, "manifest.json"))
+    started = time.perf_counter()
+    for manifest in manifests:
+        with open(manifest) as handle:
+            json.load(handle)
+    json_seconds = time.perf_counter() - started
+    same = run(here, "edgeparity", "compare", path("b", "here"), path("b", "here2"), "-q")
+    reports = ["--md", path("r.md"), "--html", path("r.html"), "--json", path("r.json")]
+    differ = run(here, "edgeparity", "compare", path("b", "cloud"), path("b", "here"), "-q",
+                 *reports, expect=(1,))
+    differ_small = run(here, "edgeparity", "compare", path("b", "cloud-1k"),
+                       path("b", "here-1k"), "-q", expect=(1,))
+
+    print()
+    print("results ({} small images, {} photos)".format(big, n_photos))
+    line("compare, identical bundles / json.load of both manifests",
+         "{:.2f}x".format(same[0] / json_seconds), "<= 2x", same[0] <= 2 * json_seconds)
+    line("compare, identical bundles: peak RSS", "{:.0f} MB".format(same[1]), "< 300 MB",
+         same[1] < 300)
+    capture_time = results["capture here big"][0]
+    line("compare, differing bundles / decode-only capture of one side",
+         "{:.2f}x".format(differ[0] / capture_time), "<= 0.5x", differ[0] <= 0.5 * capture_time)
+    line("compare, differing: peak RSS at {} / at {} images".format(big, small),
+         "{:.2f}x ({:.0f} MB)".format(differ[1] / differ_small[1], differ[1]), "<= 1.3x",
+         differ[1] <= 1.3 * differ_small[1])
+    line("capture overhead: capture -j 1 / bare decode loop ({} photos)".format(n_photos),
+         "{:.2f}x".format(one_job / bare), "<= 1.15x", one_job <= 1.15 * bare)
+    line("capture speed-up: -j 1 / -j 2", "{:.2f}x".format(one_job / two_jobs), ">= 1.6x",
+         one_job / two_jobs >= 1.6)
+    html_mb = os.path.getsize(path("r.html")) / 1e6
+    md_kib = os.path.getsize(path("r.md")) / 1024
+    line("HTML report at {} divergent images".format(big), "{:.1f} MB".format(html_mb),
+         "<= 10 MB", html_mb <= 10)
+    line("Markdown report at {} divergent images".format(big), "{:.0f} KiB".format(md_kib),
+         "<= 1 MiB", md_kib <= 1024)
+    line("JSON report (every image, for machines)",
+         "{:.1f} MB".format(os.path.getsize(path("r.json")) / 1e6), "-", True)
+    with open(path("r.md"), encoding="utf-8") as handle:
+        head = handle.read(2000)
+    says = "First divergent stage: decode" in head
+    line("the bounded Markdown still names the stage and the count", "yes" if says else "no",
+         "yes", says)
+    print()
+    print("  timings: capture of {} small images {:.1f}s per side; compare identical {:.1f}s, "
+          "differing {:.1f}s; json.load of both manifests {:.2f}s".format(
+              big, capture_time, same[0], differ[0], json_seconds))
+    print("  photos: bare loop {:.1f}s, capture -j 1 {:.1f}s, -j 2 {:.1f}s".format(
+        bare, one_job, two_jobs))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
