@@ -278,3 +278,34 @@ def test_unlistable_folder_and_unreadable_file_are_named_and_counted(small_image
     assert "locked" in capsys.readouterr().err
     assert "Permission denied" in manifest["images"]["unreadable.jpg"]["error"]
     assert counts["error"] >= 2  # the unreadable file and the truncated one
+
+
+def test_sigkill_at_random_moments_never_leaves_a_bundle_compare_accepts(tmp_path):
+    """Kill a capture at random moments (replacing an older bundle each time): every time, what
+    is at --out is either the old complete bundle or a new complete one, and the next capture
+    cleans the dead one's staging folders."""
+    pytest.importorskip("PIL")
+    import random
+    import signal
+    import time
+
+    images = tmp_path / "images"
+    images.mkdir()
+    source = os.path.join(SAMPLES, "photo-420.jpg")
+    for index in range(40):
+        shutil.copy(source, str(images / "i{:02d}.jpg".format(index)))
+    out = str(tmp_path / "b")
+    command = [sys.executable, "-m", "edgeparity", "capture", "--images", str(images), "--out",
+               out, "--impl", "pillow", "-q"]
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+    assert subprocess.run(command, env=env, stderr=subprocess.PIPE).returncode == 0
+    rng = random.Random(0)
+    for _ in range(8):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.05, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        assert bundle.load(out).manifest["complete"] is True  # never half a bundle
+    assert subprocess.run(command, env=env, stderr=subprocess.PIPE).returncode == 0
+    assert sorted(os.listdir(str(tmp_path))) == ["b", "images"]  # leftovers cleaned
