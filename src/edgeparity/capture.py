@@ -25,7 +25,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import __version__, defaults, probe
-from .bundle import BundleWriter
+from .bundle import BundleError, BundleWriter
+from .errors import UserError
 from .inputs import (
     IMAGE_SUFFIXES,
     InputError,
@@ -194,6 +195,24 @@ def capture(
                 len(writer.records), kept
             )
         ) from None
+    except Exception as exc:
+        # A run that must stop (an error no single image caused) keeps what it captured.
+        if writer.finished or not writer.records:
+            if not writer.finished:
+                writer.discard()
+            raise
+        manifest["stopped_by"] = error_text(exc)
+        try:
+            kept = writer.finish_interrupted(manifest)
+        except Exception:
+            writer.discard()  # e.g. the disk is full: nothing more can be written
+            raise exc from None
+        kept_note = "{} records captured so far are kept in {}, marked incomplete".format(
+            len(writer.records), kept)
+        if isinstance(exc, UserError):
+            raise BundleError("{} ({})".format(exc, kept_note)) from None
+        sys.stderr.write("edgeparity: {}\n".format(kept_note))
+        raise
     except BaseException:
         if not writer.finished:
             writer.discard()
