@@ -1,15 +1,21 @@
 # The Docker matrix as buildx bake targets: one target per [docker.*] entry of matrix.toml, same
-# Dockerfile, platform and build args (tests/host/test_bake.py checks they stay in step).
+# name, Dockerfile, platform and build args (tests/host/test_bake.py checks they stay in step).
+# Bake builds images (with BuildKit caches, e.g. in CI); `edgeparity image run` runs them.
 #
 #   docker buildx bake --print                    # what would be built, as JSON
 #   docker buildx bake --load matrix              # build every image into the local engine
 #   docker buildx bake --load jetson-dlr          # one image
 #   PILLOW_BUILD=wheel docker buildx bake --load jetson-dlr
-#   docker buildx bake --load jetson-dlr-l4t      # ON A JETSON: real L4T r32.7.1 base, natively
+#   docker buildx bake --load jetson-l4t          # ON A JETSON: real L4T r32.7.1 base, natively
 #
 # The build context is this checkout (".", filtered by .dockerignore), never a git URL: the
 # Dockerfiles COPY wheelhouse/ (make wheelhouse), which is not in git.
-# Images are tagged edgeparity/NAME:${TAG}.
+#
+# Tags: edgeparity's one tag scheme is edgeparity/NAME:<content hash> (src/edgeparity/matrix/
+# docker/image.py), which HCL cannot compute. Bake tags edgeparity/NAME:${TAG} by default; give
+# its builds edgeparity's tags with
+#   docker buildx bake --load $(edgeparity image tag --bake-set | sed 's/^/--set /') matrix
+# and `edgeparity image run --no-build` finds them (the GitHub workflow does this).
 #
 # Caches: each target reads and writes a local BuildKit cache under ${CACHE_DIR}/NAME (CI keeps
 # it between runs). The "docker" driver (the engine's built-in builder) cannot export caches:
@@ -31,7 +37,7 @@ variable "L4T_BASE_IMAGE" {
   default = "nvcr.io/nvidia/l4t-base:r32.7.1"
 }
 
-# Which Pillow 8.4.0 jetson-dlr and jetson-dlr-l4t get: "source" (built against the system
+# Which Pillow 8.4.0 jetson-dlr and jetson-l4t get: "source" (built against the system
 # libjpeg-turbo, the Jetson's case) or "wheel" (manylinux aarch64 wheel, IJG libjpeg 9d).
 variable "PILLOW_BUILD" {
   default = "source"
@@ -50,11 +56,6 @@ variable "CACHE_TO_DIR" {
   default = "${CACHE_DIR}"
 }
 
-# Debian bullseye's pins for the emulated Jetson stand-in (the Dockerfile defaults are L4T's).
-variable "BULLSEYE_ARM64_APT_PACKAGES" {
-  default = "python3=3.9.2-3 python3-distutils=3.9.2-1 python3-dev=3.9.2-3 gcc=4:10.2.1-1 libc6-dev=2.31-13+deb11u11 libjpeg62-turbo-dev=1:2.0.6-4 zlib1g-dev=1:1.2.11.dfsg-2+deb11u2"
-}
-
 function "cache_from" {
   params = [name]
   result = CACHE_DIR == "" ? [] : ["type=local,src=${CACHE_DIR}/${name}"]
@@ -69,7 +70,7 @@ group "default" {
   targets = ["matrix"]
 }
 
-# Every environment `make matrix` runs (matrix.toml [docker.*]).
+# Every environment `make matrix` runs (matrix.toml's [docker.*] with default = true).
 group "matrix" {
   targets = ["cloud-mxnet", "jetson-dlr", "jetson-dlr-wheel", "reference"]
 }
@@ -96,10 +97,10 @@ target "_jetson-bullseye" {
   inherits   = ["_checkout"]
   dockerfile = "docker/jetson-dlr/Dockerfile"
   platforms  = ["linux/arm64"]
+  # apt versions come from docker/common/bullseye-apt.pins (the base image's suite).
   args = {
-    BASE_IMAGE   = BASE_IMAGE_ARM64
-    LOCK         = "requirements.lock"
-    APT_PACKAGES = BULLSEYE_ARM64_APT_PACKAGES
+    BASE_IMAGE = BASE_IMAGE_ARM64
+    LOCK       = "requirements.lock"
   }
 }
 
@@ -137,9 +138,10 @@ target "reference" {
   cache-to   = cache_to("reference")
 }
 
-# Not in the matrix: the real Jetson image, built natively on the device (CI job `jetson`). The
-# Dockerfile's defaults are L4T r32.7.1's apt pins and the CPython 3.6 lock.
-target "jetson-dlr-l4t" {
+# Not in the default matrix ([docker.jetson-l4t] has default = false): the real Jetson image,
+# built natively on the device. The Dockerfile's defaults are L4T r32.7.1's apt pins and the
+# CPython 3.6 lock.
+target "jetson-l4t" {
   inherits   = ["_checkout"]
   dockerfile = "docker/jetson-dlr/Dockerfile"
   platforms  = ["linux/arm64"]
@@ -147,7 +149,7 @@ target "jetson-dlr-l4t" {
     BASE_IMAGE   = L4T_BASE_IMAGE
     PILLOW_BUILD = PILLOW_BUILD
   }
-  tags       = ["edgeparity/jetson-dlr-l4t:${TAG}"]
-  cache-from = cache_from("jetson-dlr-l4t")
-  cache-to   = cache_to("jetson-dlr-l4t")
+  tags       = ["edgeparity/jetson-l4t:${TAG}"]
+  cache-from = cache_from("jetson-l4t")
+  cache-to   = cache_to("jetson-l4t")
 }

@@ -18,12 +18,16 @@ import time
 
 import pytest
 
-from edgeparity import matrix_docker
+from edgeparity.matrix.docker import DockerBackend, Engine, engine_reachable
+from edgeparity.matrix.run import run_all
 
 try:  # tests/host as a package, or as a plain folder on sys.path (pytest's default)
-    from .test_docker_matrix import BASE_IMAGE, make_project, probe_entry
+    from .test_docker_matrix import BASE_IMAGE, environment, make_project
 except ImportError:
-    from test_docker_matrix import BASE_IMAGE, make_project, probe_entry  # type: ignore
+    from test_docker_matrix import BASE_IMAGE, environment, make_project  # type: ignore
+
+# Every test here builds or runs images or starts a daemon: `pytest -m "not docker"` omits it.
+pytestmark = pytest.mark.docker
 
 BRIDGE = "epd2br0"
 BRIDGE_ADDRESS = "172.29.0.1/24"
@@ -43,10 +47,10 @@ def second_engine():
     for tool in ("dockerd", "docker", "ip"):
         if shutil.which(tool) is None:
             pytest.skip("{} is not installed".format(tool))
-    reachable, why = matrix_docker.engine_reachable()
+    reachable, why = engine_reachable()
     if not reachable:
         pytest.skip("no local Docker engine to copy the base image from: {}".format(why))
-    if not matrix_docker.Engine().image_id(BASE_IMAGE):
+    if not Engine().image_id(BASE_IMAGE):
         pytest.skip("base image {} missing: run `make base-images`".format(BASE_IMAGE))
     subprocess.run(["ip", "link", "del", BRIDGE], stderr=subprocess.DEVNULL)  # stale, if any
     made = subprocess.run(
@@ -66,7 +70,7 @@ def second_engine():
         stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
-        while not matrix_docker.engine_reachable(docker_host=host)[0]:
+        while not engine_reachable(docker_host=host)[0]:
             if daemon.poll() is not None or time.time() > deadline:
                 with open(os.path.join(state, "dockerd.log")) as handle:
                     tail = handle.read()[-1500:]
@@ -86,17 +90,16 @@ def second_engine():
 
 
 def test_entry_with_docker_host_builds_and_runs_there(tmp_path, second_engine):
-    remote = matrix_docker.Engine(docker_host=second_engine)
-    local = matrix_docker.Engine()
+    remote = Engine(docker_host=second_engine)
+    local = Engine()
     assert remote.image_id(BASE_IMAGE) is None, "the second engine must start empty"
     images = make_project(tmp_path)
     # A tag no engine has seen, so "not on the local engine" means "not built there".
     (tmp_path / "src" / "code.py").write_text("RUN = {!r}\n".format(time.time()))
     messages = []
-    entry = probe_entry(docker_host=second_engine)
+    probe = environment(tmp_path, docker_host=second_engine)
 
-    bundles = matrix_docker.run({"probe": entry}, images, tmp_path / "out", messages.append,
-                                root=tmp_path)
+    bundles = run_all(DockerBackend(messages.append), [probe], images, tmp_path / "out")
 
     bundle = bundles["probe"]
     assert (bundle / "inputs.txt").read_text().split() == ["a.jpg", "b.jpg"]
@@ -104,6 +107,8 @@ def test_entry_with_docker_host_builds_and_runs_there(tmp_path, second_engine):
     interfaces = [line.split(":")[0].strip()
                   for line in (bundle / "net.txt").read_text().splitlines()[2:]]
     assert interfaces == ["lo"]
+    assert "EDGEPARITY_EXPECT_LIBJPEG=IJG libjpeg 9d" in (
+        tmp_path / "out" / "logs" / "probe.tests.log").read_text()
     assert any("copying base image" in m for m in messages), messages
     tag = next(m.split()[2] for m in messages if "building edgeparity/probe:" in m)
     assert remote.image_id(tag), "the image must be built on the docker_host engine"
@@ -111,6 +116,5 @@ def test_entry_with_docker_host_builds_and_runs_there(tmp_path, second_engine):
     assert "engine {}".format(second_engine) in " ".join(messages)
 
     messages.clear()
-    matrix_docker.run({"probe": entry}, images, tmp_path / "out2", messages.append,
-                      root=tmp_path)
+    run_all(DockerBackend(messages.append), [probe], images, tmp_path / "out2")
     assert any("is up to date" in m for m in messages), messages

@@ -1,11 +1,27 @@
-"""`edgeparity matrix`: configuration errors and the fallback when no Docker engine answers."""
+"""`edgeparity matrix` and `edgeparity image`: the matrix.toml schema, configuration errors, the
+fallback when no Docker engine answers, and the local backend's in-environment tests."""
+
+import os
+from pathlib import Path
+
+import pytest
 
 from edgeparity import cli, errors
+from edgeparity.matrix import config as matrix_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER_ENTRY = '[docker.only]\ndockerfile = "Dockerfile"\nplatform = "linux/amd64"\n'
+
+
+def write(tmp_path, text, name="matrix.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    return path
 
 
 def test_auto_backend_falls_back_to_local_and_says_so(tmp_path, monkeypatch, capsys):
-    config = tmp_path / "matrix.toml"
-    config.write_text('[docker.only]\ndockerfile = "Dockerfile"\nplatform = "linux/amd64"\n')
+    config = write(tmp_path, DOCKER_ENTRY)
     # An engine address where nothing listens: the real `docker` CLI gets no answer.
     monkeypatch.setenv("DOCKER_HOST", "unix://" + str(tmp_path / "no-engine.sock"))
     code = cli.main(["matrix", "--config", str(config)])
@@ -16,8 +32,7 @@ def test_auto_backend_falls_back_to_local_and_says_so(tmp_path, monkeypatch, cap
 
 
 def test_unknown_section_and_unknown_only_name_are_errors(tmp_path, capsys):
-    config = tmp_path / "matrix.toml"
-    config.write_text('[locals.x]\ntox_env = "x"\n')
+    config = write(tmp_path, '[locals.x]\ntox_env = "x"\n')
     assert cli.main(["matrix", "--backend", "local", "--config", str(config)]) == errors.EXIT_ERROR
     config.write_text('[local.x]\ntox_env = "x"\n')
     assert cli.main(["matrix", "--backend", "local", "--config", str(config),
@@ -29,3 +44,87 @@ def test_unknown_section_and_unknown_only_name_are_errors(tmp_path, capsys):
 def test_missing_matrix_file_is_explained(tmp_path, capsys):
     assert cli.main(["matrix", "--config", str(tmp_path / "absent.toml")]) == errors.EXIT_ERROR
     assert "no matrix file" in capsys.readouterr().err
+
+
+# -- the schema: every table validated, one set of defaults ---------------------------------------
+
+
+@pytest.mark.parametrize("table, text, message", [
+    ("matrix", '[matrix]\nimage = "x"\n', r"\[matrix\]: unknown key image; known: images, "),
+    ("local", '[local.a]\ntox-env = "a"\n', r"\[local.a\]: unknown key tox-env; known: "),
+    ("docker", DOCKER_ENTRY + 'expect-libjpeg = "x"\n',
+     r"\[docker.only\]: unknown key expect-libjpeg; known: "),
+    ("types", '[local.a]\nexpect_libjpeg = 9\n', r"\[local.a\]: 'expect_libjpeg' must be a string"),
+    ("bool", '[local.a]\ndefault = "no"\n', r"\[local.a\]: 'default' must be true or false"),
+    ("required", '[docker.b]\nplatform = "linux/amd64"\n',
+     r"\[docker.b\]: 'dockerfile' is required"),
+    ("stage", '[local.a]\npipeline = { decoder = "pillow" }\n', r"\[local.a\]: pipeline must map "),
+    ("impl", '[local.a]\npipeline = { decode = "pilow" }\n',
+     r"\[local.a\]: bad pipeline .*no decode implementation 'pilow'"),
+    ("reference", '[matrix]\nreference = "nobody"\n[local.a]\n', r"reference 'nobody' names no"),
+    ("build_args", DOCKER_ENTRY + "build_args = { N = 1 }\n", r"build_args values must be strings"),
+])
+def test_every_table_is_validated_and_errors_name_the_key_and_table(tmp_path, table, text,
+                                                                     message):
+    with pytest.raises(matrix_config.ConfigError, match=message):
+        matrix_config.load(write(tmp_path, text))
+
+
+def test_defaults_come_from_one_place(tmp_path):
+    from edgeparity import defaults
+    from edgeparity.stages.pipeline import DEFAULT_PIPELINE
+
+    config = matrix_config.load(write(tmp_path, '[local.a]\n' + DOCKER_ENTRY))
+    assert config.images == (tmp_path / defaults.IMAGES_DIR).resolve()
+    assert config.out == (tmp_path / defaults.MATRIX_OUT).resolve()
+    local, docker = config.local["a"], config.docker["only"]
+    assert local.tox_env == "a" and local.expect_libjpeg == "" and local.default is True
+    assert local.pipeline == DEFAULT_PIPELINE == docker.pipeline
+    assert docker.build_args == {} and docker.runtime is None
+
+
+def test_default_false_environments_run_only_when_named(tmp_path):
+    config = matrix_config.load(ROOT / "matrix.toml")
+    assert "jetson-l4t" not in [e.name for e in config.select("docker")]
+    (l4t,) = config.select("docker", ["jetson-l4t"])
+    assert l4t.runtime == "nvidia" and l4t.default is False
+    assert [e.name for e in config.select("local")] == list(config.local)
+
+
+def test_image_commands_refuse_unknown_names(tmp_path, capsys):
+    config = write(tmp_path, DOCKER_ENTRY)
+    assert cli.main(["image", "run", "nope", "--config", str(config)]) == errors.EXIT_ERROR
+    assert "unknown docker environments: nope (known: only)" in capsys.readouterr().err
+
+
+# -- the local backend runs tests/inenv (and so asserts expect_libjpeg) before capturing -----------
+
+
+def test_local_backend_fails_naming_both_libraries_when_expect_libjpeg_is_wrong(tmp_path, capsys):
+    """The `reference` tox env's Pillow loads libjpeg-turbo 3; pin IJG libjpeg 9d instead.
+
+    Runs the real tox env (about a minute): tests/inenv fail, the capture still runs, and the
+    error names the library loaded and the one pinned."""
+    tox_python = ROOT / ".tox" / "reference" / "bin" / "python"
+    if not tox_python.exists():
+        pytest.skip("tox env 'reference' does not exist yet ({}): run `make test`".format(
+            tox_python))
+    from edgeparity.matrix.local import tox_command
+
+    try:
+        tox_command()
+    except errors.UserError as exc:
+        pytest.skip(str(exc))
+    config = write(tmp_path, '[matrix]\nimages = "{}"\n\n[local.reference]\n'
+                   'expect_libjpeg = "IJG libjpeg 9d"\n'.format(ROOT / "sample-images"))
+    out = tmp_path / "out"
+    code = cli.main(["matrix", "--backend", "local", "--config", str(config),
+                     "--only", "reference", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == errors.EXIT_ERROR, err
+    assert "reference: the in-environment tests failed (exit 1)" in err
+    assert "Pillow decodes JPEG with libjpeg-turbo 3." in err  # what is loaded
+    assert "pins IJG libjpeg 9d" in err  # what matrix.toml says
+    assert (out / "logs" / "reference.exitcode").read_text().strip() == "1"
+    assert (out / "bundles" / "reference" / "manifest.json").is_file(), "capture runs anyway"
+    assert os.path.getsize(str(out / "logs" / "reference.capture.log")) > 0

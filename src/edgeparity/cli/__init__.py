@@ -15,7 +15,8 @@ from typing import List, Optional
 
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
-from . import capture, compare, golden, matrix
+from ..text import printable
+from . import capture, compare, golden, image, matrix
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="edgeparity " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (capture, compare, golden, matrix):
+    for module in (capture, compare, golden, matrix, image):
         module.register(sub)
     return parser
 
@@ -42,15 +43,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.func(args)
     except UserError as exc:  # includes UsageError and BundleError
-        sys.stderr.write("edgeparity: error: {}\n".format(exc))
+        sys.stderr.write("edgeparity: error: {}\n".format(printable(exc, multiline=True)))
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
-        sys.stderr.write("edgeparity: {}\n".format(str(exc) or "interrupted"))
+        sys.stderr.write("edgeparity: {}\n".format(printable(exc) or "interrupted"))
         return EXIT_INTERRUPTED
     except OSError as exc:
         if not exc.filename:
             raise
-        sys.stderr.write("edgeparity: error: {}: {}\n".format(exc.filename, exc.strerror or exc))
+        sys.stderr.write("edgeparity: error: {}: {}\n".format(
+            printable(exc.filename), printable(exc.strerror or exc)))
         return EXIT_ERROR
     except Exception:
         # A bug. Exit 2, not Python's default 1, which would read as "divergence found".

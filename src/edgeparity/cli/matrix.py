@@ -1,10 +1,20 @@
-"""`edgeparity matrix`: capture in every environment of matrix.toml, then compare."""
+"""`edgeparity matrix`: run the suite in every environment of matrix.toml, then compare."""
 
 import argparse
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from .. import defaults
-from .options import add_compare_arguments
+from ..errors import EXIT_ERROR, UsageError
+from .compare import NOT_ESTABLISHED
+from .options import add_compare_arguments, split_list
+
+
+def say(message: str) -> None:
+    sys.stderr.write("edgeparity matrix: {}\n".format(message))
+    sys.stderr.flush()
 
 
 def register(sub: Any) -> None:
@@ -12,7 +22,8 @@ def register(sub: Any) -> None:
         "matrix",
         help="capture in every environment of matrix.toml, then compare",
         description="Build/run every environment, collect bundles, compare, and write the "
-        "reports to OUT (terminal, report.md, report.html, report.json).",
+        "reports to OUT (terminal, report.md, report.html, report.json). In each environment "
+        "the in-environment tests run first (they assert expect_libjpeg), then the capture.",
     )
     p.add_argument(
         "--backend", choices=("auto", "docker", "local"), default="auto",
@@ -21,16 +32,67 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--config", default=defaults.MATRIX_CONFIG,
                    help="matrix file (default {})".format(defaults.MATRIX_CONFIG))
-    p.add_argument("--only", action="append", metavar="NAME[,NAME]", help="only these environments")
+    p.add_argument("--only", action="append", metavar="NAME[,NAME]",
+                   help="only these environments (also those with default = false)")
     p.add_argument("--out", help="output folder (default from the matrix file: {})".format(
         defaults.MATRIX_OUT))
-    p.add_argument("--images", help="images folder (default from the matrix file)")
+    p.add_argument("--images", help="images folder (default from the matrix file: {})".format(
+        defaults.IMAGES_DIR))
     p.add_argument("--rebuild", action="store_true", help="rebuild images / environments")
     add_compare_arguments(p)
     p.set_defaults(func=run_matrix)
 
 
 def run_matrix(args: argparse.Namespace) -> int:
-    from ..matrix import matrix_cli  # TODO(issue 8): moves here
+    from ..bundle import BundleError
+    from ..compare import Tolerances, compare, exit_code
+    from ..matrix import config as matrix_config
+    from ..matrix.run import choose_backend, make_backend, run_all
+    from ..report.write import Targets, write_compare_reports
 
-    return matrix_cli(args)
+    config = matrix_config.load(args.config)
+    try:
+        # Before any build: a typo here should cost seconds, not a matrix run.
+        tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    images_dir = Path(args.images).resolve() if args.images else config.images
+    out_dir = Path(args.out).resolve() if args.out else config.out
+    backend_name, why = choose_backend(args.backend, config)
+    if backend_name == "local" and args.backend == "auto":
+        say("{}; falling back to the local backend (tox environments on this machine)".format(
+            why))
+    try:
+        environments = config.select(backend_name, split_list(args.only))
+    except matrix_config.ConfigError as exc:
+        raise UsageError("--only names {}".format(exc)) from None
+    if not environments:
+        declared = config.environments(backend_name)
+        raise UsageError("{} has no [{}.*] environments{}".format(
+            args.config, backend_name,
+            " in its default matrix (name one with --only)" if declared else ""))
+    say("backend {}: {} environments ({}); images {}; output {}".format(
+        backend_name, len(environments), ", ".join(e.name for e in environments), images_dir,
+        out_dir))
+    started = time.time()
+    backend = make_backend(backend_name, say, rebuild=args.rebuild)
+    bundles = run_all(backend, environments, images_dir, out_dir)
+    say("comparing")
+    reference = args.reference or config.reference
+    if reference not in bundles:
+        reference = next(iter(bundles))
+    specs = [str(bundles[reference])] + [str(p) for n, p in bundles.items() if n != reference]
+    try:
+        report, heatmaps = compare(specs, reference, tolerances)
+    except (ValueError, BundleError) as exc:
+        raise UsageError(str(exc)) from None
+    targets = Targets(json=args.json or str(out_dir / "report.json"),
+                      md=args.md or str(out_dir / "report.md"),
+                      html=args.html or str(out_dir / "report.html"), verbose=args.verbose)
+    write_compare_reports(report, heatmaps, targets)
+    say("reports: {}, {}, {} ({:.0f}s in all)".format(
+        targets.md, targets.html, targets.json, time.time() - started))
+    code = exit_code(report)
+    if code == EXIT_ERROR:
+        sys.stderr.write(NOT_ESTABLISHED)
+    return code
