@@ -9,7 +9,7 @@ from typing import Any
 from .. import defaults
 from ..errors import EXIT_ERROR, UsageError
 from .compare import NOT_ESTABLISHED
-from .options import add_compare_arguments, split_list
+from .options import add_compare_arguments, compare_options, split_list
 
 
 def say(message: str) -> None:
@@ -83,7 +83,9 @@ def run_matrix(args: argparse.Namespace) -> int:
         reference = next(iter(bundles))
     specs = [str(bundles[reference])] + [str(p) for n, p in bundles.items() if n != reference]
     try:
-        report, heatmaps = compare(specs, reference, tolerances)
+        options = compare_options(args)
+        options["want_heatmaps"] = True  # the matrix always writes report.html
+        report, heatmaps = compare(specs, reference, tolerances, **options)
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
     targets = Targets(json=args.json or str(out_dir / "report.json"),
