@@ -4,6 +4,7 @@ CPython 3.6+, standard library only.
 """
 
 import os
+import shutil
 
 from ..stages.base import Unavailable
 
@@ -26,3 +27,19 @@ def make_dirs(path: str) -> None:
     """Create ``path`` and its parents unless it is already a directory."""
     if not os.path.isdir(path):
         os.makedirs(path)
+
+
+def publish_directory(scratch: str, target: str) -> None:
+    """Move a finished scratch directory to ``target`` atomically, then remove the scratch.
+
+    Another process may have published the same target meanwhile (two captures building the
+    demo artifact at once): theirs is kept, which is the same content.
+    """
+    try:
+        os.rename(scratch, target)
+    except OSError:
+        if not os.path.isdir(target):
+            raise
+    finally:
+        if os.path.isdir(scratch):
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import demo_model, native
 from ..stages.base import Unavailable
-from .base import ModelError, cache_dir, make_dirs
+from .base import ModelError, cache_dir, make_dirs, publish_directory
 
 TVM_NDARRAY_LIST_MAGIC = 0xF7E58D4F05049CB7
 
@@ -169,11 +169,7 @@ def build_demo_dlr_artifact() -> str:
             info["compiler"] = _compiler_version(compiler)
         with open(os.path.join(scratch, DEMO_BUILD_INFO), "w") as handle:
             json.dump(info, handle, indent=1, sort_keys=True)
-        try:
-            os.rename(scratch, target)
-        except OSError:  # built concurrently by another process: keep theirs
-            if not os.path.isdir(target):
-                raise
+        publish_directory(scratch, target)
     finally:
         if os.path.isdir(scratch):
             shutil.rmtree(scratch, ignore_errors=True)

@@ -26,7 +26,7 @@ import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import demo_model, native
-from .base import ModelError, cache_dir, make_dirs
+from .base import ModelError, cache_dir, make_dirs, publish_directory
 from .dlr import build_demo_dlr_artifact, is_tvm_params
 
 USAGE = (
@@ -199,11 +199,7 @@ def unpack_archive(archive: str) -> str:
             ) from exc
         try:
             _safe_extract(archive, scratch)
-            try:
-                os.rename(scratch, target)
-            except OSError:  # unpacked concurrently by another process: keep theirs
-                if not os.path.isdir(target):
-                    raise
+            publish_directory(scratch, target)
         finally:
             if os.path.isdir(scratch):
                 shutil.rmtree(scratch, ignore_errors=True)
