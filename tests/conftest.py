@@ -10,6 +10,19 @@ SAMPLES = os.path.join(ROOT, "sample-images")
 sys.path.insert(0, os.path.join(ROOT, "src"))  # tests also run against a plain checkout
 
 
+# Tests by cost (pyproject.toml's `docker` marker): a test not marked `docker` talks to an engine
+# address where nothing listens, so a forgotten marker shows up as "cannot connect" rather than
+# as an image build inside `pytest -m "not docker"`.
+NO_ENGINE = "unix:///nonexistent/edgeparity-test-not-marked-docker.sock"
+
+
+@pytest.fixture(autouse=True)
+def no_docker_engine_unless_marked(request, monkeypatch):
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+        monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+
+
 def sample(name):
     return os.path.join(SAMPLES, name)
 
