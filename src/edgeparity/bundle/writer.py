@@ -132,6 +132,30 @@ def _move_lock(path: str) -> Iterator[None]:
         os.close(descriptor)  # closing releases the lock
 
 
+# renameat2(2) with RENAME_EXCHANGE swaps two paths atomically (Linux >= 3.15). The syscall
+# numbers are for when glibc has no wrapper (glibc < 2.28, e.g. JetPack 4's Ubuntu 18.04).
+_RENAMEAT2_SYSCALL = {"x86_64": 316, "aarch64": 276}
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Atomically swap two directories; False where the system cannot (then nothing moved)."""
+    try:
+        import ctypes
+        import platform
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        arguments = (ctypes.c_int(_AT_FDCWD), os.fsencode(first), ctypes.c_int(_AT_FDCWD),
+                     os.fsencode(second), ctypes.c_uint(_RENAME_EXCHANGE))
+        wrapper = getattr(libc, "renameat2", None)
+        if wrapper is not None:
+            return wrapper(*arguments) == 0
+        number = _RENAMEAT2_SYSCALL.get(platform.machine())
+        return number is not None and libc.syscall(ctypes.c_long(number), *arguments) == 0
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
 class ArrayStore:
     """Arrays and records of a bundle being captured, the arrays written into ``staging``.
 
@@ -271,7 +295,15 @@ class BundleWriter(ArrayStore):
                 self.finished = True
                 return target
             refuse_to_replace(target)
-            # Move the old bundle aside first: at no moment is a half-replaced bundle visible.
+            if _exchange(self.staging, target):
+                # One atomic swap: the new bundle is at target, the old one in staging.
+                self.finished = True
+                shutil.rmtree(self.staging, ignore_errors=True)
+                return target
+            # No atomic swap here (another kernel or filesystem): move the old bundle aside
+            # first, so a half-replaced bundle is never visible; a capture killed between the
+            # two renames leaves no bundle at target for a moment, and the next capture puts
+            # the old one back (clean_leftovers).
             old = tempfile.mkdtemp(
                 prefix="." + os.path.basename(target) + ".old-", dir=os.path.dirname(target)
             )
