@@ -156,7 +156,7 @@ def capture(
             manifest["images"][image] = entry
             progress.step(image, note=entry.get("error"))
 
-        jobs = choose_jobs(len(images), jobs, os.cpu_count())
+        jobs = choose_jobs(len(images), jobs)
         if jobs > 1:
             run_pool(jobs, images, session, writer, images_dir, limits, options or {}, done)
             # Decoders map their JPEG library on first use: decode once here too, so the

@@ -49,3 +49,63 @@ def test_two_jobs_give_the_serial_bundle(tmp_path):
     loaded = bundle.load(parallel, verify=True)
     details = loaded.provenance["implementations"]["decode/pillow"]["details"]
     assert details.get("jpeg_library"), "the parent names the libjpeg the workers loaded"
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/{}/stat".format(entry)) as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) != pid:
+                continue
+            try:
+                with open("/proc/{}/cmdline".format(entry), "rb") as handle:
+                    command = handle.read()
+            except OSError:
+                continue
+            if b"spawn_main" in command:
+                found.append(int(entry))  # a capture worker, not multiprocessing's tracker
+    return found
+
+
+def test_a_killed_worker_stops_the_capture_with_the_reason_and_keeps_the_rest(tmp_path):
+    """The OOM killer on a small device: no hang, one clear line, what was merged is kept."""
+    pytest.importorskip("PIL")
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(300):
+        shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(images / "i{:03d}.jpg".format(
+            index)))
+    out = str(tmp_path / "b")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeparity", "capture", "--images", str(images), "--out", out,
+         "--impl", "pillow", "-j", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
+    deadline = time.time() + 300  # spawning is slow under emulation
+    workers = []
+    while time.time() < deadline and len(workers) < 2 and process.poll() is None:
+        workers = _children(process.pid)
+        time.sleep(0.1)
+    assert workers, "no capture worker process found"
+    # Every worker has a chunk of images from the moment it starts: kill one now.
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)  # no hang
+    text = stderr.decode()
+    assert process.returncode == 2, text
+    assert "killed by signal 9" in text and "Traceback" not in text
+    assert not os.path.exists(out)
+    kept = out + ".interrupted"
+    if os.path.exists(kept):  # whatever was merged before the worker died
+        with open(os.path.join(kept, "manifest.json")) as handle:
+            manifest = json.load(handle)
+        assert manifest["complete"] is False
+        assert "killed by signal 9" in manifest["stopped_by"]
