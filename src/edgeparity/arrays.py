@@ -93,7 +93,10 @@ def array_stats(array: np.ndarray) -> Dict[str, Optional[float]]:
         if nonfinite:
             values = values[np.isfinite(values)]
         squares += float(((values - mean) ** 2).sum())
-    return {"min": low, "max": high, "mean": mean, "std": (squares / count) ** 0.5}
+    stats = {"min": low, "max": high, "mean": mean, "std": (squares / count) ** 0.5}
+    if nonfinite:
+        stats["nonfinite"] = nonfinite  # the others are of the finite values
+    return stats
 
 
 def read_npy(stream: Any, max_bytes: int, what: str,

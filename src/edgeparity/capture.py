@@ -175,13 +175,14 @@ def capture(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         path = writer.finish(manifest)
         return path, session.counts
-    except (Interrupted, KeyboardInterrupt):
+    except (Interrupted, KeyboardInterrupt) as exc:
         if writer.finished:
             raise KeyboardInterrupt(
                 "interrupted after the bundle was complete: {} is whole".format(writer.path)
             ) from None
         if session is not None:
             manifest["implementations"] = session.implementation_status
+        manifest["stopped_by"] = "interrupted ({})".format(str(exc) or "Ctrl-C")
         # A second Ctrl-C (or SIGTERM) while the partial bundle is saved must not strand it.
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -190,6 +190,23 @@ def classifier_stats(reference: np.ndarray, other: np.ndarray) -> Optional[Dict[
     }
 
 
+# Longest side of a heatmap: a 12 MP photo's full-resolution map would be megabytes of PNG.
+HEATMAP_SIDE = 512
+
+
+def _max_pool(diff: np.ndarray, side: int = HEATMAP_SIDE) -> np.ndarray:
+    """Shrink by an integer factor keeping each block's largest difference, so a single
+    differing pixel is never lost (nearest-neighbour scaling would drop most of them)."""
+    factor = -(-max(diff.shape) // side)  # ceiling division
+    if factor <= 1:
+        return diff
+    height = -(-diff.shape[0] // factor) * factor
+    width = -(-diff.shape[1] // factor) * factor
+    padded = np.zeros((height, width), dtype=diff.dtype)
+    padded[:diff.shape[0], :diff.shape[1]] = diff
+    return padded.reshape(height // factor, factor, width // factor, factor).max(axis=(1, 3))
+
+
 def heatmap_png(reference: np.ndarray, other: np.ndarray) -> Optional[bytes]:
     """A PNG showing where two decoded images differ: black = equal, bright = max difference.
 
@@ -197,7 +214,7 @@ def heatmap_png(reference: np.ndarray, other: np.ndarray) -> Optional[bytes]:
     """
     if not (is_image(reference) and is_image(other)) or reference.shape != other.shape:
         return None
-    diff = np.abs(reference.astype(np.int16) - other.astype(np.int16)).max(axis=2)
+    diff = _max_pool(np.abs(reference.astype(np.int16) - other.astype(np.int16)).max(axis=2))
     peak = int(diff.max())
     if peak == 0:
         scaled = np.zeros(diff.shape, np.float64)

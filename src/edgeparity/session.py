@@ -14,13 +14,15 @@ import numpy as np
 
 from .arrays import array_stats
 from .bundle.writer import ArrayStore
+from .errors import UserError
 from .inputs import InputError, read_image_file
 from .stages import Implementation, Unavailable
 from .stages.pipeline import STAGES, extend_chain, impl_key, record_key
 
 
-class Interrupted(BaseException):
-    # BaseException, like KeyboardInterrupt: a plugin's `except Exception` must not swallow it.
+class Interrupted(KeyboardInterrupt):
+    # A KeyboardInterrupt (a BaseException): a plugin's `except Exception` must not swallow it,
+    # and the command line reports it like Ctrl-C (exit 130) wherever it surfaces.
     pass
 
 
@@ -92,8 +94,11 @@ class Session:
         try:
             output = np.asarray(run())
             stats = array_stats(output)
-        except (Interrupted, KeyboardInterrupt):
-            raise
+            seconds = time.time() - started
+            # Storing copies the array once more: out of memory here is this output's error.
+            digest = self.writer.add_array(output)
+        except (Interrupted, KeyboardInterrupt, UserError):
+            raise  # UserError: the bundle itself cannot be written (disk full)
         except Exception as exc:  # MemoryError included: one output never loses the run
             # Decoders read from memory, so their messages say "<_io.BytesIO object at 0x...>";
             # name the file instead.
@@ -102,8 +107,6 @@ class Session:
             self.writer.add_record(record)
             self.counts["error"] += 1
             return None
-        seconds = time.time() - started
-        digest = self.writer.add_array(output)
         record.update(
             status="ok",
             error=None,

@@ -66,3 +66,14 @@ def test_merge_refuses_an_incomplete_set_or_another_environment(tmp_path, capsys
                            "--out", out, "--shard", "3/2"], env=dict(
                                os.environ, PYTHONPATH=os.path.join(ROOT, "src")),
                           stderr=subprocess.PIPE).returncode == errors.EXIT_ERROR
+
+
+def test_merge_refuses_an_unsharded_bundle_and_its_own_input_as_out(tmp_path, capsys):
+    whole = run_capture(sys.executable, tmp_path / "whole", "edge", "decode=pillow",
+                        extra=["--impl", "pillow", "--stages", "decode"])
+    one = run_capture(sys.executable, tmp_path / "one", "edge", "decode=pillow",
+                      extra=["--impl", "pillow", "--stages", "decode", "--shard", "1/2"])
+    assert cli.main(["merge", one, whole, "--out", str(tmp_path / "m")]) == errors.EXIT_ERROR
+    assert "every shard 1/N .. N/N" in capsys.readouterr().err
+    assert cli.main(["merge", one, whole, "--out", one]) == errors.EXIT_ERROR
+    assert "is one of the shards" in capsys.readouterr().err

@@ -309,3 +309,20 @@ def test_sigkill_at_random_moments_never_leaves_a_bundle_compare_accepts(tmp_pat
         assert bundle.load(out).manifest["complete"] is True  # never half a bundle
     assert subprocess.run(command, env=env, stderr=subprocess.PIPE).returncode == 0
     assert sorted(os.listdir(str(tmp_path))) == ["b", "images"]  # leftovers cleaned
+
+
+def test_a_bundle_missing_an_array_file_is_refused_without_reading_arrays(small_images,
+                                                                          tmp_path):
+    path, _, manifest = _captured(small_images, tmp_path)
+    entry = next(iter(manifest["arrays"].values()))
+    os.remove(os.path.join(path, entry["file"]))
+    with pytest.raises(bundle.BundleError, match="is missing"):
+        bundle.load(path)
+
+
+def test_host_commands_on_an_old_python_say_so(capsys, monkeypatch):
+    from edgeparity import cli, errors
+
+    monkeypatch.setattr(sys, "version_info", (3, 6, 9, "final", 0))
+    assert cli.main(["compare", "a", "b"]) == errors.EXIT_ERROR
+    assert "needs Python >= 3.9" in capsys.readouterr().err

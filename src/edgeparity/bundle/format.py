@@ -53,6 +53,8 @@ def is_bundle(path: str) -> bool:
 
 def refuse_to_replace(path: str) -> None:
     """A bundle may replace an older bundle, never anything else (a user's folder, images)."""
+    if os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path):
+        return  # an empty folder made for it holds nothing to lose
     if os.path.lexists(path) and not is_bundle(path):
         raise BundleError(
             "{} exists and is not an edgeparity bundle; refusing to replace it. Choose a new "

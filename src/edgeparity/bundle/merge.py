@@ -23,6 +23,9 @@ _SAME = (("cpu", "arch"), ("python", "version"), ("numpy", "version"))
 def _environment(loaded: Bundle) -> Dict[str, Any]:
     provenance = loaded.provenance
     same = {"/".join(path): provenance.get(path[0], {}).get(path[1]) for path in _SAME}
+    # Captured the same way: the same model and options, pipeline and limits.
+    for key in ("options", "pipeline", "pipeline_only", "limits"):
+        same[key] = loaded.manifest.get(key)
     for key, entry in sorted(provenance.get("implementations", {}).items()):
         details = entry.get("details") or {}
         same[key] = (entry.get("status"), details.get("version"),
@@ -35,6 +38,9 @@ def merge(paths: List[str], out: str) -> str:
     shards = [load(path) for path in paths]
     if len(shards) < 2:
         raise BundleError("merge needs at least two shard bundles")
+    if os.path.realpath(out) in {os.path.realpath(path) for path in paths}:
+        raise BundleError("--out {} is one of the shards: write the merged bundle elsewhere"
+                          .format(out))
     first = shards[0]
     expected = _environment(first)
     for shard in shards[1:]:
@@ -46,8 +52,8 @@ def merge(paths: List[str], out: str) -> str:
                 "every shard with the same image or setup".format(
                     first.path, shard.path, differs[0], expected.get(differs[0]),
                     found.get(differs[0])))
-    counts = {shard.manifest.get("shard", {}).get("count") for shard in shards}
-    indexes = sorted(shard.manifest.get("shard", {}).get("index") or 0 for shard in shards)
+    counts = {(shard.manifest.get("shard") or {}).get("count") for shard in shards}
+    indexes = sorted((shard.manifest.get("shard") or {}).get("index") or 0 for shard in shards)
     if None in counts or len(counts) != 1 or indexes != list(range(1, len(shards) + 1)) \
             or counts != {len(shards)}:
         raise BundleError(

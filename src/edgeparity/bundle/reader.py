@@ -163,21 +163,44 @@ def load(path: str, verify: bool = False) -> Bundle:
             "`edgeparity capture`.".format(path, problem)
         )
     loaded = Bundle(path, manifest)
-    if verify:
-        problems = []
-        for digest, entry in sorted(manifest.get("arrays", {}).items()):
-            problem = _file_problem(loaded, digest, entry)
-            if problem:
-                problems.append(problem)
-        if problems:
-            shown = "; ".join(problems[:5]) + (
-                " (and {} more)".format(len(problems) - 5) if len(problems) > 5 else ""
-            )
-            raise BundleError(
-                "{}: {}. Re-run `edgeparity capture` for this environment to "
-                "regenerate the bundle.".format(path, shown)
-            )
+    problems = []
+    for digest, entry in sorted(manifest.get("arrays", {}).items()):
+        # Always: each listed file is a regular file of a plausible size (one stat each, so
+        # a compare of matching digests still reads no array). With verify: its content too.
+        problem = _file_problem(loaded, digest, entry) if verify else _stat_problem(path, entry)
+        if problem:
+            problems.append(problem)
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            " (and {} more)".format(len(problems) - 5) if len(problems) > 5 else ""
+        )
+        raise BundleError(
+            "{}: {}. Re-run `edgeparity capture` for this environment to "
+            "regenerate the bundle.".format(path, shown)
+        )
     return loaded
+
+
+# An .npy header is at most this long (numpy pads it to 64 bytes; 1.0 headers are < 64 KiB).
+_NPY_HEADER_MAX = 65536 + 10
+
+
+def _stat_problem(bundle_path: str, entry: Dict[str, Any]) -> Optional[str]:
+    """A listed array file that is missing, not a regular file, or of an impossible size."""
+    try:
+        info = os.lstat(os.path.join(bundle_path, entry["file"]))
+    except OSError:
+        return "{} is missing".format(entry["file"])
+    if not stat.S_ISREG(info.st_mode):
+        return "{} is not a regular file".format(entry["file"])
+    size = int(entry.get("bytes") or 0)
+    if entry["file"].endswith(".gz"):
+        if info.st_size == 0:
+            return "{} is empty".format(entry["file"])
+    elif not size < info.st_size <= size + _NPY_HEADER_MAX:
+        return "{} is {} bytes, not the {} bytes of its array plus a header".format(
+            entry["file"], info.st_size, size)
+    return None
 
 
 def _file_problem(loaded: Bundle, digest: str, entry: Dict[str, Any]) -> Optional[str]:

@@ -21,6 +21,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from typing import Any, Dict, Iterator, List
 
 import numpy as np
@@ -84,6 +85,20 @@ def _owner_is_dead(directory: str) -> bool:
     return False
 
 
+# A leftover without an owner file (a capture killed in the instant between two steps) is
+# removed once it has not changed for this long; a running capture's folders always have one.
+OWNERLESS_AGE_SECONDS = 600
+
+
+def _ownerless_and_old(directory: str) -> bool:
+    if os.path.exists(os.path.join(directory, OWNER_FILE)):
+        return False
+    try:
+        return time.time() - os.stat(directory).st_mtime > OWNERLESS_AGE_SECONDS
+    except OSError:
+        return False
+
+
 def clean_leftovers(path: str) -> List[str]:
     """Remove staging/aside directories of dead captures of ``path``; return those kept.
 
@@ -100,7 +115,7 @@ def clean_leftovers(path: str) -> List[str]:
         if not (name.startswith("." + base + ".partial-") or name.startswith("." + base + ".old-")):
             continue
         leftover = os.path.join(parent, name)
-        if not _owner_is_dead(leftover):
+        if not (_owner_is_dead(leftover) or _ownerless_and_old(leftover)):
             kept.append(leftover)
             continue
         inner = os.path.join(leftover, "bundle")
@@ -289,7 +304,10 @@ class BundleWriter(ArrayStore):
 
     def _move_into_place(self, target: str) -> str:
         with _move_lock(target), _writing("move the new bundle into", target):
-            os.remove(os.path.join(self.staging, OWNER_FILE))
+            try:
+                os.remove(os.path.join(self.staging, OWNER_FILE))  # not part of a bundle
+            except FileNotFoundError:
+                pass  # a second attempt (finish failed, now finish_interrupted)
             if not os.path.lexists(target):
                 os.rename(self.staging, target)
                 self.finished = True
@@ -298,6 +316,7 @@ class BundleWriter(ArrayStore):
             if _exchange(self.staging, target):
                 # One atomic swap: the new bundle is at target, the old one in staging.
                 self.finished = True
+                _write_owner(self.staging)  # killed while removing it: the next one cleans up
                 shutil.rmtree(self.staging, ignore_errors=True)
                 return target
             # No atomic swap here (another kernel or filesystem): move the old bundle aside

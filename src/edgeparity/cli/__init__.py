@@ -6,10 +6,12 @@ One module per command family registers its subcommands and holds their handlers
 Host-side packages are imported inside the handlers, so ``edgeparity capture`` on a Jetson never
 imports them. Nothing imports this package.
 
-Exit codes, everywhere: 0 parity holds, 1 a divergence was found, 2 usage or environment error.
+Exit codes, everywhere: 0 parity holds, 1 a divergence was found, 2 usage or environment error,
+130 interrupted (Ctrl-C, SIGTERM).
 """
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -17,6 +19,10 @@ from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
 from ..text import printable
 from . import capture, compare, golden, image, matrix
+from .options import require_host
+
+# Commands of the host side (CPython >= 3.9); the others also run on a Jetson's CPython 3.6.
+HOST_COMMANDS = ("compare", "golden", "matrix", "image")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find where and why two environments (e.g. a cloud endpoint and a Jetson) "
         "disagree on the same input: capture decode -> preprocess -> infer outputs in each, "
         "then compare.",
-        epilog="Exit codes: 0 parity, 1 divergence found, 2 usage or environment error.",
+        epilog="Exit codes: 0 parity, 1 divergence found, 2 usage or environment error, "
+        "130 interrupted.",
     )
     parser.add_argument("--version", action="version", version="edgeparity " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,6 +48,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
+        if args.command in HOST_COMMANDS:
+            require_host(args.command)
         return args.func(args)
     except UserError as exc:  # includes UsageError and BundleError
         sys.stderr.write("edgeparity: error: {}\n".format(printable(exc, multiline=True)))
@@ -48,11 +57,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt as exc:
         sys.stderr.write("edgeparity: {}\n".format(printable(exc) or "interrupted"))
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `edgeparity probe --json | head`: the reader left; nothing more to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
     except OSError as exc:
-        if not exc.filename:
-            raise
-        sys.stderr.write("edgeparity: error: {}: {}\n".format(
-            printable(exc.filename), printable(exc.strerror or exc)))
+        where = "{}: ".format(printable(exc.filename)) if exc.filename else ""
+        sys.stderr.write("edgeparity: error: {}{}\n".format(
+            where, printable(exc.strerror or exc)))
         return EXIT_ERROR
     except Exception:
         # A bug. Exit 2, not Python's default 1, which would read as "divergence found".

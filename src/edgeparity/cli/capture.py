@@ -164,7 +164,7 @@ def run_capture(args: argparse.Namespace) -> int:
     for option, value in (("--max-megapixels", args.max_megapixels),
                           ("--max-file-mb", args.max_file_mb),
                           ("--jobs", 1 if args.jobs is None else args.jobs)):
-        if not value > 0:
+        if not 0 < value < 1e9:  # also refuses nan and inf
             raise UsageError("{} {}: give a positive number".format(option, value))
     shard = _shard(args.shard) if args.shard else None
     if args.pipeline_only and not pipeline:

@@ -9,6 +9,19 @@ if TYPE_CHECKING:  # the host side needs Python >= 3.9; `capture` imports this m
     from ..report.write import Targets
 
 
+def require_host(command: str) -> None:
+    """Host-side commands (compare, golden, matrix, image) need CPython >= 3.9."""
+    import sys
+
+    from ..errors import UsageError
+
+    if sys.version_info < (3, 9):
+        raise UsageError(
+            "`edgeparity {}` runs on the host, which needs Python >= 3.9 (this is {}.{}): copy "
+            "the bundles to such a machine, or run it there; capture and probe run "
+            "here".format(command, *sys.version_info[:2]))
+
+
 def split_list(values: Optional[List[str]]) -> Optional[List[str]]:
     """['a,b', 'c'] (repeated, comma-separated options) -> ['a', 'b', 'c']; None when empty."""
     if not values:

@@ -17,6 +17,7 @@
 """
 
 import multiprocessing
+import signal
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import diffstats
@@ -37,6 +38,10 @@ from .tolerances import Tolerances
 # Differences computed per task by a worker process of ``Comparator.prefetch``.
 PARALLEL_CHUNK = 16
 _WORKER = None  # type: Optional[Comparator]
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report
 
 
 def _worker_difference(key: Tuple[str, str, str]) -> Dict[str, Any]:
@@ -127,7 +132,7 @@ class Comparator:
         global _WORKER
         _WORKER = self  # forked workers inherit it: no bundle is pickled
         context = multiprocessing.get_context("fork")
-        with context.Pool(jobs) as pool:
+        with context.Pool(jobs, initializer=_ignore_interrupts) as pool:
             for key, result in zip(pairs, pool.imap(_worker_difference, pairs,
                                                      chunksize=PARALLEL_CHUNK)):
                 self._judged[key] = result

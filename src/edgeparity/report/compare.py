@@ -141,6 +141,9 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
                 lines.append("  agree end to end: {}".format(short_list(agree)))
             if unreadable:
                 lines.append("  fail to decode on both sides: {}".format(short_list(unreadable)))
+            if pair.get("unreadable_on_both_sides"):
+                lines.append("  could not be read on either side: {}".format(
+                    short_list(pair["unreadable_on_both_sides"])))
         elif pair["verdict"] == "incomplete":
             lines.append("  NOT ESTABLISHED: " + "; ".join(pair["not_compared"]))
         else:
@@ -172,11 +175,9 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
             lines.append("  not installed in {}: {}".format(label, ", ".join(names)))
         if verbose:
             for record in pair["like_for_like"]["records"]:
-                lines.append(
-                    "    {:<16} {:<60} {}".format(
-                        record["verdict"], record["key"][:60], magnitude(record)
-                    )
-                )
+                detail = magnitude(record) or record.get("other_error") or record.get(
+                    "reference_error") or ""
+                lines.append("    {:<16} {}  {}".format(record["verdict"], record["key"], detail))
         counts = pair["like_for_like"]["counts"]
         lines.append(
             "  all records like for like: "
@@ -188,13 +189,14 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
 def _agreeing_images(pair: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     """(images that agree at every stage, images that fail to decode in both environments)."""
     agree, unreadable = [], []
+    not_read = set(pair.get("unreadable_on_both_sides") or ())
     for walk in pair["images"]:
-        if walk["first_divergent_stage"]:
+        if walk["first_divergent_stage"] or walk["image"] in not_read:
             continue
         steps = walk["stages"]
         if steps and steps[0]["verdict"] == "both_error":
             unreadable.append(walk["image"])
-        else:
+        elif steps and all(s["verdict"] in ("identical", "within_tolerance") for s in steps):
             agree.append(walk["image"])
     return agree, unreadable
 

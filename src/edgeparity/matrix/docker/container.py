@@ -112,4 +112,11 @@ def collect(staging: Path, name: str, bundle: Path) -> None:
         if bundle.exists():
             shutil.rmtree(str(bundle))
         shutil.move(str(written), str(bundle))
+    # A capture stopped inside the container keeps what it had: so do we.
+    interrupted = staging / (name + ".interrupted")
+    if interrupted.is_dir():
+        kept = bundle.parent / (bundle.name + ".interrupted")
+        if kept.exists():
+            shutil.rmtree(str(kept))
+        shutil.move(str(interrupted), str(kept))
     shutil.rmtree(str(staging), ignore_errors=True)
