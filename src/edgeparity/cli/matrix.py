@@ -71,12 +71,19 @@ def run_matrix(args: argparse.Namespace) -> int:
         raise UsageError("{} has no [{}.*] environments{}".format(
             args.config, backend_name,
             " in its default matrix (name one with --only)" if declared else ""))
+    if len(environments) < 2:
+        say("only {} is selected: it is tested and captured, but there is nothing to compare "
+            "it with (name two or more with --only)".format(environments[0].name))
     say("backend {}: {} environments ({}); images {}; output {}".format(
         backend_name, len(environments), ", ".join(e.name for e in environments), images_dir,
         out_dir))
     started = time.time()
     backend = make_backend(backend_name, say, rebuild=args.rebuild)
     bundles = run_all(backend, environments, images_dir, out_dir)
+    if len(bundles) < 2:
+        raise UsageError("one environment captured ({}); nothing to compare, so no verdict "
+                         "(name two or more with --only)".format(
+                             ", ".join(str(p) for p in bundles.values())))
     say("comparing")
     reference = args.reference or config.reference
     if reference not in bundles:
