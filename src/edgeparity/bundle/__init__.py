@@ -4,7 +4,8 @@ A bundle is a directory::
 
     BUNDLE/
       manifest.json            human-readable: provenance, one record per output, array index
-      arrays/<digest>.npy.gz   each distinct output array stored once, named by its content digest
+      arrays/<digest>.npy      each distinct output array stored once, named by its content digest
+                               (.npy.gz with capture --compress gzip)
 
 ``writer.py`` writes one atomically (staging directory, manifest last, rename into place; an
 interrupted capture keeps what it had under ``BUNDLE.interrupted``, marked incomplete).

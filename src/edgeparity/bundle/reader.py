@@ -33,7 +33,7 @@ def _nbytes(shape: Any, dtype: str) -> int:
 def open_array_file(bundle_path: str, relative: str) -> BinaryIO:
     """Open an array file of a bundle, only if it is a regular file inside its arrays/ folder.
 
-    ``relative`` has already matched ``arrays/<digest>.npy.gz`` (format.ARRAY_FILE); this also
+    ``relative`` has already matched ``arrays/<digest>.npy[.gz]`` (format.ARRAY_FILE); this also
     refuses a symlinked arrays/ folder or file, and FIFOs or devices, which could hang or
     read outside the bundle.
     """

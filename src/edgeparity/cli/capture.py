@@ -91,7 +91,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--compress", choices=("none", "gzip"), default=defaults.COMPRESSION,
-        help="how arrays are stored: none (default, fastest) or gzip (about 38%% smaller, "
+        help="how arrays are stored: none (default, fastest) or gzip (30-60%% smaller, "
         "several times slower than decoding)",
     )
     p.add_argument(
