@@ -123,7 +123,7 @@ def _captured(small_images, tmp_path):
 
 def _save(manifest_path, manifest, fix_digest=False):
     if fix_digest:
-        manifest["index_sha256"] = index_digest(manifest["records"], manifest["arrays"])
+        manifest["index_sha256"] = index_digest(manifest)
     with open(manifest_path, "w") as handle:
         json.dump(manifest, handle)
 
@@ -140,6 +140,21 @@ def test_edited_manifest_is_refused_by_name_even_with_a_fixed_digest(small_image
     path, manifest_path, manifest = _captured(small_images, tmp_path)
     tamper(manifest)
     _save(manifest_path, manifest, fix_digest=True)
+    with pytest.raises(bundle.BundleError, match=message):
+        bundle.load(path)
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda m: next(iter(m["images"].values())).update(sha256="0" * 64), "index_sha256"),
+    (lambda m: m["pipeline"].update(decode="opencv"), "index_sha256"),
+    (lambda m: m.update(provenance=[]), "field 'provenance'"),
+    (lambda m: m["records"][0].update(sha256=["not", "a", "digest"]), "record 0"),
+])
+def test_any_edited_field_is_refused_without_a_traceback(small_images, tmp_path, tamper,
+                                                         message):
+    path, manifest_path, manifest = _captured(small_images, tmp_path)
+    tamper(manifest)
+    _save(manifest_path, manifest, fix_digest=message != "index_sha256")
     with pytest.raises(bundle.BundleError, match=message):
         bundle.load(path)
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from ..errors import UserError
 from ..stages.pipeline import STAGES
@@ -29,15 +29,16 @@ class BundleError(UserError):
     """A bundle that cannot be used: missing, incomplete, damaged. The message says what to do."""
 
 
-def index_digest(records: List[Dict[str, Any]], arrays: Dict[str, Any]) -> str:
-    """sha256 of the records and the array index, as the manifest stores them.
+def index_digest(manifest: Dict[str, Any]) -> str:
+    """sha256 of the whole manifest as stored, but for this digest itself.
 
-    Stored in the manifest as ``index_sha256``: an edited, swapped, duplicated or removed record
-    changes it, so a hand-edited manifest is refused by name instead of giving false parity.
-    (It guards against accidents and careless edits, not against someone who recomputes it.)
+    Stored in the manifest as ``index_sha256``: an edited, swapped, duplicated or removed record,
+    an edited image digest, pipeline or provenance changes it, so a hand-edited manifest is
+    refused instead of giving false parity. (It guards against accidents and careless edits,
+    not against someone who recomputes it.)
     """
-    text = json.dumps({"records": records, "arrays": arrays}, sort_keys=True, default=str,
-                      separators=(",", ":"))
+    content = {key: value for key, value in manifest.items() if key != "index_sha256"}
+    text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -87,7 +88,7 @@ def _record_problem(index: int, record: Any, arrays: Dict[str, Any]) -> Optional
         return "record {} ({}) field 'status' is {!r}, not 'ok' or 'error'".format(
             index, record["key"], record["status"])
     if record["status"] == "ok":
-        if record.get("sha256") not in arrays:
+        if not isinstance(record.get("sha256"), str) or record["sha256"] not in arrays:
             return "record {} ({}) points at an array that is not listed".format(
                 index, record["key"])
         entry = arrays[record["sha256"]]
@@ -117,6 +118,9 @@ def _array_problem(digest: Any, entry: Any) -> Optional[str]:
 def manifest_problem(manifest: Dict[str, Any]) -> Optional[str]:
     """What is wrong with a complete manifest of our schema, or None. Names the field."""
     records, arrays = manifest.get("records"), manifest.get("arrays")
+    problem = _field_problem(manifest)
+    if problem:
+        return problem
     if not isinstance(records, list):
         return "no 'records' list"
     if not isinstance(arrays, dict):
@@ -137,6 +141,31 @@ def manifest_problem(manifest: Dict[str, Any]) -> Optional[str]:
     if stored is None:
         return ("no 'index_sha256' (every capture writes one: the manifest was edited, or written "
                 "by an older edgeparity)")
-    if stored != index_digest(records, arrays):
-        return "its records or array index were changed after capture ('index_sha256' differs)"
+    if stored != index_digest(manifest):
+        return "it was changed after capture ('index_sha256' differs)"
+    return None
+
+
+# Top-level fields and the JSON type each must have (None: may be absent or null).
+_FIELD_TYPES = (("name", str), ("images", dict), ("pipeline", dict), ("implementations", dict),
+                ("provenance", dict), ("canonical", dict), ("counts", dict), ("options", dict),
+                ("limits", dict))
+
+
+def _field_problem(manifest: Dict[str, Any]) -> Optional[str]:
+    for field, kind in _FIELD_TYPES:
+        value = manifest.get(field)
+        if value is not None and not isinstance(value, kind):
+            return "field {!r} is a {}, not a JSON {}".format(
+                field, type(value).__name__, "object" if kind is dict else "string")
+    for stage, impl in (manifest.get("pipeline") or {}).items():
+        if stage not in STAGES or not isinstance(impl, str):
+            return "field 'pipeline' has {!r}: {!r}".format(stage, impl)
+    for image, entry in (manifest.get("images") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(
+                entry.get("sha256", entry.get("error", "")), str):
+            return "field 'images' entry {!r} is malformed".format(image)
+    for key, entry in (manifest.get("implementations") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("status"), str):
+            return "field 'implementations' entry {!r} is malformed".format(key)
     return None

@@ -277,10 +277,10 @@ class BundleWriter(ArrayStore):
         manifest["schema"] = SCHEMA
         manifest["records"] = self.records
         manifest["arrays"] = self.arrays
-        # The digest is taken of what a reader will see: the records after a JSON round trip.
-        text = json.dumps(manifest, indent=1, sort_keys=False, default=str)
-        written = json.loads(text)
-        manifest["index_sha256"] = index_digest(written["records"], written["arrays"])
+        # The digest is taken of what a reader will see: the manifest after a JSON round trip
+        # (compact, so the C encoder does it; only the file itself is indented).
+        written = json.loads(json.dumps(manifest, default=str))
+        manifest["index_sha256"] = index_digest(written)
         text = json.dumps(manifest, indent=1, sort_keys=False, default=str)
         with _writing("write the manifest of", self.path):
             with open(os.path.join(self.staging, MANIFEST), "wb") as handle:
