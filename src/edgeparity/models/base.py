@@ -5,6 +5,7 @@ CPython 3.6+, standard library only.
 
 import os
 import shutil
+import tempfile
 
 from ..stages.base import Unavailable
 
@@ -27,6 +28,18 @@ def make_dirs(path: str) -> None:
     """Create ``path`` and its parents unless it is already a directory."""
     if not os.path.isdir(path):
         os.makedirs(path)
+
+
+def scratch_directory(parent: str, prefix: str, what: str) -> str:
+    """A fresh hidden folder in the cache ``parent`` to build ``what`` in before publishing it."""
+    try:
+        make_dirs(parent)
+        return tempfile.mkdtemp(prefix=prefix, dir=parent)
+    except OSError as exc:
+        raise ModelError(
+            "cannot {}: cache directory {} is not writable ({}); set EDGEPARITY_CACHE_DIR to a "
+            "writable directory".format(what, parent, exc)
+        ) from exc
 
 
 def publish_directory(scratch: str, target: str) -> None:

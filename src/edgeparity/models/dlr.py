@@ -13,12 +13,11 @@ import os
 import shutil
 import struct
 import subprocess
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import demo_model, native
 from ..stages.base import Unavailable
-from .base import ModelError, cache_dir, make_dirs, publish_directory
+from .base import ModelError, cache_dir, publish_directory, scratch_directory
 
 TVM_NDARRAY_LIST_MAGIC = 0xF7E58D4F05049CB7
 
@@ -138,15 +137,8 @@ def build_demo_dlr_artifact() -> str:
             "was found (tried $CC, cc, gcc): install gcc, or build them ahead of time with "
             "`python -m edgeparity.models` where a compiler exists".format(source, arch)
         )
-    parent = os.path.dirname(target)
-    try:
-        make_dirs(parent)
-        scratch = tempfile.mkdtemp(prefix=".build-", dir=parent)
-    except OSError as exc:
-        raise Unavailable(
-            "cannot build the demo DLR artifact: cache directory {} is not writable ({}); set "
-            "EDGEPARITY_CACHE_DIR to a writable directory".format(parent, exc)
-        ) from exc
+    scratch = scratch_directory(os.path.dirname(target), ".build-",
+                                "build the demo DLR artifact")
     try:
         shutil.copyfile(graph, os.path.join(scratch, "model.json"))
         shutil.copyfile(params, os.path.join(scratch, "model.params"))

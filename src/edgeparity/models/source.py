@@ -22,11 +22,10 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import demo_model, native
-from .base import ModelError, cache_dir, make_dirs, publish_directory
+from .base import ModelError, cache_dir, make_dirs, publish_directory, scratch_directory
 from .dlr import build_demo_dlr_artifact, is_tvm_params
 
 USAGE = (
@@ -189,14 +188,7 @@ def unpack_archive(archive: str) -> str:
     parent = os.path.join(cache_dir(), "models")
     target = os.path.join(parent, digest[:20])
     if not os.path.isdir(target):
-        try:
-            make_dirs(parent)
-            scratch = tempfile.mkdtemp(prefix=".unpack-", dir=parent)
-        except OSError as exc:
-            raise ModelError(
-                "cannot unpack {}: cache directory {} is not writable ({}); set "
-                "EDGEPARITY_CACHE_DIR to a writable directory".format(archive, parent, exc)
-            ) from exc
+        scratch = scratch_directory(parent, ".unpack-", "unpack {}".format(archive))
         try:
             _safe_extract(archive, scratch)
             publish_directory(scratch, target)
