@@ -188,19 +188,25 @@ def test_array_file_that_is_not_a_regular_file_inside_the_bundle_is_refused(
 
 def test_leftover_staging_of_a_dead_capture_is_cleaned_by_the_next_one(small_images, tmp_path):
     pytest.importorskip("PIL")
-    from edgeparity.bundle.writer import OWNER_FILE
+    from edgeparity.bundle.writer import _host_tag
     from edgeparity.capture import capture
 
-    dead = tmp_path / ".b.partial-dead"
+    # The owner is in the name. A pid beyond the kernel's pid_max cannot be running.
+    dead = tmp_path / ".b.partial-{}-{}-x1".format(2 ** 22 + 1, _host_tag())
     dead.mkdir()
-    # A pid that cannot be running: beyond the kernel's pid_max.
-    (dead / OWNER_FILE).write_text("{} {}\n".format(2 ** 22 + 1, socket.gethostname()))
-    alive = tmp_path / ".b.partial-alive"
+    # A complete older bundle moved aside by a capture killed before the new one was in place.
+    dead_aside = tmp_path / ".b.old-{}-{}-x2".format(2 ** 22 + 1, _host_tag())
+    dead_aside.mkdir()
+    capture(str(small_images), str(dead_aside / "bundle"), implementations=["pillow"],
+            stages=["decode"], quiet=True)
+    alive = tmp_path / ".b.partial-1-{}-x3".format(_host_tag())
     alive.mkdir()
-    (alive / OWNER_FILE).write_text("1 {}\n".format(socket.gethostname()))
+    other_host = tmp_path / ".b.partial-{}-otherhost-x4".format(2 ** 22 + 1)
+    other_host.mkdir()
     capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"], quiet=True)
-    assert not dead.exists()
+    assert not dead.exists() and not dead_aside.exists()
     assert alive.exists()  # pid 1 runs: not ours to remove
+    assert other_host.exists()  # another machine's capture (a shared folder): not ours either
 
 
 def test_concurrent_captures_to_one_out_all_succeed_and_leave_one_whole_bundle(small_images,

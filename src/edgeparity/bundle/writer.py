@@ -4,7 +4,7 @@ Everything goes to a hidden staging directory next to BUNDLE (``.BUNDLE.partial-
 manifest is written last, and only then is the directory renamed into place, under a lock so
 that concurrent captures to one ``--out`` replace each other whole (the last complete one wins)
 and never delete complete data. A staging directory left by a capture that was killed is
-removed by the next capture to the same ``--out`` (its owner file says which process made it).
+removed by the next capture to the same ``--out`` (its name says which process made it).
 Disk full, a read-only folder or a permission problem becomes one BundleError naming the path;
 the previous bundle stays intact.
 
@@ -21,7 +21,6 @@ import shutil
 import socket
 import sys
 import tempfile
-import time
 from typing import Any, Dict, Iterator, List
 
 import numpy as np
@@ -37,7 +36,22 @@ from .format import (
     refuse_to_replace,
 )
 
-OWNER_FILE = ".owner"  # "PID HOSTNAME" of the capture that made a staging/aside directory
+# A staging/aside directory is named ``.BUNDLE.partial-PID-HOST-RANDOM``: the owner is part of
+# the name, so it exists from the instant the directory does (an owner *file* left a window,
+# between mkdir and write or during removal, in which a killed capture left an unowned folder).
+
+
+def _host_tag() -> str:
+    # Hostnames may contain '-' and be long; a short digest keeps the name parseable.
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _make_owned_directory(target: str, kind: str) -> str:
+    """Create ``.BASENAME.<kind>-PID-HOST-*`` next to target: hidden, same filesystem."""
+    return tempfile.mkdtemp(
+        prefix=".{}.{}-{}-{}-".format(os.path.basename(target), kind, os.getpid(), _host_tag()),
+        dir=os.path.dirname(target),
+    )
 
 
 def _gzip(data: bytes) -> bytes:
@@ -61,20 +75,14 @@ def _writing(what: str, path: str) -> Iterator[None]:
         ) from None
 
 
-def _write_owner(directory: str) -> None:
-    with open(os.path.join(directory, OWNER_FILE), "w") as handle:
-        handle.write("{} {}\n".format(os.getpid(), socket.gethostname()))
-
-
-def _owner_is_dead(directory: str) -> bool:
+def _owner_is_dead(name: str, prefix: str) -> bool:
     """True only when the directory's owner is a process of this host that no longer runs."""
     try:
-        with open(os.path.join(directory, OWNER_FILE)) as handle:
-            pid_text, host = handle.read().split()
+        pid_text, host, _random = name[len(prefix):].split("-", 2)
         pid = int(pid_text)
-    except (OSError, ValueError):
-        return False  # unknown owner: leave it alone (named in a warning instead)
-    if host != socket.gethostname() or pid == os.getpid():
+    except ValueError:
+        return False  # not named by us: leave it alone (named in a warning instead)
+    if host != _host_tag() or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -83,20 +91,6 @@ def _owner_is_dead(directory: str) -> bool:
     except OSError:
         return False  # exists (another user's process)
     return False
-
-
-# A leftover without an owner file (a capture killed in the instant between two steps) is
-# removed once it has not changed for this long; a running capture's folders always have one.
-OWNERLESS_AGE_SECONDS = 600
-
-
-def _ownerless_and_old(directory: str) -> bool:
-    if os.path.exists(os.path.join(directory, OWNER_FILE)):
-        return False
-    try:
-        return time.time() - os.stat(directory).st_mtime > OWNERLESS_AGE_SECONDS
-    except OSError:
-        return False
 
 
 def clean_leftovers(path: str) -> List[str]:
@@ -112,10 +106,12 @@ def clean_leftovers(path: str) -> List[str]:
     except OSError:
         return kept
     for name in sorted(names):
-        if not (name.startswith("." + base + ".partial-") or name.startswith("." + base + ".old-")):
+        prefixes = [p for p in ("." + base + ".partial-", "." + base + ".old-")
+                    if name.startswith(p)]
+        if not prefixes:
             continue
         leftover = os.path.join(parent, name)
-        if not (_owner_is_dead(leftover) or _ownerless_and_old(leftover)):
+        if not _owner_is_dead(name, prefixes[0]):
             kept.append(leftover)
             continue
         inner = os.path.join(leftover, "bundle")
@@ -259,11 +255,8 @@ class BundleWriter(ArrayStore):
                                  "may still run; remove it if none does.\n".format(
                                      leftover, self.path))
             # Same parent directory, so the final rename is atomic (same filesystem).
-            self.staging = tempfile.mkdtemp(
-                prefix="." + os.path.basename(self.path) + ".partial-", dir=parent
-            )
+            self.staging = _make_owned_directory(self.path, "partial")
             os.makedirs(os.path.join(self.staging, ARRAYS))
-            _write_owner(self.staging)
             # mkdtemp makes a private (0700) folder; a bundle is meant to be copied and shared.
             umask = os.umask(0)
             os.umask(umask)
@@ -304,10 +297,6 @@ class BundleWriter(ArrayStore):
 
     def _move_into_place(self, target: str) -> str:
         with _move_lock(target), _writing("move the new bundle into", target):
-            try:
-                os.remove(os.path.join(self.staging, OWNER_FILE))  # not part of a bundle
-            except FileNotFoundError:
-                pass  # a second attempt (finish failed, now finish_interrupted)
             if not os.path.lexists(target):
                 os.rename(self.staging, target)
                 self.finished = True
@@ -316,17 +305,13 @@ class BundleWriter(ArrayStore):
             if _exchange(self.staging, target):
                 # One atomic swap: the new bundle is at target, the old one in staging.
                 self.finished = True
-                _write_owner(self.staging)  # killed while removing it: the next one cleans up
                 shutil.rmtree(self.staging, ignore_errors=True)
                 return target
             # No atomic swap here (another kernel or filesystem): move the old bundle aside
             # first, so a half-replaced bundle is never visible; a capture killed between the
             # two renames leaves no bundle at target for a moment, and the next capture puts
             # the old one back (clean_leftovers).
-            old = tempfile.mkdtemp(
-                prefix="." + os.path.basename(target) + ".old-", dir=os.path.dirname(target)
-            )
-            _write_owner(old)
+            old = _make_owned_directory(target, "old")
             os.rename(target, os.path.join(old, "bundle"))
             try:
                 os.rename(self.staging, target)
