@@ -98,9 +98,13 @@ target "_jetson-bullseye" {
   dockerfile = "docker/jetson-dlr/Dockerfile"
   platforms  = ["linux/arm64"]
   # apt versions come from docker/common/bullseye-apt.pins (the base image's suite).
+  # libdlr.so is cross-compiled from the vendored DLR source on the amd64 base (the build
+  # machine's own CPU, no emulation), against bullseye's glibc.
   args = {
-    BASE_IMAGE = BASE_IMAGE_ARM64
-    LOCK       = "requirements.lock"
+    BASE_IMAGE               = BASE_IMAGE_ARM64
+    LOCK                     = "requirements.lock"
+    LIBDLR_BUILDER_IMAGE     = BASE_IMAGE_AMD64
+    LIBDLR_BUILDER_PLATFORM  = "linux/amd64"
   }
 }
 

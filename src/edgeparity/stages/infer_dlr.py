@@ -128,6 +128,31 @@ class Impl(ModelRunner):
             return own
         return mapped[0] if mapped else None
 
+    def _library_build(self, library: Optional[str]) -> Dict[str, Any]:
+        """Which libdlr.so ran and how it was made: its sha256, and the build record that the
+        jetson images' source build (docker/common/libdlr.sh) leaves next to it."""
+        if not library:
+            return {}
+        info = {"path": library}  # type: Dict[str, Any]
+        try:
+            info["sha256"] = native.sha256_file(library)
+        except OSError as exc:
+            info["sha256"] = None
+            info["error"] = str(exc)
+        record = os.path.join(os.path.dirname(library), "libdlr.build.json")
+        if "libdlr" in self.files and os.path.realpath(library) == os.path.realpath(
+                self.files["libdlr"]):
+            info["how"] = "shipped inside the model artifact"
+        elif os.path.isfile(record):
+            try:
+                with open(record) as handle:
+                    info.update(json.load(handle))
+            except (OSError, ValueError) as exc:
+                info["how"] = "unknown ({} unreadable: {})".format(record, exc)
+        else:
+            info["how"] = "unknown (no libdlr.build.json next to it: e.g. a PyPI dlr wheel's own)"
+        return info
+
     def provenance(self) -> Dict[str, Any]:
         compiled = self.files.get("so")
         if self.source.demo:
@@ -143,9 +168,11 @@ class Impl(ModelRunner):
             kernels += " (no BLAS or DNN library loaded)"
         files = [self.files[k] for k in ("so", "json", "params", "meta", "libdlr")
                  if k in self.files]
+        library = self._loaded_libdlr()
         info = {
             "version": getattr(self.dlr, "__version__", None),
-            "library": self._loaded_libdlr(),
+            "library": library,
+            "library_build": self._library_build(library),
             "libdlr_from_artifact": "libdlr" in self.files,
             "backend": getattr(getattr(self.model, "_impl", None), "backend", None),
             "math_library": " + ".join([kernels] + extra),

@@ -29,7 +29,7 @@ from .engine import DockerError, Engine, transfer_image
 # own folder. They are part of the image tag's hash, so an edit to the code rebuilds the (cheap,
 # last) layers; docker/common/ holds the build steps every Dockerfile shares.
 COPIED_PATHS = ("pyproject.toml", "tox.ini", "README.md", "src", "tests", "sample-images",
-                "docker/common")
+                "docker/common", "third_party")
 SKIPPED_NAMES = ("__pycache__", ".pytest_cache")
 REPOSITORY = "edgeparity/{}"
 TAG_DIGITS = 12
@@ -56,6 +56,31 @@ def base_image(environment: DockerEnvironment) -> str:
     return base
 
 
+def builder_images(environment: DockerEnvironment) -> List[Tuple[str, str]]:
+    """(image, platform) of the build stages that run on another image than the base.
+
+    A build arg ``X_BUILDER_IMAGE`` (with ``X_BUILDER_PLATFORM``) names one: the jetson images
+    compile libdlr.so on the build machine's own CPU (cross-compiling, no emulation). Set in
+    build_args only; a Dockerfile default of ``${BASE_IMAGE}`` means the base itself.
+    """
+    found = []
+    for name in sorted(environment.build_args):
+        if name.endswith("_BUILDER_IMAGE") and environment.build_args[name] != base_image(
+                environment):
+            platform = environment.build_args.get(
+                name[: -len("IMAGE")] + "PLATFORM", environment.platform)
+            found.append((environment.build_args[name], platform))
+    return found
+
+
+def pins_every_platform(dockerfile: Path) -> bool:
+    """Whether every FROM line says ``--platform=``: a multi-platform build (see build())."""
+    froms = [line.split() for line in dockerfile.read_text().splitlines()
+             if line.strip().upper().startswith("FROM ")]
+    return bool(froms) and all(len(words) > 1 and words[1].startswith("--platform=")
+                               for words in froms)
+
+
 # -- the tag -------------------------------------------------------------------------------------
 
 
@@ -70,7 +95,10 @@ def _hash_path(digest: "hashlib._Hash", path: Path, root: Path) -> None:
 
 
 def image_tag(environment: DockerEnvironment, base_image_id: str) -> str:
-    """``edgeparity/NAME:<hash of everything that goes into the image>``."""
+    """``edgeparity/NAME:<hash of everything that goes into the image>``.
+
+    base_image_id: the base image's ID, followed by those of its builder images (``+``-joined).
+    """
     digest = hashlib.sha256()
     digest.update("platform={}\nbase={}\n".format(environment.platform, base_image_id).encode())
     for key in sorted(environment.build_args):
@@ -85,14 +113,18 @@ def current_tag(environment: DockerEnvironment) -> str:
     """The tag the environment's image has (or would have) now; its base image must exist."""
     engine = Engine.of(environment)
     base = base_image(environment)
-    base_id = engine.image_id(base)
-    if not base_id:
-        how = ("`make base-images`" if OUR_BASE_IMAGE.match(base)
-               else "`docker pull {}`".format(base))
-        raise DockerError("{}: the image tag covers the base image's ID, and {} is not on the "
-                          "{}: run {} or `edgeparity image build {}`".format(
-                              environment.name, base, engine.describe(), how, environment.name))
-    return image_tag(environment, base_id)
+    ids = []
+    for image in [base] + [name for name, _ in builder_images(environment)]:
+        found = engine.image_id(image)
+        if not found:
+            how = ("`make base-images`" if OUR_BASE_IMAGE.match(image)
+                   else "`docker pull {}`".format(image))
+            raise DockerError("{}: the image tag covers the base images' IDs, and {} is not on "
+                              "the {}: run {} or `edgeparity image build {}`".format(
+                                  environment.name, image, engine.describe(), how,
+                                  environment.name))
+        ids.append(found)
+    return image_tag(environment, "+".join(ids))
 
 
 # -- what a build needs --------------------------------------------------------------------------
@@ -146,9 +178,16 @@ def ensure_wheelhouse(environment: DockerEnvironment, progress: Progress, log: P
                               environment.name, log, tail(log)))
 
 
-def ensure_base_image(environment: DockerEnvironment, progress: Progress, log: Path) -> str:
-    """The ID of the environment's base image on its engine, bootstrapping or fetching it."""
-    base = base_image(environment)
+def ensure_base_images(environment: DockerEnvironment, progress: Progress, log: Path) -> str:
+    """The IDs of the environment's base and builder images (``+``-joined), fetched if missing."""
+    images = [(base_image(environment), environment.platform)] + builder_images(environment)
+    return "+".join(ensure_base_image(environment, image, platform, progress, log)
+                    for image, platform in images)
+
+
+def ensure_base_image(environment: DockerEnvironment, base: str, platform: str,
+                      progress: Progress, log: Path) -> str:
+    """The ID of one base image on the environment's engine, bootstrapping or fetching it."""
     engine = Engine.of(environment)
     found = engine.image_id(base)
     if found:
@@ -169,7 +208,7 @@ def ensure_base_image(environment: DockerEnvironment, progress: Progress, log: P
     else:
         progress("{}: pulling base image {} on the {}".format(environment.name, base,
                                                               engine.describe()))
-        pull = engine.command("pull", "--platform", environment.platform, base)
+        pull = engine.command("pull", "--platform", platform, base)
         if run_logged(pull, log, engine.env(), append=True) == 0:
             return engine.image_id(base) or ""
     if engine.remote and local.image_id(base):
@@ -223,19 +262,25 @@ def build(environment: DockerEnvironment, progress: Progress, log: Path,
     log.write_text("")
     ensure_emulation(environment)
     ensure_wheelhouse(environment, progress, log)
-    tag = image_tag(environment, ensure_base_image(environment, progress, log))
+    tag = image_tag(environment, ensure_base_images(environment, progress, log))
     engine = Engine.of(environment)
     if not force and engine.image_id(tag):
         progress("{}: image {} is up to date".format(environment.name, tag))
         return tag
-    args = ["--platform", environment.platform, "-t", tag, "-f", str(environment.dockerfile)]
+    args = ["-t", tag, "-f", str(environment.dockerfile)]
     for key in sorted(environment.build_args):
         args += ["--build-arg", "{}={}".format(key, environment.build_args[key])]
     extra_env = {}
     if engine.has_buildx():
-        command = engine.command("buildx", "build", "--load", *args, str(environment.root))
+        command = engine.command("buildx", "build", "--load", "--platform",
+                                 environment.platform, *args, str(environment.root))
         how = "buildx"
     else:
+        if not pins_every_platform(environment.dockerfile):
+            args = ["--platform", environment.platform, *args]
+        # else: a stage on another platform (jetson-dlr compiles libdlr.so on this machine's
+        # CPU): the classic builder refuses COPY into any stage whose platform differs from
+        # --platform, so the Dockerfile names each stage's platform and none is passed.
         # Without the buildx plugin, current CLIs refuse BuildKit builds: ask for the classic one.
         command = engine.command("build", *args, str(environment.root))
         extra_env["DOCKER_BUILDKIT"] = "0"
