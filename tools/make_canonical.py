@@ -8,7 +8,8 @@ preprocessed-<name>.npy  float32 1 x 3 x 224 x 224: the case's preprocessing app
                          decoded array above (see preprocess() below for the exact steps).
 
 Usage:
-  python tools/make_canonical.py          # recompute, compare with the committed files (1 if any differ)
+  python tools/make_canonical.py          # recompute, compare with the committed files
+                                          # (exit 1 if any differ)
   python tools/make_canonical.py --write  # (re)write the committed files
 
 Needs numpy and Pillow (10.4.0 made the committed files). The comparison mode is also a cheap

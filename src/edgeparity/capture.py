@@ -5,8 +5,9 @@ Three kinds of runs, so ``compare`` can tell *where* a divergence starts:
 - ``e2e``: the environment's own chain. Each decoder's output feeds each preprocessor, whose
   output feeds each runner. Chain keys read like ``decode=pillow>preprocess=pillow>infer=dlr``.
 - ``isolated``: a stage on canonical inputs (the same bytes in every environment; by default
-  the set shipped inside edgeparity): ``canonical:decoded-photo>preprocess=pillow``. If the isolated run agrees
-  across environments but the e2e run does not, the divergence was inherited from upstream.
+  the set shipped inside edgeparity): ``canonical:decoded-photo>preprocess=pillow``. If the
+  isolated run agrees across environments but the e2e run does not, the divergence was
+  inherited from upstream.
 - ``probe``: runners on the case's two synthetic inputs, an all-ones tensor and seeded uniform
   [0, 1) noise: ``probe:ones>infer=mxnet``.
 
