@@ -106,9 +106,10 @@ golden-check: host-env
 # What goes onto a device (README "Using it on your own environments"): both carry the code, the
 # demo model and the canonical inputs, and need only CPython >= 3.6 with numpy there. Dated by
 # the last commit, so a build of one commit is the same bytes wherever it runs.
+# (Exported to these two recipes only: buildx would read it too, and date every image.)
 DIST ?= dist
-SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
-export SOURCE_DATE_EPOCH
+DIST_DATE ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
+zipapp wheel: export SOURCE_DATE_EPOCH = $(DIST_DATE)
 
 # Any python3 >= 3.6 builds it (standard library only).
 zipapp:

@@ -45,6 +45,8 @@ LENT = ("numpy", "numpy.libs", "numpy-*.dist-info", "PIL", "Pillow-*")
 
 
 def run(command: List[str], cwd: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    # Builds here must not take a date from the caller's environment (make's is the commit's).
+    env = {key: value for key, value in env.items() if key != "SOURCE_DATE_EPOCH"}
     return subprocess.run([str(part) for part in command], cwd=str(cwd), env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                           timeout=600)
