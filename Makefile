@@ -14,7 +14,8 @@ export PATH := $(subst $() $(),:,$(strip $(PYENV_BINS))):$(PATH)
 TOX := $(HOST)/tox
 MATRIX_ARGS ?=
 
-.PHONY: help test matrix matrix-local lint goldens golden-check host-env system-deps clean
+.PHONY: help test matrix matrix-local lint goldens golden-check host-env system-deps clean \
+	zipapp wheel device-dist
 
 help:
 	@echo "make matrix        capture in every environment of matrix.toml and compare (Docker, else local)"
@@ -22,6 +23,8 @@ help:
 	@echo "make test          run the test suite in every tox environment"
 	@echo "make lint          ruff, actionlint (+shellcheck) on the workflows, bake --print"
 	@echo "make goldens       refresh goldens/ from a matrix run (GOLDEN_BACKEND=docker|local)"
+	@echo "make zipapp        dist/edgeparity.pyz: run on a device with python3 (>= 3.6) + numpy"
+	@echo "make wheel         dist/edgeparity-*.whl: installs with any pip from 9 on (JetPack 4)"
 
 # System packages: headers to build Pillow from source (the Jetson-like env), strace for the
 # no-network test. Only installed when missing, and only where apt exists.
@@ -99,6 +102,25 @@ goldens: host-env system-deps
 
 golden-check: host-env
 	$(HOST)/edgeparity golden check matrix-out/$(GOLDEN_BACKEND)/bundles/* --dir goldens/$(GOLDEN_BACKEND) --md matrix-out/$(GOLDEN_BACKEND)/golden.md
+
+# What goes onto a device (README "Using it on your own environments"): both carry the code, the
+# demo model and the canonical inputs, and need only CPython >= 3.6 with numpy there. Dated by
+# the last commit, so a build of one commit is the same bytes wherever it runs.
+# (Exported to these two recipes only: buildx would read it too, and date every image.)
+DIST ?= dist
+DIST_DATE ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
+zipapp wheel: export SOURCE_DATE_EPOCH = $(DIST_DATE)
+
+# Any python3 >= 3.6 builds it (standard library only).
+zipapp:
+	$(PYTHON) tools/build_zipapp.py --out $(DIST)/edgeparity.pyz
+
+# A wheel, not the source tree: pip < 19 cannot build a pyproject.toml-only project (no
+# setup.py), but every pip installs a wheel. pip fetches the build backend (flit_core) itself.
+wheel: host-env
+	$(HOST)/pip wheel --no-deps --wheel-dir $(DIST) .
+
+device-dist: zipapp wheel
 
 clean:
 	rm -rf $(VENV) .tox matrix-out

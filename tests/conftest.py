@@ -7,6 +7,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "sample-images")
+# The canonical inputs ship inside the package (package data), not with the samples.
+CANONICAL = os.path.join(ROOT, "src", "edgeparity", "canonical")
 sys.path.insert(0, os.path.join(ROOT, "src"))  # tests also run against a plain checkout
 
 
@@ -46,8 +48,8 @@ def small_images(tmp_path):
     # Truncated in the middle of the entropy-coded data: a realistic broken upload.
     (folder / "truncated.jpg").write_bytes(data[:2000])
     shutil.copytree(
-        os.path.join(SAMPLES, "canonical"),
+        CANONICAL,
         str(folder / "canonical"),
-        ignore=shutil.ignore_patterns("*.py", "*.md"),
+        ignore=shutil.ignore_patterns("*.md"),
     )
     return folder

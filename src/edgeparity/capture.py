@@ -4,9 +4,10 @@ Three kinds of runs, so ``compare`` can tell *where* a divergence starts:
 
 - ``e2e``: the environment's own chain. Each decoder's output feeds each preprocessor, whose
   output feeds each runner. Chain keys read like ``decode=pillow>preprocess=pillow>infer=dlr``.
-- ``isolated``: a stage on canonical inputs shipped with the samples (the same bytes in every
-  environment): ``canonical:decoded-photo>preprocess=pillow``. If the isolated run agrees
-  across environments but the e2e run does not, the divergence was inherited from upstream.
+- ``isolated``: a stage on canonical inputs (the same bytes in every environment; by default
+  the set shipped inside edgeparity): ``canonical:decoded-photo>preprocess=pillow``. If the
+  isolated run agrees across environments but the e2e run does not, the divergence was
+  inherited from upstream.
 - ``probe``: runners on the case's two synthetic inputs, an all-ones tensor and seeded uniform
   [0, 1) noise: ``probe:ones>infer=mxnet``.
 
@@ -29,11 +30,11 @@ from .bundle import BundleError, BundleWriter
 from .errors import UserError
 from .inputs import (
     IMAGE_SUFFIXES,
+    CanonicalInputs,
     InputError,
-    find_canonical,
     find_images,
     in_shard,
-    load_canonical,
+    locate_canonical,
 )
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
@@ -90,7 +91,9 @@ def capture(
     without being decoded. ``jobs`` worker processes share the images (default: one per
     core on large corpora); the bundle is the same as a serial run's, apart from timings.
     ``shard=(i, n)`` captures only the i-th of n deterministic shares of the images
-    (``edgeparity merge`` joins the shard bundles).
+    (``edgeparity merge`` joins the shard bundles). Canonical inputs come from
+    ``canonical_dir``, else ``images_dir/canonical`` when it holds any, else the set shipped
+    with edgeparity; the manifest's ``canonical_source`` says which.
     """
     limits = {
         "max_pixels": int(max_megapixels * 1e6),
@@ -116,17 +119,16 @@ def capture(
                 " in shard {}/{}".format(*shard) if shard else "",
             )
         )
-    canonical_dir = canonical_dir or os.path.join(images_dir, defaults.CANONICAL_SUBDIR)
-    canonical = find_canonical(canonical_dir)
+    canonical = locate_canonical(canonical_dir, images_dir)
 
     chosen = _select(all_implementations(), stages, implementations)
-    if not (canonical["preprocess"] or canonical["infer"]) and not quiet:
+    if not canonical and not quiet:
         sys.stderr.write(
             "edgeparity: note: no canonical inputs in {} (decoded-*.npy, preprocessed-*.npy): "
-            "compare will not be able to tell intrinsic from inherited divergences. Pass "
-            "--canonical {}/{} from the edgeparity repository; any fixed arrays work, as "
-            "long as every environment gets the same bytes.\n".format(
-                canonical_dir, defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR)
+            "compare will not be able to tell intrinsic from inherited divergences. Leave "
+            "out --canonical to use the set shipped with edgeparity; any fixed arrays work, "
+            "as long as every environment gets the same bytes.\n".format(
+                printable(canonical.location))
         )
     writer = BundleWriter(out, compression)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
@@ -144,6 +146,7 @@ def capture(
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,
         "images": {},
         "skipped_folders": skipped_folders,
+        "canonical_source": canonical.describe(),
     }  # type: Dict[str, Any]
     session = None  # type: Optional[Session]
     try:
@@ -165,7 +168,7 @@ def capture(
         else:
             for image in images:
                 done(image, session.run_file(images_dir, image, limits))
-        _run_isolated(session, canonical_dir, canonical, manifest, limits["max_canonical_bytes"])
+        _run_isolated(session, canonical, manifest, limits["max_canonical_bytes"])
         progress.done("{ok} outputs, {error} errors".format(**session.counts))
         manifest["implementations"] = session.implementation_status
         manifest["provenance"] = probe.collect(_provenance(session))
@@ -223,16 +226,15 @@ def capture(
 
 
 def _run_isolated(
-    session: Session, canonical_dir: str, canonical: Dict[str, List[str]], manifest: Dict[str, Any],
-    max_bytes: int,
+    session: Session, canonical: CanonicalInputs, manifest: Dict[str, Any], max_bytes: int,
 ) -> None:
     manifest["canonical"] = {}
     inputs = []  # type: List[Tuple[str, str, np.ndarray]]
     for stage in ("preprocess", "infer"):
-        for name in canonical[stage] if session.loaded[stage] else ():
-            path = os.path.join(canonical_dir, name)
+        for name in canonical.names[stage] if session.loaded[stage] else ():
+            path = canonical.path(name)
             try:
-                array = load_canonical(path, max_bytes)
+                array = canonical.load(name, max_bytes)
             except InputError as exc:
                 manifest["canonical"]["canonical/" + name] = {"error": str(exc)}
                 sys.stderr.write("edgeparity: warning: canonical input {} not used: {}\n".format(

@@ -8,7 +8,9 @@ RTOL = 1e-5
 
 # The matrix: which file, which images, where the bundles and reports go.
 MATRIX_CONFIG = "matrix.toml"
-IMAGES_DIR = "sample-images"  # shipped with the repository; its canonical/ holds isolation inputs
+IMAGES_DIR = "sample-images"  # shipped with the repository
+# Isolation inputs: --canonical DIR, else IMAGES/canonical/ when it holds any, else the set
+# shipped inside the package (edgeparity/canonical/). find_images never walks this folder name.
 CANONICAL_SUBDIR = "canonical"
 MATRIX_OUT = "matrix-out"
 

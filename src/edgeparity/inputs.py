@@ -10,6 +10,10 @@ memory or silently skip a file:
 - folders that cannot be listed are reported, symlinked folders are followed once each (a loop
   is reported, not walked forever).
 
+Canonical inputs come from ``--canonical DIR``, else the images folder's ``canonical/``, else
+the set shipped inside edgeparity (``edgeparity/canonical/``, package data), which is read from
+the archive when edgeparity runs as a zipapp: nothing is extracted or written anywhere.
+
 Runs in every environment (CPython 3.6, numpy only).
 """
 
@@ -17,7 +21,8 @@ import hashlib
 import os
 import stat
 import struct
-from typing import Dict, List, Optional, Tuple
+import zipfile
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -25,6 +30,10 @@ from . import defaults
 from .arrays import read_npy
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+# edgeparity/canonical/: the canonical inputs shipped as package data.
+PACKAGED_CANONICAL = "canonical"
 
 
 class InputError(Exception):
@@ -82,16 +91,107 @@ def in_shard(image: str, shard: Tuple[int, int]) -> bool:
 
 def find_canonical(canonical_dir: str) -> Dict[str, List[str]]:
     """Canonical inputs: ``decoded-*.npy`` feed preprocess, ``preprocessed-*.npy`` feed infer."""
-    result = {"preprocess": [], "infer": []}  # type: Dict[str, List[str]]
     if not os.path.isdir(canonical_dir):
-        return result
-    for name in sorted(os.listdir(canonical_dir)):
+        return {"preprocess": [], "infer": []}
+    return _sort_canonical(os.listdir(canonical_dir))
+
+
+def _sort_canonical(names: List[str]) -> Dict[str, List[str]]:
+    result = {"preprocess": [], "infer": []}  # type: Dict[str, List[str]]
+    for name in sorted(names):
         if name.endswith(".npy"):
             if name.startswith("decoded-"):
                 result["preprocess"].append(name)
             elif name.startswith("preprocessed-"):
                 result["infer"].append(name)
     return result
+
+
+class CanonicalInputs:
+    """One set of canonical inputs and where it came from.
+
+    ``origin`` is ``option`` (--canonical), ``images`` (IMAGES/canonical), ``packaged`` (the set
+    shipped inside edgeparity) or ``none``; ``location`` is a folder, or ``ARCHIVE/MEMBER``
+    inside a zipapp. ``names`` maps a stage to the file names that feed it.
+    """
+
+    def __init__(self, origin: str, location: str, names: Dict[str, List[str]],
+                 archive: Optional[str] = None, member_prefix: str = "") -> None:
+        self.origin = origin
+        self.location = location
+        self.names = names
+        self._archive = archive  # a zipapp: files are members under member_prefix
+        self._prefix = member_prefix
+
+    def __bool__(self) -> bool:
+        return bool(self.names["preprocess"] or self.names["infer"])
+
+    def path(self, name: str) -> str:
+        """Where input ``name`` is, for messages."""
+        return os.path.join(self.location, name)
+
+    def load(self, name: str, max_bytes: int) -> np.ndarray:
+        """One input array, checked like any .npy capture reads (limits, no objects)."""
+        if self._archive is None:
+            return load_canonical(os.path.join(self.location, name), max_bytes)
+        try:
+            with zipfile.ZipFile(self._archive) as archive:
+                info = archive.getinfo(self._prefix + name)
+                if info.file_size > max_bytes + 4096:
+                    raise InputError("not read: {} bytes, over the {} byte limit".format(
+                        info.file_size, max_bytes))
+                with archive.open(info) as stream:
+                    return read_npy(stream, max_bytes, name)
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise InputError("unreadable in {}: {}".format(self._archive, exc)) from None
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
+    def describe(self) -> Dict[str, Any]:
+        """The manifest's ``canonical_source``: which set the isolated runs used."""
+        return {"origin": self.origin, "location": self.location,
+                "files": sorted(self.names["preprocess"] + self.names["infer"])}
+
+
+def packaged_canonical() -> CanonicalInputs:
+    """The canonical set shipped inside edgeparity: a folder, or members of the zipapp."""
+    # This module sits in the edgeparity package, next to canonical/.
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), PACKAGED_CANONICAL)
+    if os.path.isdir(folder):
+        return CanonicalInputs("packaged", folder, find_canonical(folder))
+    # Inside a zip (python3 edgeparity.pyz): this module's loader is a zipimporter whose
+    # archive holds the files. They are read from there, never extracted.
+    loader = globals().get("__loader__")
+    archive = getattr(loader, "archive", None)
+    if archive is None:
+        return CanonicalInputs("none", folder, _sort_canonical([]))
+    # __file__ is ARCHIVE/<folders>/edgeparity/inputs.py: the members are under <folders>/...
+    archive = os.path.abspath(archive)
+    package = os.path.relpath(os.path.dirname(os.path.abspath(__file__)), archive)
+    prefix = "{}/{}/".format(package.replace(os.sep, "/"), PACKAGED_CANONICAL)
+    try:
+        with zipfile.ZipFile(archive) as handle:
+            members = [n[len(prefix):] for n in handle.namelist() if n.startswith(prefix)]
+    except (OSError, zipfile.BadZipFile):
+        members = []
+    names = _sort_canonical([n for n in members if n and "/" not in n])
+    return CanonicalInputs("packaged", archive + "/" + prefix.rstrip("/"), names,
+                           archive=archive, member_prefix=prefix)
+
+
+def locate_canonical(explicit: Optional[str], images_dir: str) -> CanonicalInputs:
+    """The canonical set a capture uses: ``--canonical DIR`` > IMAGES/canonical > packaged.
+
+    An explicit folder is used as it is, even when it holds no inputs (the user asked for it;
+    capture then says so). IMAGES/canonical is used when it holds at least one input, so an
+    unrelated empty folder of that name does not switch isolation off.
+    """
+    if explicit:
+        folder = os.path.abspath(explicit)
+        return CanonicalInputs("option", folder, find_canonical(folder))
+    folder = os.path.join(images_dir, defaults.CANONICAL_SUBDIR)
+    beside = CanonicalInputs("images", folder, find_canonical(folder))
+    return beside if beside else packaged_canonical()
 
 
 def _open_regular(path: str, max_bytes: int) -> "os.stat_result":

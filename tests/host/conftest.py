@@ -14,6 +14,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = os.path.join(ROOT, "sample-images")
+CANONICAL = os.path.join(ROOT, "src", "edgeparity", "canonical")  # package data
 
 
 def tox_python(env):

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from conftest import SAMPLES, run_capture, tox_python
+from conftest import CANONICAL, SAMPLES, run_capture, tox_python
 from edgeparity import bundle, cli, errors
 
 PIL_Image = pytest.importorskip("PIL.Image", reason="the golden tests capture with Pillow")
@@ -26,8 +26,7 @@ def make_images(folder):
     folder.mkdir()
     for name in IMAGES:
         shutil.copy(os.path.join(SAMPLES, name), str(folder / name))
-    shutil.copytree(os.path.join(SAMPLES, "canonical"), str(folder / "canonical"),
-                    ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(CANONICAL, str(folder / "canonical"), ignore=shutil.ignore_patterns("*.md"))
     return folder
 
 

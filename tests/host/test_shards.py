@@ -6,10 +6,11 @@ interpreter (libjpeg-turbo) captured once whole and once as three shards.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
-from conftest import SAMPLES, run_capture, tox_python
+from conftest import CANONICAL, SAMPLES, run_capture, tox_python
 from edgeparity import cli, errors
 
 ROOT = os.path.dirname(SAMPLES)
@@ -66,6 +67,23 @@ def test_merge_refuses_an_incomplete_set_or_another_environment(tmp_path, capsys
                            "--out", out, "--shard", "3/2"], env=dict(
                                os.environ, PYTHONPATH=os.path.join(ROOT, "src")),
                           stderr=subprocess.PIPE).returncode == errors.EXIT_ERROR
+
+
+def test_merge_refuses_shards_isolated_on_different_canonical_inputs(tmp_path, capsys):
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(os.path.join(CANONICAL, "decoded-photo-420.npy"), str(own))
+    common = ["--impl", "pillow", "--stages", "preprocess"]
+    one = run_capture(sys.executable, tmp_path / "one", "edge", "decode=pillow",
+                      extra=common + ["--shard", "1/2"])
+    two = run_capture(sys.executable, tmp_path / "two", "edge", "decode=pillow",
+                      extra=common + ["--shard", "2/2", "--canonical", str(own)])
+    out = str(tmp_path / "merged")
+    assert cli.main(["merge", one, two, "--out", out]) == errors.EXIT_ERROR
+    assert "(canonical inputs differ" in capsys.readouterr().err
+    same = run_capture(sys.executable, tmp_path / "same", "edge", "decode=pillow",
+                       extra=common + ["--shard", "2/2"])
+    assert cli.main(["merge", one, same, "--out", out]) == errors.EXIT_PARITY
 
 
 def test_merge_refuses_an_unsharded_bundle_and_its_own_input_as_out(tmp_path, capsys):

@@ -66,6 +66,46 @@ def test_isolated_runs_use_the_canonical_bytes(small_images, tmp_path):
     assert not [r for r in loaded.records.values() if r["mode"] == "e2e"]
 
 
+def _isolated_inputs(images, out, canonical_dir=None):
+    """(manifest's canonical_source, sorted isolated input labels) of a preprocess capture."""
+    path, _ = capture(str(images), str(out), stages=["preprocess"], implementations=["pillow"],
+                      canonical_dir=canonical_dir, quiet=True)
+    loaded = bundle.load(path)
+    labels = sorted(r["image"] for r in loaded.records.values() if r["mode"] == "isolated")
+    return loaded.manifest["canonical_source"], labels
+
+
+def test_canonical_inputs_come_from_option_then_images_folder_then_the_package(small_images,
+                                                                               tmp_path):
+    packaged = os.path.join(os.path.dirname(os.path.abspath(SRC)), "src", "edgeparity",
+                            "canonical")
+    shipped = sorted("canonical:" + n[:-4] for n in os.listdir(packaged)
+                     if n.startswith("decoded-"))
+    beside = small_images / "canonical"
+    # IMAGES/canonical holding inputs wins over the package: drop one to tell them apart.
+    (beside / "decoded-photo-444.npy").unlink()
+    source, labels = _isolated_inputs(small_images, tmp_path / "a")
+    assert source["origin"] == "images" and source["location"] == str(beside)
+    assert labels == [n for n in shipped if n != "canonical:decoded-photo-444"]
+
+    # --canonical wins over both.
+    own = tmp_path / "own"
+    own.mkdir()
+    np.save(str(own / "decoded-mine.npy"), np.zeros((8, 8, 3), np.uint8), allow_pickle=False)
+    source, labels = _isolated_inputs(small_images, tmp_path / "b", canonical_dir=str(own))
+    assert (source["origin"], source["location"], source["files"]) == (
+        "option", str(own), ["decoded-mine.npy"])
+    assert labels == ["canonical:decoded-mine"]
+
+    # An IMAGES/canonical without inputs does not switch isolation off: the package's set runs.
+    for name in os.listdir(str(beside)):
+        (beside / name).unlink()
+    source, labels = _isolated_inputs(small_images, tmp_path / "c")
+    assert source["origin"] == "packaged"
+    assert os.path.realpath(source["location"]) == os.path.realpath(packaged)
+    assert labels == shipped
+
+
 def test_probe_inputs_are_the_cases_ones_and_seeded_noise():
     probes = probe_inputs()
     assert probes["ones"].shape == (1, 3, 224, 224) and (probes["ones"] == 1).all()
@@ -223,3 +263,21 @@ def test_pipeline_only_follows_the_declared_chain_but_keeps_every_decoder(small_
     chains = {r["chain"] for r in bundle.load(path).records.values() if r["mode"] == "e2e"}
     assert {"decode=pillow", "decode=pillow-exif", "decode=pillow>preprocess=pillow"} <= chains
     assert "decode=pillow-exif>preprocess=pillow" not in chains
+
+
+@pytest.mark.parametrize("version, refused", [
+    (None, "and this Python has none"), ("1.10.4", "has numpy 1.10.4"),
+    ("1.9.0rc1", "has numpy 1.9.0rc1"), ("1.11.3", None), ("1.13.3", None), ("1.19.5", None),
+    ("2.4.6", None), ("1.26.0.dev0+1234", None),
+])
+def test_numpy_older_than_the_measured_minimum_is_refused_with_what_to_do(version, refused):
+    from edgeparity.cli.options import MIN_NUMPY, numpy_problem, numpy_version
+
+    assert MIN_NUMPY == (1, 11)
+    problem = numpy_problem(version)
+    if refused is None:
+        assert problem is None
+    else:
+        assert refused in problem and "needs numpy >= 1.11" in problem
+        assert "-m pip install numpy" in problem
+    assert numpy_problem(numpy_version()) is None  # this environment's numpy runs capture

@@ -15,7 +15,7 @@ import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS_DIR = os.path.join(REPO_ROOT, "sample-images")
-CANONICAL_DIR = os.path.join(CORPUS_DIR, "canonical")
+CANONICAL_DIR = os.path.join(REPO_ROOT, "src", "edgeparity", "canonical")
 
 # Start-of-frame markers that appear in the corpus: they name the coding process.
 SOF_NAMES = {
@@ -106,7 +106,7 @@ c86f1dcfee2149168a2f0e9d97e64ad1f2624fc703d1a4ab99307e73cbee61e5  photo-cmyk-ado
 IMAGENET_MEAN_STD = ((0.485, 0.229), (0.456, 0.224), (0.406, 0.225))
 
 # The canonical inputs must be the same bytes in every environment: that is their whole point.
-# `cd sample-images/canonical && sha256sum *.npy`
+# `cd src/edgeparity/canonical && sha256sum *.npy`
 CANONICAL_SHA256 = _sha256sum_table("""
 98ee7ae2e24999657dd9a0639cf6a6b87e8b43e0c3a8a646e3dab3877e0c398c  decoded-camera-canon-s40.npy
 5029b09e1af07dbc9c3f11d31bacce74b3422a656f5a702934995b5f704ae81f  decoded-photo-420.npy

@@ -8,7 +8,6 @@ its file is tiny while it declares 13000 x 13000 pixels.
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from edgeparity.inputs import declared_size
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = os.path.join(ROOT, "sample-images")
+CANONICAL = os.path.join(ROOT, "src", "edgeparity", "canonical")
 
 
 def _declaring(width, height):
@@ -42,8 +42,7 @@ def hostile(tmp_path):
     folder.mkdir()
     for name in ("photo-420.jpg", "photo-444.jpg"):
         shutil.copy(os.path.join(SAMPLES, name), str(folder / name))
-    shutil.copytree(os.path.join(SAMPLES, "canonical"), str(folder / "canonical"),
-                    ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(CANONICAL, str(folder / "canonical"), ignore=shutil.ignore_patterns("*.md"))
     (folder / "bomb.jpg").write_bytes(_declaring(13000, 13000))
     os.mkfifo(str(folder / "fifo.jpg"))
     os.symlink("/dev/zero", str(folder / "zero.jpg"))

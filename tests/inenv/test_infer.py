@@ -42,7 +42,7 @@ RUNNERS = {
 
 def real_inputs():
     """Preprocessed tensors of real photos from the sample corpus, when it has been built."""
-    paths = sorted(glob.glob(os.path.join(REPO, "sample-images", "canonical",
+    paths = sorted(glob.glob(os.path.join(REPO, "src", "edgeparity", "canonical",
                                           "preprocessed-*.npy")))
     return {os.path.basename(p): np.load(p).astype(np.float32) for p in paths}
 
@@ -173,7 +173,7 @@ def test_mxnet_dlr_onnxruntime_agree(loaded, references):
 
 def test_real_preprocessed_inputs_present_or_skip(references):
     if not real_inputs():
-        pytest.skip("no sample-images/canonical/preprocessed-*.npy yet; runner tests used the "
+        pytest.skip("no src/edgeparity/canonical/preprocessed-*.npy yet; runner tests used the "
                     "probes only")
     assert len(references) > len(PROBES)
 

@@ -26,6 +26,11 @@ def _environment(loaded: Bundle) -> Dict[str, Any]:
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "pipeline", "pipeline_only", "limits"):
         same[key] = loaded.manifest.get(key)
+    # The same canonical inputs (by content, wherever each device keeps them): the merged
+    # bundle keeps one shard's isolated runs for all.
+    same["canonical inputs"] = sorted(
+        (label, entry.get("sha256")) for label, entry in
+        (loaded.manifest.get("canonical") or {}).items() if isinstance(entry, dict))
     for key, entry in sorted(provenance.get("implementations", {}).items()):
         details = entry.get("details") or {}
         same[key] = (entry.get("status"), details.get("version"),

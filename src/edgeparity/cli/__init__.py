@@ -18,8 +18,7 @@ from typing import List, Optional
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
 from ..text import printable
-from . import capture, compare, golden, image, matrix
-from .options import require_host
+from .options import numpy_problem, numpy_version, require_host
 
 # Commands of the host side (CPython >= 3.9); the others also run on a Jetson's CPython 3.6.
 HOST_COMMANDS = ("compare", "golden", "matrix", "image")
@@ -36,12 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="edgeparity " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Imported here, after main() checked numpy: the command modules import the stages, which
+    # need it, and a missing numpy should be one sentence, not a traceback.
+    from . import capture, compare, golden, image, matrix
+
     for module in (capture, compare, golden, matrix, image):
         module.register(sub)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    problem = numpy_problem(numpy_version())
+    if problem:
+        sys.stderr.write("edgeparity: error: {}\n".format(problem))
+        return EXIT_ERROR
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -34,8 +34,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--images", required=True, metavar="DIR",
-        help="folder of images (e.g. {}); its {}/ subfolder holds the isolation inputs".format(
-            defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR),
+        help="folder of images (e.g. {}); a {}/ subfolder in it, if any, holds isolation "
+        "inputs of your own".format(defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR),
     )
     p.add_argument(
         "--out", required=True, metavar="BUNDLE",
@@ -62,8 +62,12 @@ def register(sub: Any) -> None:
         "runs): much faster on large corpora or slow models; other pipelines then cannot be "
         "compared end to end",
     )
-    p.add_argument("--canonical", metavar="DIR",
-                   help="canonical inputs (default IMAGES/{})".format(defaults.CANONICAL_SUBDIR))
+    p.add_argument(
+        "--canonical", metavar="DIR",
+        help="canonical inputs for the isolated runs (decoded-*.npy, preprocessed-*.npy); "
+        "default: IMAGES/{} when it holds any, else the set shipped with edgeparity".format(
+            defaults.CANONICAL_SUBDIR),
+    )
     p.add_argument(
         "--model", metavar="PATH",
         help="model for the infer stage: MXNet export prefix, .onnx file, or Neo/DLR artifact "
@@ -155,8 +159,8 @@ def run_capture(args: argparse.Namespace) -> int:
             raise UsageError("--model: {}".format(exc)) from None
     if args.canonical and not os.path.isdir(args.canonical):
         raise UsageError("--canonical {}: no such folder (it holds decoded-*.npy and "
-                         "preprocessed-*.npy; {}/{} is one)".format(
-                             args.canonical, defaults.IMAGES_DIR, defaults.CANONICAL_SUBDIR))
+                         "preprocessed-*.npy; leave it out to use the set shipped with "
+                         "edgeparity)".format(printable(args.canonical)))
     try:
         pipeline = parse_pipeline(args.pipeline, known_implementations())
     except PipelineError as exc:

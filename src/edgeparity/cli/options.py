@@ -1,6 +1,7 @@
 """Option groups and value parsers more than one command uses."""
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .. import defaults
@@ -11,8 +12,6 @@ if TYPE_CHECKING:  # the host side needs Python >= 3.9; `capture` imports this m
 
 def require_host(command: str) -> None:
     """Host-side commands (compare, golden, matrix, image) need CPython >= 3.9."""
-    import sys
-
     from ..errors import UsageError
 
     if sys.version_info < (3, 9):
@@ -20,6 +19,41 @@ def require_host(command: str) -> None:
             "`edgeparity {}` runs on the host, which needs Python >= 3.9 (this is {}.{}): copy "
             "the bundles to such a machine, or run it there; capture and probe run "
             "here".format(command, *sys.version_info[:2]))
+
+
+# The oldest numpy the capture side is measured with: numpy 1.11.3, 1.12.1, 1.13.3, 1.14.6 and
+# 1.19.5 on CPython 3.6.15 give identical records (tests/inenv capture, bundle and hostile-input
+# tests pass with 1.11.3). What the code needs is older still (np.save(allow_pickle=) is 1.10,
+# .npy format 2.0 headers 1.9), but nothing older than 1.11 was run. JetPack 4's apt numpy
+# (Ubuntu 18.04 python3-numpy) is 1.13.3; pip on CPython 3.6 gets 1.19.5.
+MIN_NUMPY = (1, 11)
+
+
+def numpy_problem(version: Optional[str]) -> Optional[str]:
+    """Why numpy ``version`` (None: not importable) cannot run capture; None when it can."""
+    wanted = "{}.{}".format(*MIN_NUMPY)
+    install = ("install it for this interpreter: `{} -m pip install numpy` (on JetPack 4 also "
+               "`sudo apt-get install python3-numpy`)".format(sys.executable))
+    if version is None:
+        return "edgeparity needs numpy >= {}, and this Python has none: {}".format(
+            wanted, install)
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        parts.append(int(digits) if digits else -1)
+    if tuple(parts) < MIN_NUMPY:
+        return "edgeparity needs numpy >= {}; this Python has numpy {}: {}".format(
+            wanted, version, install.replace("install it", "upgrade it"))
+    return None
+
+
+def numpy_version() -> Optional[str]:
+    """The importable numpy's version, or None when there is none."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return str(getattr(numpy, "__version__", "0"))
 
 
 def split_list(values: Optional[List[str]]) -> Optional[List[str]]:

@@ -13,7 +13,8 @@ Weights come from ``numpy.random.RandomState(SEED)`` (whose stream numpy guarant
 ``tools/build_demo_model.py`` regenerates the committed files byte for byte, and tests can
 recompute the network independently from :func:`weights`.
 
-Files in this package (package data, shipped in the wheel):
+Files in this package (package data, shipped in the wheel and the zipapp; from a zipapp they
+are read from a copy in the cache, see ``_unpacked``):
 - ``demo-symbol.json`` + ``demo-0000.params``: MXNet export (prefix ``demo``)
 - ``demo.onnx``: ONNX (opset 11, IR version 6, so old ONNX Runtime builds on a Jetson load it)
 - ``dlr/model.json`` + ``dlr/model.params`` + ``dlr/kernels.c``: a DLR graph-executor artifact
@@ -22,9 +23,13 @@ Files in this package (package data, shipped in the wheel):
 This module runs in every environment (CPython 3.6+, numpy only).
 """
 
+import hashlib
 import os
+import shutil
+import tempfile
+import zipfile
 from collections import OrderedDict
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -33,7 +38,63 @@ INPUT_NAME = "data"
 INPUT_SHAPE = (1, 3, 224, 224)
 NUM_CLASSES = 1000
 
+
+
+def _cache_dir() -> str:
+    # The same place as models.base.cache_dir(), which this module cannot import (models
+    # imports demo_model).
+    explicit = os.environ.get("EDGEPARITY_CACHE_DIR")
+    if explicit:
+        return os.path.abspath(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "edgeparity")
+
+
+def _unpacked(folder: str) -> Optional[str]:
+    """A real folder holding this package's files when they are inside a zipapp, else None.
+
+    MXNet, ONNX Runtime, DLR and the C compiler open the model files by path, which a member of
+    ``edgeparity.pyz`` does not have: the files are copied once per content into the cache
+    (``demo-model/<digest>``, published by rename, so concurrent captures agree) and read from
+    there. When the cache cannot be written, the runners skip with the reason.
+    """
+    archive = getattr(globals().get("__loader__"), "archive", None)
+    if archive is None or os.path.isdir(folder):
+        return None
+    archive = os.path.abspath(archive)
+    prefix = os.path.relpath(folder, archive).replace(os.sep, "/") + "/"
+    try:
+        with zipfile.ZipFile(archive) as handle:
+            members = sorted((info.filename, info.CRC, info.file_size)
+                             for info in handle.infolist()
+                             if info.filename.startswith(prefix) and info.filename[-1] != "/"
+                             and not info.filename.endswith((".py", ".pyc")))
+            key = hashlib.sha256(repr(members).encode()).hexdigest()[:16]
+            target = os.path.join(_cache_dir(), "demo-model", key)
+            if os.path.isdir(target):
+                return target
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            scratch = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(target))
+            try:
+                for name, _crc, _size in members:
+                    path = os.path.join(scratch, *name[len(prefix):].split("/"))
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with handle.open(name) as source, open(path, "wb") as copy:
+                        shutil.copyfileobj(source, copy)
+                try:
+                    os.rename(scratch, target)
+                except OSError:
+                    if not os.path.isdir(target):  # else another capture published it first
+                        raise
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            return target
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = _unpacked(HERE) or HERE
 MXNET_PREFIX = os.path.join(HERE, "demo")
 ONNX_FILE = os.path.join(HERE, "demo.onnx")
 DLR_DIR = os.path.join(HERE, "dlr")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the canonical inputs used for isolated stage runs.
+"""Regenerate the canonical inputs used for isolated stage runs (src/edgeparity/canonical/).
 
 decoded-<name>.npy       uint8 240 x 320 x 3 RGB: the centre 320x240 of the corpus file <name>.jpg,
                          decoded once with Pillow 10.4.0 (bundled libjpeg-turbo 3.0.3),
@@ -8,8 +8,9 @@ preprocessed-<name>.npy  float32 1 x 3 x 224 x 224: the case's preprocessing app
                          decoded array above (see preprocess() below for the exact steps).
 
 Usage:
-  python make_canonical.py          # recompute, compare with the committed files (1 if any differ)
-  python make_canonical.py --write  # (re)write the committed files
+  python tools/make_canonical.py          # recompute, compare with the committed files
+                                          # (exit 1 if any differ)
+  python tools/make_canonical.py --write  # (re)write the committed files
 
 Needs numpy and Pillow (10.4.0 made the committed files). The comparison mode is also a cheap
 way to see whether *this* environment's Pillow decode or resize differs from the canonical bytes.
@@ -23,8 +24,10 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CORPUS_DIR = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS_DIR = os.path.join(ROOT, "sample-images")
+# Package data: the wheel and the zipapp carry them, so capture finds them without a checkout.
+HERE = os.path.join(ROOT, "src", "edgeparity", "canonical")
 
 # The canonical images: a 4:2:0 photo (the subsampling where IJG 9 and libjpeg-turbo disagree
 # most), the same photo at 4:4:4 (where they nearly agree), and a real camera file.
