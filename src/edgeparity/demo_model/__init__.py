@@ -33,21 +33,13 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..cache import cache_dir, publish_directory
+
 SEED = 20190611
 INPUT_NAME = "data"
 INPUT_SHAPE = (1, 3, 224, 224)
 NUM_CLASSES = 1000
 
-
-
-def _cache_dir() -> str:
-    # The same place as models.base.cache_dir(), which this module cannot import (models
-    # imports demo_model).
-    explicit = os.environ.get("EDGEPARITY_CACHE_DIR")
-    if explicit:
-        return os.path.abspath(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "edgeparity")
 
 
 def _unpacked(folder: str) -> Optional[str]:
@@ -70,7 +62,7 @@ def _unpacked(folder: str) -> Optional[str]:
                              if info.filename.startswith(prefix) and info.filename[-1] != "/"
                              and not info.filename.endswith((".py", ".pyc")))
             key = hashlib.sha256(repr(members).encode()).hexdigest()[:16]
-            target = os.path.join(_cache_dir(), "demo-model", key)
+            target = os.path.join(cache_dir(), "demo-model", key)
             if os.path.isdir(target):
                 return target
             os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -81,11 +73,7 @@ def _unpacked(folder: str) -> Optional[str]:
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     with handle.open(name) as source, open(path, "wb") as copy:
                         shutil.copyfileobj(source, copy)
-                try:
-                    os.rename(scratch, target)
-                except OSError:
-                    if not os.path.isdir(target):  # else another capture published it first
-                        raise
+                publish_directory(scratch, target)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             return target

@@ -11,7 +11,8 @@ How a runner reads its options and feeds its input is in ``stages/runner.py``; w
 a runtime loaded, in ``native``. In-environment code: CPython 3.6+, numpy only.
 """
 
-from .base import ModelError, cache_dir
+from ..cache import cache_dir
+from .base import ModelError
 from .dlr import (
     DEMO_BUILD_INFO,
     DEMO_KERNEL_CFLAGS,

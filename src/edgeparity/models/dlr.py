@@ -16,8 +16,9 @@ import subprocess
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import demo_model, native
+from ..cache import cache_dir, publish_directory
 from ..stages.base import Unavailable
-from .base import ModelError, cache_dir, publish_directory, scratch_directory
+from .base import ModelError, scratch_directory
 
 TVM_NDARRAY_LIST_MAGIC = 0xF7E58D4F05049CB7
 

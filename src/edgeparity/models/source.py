@@ -25,7 +25,8 @@ import tarfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import demo_model, native
-from .base import ModelError, cache_dir, make_dirs, publish_directory, scratch_directory
+from ..cache import cache_dir, publish_directory
+from .base import ModelError, make_dirs, scratch_directory
 from .dlr import build_demo_dlr_artifact, is_tvm_params
 
 USAGE = (
