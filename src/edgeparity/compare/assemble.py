@@ -118,6 +118,7 @@ def compare_pair(
     if unreadable:
         not_compared.append("{} image file(s) could not be read on either side: {}".format(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
+    found = causes.findings(comparator, first_stage, images, isolation)
     pair = {
         "reference": reference.label,
         "other": other.label,
@@ -129,7 +130,10 @@ def compare_pair(
         "input_files_differ": input_mismatch,
         "unreadable_on_both_sides": unreadable,
         "stages": stage_summary,
-        "causes": causes.explain(comparator, first_stage) if first_stage else [],
+        "causes": found["causes"],
+        "also_differs": found["also_differs"],
+        "advice": found["advice"],
+        "decode_differences": found["differences"],
         # One bundle read two ways agrees with itself by construction: nothing to learn.
         "agreeing_decoders": {}
         if reference.bundle is other.bundle

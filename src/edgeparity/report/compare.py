@@ -60,36 +60,8 @@ def stage_line(summary: Dict[str, Any]) -> str:
 
 
 def advice(pair: Dict[str, Any]) -> List[str]:
-    """What to do, in the user's words."""
-    advice = []
-    stage = pair["first_divergent_stage"]
-    for alt in pair["alternatives"][:2]:
-        still = alt["still_differ"]
-        advice.append(
-            "{env} decode={impl} agrees with {other}'s decode={oimpl} on "
-            "{agree} of {n} images{rest}: switch {env}'s decoder to {impl}, or build "
-            "both sides' decoder against the same libjpeg.".format(
-                env=alt["environment"],
-                impl=alt["impl"],
-                other=alt["matches"],
-                oimpl=alt["matches_impl"],
-                agree=alt["agree"],
-                n=alt["images"],
-                rest=" (still differs on {})".format(short_list(still, 3)) if still else "",
-            )
-        )
-    builds = set((pair.get("decode_jpeg_builds") or {}).values())
-    if stage == "decode" and not advice and len(builds) > 1:
-        advice.append(
-            "use the same JPEG library build on both sides (pin the Pillow build or "
-            "decode with a libjpeg-turbo based decoder everywhere)"
-        )
-    if stage in ("preprocess", "infer"):
-        advice.append(
-            "the {} step itself computes differently: align its implementation or "
-            "accept the difference with --tolerance {}:ATOL".format(stage, stage)
-        )
-    return advice
+    """What to do: computed at compare time from the bundles, each with its evidence count."""
+    return [item["text"] for item in pair.get("advice") or ()]
 
 
 def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
