@@ -79,8 +79,8 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
                 " and so do their JPEG libraries (the data cannot tell which matters)"
                 if relation == "differ" else "", count, libraries))
         elif relation == "differ":
-            causes.append("the JPEG library builds differ, the decoder does not: {}; {}".format(
-                count, libraries))
+            causes.append("the JPEG library builds differ under the same decoder ({}): {}; {}"
+                          .format(display_name(a.decoder), count, libraries))
         elif relation == "same" and version_words:
             causes.append("{}, the only recorded difference (both load {}): {}".format(
                 version_words, a.build, count))
@@ -94,7 +94,8 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
             causes.append("{}; the JPEG library is not identified on both sides: {}".format(
                 count, libraries))
     elif relation in ("differ", "unknown") and (a.build or b.build) and a.build != b.build:
-        also.append("the JPEG libraries differ, not a cause here ({}): {}".format(
+        also.append("the JPEG library builds{} differ, but not as a cause here ({}): {}".format(
+            " may" if relation == "unknown" else "",
             "every one of the {} ordinary JPEG files decodes identically".format(len(identical))
             if identical else "no ordinary JPEG file differs", libraries))
     if version_words:
@@ -170,11 +171,13 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
     pixels = next((g for g in groups if g["kind"] == PIXELS), None)
     if pixels and a.decoder == b.decoder and build_relation(a, b) == "differ":
         count = len(pixels["images"])
+        versions = "" if a.version == b.version else "; {} {} vs {} differs too".format(
+            display_name(a.decoder), a.version, b.version)
         advice.append(_item(
-            "{}build both sides' {} against the same JPEG library (now {} vs {}): it is the "
-            "only recorded difference on the {} of {} images that differ".format(
+            "{}build both sides' {} against the same JPEG library (now {} vs {}): with the same "
+            "decoder, the library build differs on the {} of {} images that differ{}".format(
                 "or " if better else "", display_name(a.decoder), a.build, b.build,
-                count, total), count, total))
+                count, total, versions), count, total))
         remaining = [g for g in remaining if g["kind"] != PIXELS]
     for entry in remaining:
         line = _group_advice(entry, options + [(a, b, "deployed", agree, differ)], chosen,
@@ -221,10 +224,13 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
             return _item("{}: {}, which gives the same pixels on {} of {}".format(
                 scope, how, count, count), count, count)
     if entry["kind"] == FAILS:
-        return _item("{}: no decoder captured on the failing side decodes {} like the other "
-                     "side does (fails on {} of {}); leave such files out or add a decoder "
-                     "that reads them".format(scope, "it" if count == 1 else "them", count,
-                                              count), 0, count)
+        failing = [side for side in chosen for image in files
+                   if (side.record(image) or {}).get("status") not in (None, "ok")]
+        where = failing[0].label if failing else "the failing side"
+        return _item("{}: {}; no other decoder captured in {} gives the other side's pixels "
+                     "(fails on {} of {}): leave such files out or add a decoder that reads "
+                     "them".format(scope, "; ".join(entry["why"]), where, count, count),
+                     0, count)
     if entry["kind"] == ORIENTATION:
         return _item("{}: apply the EXIF orientation on both sides or on neither (differs on {} "
                      "of {})".format(scope, count, count), 0, count)

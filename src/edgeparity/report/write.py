@@ -11,6 +11,7 @@ from ..text import printable
 from . import compare as compare_report
 from . import golden as golden_report
 from .html import html_report
+from .layout import terminal_width, use_colour
 from .words import safe_strings
 
 
@@ -28,7 +29,7 @@ def write_compare_reports(report: Dict[str, Any], heatmaps: Dict[str, bytes],
                           targets: Targets) -> None:
     """Outputs of `edgeparity compare` and `matrix`."""
     _write_outputs(report, targets, compare_report.terminal, compare_report.markdown,
-                   lambda r: html_report(r, heatmaps))
+                   lambda r: html_report(r, heatmaps), laid_out=True)
 
 
 def write_golden_reports(report: Dict[str, Any], targets: Targets) -> None:
@@ -56,6 +57,7 @@ def _write_outputs(
     render_terminal: Callable[..., str],
     render_markdown: Callable[[Dict[str, Any]], str],
     render_html: Callable[[Dict[str, Any]], str],
+    laid_out: bool = False,
 ) -> None:
     """Print the terminal summary and write the files ``targets`` asks for.
 
@@ -65,8 +67,13 @@ def _write_outputs(
     # Names are data: no control sequence from a file name reaches a terminal or a Markdown
     # line (the JSON keeps every name as captured).
     shown = safe_strings(report)
-    text = render_terminal(shown, verbose=targets.verbose)
-    (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
+    stream = sys.stderr if json_to_stdout else sys.stdout
+    if laid_out:  # fitted to the terminal's width, coloured where wanted
+        text = render_terminal(shown, verbose=targets.verbose, width=terminal_width(stream),
+                               colour=use_colour(stream))
+    else:
+        text = render_terminal(shown, verbose=targets.verbose)
+    stream.write(text + "\n")
     if targets.json:
         payload = json.dumps(json_safe(report), indent=1, default=str, allow_nan=False)
         if json_to_stdout:
