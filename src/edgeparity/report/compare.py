@@ -1,4 +1,4 @@
-"""The comparison report (schema edgeparity.report/1) as a terminal summary and as Markdown."""
+"""The comparison report (schema edgeparity.report/2) as a terminal summary and as Markdown."""
 
 from typing import Any, Dict, List, Optional, Tuple
 
