@@ -41,6 +41,14 @@ def display_name(impl: str) -> str:
     return DISPLAY_NAMES.get(impl, impl)
 
 
+def two_names(a: str, b: str) -> Tuple[str, str]:
+    """Display names of two implementations, or their own names when those would read alike
+    ('pillow' vs 'pillow-exif', both 'Pillow')."""
+    if display_name(a) == display_name(b) and a != b:
+        return a, b
+    return display_name(a), display_name(b)
+
+
 def plural(count: int, word: str) -> str:
     return "{} {}{}".format(count, word, "" if count == 1 else "s")
 
@@ -135,7 +143,7 @@ def classify(a: Side, b: Side, image: str, facts: Dict[str, Any]) -> Tuple[str, 
     colour = facts.get("colour")
     if colour in CMYK_COLOURS and a.decoder != b.decoder:
         return CMYK, "{} and {} convert CMYK to RGB differently".format(
-            display_name(a.decoder), display_name(b.decoder))
+            *two_names(a.decoder, b.decoder))
     if colour in ORDINARY_COLOURS or colour in CMYK_COLOURS:
         return PIXELS, "decoded pixel values differ ({} {})".format(
             facts.get("coding", ""), colour).replace("( ", "(")

@@ -24,7 +24,6 @@ from .evidence import (
     PIXELS,
     Side,
     agreement,
-    both_fail,
     build_relation,
     candidates,
     describe_group,
@@ -35,6 +34,7 @@ from .evidence import (
     ordinary_images,
     outcome,
     plural,
+    two_names,
 )
 
 
@@ -75,7 +75,7 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
             len(pixels["images"]), len(pixels["images"]) + len(identical))
         if not same_decoder:
             causes.append("the decoders differ ({} vs {}){}: {}; {}".format(
-                display_name(a.decoder), display_name(b.decoder),
+                *two_names(a.decoder, b.decoder),
                 " and so do their JPEG libraries (the data cannot tell which matters)"
                 if relation == "differ" else "", count, libraries))
         elif relation == "differ":
@@ -123,20 +123,18 @@ def _switch_text(ref_side: Side, oth_side: Side, what: str, now: Tuple[Side, Sid
                 "(decode={} on {})".format(ref_side.endpoint.bundle.name, changed.decoder,
                                            kept.decoder, agree, total, before.decoder, deployed))
     if what == "both":
-        return "use decode={} on both sides: it agrees on {} of {} images (now {})".format(
-            ref_side.decoder, agree, total, deployed)
+        return ("use decode={} on both sides: it gives the same pixels on {} of {} images "
+                "(now {})".format(ref_side.decoder, agree, total, deployed))
     changed, kept = (ref_side, oth_side) if what == "reference" else (oth_side, ref_side)
     before = now[0] if what == "reference" else now[1]
-    return "use decode={} in {} (now decode={}): it agrees with {}'s decode={} on {} of {} " \
-        "images (now {})".format(changed.decoder, changed.label, before.decoder, kept.label,
-                                 kept.decoder, agree, total, deployed)
+    return ("use decode={} in {} (now decode={}): it gives the same pixels as {}'s decode={} "
+            "on {} of {} images (now {})".format(changed.decoder, changed.label, before.decoder,
+                                                 kept.label, kept.decoder, agree, total,
+                                                 deployed))
 
 
-def _failing_note(ref_side: Side, oth_side: Side, images: List[str]) -> str:
-    """'; 1 of them fails on both sides' when some of the agreeing images are no pixels."""
-    failing = both_fail(ref_side, oth_side, images)
-    return "; {} of them {} on both sides".format(
-        len(failing), "fails" if len(failing) == 1 else "fail") if failing else ""
+def _same_pixels(ref_side: Side, oth_side: Side, images: List[str]) -> List[str]:
+    return [image for image in images if outcome(ref_side, oth_side, image) == "same"]
 
 
 def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
@@ -146,27 +144,29 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
     if not differ:
         return advice
     total = len(agree) + len(differ)
+    # A choice is scored by the images it gives the same pixels on: failing on both sides
+    # is agreement, but never a reason to switch.
+    same = _same_pixels(a, b, images)
     options = []
     for ref_side, oth_side, what in candidates(reference, other):
         yes, no = agreement(ref_side, oth_side, images)
-        options.append((ref_side, oth_side, what, yes, no))
-    better = [o for o in options if len(o[3]) > len(agree)]
+        options.append((ref_side, oth_side, what, yes, no,
+                        _same_pixels(ref_side, oth_side, images)))
+    better = [o for o in options if len(o[5]) > len(same)]
     # Most images first; then changing one side before changing both.
-    better.sort(key=lambda o: (-len(o[3]), o[2] == "both", o[0].decoder, o[1].decoder))
+    better.sort(key=lambda o: (-len(o[5]), o[2] == "both", o[0].decoder, o[1].decoder))
     chosen = (a, b)
     if better:
-        ref_side, oth_side, what, yes, no = better[0]
-        advice.append(_item(_switch_text(ref_side, oth_side, what, (a, b), len(yes),
-                                         len(yes) + len(no), len(agree))
-                            + _failing_note(ref_side, oth_side, yes),
-                            len(yes), len(yes) + len(no)))
+        ref_side, oth_side, what, yes, no, pixels_same = better[0]
+        advice.append(_item(_switch_text(ref_side, oth_side, what, (a, b), len(pixels_same),
+                                         len(yes) + len(no), len(same)),
+                            len(pixels_same), len(yes) + len(no)))
         chosen = (ref_side, oth_side)
-    elif a.decoder != b.decoder and agree and reference.bundle is not other.bundle:
+    elif a.decoder != b.decoder and same and reference.bundle is not other.bundle:
         advice.append(_item(
-            "keep decode={} in {} and decode={} in {}: they already agree on {} of {} images{}"
-            .format(a.decoder, a.label, b.decoder, b.label, len(agree), total,
-                    _failing_note(a, b, agree)),
-            len(agree), total))
+            "keep decode={} in {} and decode={} in {}: they already give the same pixels on {} "
+            "of {} images".format(a.decoder, a.label, b.decoder, b.label, len(same), total),
+            len(same), total))
     remaining = group(chosen[0], chosen[1], images, reference, other) if better else groups
     pixels = next((g for g in groups if g["kind"] == PIXELS), None)
     if pixels and a.decoder == b.decoder and build_relation(a, b) == "differ":
@@ -180,7 +180,7 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
                 count, total, versions), count, total))
         remaining = [g for g in remaining if g["kind"] != PIXELS]
     for entry in remaining:
-        line = _group_advice(entry, options + [(a, b, "deployed", agree, differ)], chosen,
+        line = _group_advice(entry, options + [(a, b, "deployed", agree, differ, same)], chosen,
                              reference, other)
         if line:
             advice.append(line)
@@ -207,7 +207,7 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
     scope = "for {}".format(_group_name(entry))
     # What is deployed first (keeping it changes nothing), then one decoder on both sides.
     order = {"deployed": 0, "both": 1, "reference": 2, "other": 2}
-    for ref_side, oth_side, what, _, _ in sorted(options, key=lambda o: order[o[2]]):
+    for ref_side, oth_side, what, *_ in sorted(options, key=lambda o: order[o[2]]):
         if (ref_side.decoder, oth_side.decoder) == (chosen[0].decoder, chosen[1].decoder):
             continue
         if all(outcome(ref_side, oth_side, image) == "same" for image in files):
