@@ -89,8 +89,8 @@ def test_libjpeg_build_differs_is_the_cause_and_the_version_only_also_differs(tm
         "use decode=mxnet in left (now decode=pillow): it gives the same pixels as right's "
         "decode=pillow on 2 of 2 images (now 1)",
         "or build both sides' Pillow against the same JPEG library (now IJG libjpeg 9d vs "
-        "libjpeg-turbo 2.0.6): with the same decoder, the library build differs on the 1 of 2 "
-        "images that differ; Pillow 6.1.0 vs 8.4.0 differs too"]
+        "libjpeg-turbo 2.0.6): with the same decoder on both sides, 1 of 2 images decode "
+        "differently; Pillow 6.1.0 vs 8.4.0 differs too"]
     assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(2, 2), (1, 2)]
 
 

@@ -175,7 +175,7 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
             display_name(a.decoder), a.version, b.version)
         advice.append(_item(
             "{}build both sides' {} against the same JPEG library (now {} vs {}): with the same "
-            "decoder, the library build differs on the {} of {} images that differ{}".format(
+            "decoder on both sides, {} of {} images decode differently{}".format(
                 "or " if better else "", display_name(a.decoder), a.build, b.build,
                 count, total, versions), count, total))
         remaining = [g for g in remaining if g["kind"] != PIXELS]

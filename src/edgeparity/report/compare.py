@@ -91,8 +91,8 @@ def record_counts(counts: Dict[str, int]) -> str:
 
 def environment_line(env: Dict[str, Any]) -> str:
     """'x86_64, Debian GNU/Linux 11 (bullseye), Python 3.9.2; decode=pillow > ...'."""
-    return "{}, {}, Python {}; {}".format(env["arch"], env["os"] or "unknown OS",
-                                          env["python"], pipeline_text(env["pipeline"]))
+    return "{}, {}, Python {}; {}".format(env["arch"] or "unknown CPU", env["os"] or "unknown OS",
+                                          env["python"] or "?", pipeline_text(env["pipeline"]))
 
 
 def verdict_line(report: Dict[str, Any]) -> str:
