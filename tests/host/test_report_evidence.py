@@ -186,3 +186,32 @@ def test_exif_orientation_applied_on_one_side(tmp_path):
     assert advice_texts(pair) == [
         "for rotated.jpg: apply the EXIF orientation on both sides or on neither (differs on 1 "
         "of 1)"]
+
+
+def test_an_older_bundle_without_headers_reads_them_from_its_images_folder(tmp_path):
+    """Captured before headers were recorded: the file itself tells, if its sha256 matches."""
+    import hashlib
+    import json
+    import os
+
+    from edgeparity.bundle.format import index_digest
+
+    samples = os.path.join(os.path.dirname(__file__), "..", "..", "sample-images")
+    name = "photo-cmyk-adobe.jpg"
+    with open(os.path.join(samples, name), "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    paths = []
+    for side, impl, pixels in (("l", "mxnet", A), ("r", "pillow", B)):
+        path = make_bundle(tmp_path / side, side, impl, {
+            impl: decoder("1", TURBO, {name: pixels})}, {name: {}})
+        manifest_path = os.path.join(path, "manifest.json")
+        with open(manifest_path) as handle:
+            manifest = json.load(handle)
+        manifest["images"] = {name: {"sha256": digest}}  # no "jpeg": an older capture
+        manifest["images_dir"] = samples
+        manifest["index_sha256"] = index_digest(manifest)
+        with open(manifest_path, "w") as handle:
+            json.dump(manifest, handle)
+        paths.append(path)
+    pair = pair_of(*paths)
+    assert pair["causes"] == [name + ": MXNet and Pillow convert CMYK to RGB differently"]

@@ -7,8 +7,11 @@ data does not tie to a differing image is reported as "also differs", never as a
 advice asks to change what is already the same on both sides.
 """
 
+import hashlib
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..inputs import jpeg_header
 from ..stages.pipeline import pipeline_chain, record_key
 from .endpoints import Endpoint, available, implementation_details
 
@@ -84,13 +87,44 @@ class Side:
         return "{}'s {}".format(self.label, display_name(self.decoder))
 
 
+# Largest image file read again on the host to learn its header (older bundles only).
+HEADER_READ_LIMIT = 64 << 20
+
+
 def header(reference: Endpoint, other: Endpoint, image: str) -> Dict[str, Any]:
-    """The JPEG header facts recorded at capture (the file bytes are the same on both sides)."""
+    """The JPEG header facts recorded at capture (the file bytes are the same on both sides).
+
+    A bundle captured before they were recorded: the header is read from the capture's own
+    images folder when that folder is on this machine and the file's sha256 still matches."""
     for endpoint in (reference, other):
         facts = endpoint.bundle.manifest.get("images", {}).get(image, {}).get("jpeg")
         if isinstance(facts, dict):
             return facts
+    for endpoint in (reference, other):
+        cache = endpoint.bundle.__dict__.setdefault("_edgeparity_headers", {})
+        if image not in cache:
+            cache[image] = _header_from_file(endpoint.bundle.manifest, image)
+        if cache[image]:
+            return cache[image]
     return {}
+
+
+def _header_from_file(manifest: Dict[str, Any], image: str) -> Dict[str, Any]:
+    entry = manifest.get("images", {}).get(image, {})
+    folder = manifest.get("images_dir")
+    if not isinstance(folder, str) or not entry.get("sha256"):
+        return {}
+    path = os.path.join(folder, image)
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > HEADER_READ_LIMIT:
+            return {}
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return {}
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        return {}  # not the file that was captured
+    return jpeg_header(data) or {}
 
 
 def outcome(a: Side, b: Side, image: str) -> Optional[str]:
@@ -147,7 +181,7 @@ def classify(a: Side, b: Side, image: str, facts: Dict[str, Any]) -> Tuple[str, 
     if colour in ORDINARY_COLOURS or colour in CMYK_COLOURS:
         return PIXELS, "decoded pixel values differ ({} {})".format(
             facts.get("coding", ""), colour).replace("( ", "(")
-    return UNEXPLAINED, "decoded pixel values differ (the bundles record no JPEG header for it)"
+    return UNEXPLAINED, "decoded pixel values differ (no JPEG header recorded)"
 
 
 def group(a: Side, b: Side, images: List[str], reference: Endpoint,

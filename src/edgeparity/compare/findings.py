@@ -20,8 +20,10 @@ from .evidence import (
     CMYK,
     FAILS,
     KIND_WORDS,
+    ORDINARY_COLOURS,
     ORIENTATION,
     PIXELS,
+    UNEXPLAINED,
     Side,
     agreement,
     build_relation,
@@ -30,6 +32,7 @@ from .evidence import (
     describe_library,
     display_name,
     group,
+    header,
     listed,
     ordinary_images,
     outcome,
@@ -70,9 +73,13 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
             display_name(a.decoder), a.version, a.label, b.version, b.label)
     pixels = next((g for g in groups if g["kind"] == PIXELS), None)
     identical = ordinary_images(a, b, agree, reference, other)
+    unexplained = any(g["kind"] == UNEXPLAINED for g in groups)
     if pixels:
-        count = "{} of {} ordinary JPEG files decode differently".format(
-            len(pixels["images"]), len(pixels["images"]) + len(identical))
+        ordinary = all(header(reference, other, image).get("colour") in ORDINARY_COLOURS
+                       for image in pixels["images"])
+        count = "{} of {} {}JPEG files decode differently".format(
+            len(pixels["images"]), len(pixels["images"]) + len(identical),
+            "ordinary " if ordinary else "")
         if not same_decoder:
             causes.append("the decoders differ ({} vs {}){}: {}; {}".format(
                 *two_names(a.decoder, b.decoder),
@@ -93,6 +100,11 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
         else:
             causes.append("{}; the JPEG library is not identified on both sides: {}".format(
                 count, libraries))
+    elif unexplained and (a.build or b.build) and a.build != b.build:
+        also.append("the JPEG library builds{} differ; whether that is a cause cannot be told: "
+                    "the bundles record no JPEG header for the differing files (captured by an "
+                    "older edgeparity; capture again): {}".format(
+                        " may" if relation == "unknown" else "", libraries))
     elif relation in ("differ", "unknown") and (a.build or b.build) and a.build != b.build:
         also.append("the JPEG library builds{} differ, but not as a cause here ({}): {}".format(
             " may" if relation == "unknown" else "",
