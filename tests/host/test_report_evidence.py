@@ -109,8 +109,8 @@ def test_only_the_decoder_differs_falls_back_to_one_decoder_on_both_sides(tmp_pa
     assert pair["also_differs"] == []
     # The library build is the same on both sides: never advise changing it.
     assert advice_texts(pair) == [
-        "for photo.jpg: use the same decoder on both sides; no decoder ran on both (left has "
-        "opencv, right has pillow)"]
+        "for photo.jpg: use the same decoder on both sides (they differ on 1 of 1); no decoder "
+        "ran on both (left has opencv, right has pillow)"]
 
 
 def test_cmyk_formula_and_unsupported_coding_with_the_same_libjpeg_family(tmp_path):

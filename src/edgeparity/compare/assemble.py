@@ -146,7 +146,8 @@ def compare_pair(
     if unreadable:
         not_compared.append("{} image file(s) could not be read on either side: {}".format(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
-    found = causes.findings(comparator, first_stage, images, isolation)
+    found = causes.findings(comparator, first_stage, images, isolation,
+                            len(by_stage.get(first_stage or "", [])))
     pair = {
         "reference": reference.label,
         "other": other.label,

@@ -23,15 +23,19 @@ def jpeg_build(endpoint: Endpoint) -> Optional[str]:
 
 
 def findings(comparator: Comparator, stage: Optional[str], images: List[str],
-             isolation: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
-    """{causes, also_differs, advice, differences} for a divergence first seen at ``stage``."""
+             isolation: Dict[str, Dict[str, Any]], divergent: int = 0) -> Dict[str, Any]:
+    """{causes, also_differs, advice, differences} for a divergence first seen at ``stage``
+    (on ``divergent`` of ``images``)."""
     if stage is None:
         return {"causes": [], "also_differs": [], "advice": [], "differences": []}
     if stage == "decode":
         return decode_findings(comparator.reference, comparator.other, images)
     causes, also = explain_later_stage(comparator, stage)
+    impls = (str(comparator.reference.pipeline.get(stage)),
+             str(comparator.other.pipeline.get(stage)))
     return {"causes": causes, "also_differs": also,
-            "advice": [later_stage_advice(stage, isolation.get(stage) or {})],
+            "advice": [later_stage_advice(stage, impls, isolation.get(stage) or {},
+                                          divergent, len(images))],
             "differences": []}
 
 
@@ -67,15 +71,27 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
     return causes, also
 
 
-def later_stage_advice(stage: str, isolation: Dict[str, Any]) -> Dict[str, Any]:
-    """Align the stage or accept its difference; the canonical inputs are the evidence."""
+def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
+                       divergent: int, images: int) -> Dict[str, Any]:
+    """Align what differs in the stage, or accept the difference; the canonical inputs are the
+    evidence when there are any. An implementation already the same on both sides is never
+    asked to change."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
-    evidence = ("on {} of {} canonical inputs the implementations differ too".format(
-        inputs - agree, inputs) if inputs else "no canonical inputs were captured to isolate it")
-    return {"text": "the {} step itself computes differently ({}): align its implementation "
-                    "or accept the difference with --tolerance {}:ATOL".format(
-                        stage, evidence, stage),
-            "agree": agree, "images": inputs}
+    if inputs:
+        evidence = "they differ on {} of {} canonical inputs".format(inputs - agree, inputs)
+        count = (inputs - agree, inputs)
+    else:
+        evidence = "it differs on {} of {} images; no canonical inputs isolate it".format(
+            divergent, images)
+        count = (divergent, images)
+    if impls[0] != impls[1]:
+        align = "use one {} implementation on both sides (now {} vs {})".format(stage, *impls)
+    else:
+        align = "both sides already use {}={}: align what differs under why".format(
+            stage, impls[0])
+    return {"text": "the {} step itself computes differently ({}): {}, or accept the "
+                    "difference with --tolerance {}:ATOL".format(stage, evidence, align, stage),
+            "agree": count[0], "images": count[1]}
 
 
 def _decoded_key(image: str, impl: str) -> str:

@@ -252,25 +252,28 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
 
 
 def _same_decoder_fallback(scope: str, files: List[str], reference: Endpoint,
-                           other: Endpoint) -> Dict[str, Any]:
-    """Use one decoder on both sides: the one that ran on both and agrees on most files."""
-    common = sorted(set(available(reference.bundle, "decode"))
-                    & set(available(other.bundle, "decode")))
+                           other: Endpoint) -> Optional[Dict[str, Any]]:
+    """Use one decoder on both sides, naming the one that ran on both and gives the same
+    pixels on most of ``files`` (or saying that none does)."""
+    if reference.bundle is other.bundle:
+        return None  # one bundle: any decoder agrees with itself, nothing to advise
+    ref_names = sorted(available(reference.bundle, "decode"))
+    oth_names = sorted(available(other.bundle, "decode"))
+    count = len(files)
     scored = []
-    for name in common:
-        yes, no = agreement(Side(reference, name), Side(other, name), files)
-        scored.append((len(yes), len(yes) + len(no), name))
+    for name in sorted(set(ref_names) & set(oth_names)):
+        scored.append((len(_same_pixels(Side(reference, name), Side(other, name), files)),
+                       name))
     if not scored:
-        return _item("{}: use the same decoder on both sides; no decoder ran on both ({} has "
-                     "{}, {} has {})".format(scope, reference.label,
-                                             ", ".join(sorted(available(reference.bundle,
-                                                                        "decode"))),
-                                             other.label,
-                                             ", ".join(sorted(available(other.bundle,
-                                                                        "decode")))),
-                     0, len(files))
-    best = max(scored, key=lambda s: (s[0], s[2] == "pillow"))
-    return _item("{}: use the same decoder on both sides; decode={} ran on both and agrees on "
-                 "{} of {}".format(scope, best[2], best[0], best[1]), best[0], best[1])
-
-
+        return _item("{}: use the same decoder on both sides (they differ on {} of {}); no "
+                     "decoder ran on both ({} has {}, {} has {})".format(
+                         scope, count, count, reference.label, ", ".join(ref_names),
+                         other.label, ", ".join(oth_names)), 0, count)
+    best = max(scored, key=lambda item: (item[0], item[1] == "pillow"))
+    if not best[0]:
+        return _item("{}: no decoder that ran on both sides gives the same pixels on {} ({})"
+                     .format(scope, "it" if count == 1 else "them", ", ".join(
+                         "{}: 0 of {}".format(name, count) for _, name in scored)), 0, count)
+    return _item("{}: use the same decoder on both sides; decode={} ran on both and gives the "
+                 "same pixels on {} of {}".format(scope, best[1], best[0], count),
+                 best[0], count)
