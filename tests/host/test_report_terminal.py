@@ -125,3 +125,20 @@ def test_probe_prints_the_reason_an_implementation_did_not_load():
     assert "infer/dlr                skipped: no reason recorded" in lines
     assert "decode/odd               version unknown  provenance not recorded: AttributeError: " \
         "module 'odd' has no attribute 'runtime'" in lines
+
+
+def test_the_verdict_is_last_in_a_merged_log_when_parity_is_not_established(tmp_path):
+    from test_compare_logic import PIXELS
+    from test_compare_logic import make_bundle as make_pipeline_bundle
+
+    # The bundles' pipelines say preprocess=pillow, and neither side has that output.
+    left = make_pipeline_bundle(tmp_path / "l", "left", {"decode=pillow": PIXELS})
+    right = make_pipeline_bundle(tmp_path / "r", "right", {"decode=pillow": PIXELS})
+    environment = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"), COLUMNS="100")
+    result = subprocess.run([sys.executable, "-m", "edgeparity", "compare", left, right],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment,
+                            universal_newlines=True)
+    assert result.returncode == 2
+    lines = result.stdout.rstrip("\n").split("\n")
+    assert "parity could not be established" in result.stdout
+    assert lines[-1] == "edgeparity: INCOMPLETE (1 pair: 1 of 1 not established)"
