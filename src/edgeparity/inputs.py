@@ -267,14 +267,17 @@ def _exif_orientation(tiff: bytes) -> Optional[int]:
     order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
     if order is None:
         return None
-    (ifd,) = struct.unpack(order + "I", tiff[4:8])
-    (count,) = struct.unpack(order + "H", tiff[ifd:ifd + 2])
-    for index in range(count):
-        entry = tiff[ifd + 2 + 12 * index:ifd + 14 + 12 * index]
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag == 0x0112 and kind == 3:
-            (value,) = struct.unpack(order + "H", entry[8:10])
-            return value if 1 <= value <= 8 else None
+    try:  # a damaged EXIF block must not hide the frame header that follows it
+        (ifd,) = struct.unpack(order + "I", tiff[4:8])
+        (count,) = struct.unpack(order + "H", tiff[ifd:ifd + 2])
+        for index in range(count):
+            entry = tiff[ifd + 2 + 12 * index:ifd + 14 + 12 * index]
+            tag, kind = struct.unpack(order + "HH", entry[:4])
+            if tag == 0x0112 and kind == 3:
+                (value,) = struct.unpack(order + "H", entry[8:10])
+                return value if 1 <= value <= 8 else None
+    except struct.error:
+        return None
     return None
 
 
