@@ -8,9 +8,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..diffstats import AGREEING
-from ..stages.pipeline import STAGES, impl_key, pipeline_chain, record_key
+from ..stages.pipeline import STAGES, impl_key
 from .endpoints import Endpoint, available, implementation_details, implementation_entry
-from .evidence import display_name
+from .evidence import Side, agreement, decoded_key, display_name
 from .findings import decode_findings
 from .verdicts import COMPARED, Comparator
 
@@ -94,10 +94,6 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
             "agree": count[0], "images": count[1]}
 
 
-def _decoded_key(image: str, impl: str) -> str:
-    return record_key(image, pipeline_chain({"decode": impl}, "decode"))
-
-
 def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, Any]:
     """Which decoders give identical pixels in both environments: {name: {agree, images}}."""
     ref, other = comparator.reference, comparator.other
@@ -106,7 +102,7 @@ def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, An
     for name in names:
         agree = total = 0
         for image in images:
-            key = _decoded_key(image, name)
+            key = decoded_key(image, name)
             a, b = ref.bundle.records.get(key), other.bundle.records.get(key)
             if a is None or b is None:
                 continue
@@ -121,19 +117,8 @@ def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, An
 def _decode_agreement(
     this: Endpoint, this_impl: str, that: Endpoint, that_impl: str, images: List[str]
 ) -> Tuple[List[str], List[str]]:
-    """Images on which two decoders give identical pixels, and those on which they do not."""
-    agree, disagree = [], []
-    for image in images:
-        a = this.bundle.records.get(_decoded_key(image, this_impl))
-        b = that.bundle.records.get(_decoded_key(image, that_impl))
-        if a is None or b is None:
-            continue
-        same_pixels = a["status"] == b["status"] == "ok" and a["sha256"] == b["sha256"]
-        if same_pixels or a["status"] == b["status"] == "error":  # both fail: same behaviour
-            agree.append(image)
-        else:
-            disagree.append(image)
-    return agree, disagree
+    """Images on which two decoders give identical pixels (or both fail), and the others."""
+    return agreement(Side(this, this_impl), Side(that, that_impl), images)
 
 
 def alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, Any]]:

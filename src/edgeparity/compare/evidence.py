@@ -152,10 +152,6 @@ def agreement(a: Side, b: Side, images: List[str]) -> Tuple[List[str], List[str]
     return agree, disagree
 
 
-def both_fail(a: Side, b: Side, images: List[str]) -> List[str]:
-    return [image for image in images if outcome(a, b, image) == "both_fail"]
-
-
 def classify(a: Side, b: Side, image: str, facts: Dict[str, Any]) -> Tuple[str, str]:
     """(kind, words) for one image the two sides decode differently."""
     x, y = a.record(image) or {}, b.record(image) or {}
