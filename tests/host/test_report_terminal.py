@@ -142,3 +142,25 @@ def test_the_verdict_is_last_in_a_merged_log_when_parity_is_not_established(tmp_
     lines = result.stdout.rstrip("\n").split("\n")
     assert "parity could not be established" in result.stdout
     assert lines[-1] == "edgeparity: INCOMPLETE (1 pair: 1 of 1 not established)"
+
+
+def test_parity_with_a_file_failing_on_both_sides_does_not_say_all_agree(tmp_path):
+    from test_report_evidence import A
+
+    outputs = {"fine.jpg": A, "broken.jpg": "OSError: broken"}
+    headers = {"fine.jpg": YCBCR, "broken.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow",
+                       {"pillow": decoder("8.4.0", TURBO, outputs)}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow",
+                        {"pillow": decoder("8.4.0", TURBO, outputs)}, headers)
+    md = tmp_path / "r.md"
+    environment = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"), COLUMNS="100")
+    result = subprocess.run([sys.executable, "-m", "edgeparity", "compare", left, right,
+                             "--md", str(md)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=environment, universal_newlines=True)
+    assert result.returncode == 0, result.stderr
+    assert "parity: every stage agrees on 1 of 2 images" in result.stdout
+    assert "fail to decode on both sides (not compared): broken.jpg" in result.stdout
+    text = md.read_text()
+    assert "**Parity**: every stage agrees on 1 of 2 images." in text
+    assert "Fail to decode on both sides (not compared): broken.jpg" in text

@@ -238,9 +238,8 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
         elif pair["verdict"] == "incomplete":
             out.append("**Parity not established**: " + md("; ".join(pair["not_compared"])))
         else:
-            out.append(
-                "**Parity**: every stage agrees on all {} images.".format(len(pair["images"]))
-            )
+            out.append("**Parity**: every stage agrees on {} of {} images.".format(
+                len(_agreeing_images(pair)[0]), len(pair["images"])))
         out.append("")
         out.append("| stage | implementations | images differing | worst | origin |")
         out.append("|---|---|---|---|---|")
