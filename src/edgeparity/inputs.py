@@ -297,6 +297,90 @@ def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
     return None
 
 
+# SOF marker -> how the entropy-coded data is coded. Decoders differ in what they support
+# (Pillow's libjpeg builds may refuse arithmetic coding), so this explains an error on one side.
+_JPEG_CODING = {0xC0: "baseline", 0xC1: "extended", 0xC2: "progressive", 0xC3: "lossless",
+                0xC5: "differential", 0xC6: "differential progressive",
+                0xC7: "differential lossless", 0xC9: "arithmetic", 0xCA: "arithmetic progressive",
+                0xCB: "arithmetic lossless", 0xCD: "arithmetic differential",
+                0xCE: "arithmetic differential progressive",
+                0xCF: "arithmetic differential lossless"}
+
+
+def jpeg_header(data: bytes) -> Optional[Dict[str, Any]]:
+    """What a JPEG's header says about how to decode it, for compare to explain a difference.
+
+    ``{"coding": "baseline", "components": 3, "colour": "YCbCr", "exif_orientation": 6}``
+    (``exif_orientation`` only when an EXIF block carries one); None when ``data`` is not a
+    JPEG or its header cannot be parsed. Only markers are read, never the image data.
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    facts = {}  # type: Dict[str, Any]
+    adobe_transform = None  # type: Optional[int]
+    position = 2
+    try:
+        while position + 4 <= len(data):
+            if data[position] != 0xFF:
+                break
+            marker = data[position + 1]
+            if marker == 0xFF:
+                position += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD9:
+                position += 2
+                continue
+            (length,) = struct.unpack(">H", data[position + 2:position + 4])
+            segment = data[position + 4:position + 2 + length]
+            if marker == 0xEE and segment[:5] == b"Adobe" and len(segment) >= 12:
+                adobe_transform = segment[11]
+            elif marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
+                orientation = _exif_orientation(segment[6:])
+                if orientation:
+                    facts["exif_orientation"] = orientation
+            elif marker in _JPEG_SOF:
+                facts["coding"] = _JPEG_CODING.get(marker, "SOF{:X}".format(marker & 0xF))
+                facts["components"] = segment[5]
+                break  # everything that matters here comes before the first frame
+            position += 2 + length
+    except (struct.error, IndexError):
+        return facts or None
+    if "components" not in facts:
+        return facts or None
+    facts["colour"] = _jpeg_colour(facts["components"], adobe_transform)
+    return facts
+
+
+def _jpeg_colour(components: int, adobe_transform: Optional[int]) -> str:
+    """libjpeg's own rule (jdapimin.c default_decompress_parms) for the file's colour space."""
+    if components == 1:
+        return "grayscale"
+    if components == 3:
+        return "RGB" if adobe_transform == 0 else "YCbCr"
+    if components == 4:
+        return "YCCK" if adobe_transform == 2 else "CMYK"
+    return "{} components".format(components)
+
+
+def _exif_orientation(tiff: bytes) -> Optional[int]:
+    """The Orientation tag (0x0112) of IFD0 in an EXIF block's TIFF data, if present."""
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None:
+        return None
+    try:  # a damaged EXIF block must not hide the frame header that follows it
+        (ifd,) = struct.unpack(order + "I", tiff[4:8])
+        (count,) = struct.unpack(order + "H", tiff[ifd:ifd + 2])
+        for index in range(count):
+            entry = tiff[ifd + 2 + 12 * index:ifd + 14 + 12 * index]
+            tag, kind = struct.unpack(order + "HH", entry[:4])
+            if tag == 0x0112 and kind == 3:
+                (value,) = struct.unpack(order + "H", entry[8:10])
+                return value if 1 <= value <= 8 else None
+    except struct.error:
+        return None
+    return None
+
+
 def _webp_size(data: bytes) -> Optional[Tuple[int, int]]:
     chunk = data[12:16]
     if chunk == b"VP8X":

@@ -198,6 +198,14 @@ def collect(implementations: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict
     }
 
 
+def _first_line(text: Any) -> str:
+    """The first non-blank line of a reason, or words saying there was none."""
+    for line in str(text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return "no reason recorded"
+
+
 def format_text(info: Dict[str, Any]) -> str:
     """A short human summary of ``collect()``."""
     lines = [
@@ -225,10 +233,15 @@ def format_text(info: Dict[str, Any]) -> str:
     lines.append("")
     for key, entry in sorted(info["implementations"].items()):
         if entry["status"] != "available":
-            lines.append("{:<24} skipped: {}".format(key, entry["reason"]))
+            lines.append("{:<24} skipped: {}".format(key, _first_line(entry.get("reason"))))
             continue
         details = entry.get("details", {})
-        text = "{:<24} {}".format(key, details.get("version") or "")
+        text = "{:<24} {}".format(key, details.get("version") or "version unknown")
+        if details.get("provenance_error"):
+            # Loaded, but describing it failed (e.g. "module 'tvm' has no attribute
+            # 'runtime'"): say so rather than print an empty line.
+            text += "  provenance not recorded: {}".format(
+                _first_line(details["provenance_error"]))
         jpeg = details.get("jpeg_library")
         if jpeg:
             text += "  jpeg: {} ({}{})".format(

@@ -15,7 +15,7 @@ import numpy as np
 from .arrays import array_stats
 from .bundle.writer import ArrayStore
 from .errors import UserError
-from .inputs import InputError, read_image_file
+from .inputs import InputError, jpeg_header, read_image_file
 from .stages import Implementation, Unavailable
 from .stages.pipeline import STAGES, extend_chain, impl_key, record_key
 
@@ -169,7 +169,13 @@ class Session:
             self.counts["error"] += 1
             return {"error": str(exc)}
         self.run_image(image, data)
-        return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        # The header facts (coding, colour space, EXIF orientation) let compare say why two
+        # decoders differ on this file, from the bundle alone.
+        header = jpeg_header(data)
+        if header:
+            entry["jpeg"] = header
+        return entry
 
     def warm_up(self, images_dir: str, images: Sequence[str], limits: Dict[str, int]) -> None:
         """Decode one readable image with every decoder, keeping nothing (see capture)."""

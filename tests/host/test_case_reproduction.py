@@ -5,6 +5,7 @@ numbers edgeparity computed.
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -180,3 +181,39 @@ def test_inference_divergence_is_inherited_and_its_cost_counted(report, case_bun
     impact = pair["inference_impact"]
     assert impact["top1_changed"] == len(changed)
     assert sorted(impact["top1_changed_images"]) == sorted(changed)
+
+
+def test_mxnet_against_turbo_pillow_names_the_decoder_not_the_library(case_bundles):
+    """The reviewers' case: MXNet (libjpeg-turbo 2.0.2 inside) in the cloud, Pillow on the
+    system libjpeg-turbo on the edge. Both are libjpeg-turbo: never advise a JPEG library."""
+    from PIL import Image
+
+    from conftest import SAMPLES
+    from edgeparity.compare import compare
+
+    result, _ = compare([case_bundles["cloud"] + "@decode=mxnet", case_bundles["edge"]],
+                        want_heatmaps=False, jobs=1)
+    pair = result["pairs"][0]
+    mismatches = _mxnet_vs_edge_pillow_mismatches(case_bundles)
+    # Independently of edgeparity: which of those files are CMYK, which Pillow cannot open.
+    cmyk = set()
+    for image in mismatches:
+        try:
+            with Image.open(os.path.join(SAMPLES, image)) as opened:
+                if opened.mode == "CMYK":
+                    cmyk.add(image)
+        except OSError:
+            pass
+    assert cmyk and cmyk < mismatches
+    kinds = {d["kind"]: set(d["images"]) for d in pair["decode_differences"]}
+    assert kinds["cmyk"] == cmyk
+    assert kinds["fails_on_one_side"] == mismatches - cmyk
+    assert any("convert CMYK to RGB differently" in cause for cause in pair["causes"])
+    texts = [item["text"] for item in pair["advice"]]
+    assert texts and not any("JPEG library" in text for text in texts), texts
+    assert texts[0].startswith("keep decode=mxnet")
+    total = len(bundle.load(case_bundles["cloud"]).manifest["images"])
+    assert "{} of {} images".format(total - len(mismatches), total) in texts[0]
+    assert not any("libjpeg" in cause for cause in pair["causes"])
+    assert any("not as a cause here" in text and "libjpeg-turbo" in text
+               for text in pair["also_differs"]), pair["also_differs"]

@@ -109,7 +109,7 @@ def test_json_report_keys_are_documented(here_bundle, tmp_path):
     keys = set(report) | set(report["pairs"][0]) | set(report["environments"][0])
     keys |= set(report["pairs"][0]["stages"][0]) | set(report["pairs"][0]["images"][0])
     assert keys - documented == set(), "undocumented report keys"
-    assert report["schema"] == "edgeparity.report/1"
+    assert report["schema"] == "edgeparity.report/2"
 
 
 def test_unknown_or_uncaptured_pipeline_implementation_is_never_parity(here_bundle, capsys):

@@ -119,7 +119,12 @@ def test_infinite_values_never_pass_and_the_json_stays_strict(tmp_path):
         "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": np.ones_like(tensor)})
     code, pair = run_compare(tmp_path, left, right)  # json.loads above rejects Infinity/NaN
     assert code == errors.EXIT_DIVERGENCE
-    assert pair["images"][0]["stages"][1]["max_rel_error"] == "inf"
+    # Numeric fields stay numeric (schema /2): null, and the object says what it was.
+    step = pair["images"][0]["stages"][1]
+    assert step["max_rel_error"] is None and step["max_abs_error"] is None
+    assert step["non_finite"] == {key: "inf" for key in (
+        "max_abs_error", "mean_abs_error", "p99_abs_error", "max_rel_error", "min_atol_to_pass",
+        "min_rtol_to_pass")}
 
 
 def test_dtype_mismatch_is_reported_as_such():

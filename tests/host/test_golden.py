@@ -275,3 +275,21 @@ def test_shipped_goldens_are_canonical_and_name_matrix_environments():
             found += 1
     if not found:
         pytest.skip("no goldens shipped yet (make goldens)")
+
+
+def test_verbose_golden_check_lists_whole_record_keys(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    long_name = "a-folder-of-camera-uploads-from-the-edge-device-number-seven.jpg"
+    shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(images / long_name))
+    first = capture(images, tmp_path / "first" / "edge")
+    goldens = tmp_path / "goldens"
+    assert cli.main(["golden", "update", first, "--dir", str(goldens)]) == errors.EXIT_PARITY
+    reencode(str(images / long_name), quality=60)
+    changed = capture(images, tmp_path / "changed" / "edge")
+    capsys.readouterr()
+    assert cli.main(["golden", "check", changed, "--dir", str(goldens), "-v"]) == \
+        errors.EXIT_DIVERGENCE
+    out = capsys.readouterr().out
+    # A key cut at 60 characters would name no record.
+    assert long_name + "|decode=pillow>preprocess=pillow" in out

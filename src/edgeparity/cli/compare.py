@@ -11,7 +11,7 @@ from .options import add_compare_arguments, compare_options, report_targets
 
 NOT_ESTABLISHED = (
     "edgeparity: parity could not be established: some pipeline stages had nothing to "
-    "compare (see 'NOT COMPARED' above); capture them, or compare other pipelines\n"
+    "compare (see 'NOT COMPARED' in the report below); capture them, or compare other pipelines\n"
 )
 
 
@@ -89,8 +89,10 @@ def run_compare(args: argparse.Namespace) -> int:
                                    **compare_options(args))
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
-    write_compare_reports(report, heatmaps, report_targets(args))
     code = exit_code(report)
     if code == EXIT_ERROR:
+        # Said before the report, whose last line is the verdict (what a CI log shows last).
         sys.stderr.write(NOT_ESTABLISHED)
+        sys.stderr.flush()
+    write_compare_reports(report, heatmaps, report_targets(args))
     return code

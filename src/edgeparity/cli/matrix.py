@@ -98,10 +98,12 @@ def run_matrix(args: argparse.Namespace) -> int:
     targets = Targets(json=args.json or str(out_dir / "report.json"),
                       md=args.md or str(out_dir / "report.md"),
                       html=args.html or str(out_dir / "report.html"), verbose=args.verbose)
-    write_compare_reports(report, heatmaps, targets)
-    say("reports: {}, {}, {} ({:.0f}s in all)".format(
-        targets.md, targets.html, targets.json, time.time() - started))
+    # Everything else is said before the report, whose last line is the verdict.
+    say("compared in {:.0f}s; reports: {}, {}, {}".format(
+        time.time() - started, targets.md, targets.html, targets.json))
     code = exit_code(report)
     if code == EXIT_ERROR:
         sys.stderr.write(NOT_ESTABLISHED)
+    sys.stderr.flush()
+    write_compare_reports(report, heatmaps, targets)
     return code

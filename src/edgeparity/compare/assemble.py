@@ -1,12 +1,12 @@
 """The comparison report: every pair of endpoints judged, explained, and put in one dict
-(schema edgeparity.report/1, documented in docs/report-schema.md). Renderers read only this dict.
+(schema edgeparity.report/2, documented in docs/report-schema.md). Renderers read only this dict.
 """
 
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__, defaults
-from ..diffstats import ERROR, IDENTICAL, MISSING
+from ..diffstats import BOTH_ERROR, ERROR, IDENTICAL, MISSING, WITHIN_TOLERANCE
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
 from ..stages.pipeline import STAGES
@@ -15,7 +15,10 @@ from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipel
 from .tolerances import Tolerances
 from .verdicts import COMPARED, DIVERGENT, Comparator, overall_verdict, pair_verdict
 
-REPORT_SCHEMA = "edgeparity.report/1"
+REPORT_SCHEMA = "edgeparity.report/2"
+# What became of one image along both pipelines; `first_divergent_stage` is null for all but
+# the first, so this tells "agrees" from "fails on both sides" (schema /2).
+OUTCOMES = ("diverges", "agrees", "fails_on_both_sides", "incomplete")
 
 
 def compare(
@@ -32,7 +35,7 @@ def compare(
     Differences are computed on ``jobs`` processes (default: every core), with progress on
     stderr unless ``quiet``.
 
-    Returns the report (a JSON-able dict, schema edgeparity.report/1) and heatmap PNGs by id,
+    Returns the report (a JSON-able dict, schema edgeparity.report/2) and heatmap PNGs by id,
     for the ``max_heatmaps`` worst divergent decoded images of each pair (None: all).
     Raises BundleError or ValueError with a user-facing message.
     """
@@ -59,8 +62,31 @@ def compare(
         "tolerances": dict(tolerances.as_dict(), text=tolerances.describe()),
         "environments": [environment_summary(e) for e in endpoints],
         "pairs": pairs,
+        "outcomes": _sum_counts(pair["outcomes"] for pair in pairs),
     }
     return report, heatmaps
+
+
+def image_outcome(walk: Dict[str, Any]) -> str:
+    """One of OUTCOMES: diverges, agrees (every stage identical or within tolerance),
+    fails_on_both_sides (a stage failed in both environments, nothing diverged), incomplete
+    (a stage had no output on a side, or the file could not be read)."""
+    steps = walk["stages"]
+    if walk["first_divergent_stage"]:
+        return "diverges"
+    if any(step["verdict"] == BOTH_ERROR for step in steps):
+        return "fails_on_both_sides"
+    if steps and all(step["verdict"] in (IDENTICAL, WITHIN_TOLERANCE) for step in steps):
+        return "agrees"
+    return "incomplete"
+
+
+def _sum_counts(counts: Any) -> Dict[str, int]:
+    total = {}  # type: Dict[str, int]
+    for count in counts:
+        for key, value in count.items():
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 def exit_code(report: Dict[str, Any]) -> int:
@@ -96,6 +122,8 @@ def compare_pair(
     isolation = {stage: comparator.isolated(stage) for stage in STAGES[1:]}
     walks = comparator.walk(images, isolation)
     comparator.add_heatmaps(walks, max_heatmaps)
+    for walk in walks:
+        walk["outcome"] = image_outcome(walk)
     records = comparator.like_for_like()
     counts = _count(record["verdict"] for record in records)
 
@@ -118,6 +146,8 @@ def compare_pair(
     if unreadable:
         not_compared.append("{} image file(s) could not be read on either side: {}".format(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
+    found = causes.findings(comparator, first_stage, images, isolation,
+                            len(by_stage.get(first_stage or "", [])))
     pair = {
         "reference": reference.label,
         "other": other.label,
@@ -125,11 +155,15 @@ def compare_pair(
         "verdict": pair_verdict(divergent, input_mismatch, not_compared),
         "not_compared": not_compared,
         "first_divergent_stage": first_stage,
+        "outcomes": _count(walk["outcome"] for walk in walks),
         "first_divergent_images": by_stage,
         "input_files_differ": input_mismatch,
         "unreadable_on_both_sides": unreadable,
         "stages": stage_summary,
-        "causes": causes.explain(comparator, first_stage) if first_stage else [],
+        "causes": found["causes"],
+        "also_differs": found["also_differs"],
+        "advice": found["advice"],
+        "decode_differences": found["differences"],
         # One bundle read two ways agrees with itself by construction: nothing to learn.
         "agreeing_decoders": {}
         if reference.bundle is other.bundle

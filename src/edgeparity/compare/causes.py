@@ -7,45 +7,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..bundle import Bundle
 from ..diffstats import AGREEING
-from ..stages.pipeline import STAGES, impl_key, pipeline_chain, record_key
+from ..stages.pipeline import STAGES, impl_key
 from .endpoints import Endpoint, available, implementation_details, implementation_entry
+from .evidence import Side, agreement, decoded_key, display_name
+from .findings import decode_findings
 from .verdicts import COMPARED, Comparator
-
-# How implementations are named in sentences.
-DISPLAY_NAMES = {
-    "pillow": "Pillow",
-    "pillow-exif": "Pillow",
-    "mxnet": "MXNet",
-    "opencv": "OpenCV",
-    "simplejpeg": "simplejpeg",
-    "dlr": "DLR",
-    "onnxruntime": "ONNX Runtime",
-    "tvm": "TVM",
-}
-
-
-def _display_name(impl: str) -> str:
-    return DISPLAY_NAMES.get(impl, impl)
-
-
-def _describe_jpeg(label: str, loaded: Bundle, impl: str) -> Optional[str]:
-    """'cloud's Pillow 8.4.0 loads IJG libjpeg 9d (wheel: /path/libjpeg.so.9)'."""
-    details = implementation_details(loaded, "decode", impl)
-    jpeg = details.get("jpeg_library")
-    if not jpeg:
-        return None
-    where = jpeg.get("origin") or ""
-    if jpeg.get("path") and jpeg.get("linkage") == "shared":
-        where += ": " + jpeg["path"]
-    return "{}'s {} {} loads {} ({})".format(
-        label,
-        _display_name(impl),
-        details.get("version") or "",
-        jpeg.get("build") or "an unidentified JPEG library",
-        where,
-    ).replace("  ", " ")
 
 
 def jpeg_build(endpoint: Endpoint) -> Optional[str]:
@@ -55,60 +22,76 @@ def jpeg_build(endpoint: Endpoint) -> Optional[str]:
     return (details.get("jpeg_library") or {}).get("build")
 
 
-def explain(comparator: Comparator, stage: str) -> List[str]:
-    """Cause hints for a divergence at ``stage``, from both bundles' provenance."""
-    ref, other = comparator.reference, comparator.other
-    ref_impl, other_impl = ref.pipeline.get(stage), other.pipeline.get(stage)
-    hints = []
-    if ref_impl != other_impl:
-        hints.append(
-            "the two sides use different implementations for {}: {} vs {}".format(
-                stage, ref_impl, other_impl
-            )
-        )
+def findings(comparator: Comparator, stage: Optional[str], images: List[str],
+             isolation: Dict[str, Dict[str, Any]], divergent: int = 0) -> Dict[str, Any]:
+    """{causes, also_differs, advice, differences} for a divergence first seen at ``stage``
+    (on ``divergent`` of ``images``)."""
+    if stage is None:
+        return {"causes": [], "also_differs": [], "advice": [], "differences": []}
     if stage == "decode":
-        descriptions = [
-            _describe_jpeg(ref.label, ref.bundle, str(ref_impl)),
-            _describe_jpeg(other.label, other.bundle, str(other_impl)),
-        ]
-        if all(descriptions):
-            hints.append("; ".join(descriptions))  # type: ignore
-        ref_build, other_build = jpeg_build(ref), jpeg_build(other)
-        if ref_impl == other_impl and ref_build and ref_build == other_build:
-            hints.append(
-                "both load the same JPEG library build ({}); look at CPU-specific code "
-                "paths (SIMD) or the JSIMD_* variables".format(ref_build)
-            )
-    details = [
-        implementation_details(ref.bundle, stage, str(ref_impl)),
-        implementation_details(other.bundle, stage, str(other_impl)),
-    ]
-    versions = [d.get("version") for d in details]
-    if ref_impl == other_impl and versions[0] != versions[1] and all(versions):
-        hints.append(
-            "{} {} in {} vs {} in {}".format(
-                _display_name(str(ref_impl)), versions[0], ref.label, versions[1], other.label
-            )
-        )
+        return decode_findings(comparator.reference, comparator.other, images)
+    causes, also = explain_later_stage(comparator, stage)
+    impls = (str(comparator.reference.pipeline.get(stage)),
+             str(comparator.other.pipeline.get(stage)))
+    return {"causes": causes, "also_differs": also,
+            "advice": [later_stage_advice(stage, impls, isolation.get(stage) or {},
+                                          divergent, len(images))],
+            "differences": []}
+
+
+def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], List[str]]:
+    """(causes, also differs) for preprocess or infer, from both bundles' provenance.
+
+    A version difference of one implementation is a cause only when nothing else recorded
+    differs (implementation, math library, CPU architecture)."""
+    ref, other = comparator.reference, comparator.other
+    ref_impl, other_impl = str(ref.pipeline.get(stage)), str(other.pipeline.get(stage))
+    details = [implementation_details(ref.bundle, stage, ref_impl),
+               implementation_details(other.bundle, stage, other_impl)]
+    causes, also = [], []
+    if ref_impl != other_impl:
+        causes.append("the two sides use different implementations for {}: {} vs {}".format(
+            stage, ref_impl, other_impl))
     maths = [d.get("math_library") for d in details]
     if stage == "infer" and maths[0] != maths[1] and any(maths):
-        hints.append(
-            "math libraries differ: {} in {} vs {} in {}".format(
-                maths[0], ref.label, maths[1], other.label
-            )
-        )
+        causes.append("math libraries differ: {} in {} vs {} in {}".format(
+            maths[0], ref.label, maths[1], other.label))
     arches = [e.bundle.provenance.get("cpu", {}).get("arch") for e in (ref, other)]
-    if stage != "decode" and arches[0] != arches[1]:
-        hints.append(
-            "CPU architectures differ ({} vs {}): float results may differ in the last bits".format(
-                *arches
-            )
-        )
-    return hints
+    if arches[0] != arches[1]:
+        causes.append("CPU architectures differ ({} vs {}): float results may differ in the "
+                      "last bits".format(*arches))
+    versions = [d.get("version") for d in details]
+    if ref_impl == other_impl and versions[0] != versions[1] and all(versions):
+        words = "{} {} in {} vs {} in {}".format(
+            display_name(ref_impl), versions[0], ref.label, versions[1], other.label)
+        if causes:
+            also.append(words + " (not a cause on its own: more differs, see above)")
+        else:
+            causes.append(words + ", the only recorded difference")
+    return causes, also
 
 
-def _decoded_key(image: str, impl: str) -> str:
-    return record_key(image, pipeline_chain({"decode": impl}, "decode"))
+def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
+                       divergent: int, images: int) -> Dict[str, Any]:
+    """Align what differs in the stage, or accept the difference; the canonical inputs are the
+    evidence when there are any. An implementation already the same on both sides is never
+    asked to change."""
+    inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
+    if inputs:
+        evidence = "they differ on {} of {} canonical inputs".format(inputs - agree, inputs)
+        count = (inputs - agree, inputs)
+    else:
+        evidence = "it differs on {} of {} images; no canonical inputs isolate it".format(
+            divergent, images)
+        count = (divergent, images)
+    if impls[0] != impls[1]:
+        align = "use one {} implementation on both sides (now {} vs {})".format(stage, *impls)
+    else:
+        align = "both sides already use {}={}: align what differs under why".format(
+            stage, impls[0])
+    return {"text": "the {} step itself computes differently ({}): {}, or accept the "
+                    "difference with --tolerance {}:ATOL".format(stage, evidence, align, stage),
+            "agree": count[0], "images": count[1]}
 
 
 def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, Any]:
@@ -119,7 +102,7 @@ def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, An
     for name in names:
         agree = total = 0
         for image in images:
-            key = _decoded_key(image, name)
+            key = decoded_key(image, name)
             a, b = ref.bundle.records.get(key), other.bundle.records.get(key)
             if a is None or b is None:
                 continue
@@ -134,19 +117,8 @@ def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, An
 def _decode_agreement(
     this: Endpoint, this_impl: str, that: Endpoint, that_impl: str, images: List[str]
 ) -> Tuple[List[str], List[str]]:
-    """Images on which two decoders give identical pixels, and those on which they do not."""
-    agree, disagree = [], []
-    for image in images:
-        a = this.bundle.records.get(_decoded_key(image, this_impl))
-        b = that.bundle.records.get(_decoded_key(image, that_impl))
-        if a is None or b is None:
-            continue
-        same_pixels = a["status"] == b["status"] == "ok" and a["sha256"] == b["sha256"]
-        if same_pixels or a["status"] == b["status"] == "error":  # both fail: same behaviour
-            agree.append(image)
-        else:
-            disagree.append(image)
-    return agree, disagree
+    """Images on which two decoders give identical pixels (or both fail), and the others."""
+    return agreement(Side(this, this_impl), Side(that, that_impl), images)
 
 
 def alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, Any]]:

@@ -82,12 +82,15 @@ def module_binary(module: object) -> Optional[str]:
     return None
 
 
-def _origin(path: str) -> str:
+def library_origin(path: str) -> str:
     """Where a library comes from, in words a user recognises."""
-    parent = os.path.basename(os.path.dirname(path))
+    folder = os.path.dirname(path)
+    parent = os.path.basename(folder)
     if parent.endswith(".libs"):
-        # auditwheel puts a wheel's vendored libraries in <dist>.libs next to the package.
-        return "bundled in the {} wheel".format(parent[: -len(".libs")])
+        # auditwheel puts a wheel's vendored libraries in <dist>.libs next to the package;
+        # older auditwheel (e.g. Pillow 6.1.0's wheel) in <package>/.libs: name the package.
+        package = parent[: -len(".libs")] or os.path.basename(os.path.dirname(folder))
+        return "bundled in the {} wheel".format(package or "Python")
     if path.startswith(("/usr/lib", "/lib", "/usr/local/lib")):
         return "system library"
     return "loaded from " + os.path.dirname(path)
@@ -106,7 +109,7 @@ def jpeg_library_of(binary: str, pid: str = "self") -> Dict[str, Optional[str]]:
             if name in needed or read_soname(path) in needed:
                 info = describe_library(path)
                 info["linkage"] = "shared"
-                info["origin"] = _origin(path)
+                info["origin"] = library_origin(path)
                 return info
         return {
             "linkage": "shared",

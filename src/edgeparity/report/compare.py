@@ -1,7 +1,8 @@
-"""The comparison report (schema edgeparity.report/1) as a terminal summary and as Markdown."""
+"""The comparison report (schema edgeparity.report/2) as a terminal summary and as Markdown."""
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+from .layout import colourize, field, shorten_paths
 from .words import (
     STAGE_WORDS,
     magnitude,
@@ -60,129 +61,123 @@ def stage_line(summary: Dict[str, Any]) -> str:
 
 
 def advice(pair: Dict[str, Any]) -> List[str]:
-    """What to do, in the user's words."""
-    advice = []
-    stage = pair["first_divergent_stage"]
-    for alt in pair["alternatives"][:2]:
-        still = alt["still_differ"]
-        advice.append(
-            "{env} decode={impl} agrees with {other}'s decode={oimpl} on "
-            "{agree} of {n} images{rest}: switch {env}'s decoder to {impl}, or build "
-            "both sides' decoder against the same libjpeg.".format(
-                env=alt["environment"],
-                impl=alt["impl"],
-                other=alt["matches"],
-                oimpl=alt["matches_impl"],
-                agree=alt["agree"],
-                n=alt["images"],
-                rest=" (still differs on {})".format(short_list(still, 3)) if still else "",
-            )
-        )
-    builds = set((pair.get("decode_jpeg_builds") or {}).values())
-    if stage == "decode" and not advice and len(builds) > 1:
-        advice.append(
-            "use the same JPEG library build on both sides (pin the Pillow build or "
-            "decode with a libjpeg-turbo based decoder everywhere)"
-        )
-    if stage in ("preprocess", "infer"):
-        advice.append(
-            "the {} step itself computes differently: align its implementation or "
-            "accept the difference with --tolerance {}:ATOL".format(stage, stage)
-        )
-    return advice
+    """What to do: computed at compare time from the bundles, each with its evidence count."""
+    return [item["text"] for item in pair.get("advice") or ()]
 
 
-def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
-    lines = []
-    verdict = report["verdict"].upper()
-    lines.append(
-        "edgeparity: {}  (reference: {}, {})".format(
-            verdict, report["reference"], tolerance_text(report)
-        )
-    )
+# How the like-for-like record counts read, in the order they are listed.
+COUNT_WORDS = (
+    ("identical", "identical"),
+    ("within_tolerance", "within tolerance"),
+    ("different", "different"),
+    ("error", "failing on one side"),
+    ("both_error", "failing on both sides"),
+    ("skipped", "skipped on one side (not available there)"),
+)
+
+
+def record_counts(counts: Dict[str, int]) -> str:
+    """'compared 383 outputs: 15 identical, ...; 295 not captured on one side'."""
+    total = sum(counts.values())
+    parts = ["{} {}".format(counts[key], words) for key, words in COUNT_WORDS if counts.get(key)]
+    parts += ["{} {}".format(n, key.replace("_", " ")) for key, n in sorted(counts.items())
+              if key not in dict(COUNT_WORDS) and key != "missing"]
+    text = "compared {} outputs of the same name on both sides: {}".format(
+        total, ", ".join(parts) or "none on both sides")
+    if counts.get("missing"):
+        text += "; {} not captured on one side".format(counts["missing"])
+    return text
+
+
+def environment_line(env: Dict[str, Any]) -> str:
+    """'x86_64, Debian GNU/Linux 11 (bullseye), Python 3.9.2; decode=pillow > ...'."""
+    return "{}, {}, Python {}; {}".format(env["arch"] or "unknown CPU", env["os"] or "unknown OS",
+                                          env["python"] or "?", pipeline_text(env["pipeline"]))
+
+
+def verdict_line(report: Dict[str, Any]) -> str:
+    """The last line: the verdict, as pytest and tox end on theirs."""
+    pairs = report["pairs"]
+    counts = {}  # type: Dict[str, int]
+    for pair in pairs:
+        counts[pair["verdict"]] = counts.get(pair["verdict"], 0) + 1
+    words = {"divergence": "diverge", "incomplete": "not established", "parity": "at parity"}
+    detail = ", ".join("{} of {} {}".format(counts[v], len(pairs), words[v])
+                       for v in ("divergence", "incomplete", "parity") if counts.get(v))
+    return "edgeparity: {} ({} pair{}: {})".format(
+        report["verdict"].upper(), len(pairs), "" if len(pairs) == 1 else "s", detail)
+
+
+def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
+             colour: bool = False) -> str:
+    """The summary for a terminal or a CI log: every line at most ``width`` columns, the
+    verdict last; shared-object paths shortened to file names unless ``verbose``."""
+    lines = []  # type: List[str]
+
+    def add(prefix: str, text: str, indent: Optional[int] = None) -> None:
+        if not verbose:
+            text = shorten_paths(text)
+        lines.extend(field(prefix, text, width, indent))
+
+    add("", "reference: {}; tolerances {}".format(report["reference"], tolerance_text(report)))
     envs = {e["label"]: e for e in report["environments"]}
     for pair in report["pairs"]:
         lines.append("")
         ref, other = envs[pair["reference"]], envs[pair["other"]]
-        lines.append(
-            "{} ({} {}, Python {})  vs  {} ({} {}, Python {})".format(
-                ref["label"],
-                ref["arch"],
-                ref["os"] or "",
-                ref["python"],
-                other["label"],
-                other["arch"],
-                other["os"] or "",
-                other["python"],
-            )
-        )
-        lines.append(
-            "  pipelines: {}  |  {}".format(
-                pipeline_text(ref["pipeline"]), pipeline_text(other["pipeline"])
-            )
-        )
+        add("", "{} vs {}".format(ref["label"], other["label"]))
+        for env in (ref, other):
+            add("  {}: ".format(env["label"]), environment_line(env), 4)
         if pair["input_files_differ"]:
-            lines.append(
-                "  ! input files differ between the bundles: {}".format(
-                    ", ".join(pair["input_files_differ"][:5])
-                )
-            )
+            add("  ! ", "input files differ between the bundles: {}".format(
+                short_list(pair["input_files_differ"], 5)))
         stage = pair["first_divergent_stage"]
+        agree, unreadable = _agreeing_images(pair)
         if stage:
             images = pair["first_divergent_images"][stage]
-            total = len(pair["images"])
-            lines.append(
-                "  first divergent stage: {} ({} of {} images)".format(
-                    STAGE_WORDS[stage], len(images), total
-                )
-            )
-            agree, unreadable = _agreeing_images(pair)
+            add("  ", "first divergent stage: {} ({} of {} images)".format(
+                STAGE_WORDS[stage], len(images), len(pair["images"])))
             if agree:
-                lines.append("  agree end to end: {}".format(short_list(agree)))
-            if unreadable:
-                lines.append("  fail to decode on both sides: {}".format(short_list(unreadable)))
-            if pair.get("unreadable_on_both_sides"):
-                lines.append("  could not be read on either side: {}".format(
-                    short_list(pair["unreadable_on_both_sides"])))
+                add("  agree end to end: ", short_list(agree), 4)
         elif pair["verdict"] == "incomplete":
-            lines.append("  NOT ESTABLISHED: " + "; ".join(pair["not_compared"]))
+            add("  NOT ESTABLISHED: ", "; ".join(pair["not_compared"]), 4)
         else:
-            lines.append(
-                "  parity: every stage agrees on all {} images".format(len(pair["images"]))
-            )
+            add("  ", "parity: every stage agrees on {} of {} images".format(
+                len(agree), len(pair["images"])))
+        if unreadable:
+            add("  fail to decode on both sides (not compared): ", short_list(unreadable), 4)
+        if pair.get("unreadable_on_both_sides"):
+            add("  could not be read on either side: ",
+                short_list(pair["unreadable_on_both_sides"]), 4)
         for summary in pair["stages"]:
-            lines.append("    " + stage_line(summary))
+            add("    ", stage_line(summary), 8)
         impact = pair.get("inference_impact")
         if impact:
-            lines.append(
-                "  cost: top-1 class changes on {} of {} images, mean top-5 overlap {}".format(
-                    impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])
-                )
-            )
+            add("  cost: ", "top-1 class changes on {} of {} images, mean top-5 overlap {}".format(
+                impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])), 4)
         for cause in pair["causes"]:
-            lines.append("  why: " + cause)
-        agreeing = [
-            name
-            for name, a in sorted(pair["agreeing_decoders"].items())
-            if a["agree"] == a["images"]
-        ]
+            add("  why: ", cause, 4)
+        for difference in pair.get("also_differs") or ():
+            add("  also differs: ", difference, 4)
+        agreeing = [name for name, a in sorted(pair["agreeing_decoders"].items())
+                    if a["agree"] == a["images"]]
         if stage == "decode" and agreeing:
-            lines.append("  decoders that agree across both: " + ", ".join(agreeing))
+            add("  decoders that agree across both sides: ", ", ".join(agreeing), 4)
         if stage:
             for item in advice(pair):
-                lines.append("  do: " + item)
+                add("  do: ", item, 4)
         for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items()):
-            lines.append("  not installed in {}: {}".format(label, ", ".join(names)))
+            add("  not installed in {}: ".format(label), ", ".join(names), 4)
         if verbose:
             for record in pair["like_for_like"]["records"]:
                 detail = magnitude(record) or record.get("other_error") or record.get(
                     "reference_error") or ""
-                lines.append("    {:<16} {}  {}".format(record["verdict"], record["key"], detail))
-        counts = pair["like_for_like"]["counts"]
-        lines.append(
-            "  all records like for like: "
-            + ", ".join("{} {}".format(v, k.replace("_", " ")) for k, v in sorted(counts.items()))
-        )
+                add("    {} ".format(record["verdict"]), "{}  {}".format(record["key"], detail),
+                    8)
+        add("  ", record_counts(pair["like_for_like"]["counts"]), 4)
+    lines.append("")
+    add("", verdict_line(report), 2)
+    if colour:
+        lines = colourize(lines, report["verdict"].upper())
     return "\n".join(lines)
 
 
@@ -243,9 +238,8 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
         elif pair["verdict"] == "incomplete":
             out.append("**Parity not established**: " + md("; ".join(pair["not_compared"])))
         else:
-            out.append(
-                "**Parity**: every stage agrees on all {} images.".format(len(pair["images"]))
-            )
+            out.append("**Parity**: every stage agrees on {} of {} images.".format(
+                len(_agreeing_images(pair)[0]), len(pair["images"])))
         out.append("")
         out.append("| stage | implementations | images differing | worst | origin |")
         out.append("|---|---|---|---|---|")
@@ -273,18 +267,26 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                     impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])
                 )
             )
-        if pair["causes"]:
-            out.append("")
-            out.append("**Why**")
-            out.append("")
-            for cause in pair["causes"]:
-                out.append("- " + md(cause))
-        if stage:
-            out.append("")
-            out.append("**What to do**")
-            out.append("")
-            for item in advice(pair):
-                out.append("- " + md(item))
+        agree, unreadable = _agreeing_images(pair)
+        facts = [("agree end to end", short_list(agree) if stage else "")]
+        facts.append(("fail to decode on both sides (not compared)", short_list(unreadable)))
+        facts.append(("could not be read on either side",
+                      short_list(pair.get("unreadable_on_both_sides") or [])))
+        for label, text in facts:
+            if text:
+                out.append("")
+                out.append("{}: {}".format(label.capitalize(), md(text)))
+        for title, items in (("Why", pair["causes"]),
+                             ("Also differs (not a cause)", pair.get("also_differs") or []),
+                             ("What to do", advice(pair) if stage else [])):
+            if items:
+                out.append("")
+                out.append("**{}**".format(title))
+                out.append("")
+                out.extend("- " + md(item) for item in items)
+        out.append("")
+        counts = record_counts(pair["like_for_like"]["counts"])
+        out.append(md(counts[:1].upper() + counts[1:]) + ".")
         rows = sorted((w for w in pair["images"] if w["first_divergent_stage"]), key=severity)
         if rows:
             out.append("")
@@ -309,5 +311,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                            "report).".format(len(rows) - max_images))
             out.append("")
             out.append("</details>")
+    out.append("")
+    out.append("**{}**".format(md(verdict_line(report))))
     out.append("")
     return "\n".join(out)

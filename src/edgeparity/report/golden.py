@@ -80,11 +80,12 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
                                            change["text"]))
         if verbose:
             for record in env["changed"]:
+                # The whole key: a cut key names no record (-v is for finding them).
                 lines.append("    changed  {:<60} {:<18} {}".format(
-                    record["key"][:60], record["origin"], _record_delta(record)))
+                    record["key"], record["origin"], _record_delta(record)))
             for label in ("new", "removed"):
                 for record in env[label]:
-                    lines.append("    {:<8} {:<60} {}".format(label, record["key"][:60],
+                    lines.append("    {:<8} {:<60} {}".format(label, record["key"],
                                                              record["output"]))
         if env["verdict"] == "changed":
             lines.append("  do: if this change is intended, refresh the golden and commit it:  "

@@ -13,8 +13,11 @@ STAGE_WORDS = {"decode": "decode", "preprocess": "preprocess", "infer": "inferen
 def pct(value: Optional[float]) -> str:
     if value is None:
         return "?"
+    # Never a rounded 0.0% or 100.0% that is not exactly so.
     if 0 < value < 0.001:
         return "<0.1%"
+    if 0.999 < value < 1:
+        return ">99.9%"
     return "{:.1f}%".format(value * 100)
 
 

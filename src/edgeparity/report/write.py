@@ -1,6 +1,7 @@
 """Where reports go: the terminal summary, and the JSON, Markdown and HTML files asked for."""
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from ..text import printable
 from . import compare as compare_report
 from . import golden as golden_report
 from .html import html_report
+from .layout import terminal_width, use_colour
 from .words import safe_strings
 
 
@@ -28,7 +30,7 @@ def write_compare_reports(report: Dict[str, Any], heatmaps: Dict[str, bytes],
                           targets: Targets) -> None:
     """Outputs of `edgeparity compare` and `matrix`."""
     _write_outputs(report, targets, compare_report.terminal, compare_report.markdown,
-                   lambda r: html_report(r, heatmaps))
+                   lambda r: html_report(r, heatmaps), laid_out=True, to_json=json_numbers)
 
 
 def write_golden_reports(report: Dict[str, Any], targets: Targets) -> None:
@@ -50,12 +52,43 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+NON_FINITE = "non_finite"
+
+
+def json_numbers(value: Any) -> Any:
+    """Strict JSON whose numeric fields stay numeric (compare reports, schema /2).
+
+    A non-finite statistic (e.g. the relative error against 0) becomes null, and the object
+    holding it gets ``"non_finite": {field: "inf" | "-inf" | "nan"}``, so a reader can tell
+    "unknown" from "infinite" without a field ever holding a string.
+    """
+    if isinstance(value, dict):
+        out = {}  # type: Dict[str, Any]
+        flags = {}  # type: Dict[str, str]
+        for key, item in value.items():
+            if isinstance(item, float) and not math.isfinite(item):
+                flags[key] = "nan" if item != item else ("inf" if item > 0 else "-inf")
+                out[key] = None
+            else:
+                out[key] = json_numbers(item)
+        if flags:
+            out[NON_FINITE] = dict(flags, **out.get(NON_FINITE) or {})
+        return out
+    if isinstance(value, (list, tuple)):
+        # No object to flag in: a non-finite number in a list is null.
+        return [None if isinstance(item, float) and not math.isfinite(item)
+                else json_numbers(item) for item in value]
+    return value
+
+
 def _write_outputs(
     report: Dict[str, Any],
     targets: Targets,
     render_terminal: Callable[..., str],
     render_markdown: Callable[[Dict[str, Any]], str],
     render_html: Callable[[Dict[str, Any]], str],
+    laid_out: bool = False,
+    to_json: Callable[[Any], Any] = json_safe,
 ) -> None:
     """Print the terminal summary and write the files ``targets`` asks for.
 
@@ -65,10 +98,15 @@ def _write_outputs(
     # Names are data: no control sequence from a file name reaches a terminal or a Markdown
     # line (the JSON keeps every name as captured).
     shown = safe_strings(report)
-    text = render_terminal(shown, verbose=targets.verbose)
-    (sys.stderr if json_to_stdout else sys.stdout).write(text + "\n")
+    stream = sys.stderr if json_to_stdout else sys.stdout
+    if laid_out:  # fitted to the terminal's width, coloured where wanted
+        text = render_terminal(shown, verbose=targets.verbose, width=terminal_width(stream),
+                               colour=use_colour(stream))
+    else:
+        text = render_terminal(shown, verbose=targets.verbose)
+    stream.write(text + "\n")
     if targets.json:
-        payload = json.dumps(json_safe(report), indent=1, default=str, allow_nan=False)
+        payload = json.dumps(to_json(report), indent=1, default=str, allow_nan=False)
         if json_to_stdout:
             sys.stdout.write(payload + "\n")
         else:

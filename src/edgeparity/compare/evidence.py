@@ -1,0 +1,264 @@
+"""Why two decoders differ and what to do, stated only as far as the bundles show it.
+
+Every sentence here rests on records of the two bundles: which decoded outputs are bit-identical,
+which failed, what each file's JPEG header says (coding, colour space, EXIF orientation: recorded
+at capture), and which JPEG library each decoder loaded. A difference between the sides that the
+data does not tie to a differing image is reported as "also differs", never as a cause, and no
+advice asks to change what is already the same on both sides.
+"""
+
+import hashlib
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..inputs import jpeg_header
+from ..stages.pipeline import pipeline_chain, record_key
+from .endpoints import Endpoint, available, implementation_details
+
+DISPLAY_NAMES = {
+    "pillow": "Pillow",
+    "pillow-exif": "Pillow",
+    "mxnet": "MXNet",
+    "opencv": "OpenCV",
+    "simplejpeg": "simplejpeg",
+    "dlr": "DLR",
+    "onnxruntime": "ONNX Runtime",
+    "tvm": "TVM",
+}
+
+# Colour spaces a decoder hands to libjpeg's own YCbCr/grayscale/RGB output path: a pixel
+# difference there comes from the JPEG decoding itself (IDCT, chroma upsampling).
+ORDINARY_COLOURS = ("YCbCr", "grayscale", "RGB")
+CMYK_COLOURS = ("CMYK", "YCCK")
+
+# Kinds of difference, in the order the report lists them.
+PIXELS, CMYK, FAILS, ORIENTATION, UNEXPLAINED = (
+    "pixels", "cmyk", "fails_on_one_side", "exif_orientation", "unexplained")
+KIND_WORDS = {
+    PIXELS: "ordinary JPEG", CMYK: "CMYK", FAILS: "failing", ORIENTATION: "rotated",
+    UNEXPLAINED: "unexplained",
+}
+
+
+def display_name(impl: str) -> str:
+    return DISPLAY_NAMES.get(impl, impl)
+
+
+def two_names(a: str, b: str) -> Tuple[str, str]:
+    """Display names of two implementations, or their own names when those would read alike
+    ('pillow' vs 'pillow-exif', both 'Pillow')."""
+    if display_name(a) == display_name(b) and a != b:
+        return a, b
+    return display_name(a), display_name(b)
+
+
+def plural(count: int, word: str) -> str:
+    return "{} {}{}".format(count, word, "" if count == 1 else "s")
+
+
+def listed(items: List[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (" and {} more".format(len(items) - limit) if len(items) > limit else "")
+
+
+def decoded_key(image: str, impl: str) -> str:
+    return record_key(image, pipeline_chain({"decode": impl}, "decode"))
+
+
+class Side:
+    """One endpoint decoding with one decoder: what the sentences are about."""
+
+    def __init__(self, endpoint: Endpoint, decoder: str) -> None:
+        self.endpoint = endpoint
+        self.decoder = decoder
+        details = implementation_details(endpoint.bundle, "decode", decoder)
+        self.version = details.get("version")
+        self.build = (details.get("jpeg_library") or {}).get("build")
+
+    @property
+    def label(self) -> str:
+        return self.endpoint.label
+
+    def record(self, image: str) -> Optional[Dict[str, Any]]:
+        return self.endpoint.bundle.records.get(decoded_key(image, self.decoder))
+
+    def named(self) -> str:
+        """"cloud's Pillow"."""
+        return "{}'s {}".format(self.label, display_name(self.decoder))
+
+
+# Largest image file read again on the host to learn its header (older bundles only).
+HEADER_READ_LIMIT = 64 << 20
+
+
+def header(reference: Endpoint, other: Endpoint, image: str) -> Dict[str, Any]:
+    """The JPEG header facts recorded at capture (the file bytes are the same on both sides).
+
+    A bundle captured before they were recorded: the header is read from the capture's own
+    images folder when that folder is on this machine and the file's sha256 still matches."""
+    for endpoint in (reference, other):
+        facts = endpoint.bundle.manifest.get("images", {}).get(image, {}).get("jpeg")
+        if isinstance(facts, dict):
+            return facts
+    for endpoint in (reference, other):
+        cache = endpoint.bundle.__dict__.setdefault("_edgeparity_headers", {})
+        if image not in cache:
+            cache[image] = _header_from_file(endpoint.bundle.manifest, image)
+        if cache[image]:
+            return cache[image]
+    return {}
+
+
+def _header_from_file(manifest: Dict[str, Any], image: str) -> Dict[str, Any]:
+    entry = manifest.get("images", {}).get(image, {})
+    folder = manifest.get("images_dir")
+    if not isinstance(folder, str) or not entry.get("sha256"):
+        return {}
+    path = os.path.join(folder, image)
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > HEADER_READ_LIMIT:
+            return {}
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return {}
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        return {}  # not the file that was captured
+    return jpeg_header(data) or {}
+
+
+def outcome(a: Side, b: Side, image: str) -> Optional[str]:
+    """'same' (bit-identical pixels), 'both_fail', 'differ', or None (no record on a side)."""
+    x, y = a.record(image), b.record(image)
+    if x is None or y is None:
+        return None
+    if x["status"] == y["status"] == "ok" and x["sha256"] == y["sha256"]:
+        return "same"
+    if x["status"] == y["status"] == "error":
+        return "both_fail"
+    return "differ"
+
+
+def agreement(a: Side, b: Side, images: List[str]) -> Tuple[List[str], List[str]]:
+    """Images on which two sides give the same result (same pixels, or both fail), and those
+    on which they do not; images without a record on a side are left out."""
+    agree, disagree = [], []
+    for image in images:
+        result = outcome(a, b, image)
+        if result in ("same", "both_fail"):
+            agree.append(image)
+        elif result == "differ":
+            disagree.append(image)
+    return agree, disagree
+
+
+def classify(a: Side, b: Side, image: str, facts: Dict[str, Any]) -> Tuple[str, str]:
+    """(kind, words) for one image the two sides decode differently."""
+    x, y = a.record(image) or {}, b.record(image) or {}
+    failing = [(side, r) for side, r in ((a, x), (b, y)) if r.get("status") != "ok"]
+    if len(failing) == 1:
+        side, record = failing[0]
+        coding = facts.get("coding")
+        error = str(record.get("error") or record.get("status")).strip().splitlines()
+        return FAILS, "{} cannot decode it{}: {}".format(
+            side.named(), " ({} coding)".format(coding) if coding else "",
+            error[0] if error else "no reason recorded")
+    shapes = x.get("shape"), y.get("shape")
+    if (shapes[0] and shapes[1] and shapes[0] != shapes[1]
+            and list(shapes[0][:2]) == list(shapes[1][1::-1])
+            and facts.get("exif_orientation") in (5, 6, 7, 8)):
+        return ORIENTATION, "one side turns it by its EXIF orientation ({}), the other does " \
+            "not: shapes {} vs {}".format(facts["exif_orientation"], tuple(shapes[0]),
+                                        tuple(shapes[1]))
+    colour = facts.get("colour")
+    if colour in CMYK_COLOURS and a.decoder != b.decoder:
+        return CMYK, "{} and {} convert CMYK to RGB differently".format(
+            *two_names(a.decoder, b.decoder))
+    if colour in ORDINARY_COLOURS or colour in CMYK_COLOURS:
+        return PIXELS, "decoded pixel values differ ({} {})".format(
+            facts.get("coding", ""), colour).replace("( ", "(")
+    return UNEXPLAINED, "decoded pixel values differ (no JPEG header recorded)"
+
+
+def group(a: Side, b: Side, images: List[str], reference: Endpoint,
+          other: Endpoint) -> List[Dict[str, Any]]:
+    """The images ``a`` and ``b`` decode differently, grouped by kind: [{kind, images, why}]."""
+    groups = {}  # type: Dict[str, Dict[str, Any]]
+    for image in agreement(a, b, images)[1]:
+        kind, why = classify(a, b, image, header(reference, other, image))
+        entry = groups.setdefault(kind, {"kind": kind, "images": [], "why": []})
+        entry["images"].append(image)
+        if why not in entry["why"]:
+            entry["why"].append(why)
+    order = (PIXELS, CMYK, FAILS, ORIENTATION, UNEXPLAINED)
+    return [groups[kind] for kind in order if kind in groups]
+
+
+def describe_group(entry: Dict[str, Any]) -> str:
+    """'2 CMYK files (a.jpg, b.jpg): MXNet and Pillow convert CMYK to RGB differently'."""
+    images = entry["images"]
+    if entry["kind"] == FAILS or len(images) == 1:
+        head = listed(images)
+    else:
+        head = "{} ({})".format(plural(len(images), KIND_WORDS[entry["kind"]] + " file"),
+                                listed(images))
+    return "{}: {}".format(head, "; ".join(entry["why"]))
+
+
+def build_relation(a: Side, b: Side) -> str:
+    """'same', 'differ' or 'unknown': whether the two JPEG library builds are known to differ."""
+    if not a.build or not b.build or "not embedded" in a.build + b.build:
+        return "unknown"
+    return "same" if a.build == b.build else "differ"
+
+
+def ordinary_images(a: Side, b: Side, images: List[str], reference: Endpoint,
+                    other: Endpoint) -> List[str]:
+    """Images with an ordinary colour space that both sides decoded to identical pixels."""
+    return [image for image in images if outcome(a, b, image) == "same"
+            and header(reference, other, image).get("colour") in ORDINARY_COLOURS]
+
+
+def describe_library(side: Side) -> str:
+    """"cloud's Pillow 8.4.0 loads IJG libjpeg 9d (bundled in the Pillow wheel: /path)"."""
+    details = implementation_details(side.endpoint.bundle, "decode", side.decoder)
+    jpeg = details.get("jpeg_library") or {}
+    where = library_origin(jpeg)
+    if jpeg.get("path") and jpeg.get("linkage") == "shared":
+        where += ": " + jpeg["path"]
+    text = "{} {} loads {}".format(side.named(), side.version or "",
+                                   jpeg.get("build") or "an unidentified JPEG library")
+    return (text + (" ({})".format(where) if where else "")).replace("  ", " ")
+
+
+def library_origin(jpeg: Dict[str, Any]) -> str:
+    """Where the library comes from; recomputed from the path of a shared library, so a bundle
+    written before the origin named a wheel's ``.libs`` folder correctly reads right too."""
+    if jpeg.get("path") and jpeg.get("linkage") == "shared":
+        from ..native.libjpeg import library_origin as origin_of_path
+
+        return origin_of_path(jpeg["path"])
+    return jpeg.get("origin") or ""
+
+
+def candidates(reference: Endpoint, other: Endpoint) -> List[Tuple[Side, Side, str]]:
+    """Decoder choices to test against the data: one side switched, or both to one decoder.
+
+    Returns (reference side, other side, what changes) triples, the deployed choice excluded.
+    """
+    ref_dec, oth_dec = str(reference.pipeline.get("decode")), str(other.pipeline.get("decode"))
+    same_bundle = reference.bundle is other.bundle
+    ref_names = sorted(available(reference.bundle, "decode"))
+    oth_names = sorted(available(other.bundle, "decode"))
+    found = []
+    for name in ref_names:
+        if name != ref_dec and not (same_bundle and name == oth_dec):
+            found.append((Side(reference, name), Side(other, oth_dec), "reference"))
+    for name in oth_names:
+        if name != oth_dec and not (same_bundle and name == ref_dec):
+            found.append((Side(reference, ref_dec), Side(other, name), "other"))
+    if not same_bundle:  # one bundle agrees with itself on any decoder: nothing learnt
+        for name in sorted(set(ref_names) & set(oth_names)):
+            if (name, name) != (ref_dec, oth_dec):
+                found.append((Side(reference, name), Side(other, name), "both"))
+    return found

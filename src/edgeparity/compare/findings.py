@@ -1,0 +1,279 @@
+"""The decode stage's causes, the differences that are not causes, and computed advice.
+
+Rules (each has a test in tests/host/test_report_evidence.py):
+
+- a cause is stated only when a differing image ties it to the data: the JPEG library build is a
+  cause when the same decoder on both sides decodes ordinary (YCbCr/grayscale/RGB) files
+  differently; the decoder is a cause when the decoders differ; CMYK conversion, a file one side
+  cannot decode, and EXIF orientation are named from the files' recorded headers and errors;
+- a version difference is a cause only when nothing else recorded differs, otherwise it "also
+  differs"; a library difference with every ordinary file identical "also differs" too;
+- advice names a decoder only when, in the captured data, it gives the other side's result on
+  more images than the deployed one, says on how many, and never asks to change what is already
+  the same on both sides.
+"""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from .endpoints import Endpoint, available
+from .evidence import (
+    CMYK,
+    FAILS,
+    KIND_WORDS,
+    ORDINARY_COLOURS,
+    ORIENTATION,
+    PIXELS,
+    UNEXPLAINED,
+    Side,
+    agreement,
+    build_relation,
+    candidates,
+    describe_group,
+    describe_library,
+    display_name,
+    group,
+    header,
+    listed,
+    ordinary_images,
+    outcome,
+    plural,
+    two_names,
+)
+
+
+def _item(text: str, agree: int, images: int) -> Dict[str, Any]:
+    """One piece of advice and the evidence count it rests on ("on 11 of 14 images")."""
+    return {"text": text, "agree": agree, "images": images}
+
+
+def decode_findings(reference: Endpoint, other: Endpoint, images: List[str]) -> Dict[str, Any]:
+    """{causes, also_differs, advice, differences} for the two endpoints' deployed decoders."""
+    a = Side(reference, str(reference.pipeline.get("decode")))
+    b = Side(other, str(other.pipeline.get("decode")))
+    agree, differ = agreement(a, b, images)
+    groups = group(a, b, images, reference, other)
+    causes, also = _causes(a, b, groups, agree, reference, other)
+    return {
+        "causes": causes,
+        "also_differs": also,
+        "advice": _advice(a, b, agree, differ, groups, images, reference, other),
+        "differences": groups,
+    }
+
+
+def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
+            reference: Endpoint, other: Endpoint) -> Tuple[List[str], List[str]]:
+    causes, also = [], []  # type: List[str], List[str]
+    relation = build_relation(a, b)
+    libraries = "; ".join(describe_library(side) for side in (a, b))
+    same_decoder = a.decoder == b.decoder
+    version_words = None  # type: Optional[str]
+    if same_decoder and a.version and b.version and a.version != b.version:
+        version_words = "{} {} in {} vs {} in {}".format(
+            display_name(a.decoder), a.version, a.label, b.version, b.label)
+    pixels = next((g for g in groups if g["kind"] == PIXELS), None)
+    identical = ordinary_images(a, b, agree, reference, other)
+    unexplained = any(g["kind"] == UNEXPLAINED for g in groups)
+    if pixels:
+        ordinary = all(header(reference, other, image).get("colour") in ORDINARY_COLOURS
+                       for image in pixels["images"])
+        count = "{} of {} {}JPEG files decode differently".format(
+            len(pixels["images"]), len(pixels["images"]) + len(identical),
+            "ordinary " if ordinary else "")
+        if not same_decoder:
+            causes.append("the decoders differ ({} vs {}){}: {}; {}".format(
+                *two_names(a.decoder, b.decoder),
+                " and so do their JPEG libraries (the data cannot tell which matters)"
+                if relation == "differ" else "", count, libraries))
+        elif relation == "differ":
+            causes.append("the JPEG library builds differ under the same decoder ({}): {}; {}"
+                          .format(display_name(a.decoder), count, libraries))
+        elif relation == "same" and version_words:
+            causes.append("{}, the only recorded difference (both load {}): {}".format(
+                version_words, a.build, count))
+            version_words = None
+        elif relation == "same":
+            causes.append(
+                "same {} and JPEG library build ({}) on both sides, yet {}: look at "
+                "CPU-specific code paths (SIMD: {} vs {}) or the JSIMD_* variables".format(
+                    display_name(a.decoder), a.build, count, _arch(reference), _arch(other)))
+        else:
+            causes.append("{}; the JPEG library is not identified on both sides: {}".format(
+                count, libraries))
+    elif unexplained and (a.build or b.build) and a.build != b.build:
+        also.append("the JPEG library builds{} differ; whether that is a cause cannot be told: "
+                    "the bundles record no JPEG header for the differing files (captured by an "
+                    "older edgeparity; capture again): {}".format(
+                        " may" if relation == "unknown" else "", libraries))
+    elif relation in ("differ", "unknown") and (a.build or b.build) and a.build != b.build:
+        also.append("the JPEG library builds{} differ, but not as a cause here ({}): {}".format(
+            " may" if relation == "unknown" else "",
+            "every one of the {} ordinary JPEG files decodes identically".format(len(identical))
+            if identical else "no ordinary JPEG file differs", libraries))
+    if version_words:
+        also.append("{} (not a cause on its own: {})".format(
+            version_words, "the JPEG library builds differ too" if pixels else
+            "no ordinary JPEG file differs" if not identical else
+            "the ordinary JPEG files decode identically"))
+    for entry in groups:
+        if entry["kind"] != PIXELS:
+            causes.append(describe_group(entry))
+    return causes, also
+
+
+def _arch(endpoint: Endpoint) -> str:
+    return str(endpoint.bundle.provenance.get("cpu", {}).get("arch") or "?")
+
+
+def _switch_text(ref_side: Side, oth_side: Side, what: str, now: Tuple[Side, Side],
+                 agree: int, total: int, deployed: int) -> str:
+    """The advice to switch decoders, with its evidence count."""
+    if ref_side.endpoint.bundle is oth_side.endpoint.bundle:
+        changed, kept = (ref_side, oth_side) if what == "reference" else (oth_side, ref_side)
+        before = now[0] if what == "reference" else now[1]
+        return ("in {}, decode={} gives the same pixels as decode={} on {} of {} images "
+                "(decode={} on {})".format(ref_side.endpoint.bundle.name, changed.decoder,
+                                           kept.decoder, agree, total, before.decoder, deployed))
+    if what == "both":
+        return ("use decode={} on both sides: it gives the same pixels on {} of {} images "
+                "(now {})".format(ref_side.decoder, agree, total, deployed))
+    changed, kept = (ref_side, oth_side) if what == "reference" else (oth_side, ref_side)
+    before = now[0] if what == "reference" else now[1]
+    return ("use decode={} in {} (now decode={}): it gives the same pixels as {}'s decode={} "
+            "on {} of {} images (now {})".format(changed.decoder, changed.label, before.decoder,
+                                                 kept.label, kept.decoder, agree, total,
+                                                 deployed))
+
+
+def _same_pixels(ref_side: Side, oth_side: Side, images: List[str]) -> List[str]:
+    return [image for image in images if outcome(ref_side, oth_side, image) == "same"]
+
+
+def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
+            groups: List[Dict[str, Any]], images: List[str], reference: Endpoint,
+            other: Endpoint) -> List[Dict[str, Any]]:
+    advice = []  # type: List[Dict[str, Any]]
+    if not differ:
+        return advice
+    total = len(agree) + len(differ)
+    # A choice is scored by the images it gives the same pixels on: failing on both sides
+    # is agreement, but never a reason to switch.
+    same = _same_pixels(a, b, images)
+    options = []
+    for ref_side, oth_side, what in candidates(reference, other):
+        yes, no = agreement(ref_side, oth_side, images)
+        options.append((ref_side, oth_side, what, yes, no,
+                        _same_pixels(ref_side, oth_side, images)))
+    better = [o for o in options if len(o[5]) > len(same)]
+    # Most images first; then changing one side before changing both.
+    better.sort(key=lambda o: (-len(o[5]), o[2] == "both", o[0].decoder, o[1].decoder))
+    chosen = (a, b)
+    if better:
+        ref_side, oth_side, what, yes, no, pixels_same = better[0]
+        advice.append(_item(_switch_text(ref_side, oth_side, what, (a, b), len(pixels_same),
+                                         len(yes) + len(no), len(same)),
+                            len(pixels_same), len(yes) + len(no)))
+        chosen = (ref_side, oth_side)
+    elif a.decoder != b.decoder and same and reference.bundle is not other.bundle:
+        advice.append(_item(
+            "keep decode={} in {} and decode={} in {}: they already give the same pixels on {} "
+            "of {} images".format(a.decoder, a.label, b.decoder, b.label, len(same), total),
+            len(same), total))
+    remaining = group(chosen[0], chosen[1], images, reference, other) if better else groups
+    pixels = next((g for g in groups if g["kind"] == PIXELS), None)
+    if pixels and a.decoder == b.decoder and build_relation(a, b) == "differ":
+        count = len(pixels["images"])
+        versions = "" if a.version == b.version else "; {} {} vs {} differs too".format(
+            display_name(a.decoder), a.version, b.version)
+        advice.append(_item(
+            "{}build both sides' {} against the same JPEG library (now {} vs {}): with the same "
+            "decoder on both sides, {} of {} images decode differently{}".format(
+                "or " if better else "", display_name(a.decoder), a.build, b.build,
+                count, total, versions), count, total))
+        remaining = [g for g in remaining if g["kind"] != PIXELS]
+    for entry in remaining:
+        line = _group_advice(entry, options + [(a, b, "deployed", agree, differ, same)], chosen,
+                             reference, other)
+        if line:
+            advice.append(line)
+    return advice
+
+
+def _group_name(entry: Dict[str, Any]) -> str:
+    """'the 2 CMYK files (a.jpg, b.jpg)' or 'photo.jpg'."""
+    files = entry["images"]
+    if len(files) == 1:
+        return files[0]
+    return "the {} ({})".format(plural(len(files), KIND_WORDS[entry["kind"]] + " file"),
+                                listed(files))
+
+
+def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
+                  chosen: Tuple[Side, Side], reference: Endpoint,
+                  other: Endpoint) -> Optional[Dict[str, Any]]:
+    """What makes one kind of remaining difference go away, if the data shows anything does:
+    a choice of decoders giving the same pixels on all of them (failing on both sides is not
+    a fix)."""
+    files = entry["images"]
+    count = len(files)
+    scope = "for {}".format(_group_name(entry))
+    # What is deployed first (keeping it changes nothing), then one decoder on both sides.
+    order = {"deployed": 0, "both": 1, "reference": 2, "other": 2}
+    for ref_side, oth_side, what, *_ in sorted(options, key=lambda o: order[o[2]]):
+        if (ref_side.decoder, oth_side.decoder) == (chosen[0].decoder, chosen[1].decoder):
+            continue
+        if all(outcome(ref_side, oth_side, image) == "same" for image in files):
+            if what == "deployed":
+                how = "keep decode={} in {} and decode={} in {}".format(
+                    ref_side.decoder, ref_side.label, oth_side.decoder, oth_side.label)
+                if ref_side.decoder == oth_side.decoder:
+                    how = "keep decode={} on both sides".format(ref_side.decoder)
+            elif ref_side.decoder == oth_side.decoder:
+                how = "decode with {} on both sides".format(ref_side.decoder)
+            else:
+                how = "decode with {} in {} and {} in {}".format(
+                    ref_side.decoder, ref_side.label, oth_side.decoder, oth_side.label)
+            return _item("{}: {}, which gives the same pixels on {} of {}".format(
+                scope, how, count, count), count, count)
+    if entry["kind"] == FAILS:
+        failing = [side for side in chosen for image in files
+                   if (side.record(image) or {}).get("status") not in (None, "ok")]
+        where = failing[0].label if failing else "the failing side"
+        return _item("{}: {}; no other decoder captured in {} gives the other side's pixels "
+                     "(fails on {} of {}): leave such files out or add a decoder that reads "
+                     "them".format(scope, "; ".join(entry["why"]), where, count, count),
+                     0, count)
+    if entry["kind"] == ORIENTATION:
+        return _item("{}: apply the EXIF orientation on both sides or on neither (differs on {} "
+                     "of {})".format(scope, count, count), 0, count)
+    if entry["kind"] in (CMYK, PIXELS) and chosen[0].decoder != chosen[1].decoder:
+        return _same_decoder_fallback(scope, files, reference, other)
+    return None
+
+
+def _same_decoder_fallback(scope: str, files: List[str], reference: Endpoint,
+                           other: Endpoint) -> Optional[Dict[str, Any]]:
+    """Use one decoder on both sides, naming the one that ran on both and gives the same
+    pixels on most of ``files`` (or saying that none does)."""
+    if reference.bundle is other.bundle:
+        return None  # one bundle: any decoder agrees with itself, nothing to advise
+    ref_names = sorted(available(reference.bundle, "decode"))
+    oth_names = sorted(available(other.bundle, "decode"))
+    count = len(files)
+    scored = []
+    for name in sorted(set(ref_names) & set(oth_names)):
+        scored.append((len(_same_pixels(Side(reference, name), Side(other, name), files)),
+                       name))
+    if not scored:
+        return _item("{}: use the same decoder on both sides (they differ on {} of {}); no "
+                     "decoder ran on both ({} has {}, {} has {})".format(
+                         scope, count, count, reference.label, ", ".join(ref_names),
+                         other.label, ", ".join(oth_names)), 0, count)
+    best = max(scored, key=lambda item: (item[0], item[1] == "pillow"))
+    if not best[0]:
+        return _item("{}: no decoder that ran on both sides gives the same pixels on {} ({})"
+                     .format(scope, "it" if count == 1 else "them", ", ".join(
+                         "{}: 0 of {}".format(name, count) for _, name in scored)), 0, count)
+    return _item("{}: use the same decoder on both sides; decode={} ran on both and gives the "
+                 "same pixels on {} of {}".format(scope, best[1], best[0], count),
+                 best[0], count)

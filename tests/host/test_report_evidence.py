@@ -1,0 +1,217 @@
+"""Causes and advice only from evidence in the bundles: one hand-built case per rule.
+
+Each bundle is built here with known pixels, errors, JPEG header facts and library provenance;
+the expected sentences are written out by hand (never produced by the code under test).
+"""
+
+import numpy as np
+
+from edgeparity.bundle import BundleWriter
+from edgeparity.compare import compare
+
+A = np.zeros((2, 2, 3), np.uint8)  # "the pixels one decoder gives"
+B = A + 1  # "the pixels another decoder gives"
+C = A + 2
+
+YCBCR = {"coding": "baseline", "components": 3, "colour": "YCbCr"}
+GRAY = {"coding": "baseline", "components": 1, "colour": "grayscale"}
+CMYK = {"coding": "baseline", "components": 4, "colour": "CMYK"}
+ARITHMETIC = {"coding": "arithmetic", "components": 3, "colour": "YCbCr"}
+BROKEN = "OSError: broken data stream when reading image file"
+
+IJG = {"build": "IJG libjpeg 9d", "linkage": "shared", "origin": "stale words",
+       "path": "/site/Pillow.libs/libjpeg-183418da.so.9.4.0"}
+TURBO = {"build": "libjpeg-turbo 2.0.6", "linkage": "shared", "origin": "system library",
+         "path": "/usr/lib/aarch64-linux-gnu/libjpeg.so.62.3.0"}
+MXNET_TURBO = {"build": "libjpeg-turbo 2.0.2", "linkage": "static",
+               "origin": "statically linked into libmxnet.so", "path": "/site/mxnet/libmxnet.so"}
+
+
+def decoder(version, library, outputs):
+    return {"version": version, "jpeg_library": library, "outputs": outputs}
+
+
+def make_bundle(path, name, deployed, decoders, headers, arch="x86_64"):
+    """decoders: {impl: decoder(...)}; an output is an array, or an error string."""
+    writer = BundleWriter(str(path))
+    for impl, spec in decoders.items():
+        for image, output in spec["outputs"].items():
+            record = {"key": "{}|decode={}".format(image, impl), "image": image,
+                      "chain": "decode=" + impl, "stage": "decode", "impl": impl, "mode": "e2e"}
+            if isinstance(output, str):
+                record.update(status="error", error=output)
+            else:  # as capture records them
+                record.update(status="ok", sha256=writer.add_array(output),
+                              shape=list(output.shape), dtype=output.dtype.str)
+            writer.add_record(record)
+    keys = ["decode/" + impl for impl in decoders]
+    return writer.finish({
+        "name": name,
+        "images": {image: {"sha256": "bytes of " + image, "jpeg": facts}
+                   for image, facts in headers.items()},
+        "pipeline": {"decode": deployed},
+        "implementations": {key: {"status": "available"} for key in keys},
+        "provenance": {"cpu": {"arch": arch}, "implementations": {
+            "decode/" + impl: {"status": "available", "details": {
+                "version": spec["version"], "jpeg_library": spec["jpeg_library"]}}
+            for impl, spec in decoders.items()}},
+    })
+
+
+def pair_of(*specs):
+    report, _ = compare(list(specs), want_heatmaps=False, jobs=1)
+    return report["pairs"][0]
+
+
+def advice_texts(pair):
+    return [item["text"] for item in pair["advice"]]
+
+
+def test_libjpeg_build_differs_is_the_cause_and_the_version_only_also_differs(tmp_path):
+    old_wheel = dict(IJG, path="/site/PIL/.libs/libjpeg-3b1c.so.9.2.0")  # Pillow 6.1.0's layout
+    headers = {"photo.jpg": YCBCR, "gray.jpg": GRAY}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("6.1.0", old_wheel, {"photo.jpg": A, "gray.jpg": C}),
+        "mxnet": decoder("1.9.1", MXNET_TURBO, {"photo.jpg": B, "gray.jpg": C})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "gray.jpg": C})}, headers)
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "the JPEG library builds differ under the same decoder (Pillow): 1 of 2 ordinary JPEG "
+        "files decode differently; left's Pillow 6.1.0 loads IJG libjpeg 9d (bundled in the PIL "
+        "wheel: /site/PIL/.libs/libjpeg-3b1c.so.9.2.0); right's Pillow 8.4.0 loads "
+        "libjpeg-turbo 2.0.6 (system library: /usr/lib/aarch64-linux-gnu/libjpeg.so.62.3.0)"]
+    # The version differs too, but is not called a cause: the library alone explains the data.
+    assert pair["also_differs"] == [
+        "Pillow 6.1.0 in left vs 8.4.0 in right (not a cause on its own: the JPEG library "
+        "builds differ too)"]
+    assert advice_texts(pair) == [
+        "use decode=mxnet in left (now decode=pillow): it gives the same pixels as right's "
+        "decode=pillow on 2 of 2 images (now 1)",
+        "or build both sides' Pillow against the same JPEG library (now IJG libjpeg 9d vs "
+        "libjpeg-turbo 2.0.6): with the same decoder on both sides, 1 of 2 images decode "
+        "differently; Pillow 6.1.0 vs 8.4.0 differs too"]
+    assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(2, 2), (1, 2)]
+
+
+def test_only_the_decoder_differs_falls_back_to_one_decoder_on_both_sides(tmp_path):
+    headers = {"photo.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "opencv", {
+        "opencv": decoder("4.8.0", TURBO, {"photo.jpg": A})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B})}, headers)
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "the decoders differ (OpenCV vs Pillow): 1 of 1 ordinary JPEG files decode differently; "
+        "left's OpenCV 4.8.0 loads libjpeg-turbo 2.0.6 (system library: "
+        "/usr/lib/aarch64-linux-gnu/libjpeg.so.62.3.0); right's Pillow 8.4.0 loads "
+        "libjpeg-turbo 2.0.6 (system library: /usr/lib/aarch64-linux-gnu/libjpeg.so.62.3.0)"]
+    assert pair["also_differs"] == []
+    # The library build is the same on both sides: never advise changing it.
+    assert advice_texts(pair) == [
+        "for photo.jpg: use the same decoder on both sides (they differ on 1 of 1); no decoder "
+        "ran on both (left has opencv, right has pillow)"]
+
+
+def test_cmyk_formula_and_unsupported_coding_with_the_same_libjpeg_family(tmp_path):
+    """The reviewers' case: MXNet (turbo 2.0.2) in the cloud, Pillow (turbo 2.0.6) on the edge."""
+    headers = {"photo.jpg": YCBCR, "cmyk.jpg": CMYK, "arith.jpg": ARITHMETIC}
+    cloud = make_bundle(tmp_path / "c", "cloud", "pillow", {
+        "mxnet": decoder("1.9.1", MXNET_TURBO, {"photo.jpg": B, "cmyk.jpg": A, "arith.jpg": B}),
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "cmyk.jpg": C, "arith.jpg": BROKEN}),
+    }, headers)
+    edge = make_bundle(tmp_path / "e", "edge", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "cmyk.jpg": C, "arith.jpg": BROKEN}),
+    }, headers, arch="aarch64")
+    pair = pair_of(cloud + "@decode=mxnet", edge)
+    assert pair["causes"] == [
+        "cmyk.jpg: MXNet and Pillow convert CMYK to RGB differently",
+        "arith.jpg: edge's Pillow cannot decode it (arithmetic coding): " + BROKEN]
+    assert pair["also_differs"] == [
+        "the JPEG library builds differ, but not as a cause here (every one of the 1 ordinary "
+        "JPEG files decodes identically): cloud@decode=mxnet's MXNet 1.9.1 loads libjpeg-turbo "
+        "2.0.2 (statically linked into libmxnet.so); edge's Pillow 8.4.0 loads libjpeg-turbo "
+        "2.0.6 (system library: /usr/lib/aarch64-linux-gnu/libjpeg.so.62.3.0)"]
+    assert advice_texts(pair) == [
+        "keep decode=mxnet in cloud@decode=mxnet and decode=pillow in edge: they already give "
+        "the same pixels on 1 of 3 images",
+        "for cmyk.jpg: decode with pillow on both sides, which gives the same pixels on 1 of 1",
+        "for arith.jpg: edge's Pillow cannot decode it (arithmetic coding): " + BROKEN
+        + "; no other decoder captured in edge gives the other side's pixels (fails on 1 of 1):"
+        " leave such files out or add a decoder that reads them"]
+    assert not any("JPEG library" in text for text in advice_texts(pair))
+    kinds = {d["kind"]: d["images"] for d in pair["decode_differences"]}
+    assert kinds == {"cmyk": ["cmyk.jpg"], "fails_on_one_side": ["arith.jpg"]}
+
+
+def test_same_library_different_version_is_a_cause_only_when_nothing_else_differs(tmp_path):
+    headers = {"photo.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("9.0.0", TURBO, {"photo.jpg": B})}, headers)
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "Pillow 8.4.0 in left vs 9.0.0 in right, the only recorded difference (both load "
+        "libjpeg-turbo 2.0.6): 1 of 1 ordinary JPEG files decode differently"]
+    assert pair["also_differs"] == [] and pair["advice"] == []
+
+
+def test_single_bundle_names_the_decoder_that_agrees(tmp_path):
+    headers = {"photo.jpg": YCBCR, "cmyk.jpg": CMYK}
+    one = make_bundle(tmp_path / "one", "one", "pillow", {
+        "pillow": decoder("11.3.0", TURBO, {"photo.jpg": A, "cmyk.jpg": B}),
+        "opencv": decoder("5.0.0", MXNET_TURBO, {"photo.jpg": A, "cmyk.jpg": C}),
+        "simplejpeg": decoder("1.9.0", MXNET_TURBO, {"photo.jpg": A, "cmyk.jpg": C}),
+    }, headers)
+    pair = pair_of(one + "@decode=pillow", one + "@decode=opencv")
+    assert pair["causes"] == ["cmyk.jpg: Pillow and OpenCV convert CMYK to RGB differently"]
+    assert advice_texts(pair) == [
+        "in one, decode=simplejpeg gives the same pixels as decode=opencv on 2 of 2 images "
+        "(decode=pillow on 1)"]
+    assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(2, 2)]
+
+
+def test_exif_orientation_applied_on_one_side(tmp_path):
+    turned = np.zeros((3, 2, 3), np.uint8)
+    upright = np.zeros((2, 3, 3), np.uint8)
+    headers = {"rotated.jpg": dict(YCBCR, exif_orientation=6)}
+    one = make_bundle(tmp_path / "one", "one", "pillow", {
+        "pillow": decoder("11.3.0", TURBO, {"rotated.jpg": upright}),
+        "pillow-exif": decoder("11.3.0", TURBO, {"rotated.jpg": turned})}, headers)
+    pair = pair_of(one + "@decode=pillow", one + "@decode=pillow-exif")
+    assert pair["causes"] == [
+        "rotated.jpg: one side turns it by its EXIF orientation (6), the other does not: "
+        "shapes (2, 3, 3) vs (3, 2, 3)"]
+    assert advice_texts(pair) == [
+        "for rotated.jpg: apply the EXIF orientation on both sides or on neither (differs on 1 "
+        "of 1)"]
+
+
+def test_an_older_bundle_without_headers_reads_them_from_its_images_folder(tmp_path):
+    """Captured before headers were recorded: the file itself tells, if its sha256 matches."""
+    import hashlib
+    import json
+    import os
+
+    from edgeparity.bundle.format import index_digest
+
+    samples = os.path.join(os.path.dirname(__file__), "..", "..", "sample-images")
+    name = "photo-cmyk-adobe.jpg"
+    with open(os.path.join(samples, name), "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    paths = []
+    for side, impl, pixels in (("l", "mxnet", A), ("r", "pillow", B)):
+        path = make_bundle(tmp_path / side, side, impl, {
+            impl: decoder("1", TURBO, {name: pixels})}, {name: {}})
+        manifest_path = os.path.join(path, "manifest.json")
+        with open(manifest_path) as handle:
+            manifest = json.load(handle)
+        manifest["images"] = {name: {"sha256": digest}}  # no "jpeg": an older capture
+        manifest["images_dir"] = samples
+        manifest["index_sha256"] = index_digest(manifest)
+        with open(manifest_path, "w") as handle:
+            json.dump(manifest, handle)
+        paths.append(path)
+    pair = pair_of(*paths)
+    assert pair["causes"] == [name + ": MXNet and Pillow convert CMYK to RGB differently"]

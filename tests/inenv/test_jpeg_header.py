@@ -1,0 +1,40 @@
+"""JPEG header facts recorded at capture (compare explains differences with them)."""
+
+import os
+
+from conftest import SAMPLES
+from edgeparity.inputs import jpeg_header
+
+
+def header_of(name):
+    with open(os.path.join(SAMPLES, name), "rb") as handle:
+        return jpeg_header(handle.read())
+
+
+def test_header_facts_of_the_sample_images():
+    # What each file is was chosen when the samples were made (see their names).
+    assert header_of("photo-420.jpg") == {"coding": "baseline", "components": 3,
+                                          "colour": "YCbCr"}
+    assert header_of("photo-progressive.jpg")["coding"] == "progressive"
+    assert header_of("photo-arithmetic.jpg")["coding"] == "arithmetic"
+    assert header_of("photo-grayscale.jpg")["colour"] == "grayscale"
+    assert header_of("photo-cmyk-adobe.jpg")["colour"] == "CMYK"
+    assert header_of("cmyk-ycck-photoshop.jpg")["colour"] == "YCCK"
+    assert header_of("photo-exif-orientation6.jpg")["exif_orientation"] == 6
+
+
+def test_truncated_or_foreign_data_never_raises():
+    assert jpeg_header(b"\x89PNG\r\n\x1a\n") is None
+    with open(os.path.join(SAMPLES, "photo-exif-orientation6.jpg"), "rb") as handle:
+        data = handle.read(4096)
+    for end in range(0, len(data), 7):
+        facts = jpeg_header(data[:end])
+        assert facts is None or isinstance(facts, dict)
+
+
+def test_a_damaged_exif_block_keeps_the_frame_facts():
+    with open(os.path.join(SAMPLES, "photo-420.jpg"), "rb") as handle:
+        data = handle.read()
+    broken_exif = b"\xff\xe1\x00\x10Exif\x00\x00II*\x00\xff\xff\x00\x00"  # IFD beyond the block
+    facts = jpeg_header(data[:2] + broken_exif + data[2:])
+    assert facts == {"coding": "baseline", "components": 3, "colour": "YCbCr"}
