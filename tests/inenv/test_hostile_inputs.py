@@ -8,7 +8,6 @@ its file is tiny while it declares 13000 x 13000 pixels.
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys

@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import EXIT_ERROR, EXIT_PARITY, UsageError
 from ..text import printable
 from .golden import run_check
-from .options import add_compare_arguments, compare_options, report_targets
+from .options import add_compare_arguments, compare_options, fail_on_gate, report_targets
 
 NOT_ESTABLISHED = (
     "edgeparity: parity could not be established: some pipeline stages had nothing to "
@@ -80,9 +80,10 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.golden_dir:
         return run_check(args)  # `compare --golden DIR` is `golden check --dir DIR`
     from ..bundle import BundleError
-    from ..compare import Tolerances, compare, exit_code
+    from ..compare import Tolerances, compare
     from ..report.write import write_compare_reports
 
+    gate = fail_on_gate(args)  # a malformed gate is refused before any bundle is read
     try:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
         report, heatmaps = compare(args.bundles, args.reference, tolerances,
@@ -90,6 +91,17 @@ def run_compare(args: argparse.Namespace) -> int:
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
     write_compare_reports(report, heatmaps, report_targets(args))
+    return gated_exit(report, gate)
+
+
+def gated_exit(report: Any, gate: Any) -> int:
+    """The exit code under ``--fail-on``; says on stderr what decided it when it is not 'any'."""
+    from ..compare import evaluate, exit_code
+
+    if gate.kind != "any":
+        result = evaluate(report, gate)
+        sys.stderr.write("edgeparity: {}\n".format(printable(result.reason)))
+        return result.code
     code = exit_code(report)
     if code == EXIT_ERROR:
         sys.stderr.write(NOT_ESTABLISHED)

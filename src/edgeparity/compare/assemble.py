@@ -12,6 +12,7 @@ from ..progress import Progress
 from ..stages.pipeline import STAGES
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
+from .gates import Gate, evaluate
 from .tolerances import Tolerances
 from .verdicts import COMPARED, DIVERGENT, Comparator, overall_verdict, pair_verdict
 
@@ -63,11 +64,14 @@ def compare(
     return report, heatmaps
 
 
-def exit_code(report: Dict[str, Any]) -> int:
+def exit_code(report: Dict[str, Any], fail_on: Optional[Gate] = None) -> int:
     """0 parity, 1 divergence, 2 when parity could not be established (stages not compared).
 
-    Prints nothing: the command line says why parity could not be established.
+    With a ``fail_on`` gate other than ``any`` (``--fail-on``), 1 means the gate failed and 2
+    that it could not be decided (``gates.evaluate``). Prints nothing: the command line says why.
     """
+    if fail_on is not None and fail_on.kind != "any":
+        return evaluate(report, fail_on).code
     if report["verdict"] == "divergence":
         return EXIT_DIVERGENCE
     if report["verdict"] == "incomplete":
