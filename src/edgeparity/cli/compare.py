@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import EXIT_ERROR, EXIT_PARITY, UsageError
 from ..text import printable
-from .golden import run_check
+from .golden import add_golden_mode_arguments, run_check
 from .options import add_compare_arguments, compare_options, fail_on_gate, report_targets
 
 NOT_ESTABLISHED = (
@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
         help="compare each bundle against committed golden fingerprints instead of against "
         "each other (the same as `edgeparity golden check`)",
     )
+    add_golden_mode_arguments(p)
     p.set_defaults(func=run_compare)
 
     p = sub.add_parser(
