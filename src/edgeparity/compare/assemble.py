@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__, defaults
 from ..diffstats import ERROR, IDENTICAL, MISSING
+from ..diffview import DiffView
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
 from ..stages.pipeline import STAGES
@@ -27,14 +28,15 @@ def compare(
     max_heatmaps: Optional[int] = defaults.HEATMAPS,
     jobs: Optional[int] = None,
     quiet: bool = True,
-) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
     """Compare the bundles named by ``specs`` (``PATH[@stage=impl,...]``).
 
     Differences are computed on ``jobs`` processes (default: every core), with progress on
     stderr unless ``quiet``.
 
-    Returns the report (a JSON-able dict, schema edgeparity.report/1) and heatmap PNGs by id,
-    for the ``max_heatmaps`` worst divergent decoded images of each pair (None: all).
+    Returns the report (a JSON-able dict, schema edgeparity.report/1) and difference views
+    (``diffview.DiffView``: PNGs of both decodes and where they differ) by id, for the
+    ``max_heatmaps`` worst divergent decoded images of each pair (None: all).
     Raises BundleError or ValueError with a user-facing message.
     """
     tolerances = tolerances or Tolerances()
@@ -42,7 +44,7 @@ def compare(
     resolve_pipelines(endpoints)
     ref = choose_reference(endpoints, reference)
     pairs = []
-    heatmaps = {}  # type: Dict[str, bytes]
+    heatmaps: Dict[str, DiffView] = {}
     for endpoint in endpoints:
         if endpoint is ref:
             continue
@@ -84,8 +86,8 @@ def compare_pair(
     max_heatmaps: Optional[int] = defaults.HEATMAPS,
     jobs: int = 1,
     progress: Optional[Progress] = None,
-) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
-    """One pair's part of the report, and its heatmap PNGs by id."""
+) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
+    """One pair's part of the report, and its difference views by id."""
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
     ref_images = reference.bundle.manifest.get("images", {})
     other_images = other.bundle.manifest.get("images", {})

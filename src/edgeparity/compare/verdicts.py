@@ -31,10 +31,14 @@ from ..diffstats import (
     SKIPPED,
     WITHIN_TOLERANCE,
 )
+from ..diffview import DiffView, build_view
 from ..stages.pipeline import STAGES, with_last_impl
 from .endpoints import Endpoint
 from .tolerances import Tolerances
 
+# Views (worst first) that embed both decoded images, not only where they differ: a pair of
+# 600 x 400 photos is ~0.9 MB of PNG, so the report stays under ~10 MB however many diverge.
+PHOTO_VIEWS = 8
 # Differences computed per task by a worker process of ``Comparator.prefetch``.
 PARALLEL_CHUNK = 16
 _WORKER = None  # type: Optional[Comparator]
@@ -74,7 +78,7 @@ class Comparator:
         self.other = other
         self.tolerances = tolerances
         self.want_heatmaps = want_heatmaps
-        self.heatmaps = {}  # type: Dict[str, bytes]
+        self.heatmaps: Dict[str, DiffView] = {}
         self._judged: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
 
     def _difference(self, ref_digest: str, other_digest: str, stage: str) -> Dict[str, Any]:
@@ -141,7 +145,8 @@ class Comparator:
         _WORKER = None
 
     def add_heatmaps(self, walks: List[Dict[str, Any]], limit: Optional[int]) -> None:
-        """Heatmap PNGs for the ``limit`` worst divergent decode steps (all with None).
+        """Difference views (``diffview.DiffView``) for the ``limit`` worst divergent decode
+        steps (all with None); the first ``diffview_photos`` of them embed both images too.
 
         Only what a report shows is drawn: each costs loading both images again.
         """
@@ -151,13 +156,14 @@ class Comparator:
                  if s.get("heatmap_id") and "fraction_pixels_differ" in s]
         steps.sort(key=lambda s: (-s.get("fraction_pixels_differ", 0),
                                   -s.get("max_channel_diff", 0), s["heatmap_id"]))
-        for step in steps[:limit] if limit is not None else steps:
+        for rank, step in enumerate(steps[:limit] if limit is not None else steps):
             ref_record = self.reference.bundle.records[step["reference_key"]]
             other_record = self.other.bundle.records[step["other_key"]]
-            png = diffstats.heatmap_png(self.reference.bundle.array(ref_record["sha256"]),
-                                        self.other.bundle.array(other_record["sha256"]))
-            if png:
-                self.heatmaps[step["heatmap_id"]] = png
+            view = build_view(self.reference.bundle.array(ref_record["sha256"]),
+                              self.other.bundle.array(other_record["sha256"]),
+                              photos=rank < PHOTO_VIEWS)
+            if view:
+                self.heatmaps[step["heatmap_id"]] = view
                 step["heatmap"] = step["heatmap_id"]
         for walk in walks:
             for step in walk["stages"]:
