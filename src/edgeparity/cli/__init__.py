@@ -1,8 +1,9 @@
 """The ``edgeparity`` command line: the only package that knows argparse.
 
 One module per command family registers its subcommands and holds their handlers:
-``capture`` (probe, capture: run inside every environment, CPython 3.6), ``compare`` and
-``golden`` (the host side, CPython >= 3.9), ``matrix`` (build/run every environment, compare).
+``capture`` (probe, capture: run inside every environment, CPython 3.6), ``compare``,
+``golden`` and ``export`` (the host side, CPython >= 3.9), ``matrix`` (build/run every
+environment, compare).
 Host-side packages are imported inside the handlers, so ``edgeparity capture`` on a Jetson never
 imports them. Nothing imports this package.
 
@@ -18,11 +19,11 @@ from typing import List, Optional
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
 from ..text import printable
-from . import capture, compare, golden, image, matrix
+from . import capture, compare, export, golden, image, matrix
 from .options import require_host
 
 # Commands of the host side (CPython >= 3.9); the others also run on a Jetson's CPython 3.6.
-HOST_COMMANDS = ("compare", "golden", "matrix", "image")
+HOST_COMMANDS = ("compare", "golden", "matrix", "image", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="edgeparity " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (capture, compare, golden, matrix, image):
+    for module in (capture, compare, golden, matrix, image, export):
         module.register(sub)
     return parser
 
