@@ -47,7 +47,7 @@ PYTHONPATH="$here/src" "$tox/reference/bin/python" -m edgeparity compare --quiet
     "$work/bundles/cloud-mxnet" "$work/bundles/reference" --html "$work/report.html" \
     >/dev/null || [ $? -eq 1 ]
 
-for size in 1400:2300 760:3000; do
+for size in 1400:2300 760:2550; do
     width="${size%:*}" height="${size#*:}"
     # --virtual-time-budget lets the page's script size the rings before the picture.
     "$chromium" --headless --no-sandbox --disable-gpu --disable-background-networking \
