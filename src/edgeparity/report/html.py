@@ -123,12 +123,13 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
         stage = walk["first_divergent_stage"]
         step = next((s for s in walk["stages"] if s["stage"] == stage), None)
         how = esc(magnitude(step) or step["verdict"]) if step else "—"
-        return "<tr id='p{}-row-{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+        return ("<tr id='p{}-row-{}'><td>{}</td><td>{}</td><td>{}</td><td class='every'>{}</td>"
+                "</tr>").format(
             index, n, name, esc(STAGE_WORDS.get(stage, stage) if stage else "—"), how,
             _step_cells(walk))
 
     header = ("<tr><th>image</th><th>first divergent stage</th><th>how much there</th>"
-              "<th>every stage</th></tr>")
+              "<th class='every'>every stage</th></tr>")
     if divergent:
         parts.append("<h3>Divergent images, worst first ({})</h3>".format(len(divergent)))
         parts.append("<div class='wide'><table>{}{}</table></div>".format(

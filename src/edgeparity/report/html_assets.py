@@ -57,7 +57,7 @@ vertical-align:-2px;margin-right:3px}
 .points td{font:12px/1.3 ui-monospace,monospace;vertical-align:middle}
 img.closeup{display:block;max-width:none;image-rendering:pixelated}
 .note{font-size:13px;color:#555}
-@media (max-width:600px){body{padding:8px;font-size:14px}
+@media (max-width:600px){body{padding:8px;font-size:14px} .every{display:none}
 .headline dl{grid-template-columns:1fr} .headline dt{margin-top:4px}
 td,th{padding:2px 5px}}
 """
