@@ -190,3 +190,17 @@ def test_library_views_match_the_command(case_bundles):
     drawn = {step["heatmap"] for walk in report["pairs"][0]["images"]
              for step in walk["stages"] if step.get("heatmap")}
     assert drawn == set(views) and len(drawn) >= 10
+
+
+def test_parity_page_says_so(here_bundle, tmp_path):
+    out = tmp_path / "same.html"
+    assert cli.main(["compare", here_bundle, here_bundle, "--html", str(out), "--quiet"]) == 0
+    parsed = Page()
+    parsed.feed(out.read_text())
+    text = " ".join(" ".join(parsed.text).split())
+    images = len(bundle.load(here_bundle).images)
+    assert "PARITY: here vs here#2" in text
+    assert "parity every stage agrees on all {} images".format(images) in text
+    assert "first divergent stage decode" not in text
+    assert "Where the decoded pixels differ" not in text and "<figure" not in out.read_text()
+    assert parsed.title == "edgeparity: parity — here vs here#2"

@@ -55,7 +55,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the Markdown report (fits a CI job summary, e.g. $GITHUB_STEP_SUMMARY)",
     )
     parser.add_argument(
-        "--html", metavar="FILE", help="write the self-contained HTML report with diff heatmaps"
+        "--html", metavar="FILE",
+        help="write the self-contained HTML report (headline, side-by-side difference views)"
     )
     parser.add_argument(
         "--verbose", "-v", action="store_true",
@@ -73,8 +74,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     add_report_arguments(parser)
     parser.add_argument(
         "--heatmaps", type=int, default=defaults.HEATMAPS, metavar="N",
-        help="draw difference heatmaps in the HTML report for the N worst divergent images of "
-        "each pair (default {}; the report says how many more diverge)".format(
+        help="draw side-by-side difference views in the HTML report for the N worst divergent "
+        "decoded images of each pair (default {}; the report says how many more diverge)".format(
             defaults.HEATMAPS),
     )
     parser.add_argument(
