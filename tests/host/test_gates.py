@@ -120,6 +120,13 @@ def test_top1_without_inference_cannot_be_decided(tmp_path, capsys):
     assert code == errors.EXIT_ERROR and "cannot be decided" in err
     assert gate_exit(pixels_only["left"], pixels_only["right"], "stage:decode",
                      capsys)[0] == errors.EXIT_PARITY
+    # Stages neither pipeline has cannot fail an unqualified gate, but a named one is unknown.
+    assert gate_exit(pixels_only["left"], pixels_only["right"], "stage:infer",
+                     capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(pixels_only["left"], pixels_only["right"], "max>0",
+                     capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(pixels_only["left"], pixels_only["right"], "infer:max>0",
+                     capsys)[0] == errors.EXIT_ERROR
 
 
 @pytest.mark.parametrize("text", ["top5", "stage:train", "median>1", "p99>x", "max>-1",
