@@ -3,11 +3,11 @@
 Everything here is a pure function of two numpy arrays, so it is easy to check by hand.
 """
 
-import struct
-import zlib
 from typing import Any, Dict, Optional
 
 import numpy as np
+
+from .png import encode_png  # noqa: F401  (re-exported: report code and tests import it here)
 
 IDENTICAL = "identical"
 WITHIN_TOLERANCE = "within_tolerance"
@@ -188,63 +188,3 @@ def classifier_stats(reference: np.ndarray, other: np.ndarray) -> Optional[Dict[
         "top1_changed": top1_changed,
         "top5_overlap": float(np.mean(overlap)),
     }
-
-
-# Longest side of a heatmap: a 12 MP photo's full-resolution map would be megabytes of PNG.
-HEATMAP_SIDE = 512
-
-
-def _max_pool(diff: np.ndarray, side: int = HEATMAP_SIDE) -> np.ndarray:
-    """Shrink by an integer factor keeping each block's largest difference, so a single
-    differing pixel is never lost (nearest-neighbour scaling would drop most of them)."""
-    factor = -(-max(diff.shape) // side)  # ceiling division
-    if factor <= 1:
-        return diff
-    height = -(-diff.shape[0] // factor) * factor
-    width = -(-diff.shape[1] // factor) * factor
-    padded = np.zeros((height, width), dtype=diff.dtype)
-    padded[:diff.shape[0], :diff.shape[1]] = diff
-    return padded.reshape(height // factor, factor, width // factor, factor).max(axis=(1, 3))
-
-
-def heatmap_png(reference: np.ndarray, other: np.ndarray) -> Optional[bytes]:
-    """A PNG showing where two decoded images differ: black = equal, bright = max difference.
-
-    Written with zlib only, so the host needs no imaging library to render reports.
-    """
-    if not (is_image(reference) and is_image(other)) or reference.shape != other.shape:
-        return None
-    diff = _max_pool(np.abs(reference.astype(np.int16) - other.astype(np.int16)).max(axis=2))
-    peak = int(diff.max())
-    if peak == 0:
-        scaled = np.zeros(diff.shape, np.float64)
-    else:
-        # sqrt stretch so a few 1-level differences are still visible next to large ones.
-        scaled = np.sqrt(diff / float(peak))
-    # "inferno"-like ramp: black -> purple -> orange -> yellow.
-    red = np.clip(scaled * 2.0, 0, 1)
-    green = np.clip(scaled * 2.0 - 0.8, 0, 1)
-    blue = np.clip(np.where(scaled < 0.5, scaled * 1.4, 1.4 - scaled * 1.4), 0, 1)
-    rgb = (np.stack([red, green, blue], axis=2) * 255).astype(np.uint8)
-    return encode_png(rgb)
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    height, width = rgb.shape[:2]
-    raw = b"".join(b"\x00" + rgb[row].tobytes() for row in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )

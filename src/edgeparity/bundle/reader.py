@@ -13,7 +13,7 @@ import json
 import os
 import stat
 import zlib
-from typing import Any, BinaryIO, Dict, Optional
+from typing import Any, BinaryIO, Dict, List, Optional
 
 import numpy as np
 
@@ -56,7 +56,21 @@ def _sha256_stream(handle: BinaryIO) -> str:
 
 
 class Bundle:
-    """A loaded, verified bundle. Arrays are read on demand and checked against their digest."""
+    """A loaded, verified bundle (from ``load``). Arrays are read on demand and checked
+    against their digest. A public interface (docs/bundle-api.md):
+
+    - ``path``: the bundle directory (absolute); ``name``: the environment's name;
+    - ``manifest``: manifest.json as a dict (schema ``edgeparity.bundle/1``);
+    - ``records``: every captured output by record key ``IMAGE|CHAIN`` (e.g.
+      ``photo.jpg|decode=pillow>preprocess=pillow``), each a dict with ``image``, ``chain``,
+      ``stage``, ``impl``, ``mode`` (``e2e``, ``isolated`` or ``probe``), ``status`` (``ok``,
+      ``error``, ``skipped``) and, when ok, ``sha256`` (the array's digest), ``shape``,
+      ``dtype``, ``stats``; else ``error``;
+    - ``provenance``: what the environment was (Python, OS, CPU, each implementation's
+      version and the JPEG library it loaded);
+    - ``images``: the input image names; ``find(...)``: records by image, stage, ...;
+      ``output(key)``: the array of a record; ``array(digest)``: an array by digest.
+    """
 
     def __init__(self, path: str, manifest: Dict[str, Any]) -> None:
         self.path = path
@@ -66,10 +80,40 @@ class Bundle:
 
     @property
     def provenance(self) -> Dict[str, Any]:
+        """Provenance of the capture environment (``manifest["provenance"]``)."""
         return self.manifest.get("provenance", {})
 
+    @property
+    def images(self) -> List[str]:
+        """Names of the captured input images, sorted (canonical inputs are not images)."""
+        return sorted(self.manifest.get("images", {}))
+
+    def find(self, image: Optional[str] = None, stage: Optional[str] = None,
+             impl: Optional[str] = None, mode: Optional[str] = None) -> List[Dict[str, Any]]:
+        """The records matching every given field, sorted by key (None: any value)."""
+        wanted = {"image": image, "stage": stage, "impl": impl, "mode": mode}
+        return [record for _, record in sorted(self.records.items())
+                if all(value is None or record.get(field) == value
+                       for field, value in wanted.items())]
+
+    def output(self, key: str) -> np.ndarray:
+        """The array record ``key`` captured, checked against its digest.
+
+        Raises BundleError when the bundle has no such record or the record has no output
+        (its stage failed or was skipped there), saying which.
+        """
+        record = self.records.get(key)
+        if record is None:
+            raise BundleError("{}: no record {!r} in this bundle (`edgeparity export {} "
+                              "--list` lists them)".format(self.path, key, self.path))
+        if record.get("status") != "ok":
+            raise BundleError("{}: record {!r} has no output: {} there ({})".format(
+                self.path, key, record.get("status"), record.get("error") or "no reason"))
+        return self.array(record["sha256"])
+
     def array(self, digest: str) -> np.ndarray:
-        """Load one array and check it is the one the manifest promised."""
+        """Load one array by its content digest (a record's ``sha256``) and check it is the
+        one the manifest promised; BundleError if the file is missing, damaged or edited."""
         entry = self.manifest["arrays"].get(digest)
         if entry is None:
             raise BundleError(

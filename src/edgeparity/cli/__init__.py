@@ -1,8 +1,9 @@
 """The ``edgeparity`` command line: the only package that knows argparse.
 
 One module per command family registers its subcommands and holds their handlers:
-``capture`` (probe, capture: run inside every environment, CPython 3.6), ``compare`` and
-``golden`` (the host side, CPython >= 3.9), ``matrix`` (build/run every environment, compare).
+``capture`` (probe, capture: run inside every environment, CPython 3.6), ``compare``,
+``golden`` and ``export`` (the host side, CPython >= 3.9), ``matrix`` (build/run every
+environment, compare).
 Host-side packages are imported inside the handlers, so ``edgeparity capture`` on a Jetson never
 imports them. Nothing imports this package.
 
@@ -21,7 +22,7 @@ from ..text import printable
 from .options import numpy_problem, numpy_version, require_host
 
 # Commands of the host side (CPython >= 3.9); the others also run on a Jetson's CPython 3.6.
-HOST_COMMANDS = ("compare", "golden", "matrix", "image")
+HOST_COMMANDS = ("compare", "golden", "matrix", "image", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Imported here, after main() checked numpy: the command modules import the stages, which
     # need it, and a missing numpy should be one sentence, not a traceback.
-    from . import capture, compare, golden, image, matrix
+    from . import capture, compare, export, golden, image, matrix
 
-    for module in (capture, compare, golden, matrix, image):
+    for module in (capture, compare, golden, matrix, image, export):
         module.register(sub)
     return parser
 

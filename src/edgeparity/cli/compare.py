@@ -6,8 +6,8 @@ from typing import Any
 
 from ..errors import EXIT_ERROR, EXIT_PARITY, UsageError
 from ..text import printable
-from .golden import run_check
-from .options import add_compare_arguments, compare_options, report_targets
+from .golden import add_golden_mode_arguments, run_check
+from .options import add_compare_arguments, compare_options, fail_on_gate, report_targets
 
 NOT_ESTABLISHED = (
     "edgeparity: parity could not be established: some pipeline stages had nothing to "
@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
         help="compare each bundle against committed golden fingerprints instead of against "
         "each other (the same as `edgeparity golden check`)",
     )
+    add_golden_mode_arguments(p)
     p.set_defaults(func=run_compare)
 
     p = sub.add_parser(
@@ -80,19 +81,34 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.golden_dir:
         return run_check(args)  # `compare --golden DIR` is `golden check --dir DIR`
     from ..bundle import BundleError
-    from ..compare import Tolerances, compare, exit_code
+    from ..compare import Tolerances, compare
     from ..report.write import write_compare_reports
 
+    gate = fail_on_gate(args)  # a malformed gate is refused before any bundle is read
     try:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
         report, heatmaps = compare(args.bundles, args.reference, tolerances,
                                    **compare_options(args))
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
-    code = exit_code(report)
-    if code == EXIT_ERROR:
-        # Said before the report, whose last line is the verdict (what a CI log shows last).
-        sys.stderr.write(NOT_ESTABLISHED)
-        sys.stderr.flush()
+    # Said before the report, whose last line is the verdict (what a CI log shows last).
+    code = gated_exit(report, gate)
     write_compare_reports(report, heatmaps, report_targets(args))
+    return code
+
+
+def gated_exit(report: Any, gate: Any) -> int:
+    """The exit code under ``--fail-on``, and on stderr what decided it when it is not the
+    default gate or when parity could not be established. Call before printing the report."""
+    from ..compare import evaluate, exit_code
+
+    if gate.kind != "any":
+        result = evaluate(report, gate)
+        sys.stderr.write("edgeparity: {}\n".format(printable(result.reason)))
+        code = result.code
+    else:
+        code = exit_code(report)
+        if code == EXIT_ERROR:
+            sys.stderr.write(NOT_ESTABLISHED)
+    sys.stderr.flush()
     return code

@@ -27,8 +27,24 @@ def register(sub: Any) -> None:
     g.add_argument("--dir", required=True, metavar="DIR", dest="golden_dir",
                    help="golden folder to check against")
     add_tolerance_arguments(g)
+    add_golden_mode_arguments(g)
     add_report_arguments(g)
     g.set_defaults(func=run_check)
+
+
+def add_golden_mode_arguments(parser: Any) -> None:
+    """How strict the gate is; shared with `compare --golden`."""
+    parser.add_argument(
+        "--float-tolerance", action="store_true",
+        help="float outputs (preprocess, infer) pass when their min/max/mean/std moved within "
+        "--atol/--rtol/--tolerance instead of needing identical digests: one golden for "
+        "x86_64 and aarch64, whose float rounding differs. Decoded pixels stay exact",
+    )
+    parser.add_argument(
+        "--golden-name", metavar="NAME",
+        help="check every bundle against DIR/NAME.json instead of the golden named like the "
+        "bundle (e.g. an aarch64 bundle against the x86_64 golden)",
+    )
 
 
 def run_update(args: argparse.Namespace) -> int:
@@ -59,7 +75,9 @@ def run_check(args: argparse.Namespace) -> int:
 
     try:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
-        report = check_bundles(list(args.bundles), args.golden_dir, tolerances)
+        report = check_bundles(list(args.bundles), args.golden_dir, tolerances,
+                               float_tolerance=getattr(args, "float_tolerance", False),
+                               golden_name=getattr(args, "golden_name", None))
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
     write_golden_reports(report, report_targets(args))

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import defaults
-from ..errors import EXIT_ERROR, UsageError
-from .compare import NOT_ESTABLISHED
-from .options import add_compare_arguments, compare_options, split_list
+from ..errors import UsageError
+from .compare import gated_exit
+from .options import add_compare_arguments, compare_options, fail_on_gate, split_list
 
 
 def say(message: str) -> None:
@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
 def run_matrix(args: argparse.Namespace) -> int:
     from ..bundle import BundleError
-    from ..compare import Tolerances, compare, exit_code
+    from ..compare import Tolerances, compare
     from ..matrix import config as matrix_config
     from ..matrix.run import choose_backend, make_backend, run_all
     from ..report.write import Targets, write_compare_reports
@@ -56,6 +56,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    gate = fail_on_gate(args)
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
     backend_name, why = choose_backend(args.backend, config)
@@ -101,9 +102,6 @@ def run_matrix(args: argparse.Namespace) -> int:
     # Everything else is said before the report, whose last line is the verdict.
     say("compared in {:.0f}s; reports: {}, {}, {}".format(
         time.time() - started, targets.md, targets.html, targets.json))
-    code = exit_code(report)
-    if code == EXIT_ERROR:
-        sys.stderr.write(NOT_ESTABLISHED)
-    sys.stderr.flush()
+    code = gated_exit(report, gate)
     write_compare_reports(report, heatmaps, targets)
     return code

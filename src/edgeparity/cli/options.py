@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from .. import defaults
 
 if TYPE_CHECKING:  # the host side needs Python >= 3.9; `capture` imports this module on 3.6
+    from ..compare.gates import Gate
     from ..report.write import Targets
 
 
@@ -88,7 +89,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the Markdown report (fits a CI job summary, e.g. $GITHUB_STEP_SUMMARY)",
     )
     parser.add_argument(
-        "--html", metavar="FILE", help="write the self-contained HTML report with diff heatmaps"
+        "--html", metavar="FILE",
+        help="write the self-contained HTML report (headline, side-by-side difference views)"
     )
     parser.add_argument(
         "--verbose", "-v", action="store_true",
@@ -106,8 +108,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     add_report_arguments(parser)
     parser.add_argument(
         "--heatmaps", type=int, default=defaults.HEATMAPS, metavar="N",
-        help="draw difference heatmaps in the HTML report for the N worst divergent images of "
-        "each pair (default {}; the report says how many more diverge)".format(
+        help="draw side-by-side difference views in the HTML report for the N worst divergent "
+        "decoded images of each pair (default {}; the report says how many more diverge)".format(
             defaults.HEATMAPS),
     )
     parser.add_argument(
@@ -115,6 +117,16 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         help="compute differences on N processes (default: one per core)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    # The help is spelled here: the parser is built on CPython 3.6 too (`capture`), where the
+    # host-side compare package must not be imported.
+    parser.add_argument(
+        "--fail-on", default="any", metavar="GATE",
+        help="what makes the exit code 1: 'any' divergence (default); 'stage:S' a divergence "
+        "at stage S or earlier (decode < preprocess < infer); 'top1' a changed top-1 class; "
+        "'[STAGE:]STAT>VALUE' an abs-error statistic of an output over a threshold, STAT one "
+        "of max, mean, p99 (e.g. infer:p99>0.01, decode:max>2). Input files that differ "
+        "always fail; exit 2 when the gate's stages were not compared",
+    )
 
 
 def compare_options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -125,6 +137,17 @@ def compare_options(args: argparse.Namespace) -> Dict[str, Any]:
         raise UsageError("--heatmaps must be >= 0 and --jobs >= 1")
     return {"max_heatmaps": args.heatmaps, "jobs": args.jobs, "quiet": args.quiet,
             "want_heatmaps": bool(args.html)}
+
+
+def fail_on_gate(args: argparse.Namespace) -> "Gate":
+    """The parsed --fail-on gate; a UsageError for a malformed one (before anything runs)."""
+    from ..compare.gates import parse_gate
+    from ..errors import UsageError
+
+    try:
+        return parse_gate(args.fail_on)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def report_targets(args: argparse.Namespace) -> "Targets":

@@ -11,11 +11,14 @@ Vocabulary used throughout (and in the JSON report, see docs/report-schema.md):
 
 Where to look: ``tolerances`` (how close is close enough), ``endpoints`` (what is compared),
 ``verdicts`` (how a verdict is decided), ``causes`` (why, and what to do), ``assemble`` (the
-report dict). Nothing here prints or renders: ``edgeparity.report`` draws the report.
+report dict), ``gates`` (what makes the exit code 1: ``--fail-on``). Nothing here prints or
+renders: ``edgeparity.report`` draws the report.
 """
 
 from .assemble import REPORT_SCHEMA, compare, exit_code
+from .gates import Gate, GateResult, evaluate, parse_gate
 from .tolerances import Tolerances
 from .verdicts import overall_verdict
 
-__all__ = ["REPORT_SCHEMA", "Tolerances", "compare", "exit_code", "overall_verdict"]
+__all__ = ["REPORT_SCHEMA", "Gate", "GateResult", "Tolerances", "compare", "evaluate",
+           "exit_code", "overall_verdict", "parse_gate"]

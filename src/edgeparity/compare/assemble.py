@@ -7,11 +7,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__, defaults
 from ..diffstats import BOTH_ERROR, ERROR, IDENTICAL, MISSING, WITHIN_TOLERANCE
+from ..diffview import DiffView
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
 from ..stages.pipeline import STAGES
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
+from .gates import Gate, evaluate
 from .tolerances import Tolerances
 from .verdicts import COMPARED, DIVERGENT, Comparator, overall_verdict, pair_verdict
 
@@ -29,14 +31,15 @@ def compare(
     max_heatmaps: Optional[int] = defaults.HEATMAPS,
     jobs: Optional[int] = None,
     quiet: bool = True,
-) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
+) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
     """Compare the bundles named by ``specs`` (``PATH[@stage=impl,...]``).
 
     Differences are computed on ``jobs`` processes (default: every core), with progress on
     stderr unless ``quiet``.
 
-    Returns the report (a JSON-able dict, schema edgeparity.report/2) and heatmap PNGs by id,
-    for the ``max_heatmaps`` worst divergent decoded images of each pair (None: all).
+    Returns the report (a JSON-able dict, schema edgeparity.report/2) and difference views
+    (``diffview.DiffView``: PNGs of both decodes and where they differ) by id, for the
+    ``max_heatmaps`` worst divergent decoded images of each pair (None: all).
     Raises BundleError or ValueError with a user-facing message.
     """
     tolerances = tolerances or Tolerances()
@@ -44,7 +47,7 @@ def compare(
     resolve_pipelines(endpoints)
     ref = choose_reference(endpoints, reference)
     pairs = []
-    heatmaps = {}  # type: Dict[str, bytes]
+    heatmaps: Dict[str, DiffView] = {}
     for endpoint in endpoints:
         if endpoint is ref:
             continue
@@ -89,11 +92,14 @@ def _sum_counts(counts: Any) -> Dict[str, int]:
     return total
 
 
-def exit_code(report: Dict[str, Any]) -> int:
+def exit_code(report: Dict[str, Any], fail_on: Optional[Gate] = None) -> int:
     """0 parity, 1 divergence, 2 when parity could not be established (stages not compared).
 
-    Prints nothing: the command line says why parity could not be established.
+    With a ``fail_on`` gate other than ``any`` (``--fail-on``), 1 means the gate failed and 2
+    that it could not be decided (``gates.evaluate``). Prints nothing: the command line says why.
     """
+    if fail_on is not None and fail_on.kind != "any":
+        return evaluate(report, fail_on).code
     if report["verdict"] == "divergence":
         return EXIT_DIVERGENCE
     if report["verdict"] == "incomplete":
@@ -106,8 +112,8 @@ def compare_pair(
     max_heatmaps: Optional[int] = defaults.HEATMAPS,
     jobs: int = 1,
     progress: Optional[Progress] = None,
-) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
-    """One pair's part of the report, and its heatmap PNGs by id."""
+) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
+    """One pair's part of the report, and its difference views by id."""
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
     ref_images = reference.bundle.manifest.get("images", {})
     other_images = other.bundle.manifest.get("images", {})

@@ -31,10 +31,15 @@ from ..diffstats import (
     SKIPPED,
     WITHIN_TOLERANCE,
 )
+from ..diffview import DiffView, build_view
 from ..stages.pipeline import STAGES, with_last_impl
 from .endpoints import Endpoint
 from .tolerances import Tolerances
 
+# PNG bytes per pair for the views' decoded images (worst first; later views show only where
+# the images differ): a pair of 600 x 400 photos is ~0.9 MB, so the sample images' ten divergent
+# ones fit, and a large corpus still makes a page of a few tens of MB at most.
+PHOTO_BUDGET = 10 << 20
 # Differences computed per task by a worker process of ``Comparator.prefetch``.
 PARALLEL_CHUNK = 16
 _WORKER = None  # type: Optional[Comparator]
@@ -74,7 +79,7 @@ class Comparator:
         self.other = other
         self.tolerances = tolerances
         self.want_heatmaps = want_heatmaps
-        self.heatmaps = {}  # type: Dict[str, bytes]
+        self.heatmaps: Dict[str, DiffView] = {}
         self._judged: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
 
     def _difference(self, ref_digest: str, other_digest: str, stage: str) -> Dict[str, Any]:
@@ -141,7 +146,8 @@ class Comparator:
         _WORKER = None
 
     def add_heatmaps(self, walks: List[Dict[str, Any]], limit: Optional[int]) -> None:
-        """Heatmap PNGs for the ``limit`` worst divergent decode steps (all with None).
+        """Difference views (``diffview.DiffView``) for the ``limit`` worst divergent decode
+        steps (all with None); the worst of them embed both images too (``PHOTO_BUDGET``).
 
         Only what a report shows is drawn: each costs loading both images again.
         """
@@ -151,13 +157,19 @@ class Comparator:
                  if s.get("heatmap_id") and "fraction_pixels_differ" in s]
         steps.sort(key=lambda s: (-s.get("fraction_pixels_differ", 0),
                                   -s.get("max_channel_diff", 0), s["heatmap_id"]))
+        budget = PHOTO_BUDGET
         for step in steps[:limit] if limit is not None else steps:
             ref_record = self.reference.bundle.records[step["reference_key"]]
             other_record = self.other.bundle.records[step["other_key"]]
-            png = diffstats.heatmap_png(self.reference.bundle.array(ref_record["sha256"]),
-                                        self.other.bundle.array(other_record["sha256"]))
-            if png:
-                self.heatmaps[step["heatmap_id"]] = png
+            view = build_view(self.reference.bundle.array(ref_record["sha256"]),
+                              self.other.bundle.array(other_record["sha256"]),
+                              photos=budget > 0)
+            if view and view.reference is not None and view.other is not None:
+                budget -= len(view.reference) + len(view.other)
+                if budget < 0:  # over: this view and the rest show the difference only
+                    view.reference = view.other = None
+            if view:
+                self.heatmaps[step["heatmap_id"]] = view
                 step["heatmap"] = step["heatmap_id"]
         for walk in walks:
             for step in walk["stages"]:

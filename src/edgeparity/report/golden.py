@@ -37,8 +37,22 @@ def _stage_text(summary: Dict[str, Any]) -> str:
 
 def _counts_text(env: Dict[str, Any]) -> str:
     counts = env["counts"]
-    return "{} of {} records changed, {} new, {} removed".format(
-        counts["changed"], counts["records"], counts["new"], counts["removed"])
+    return "{} of {} records changed, {} new, {} removed{}".format(
+        counts["changed"], counts["records"], counts["new"], counts["removed"],
+        _tolerated_text(env, ", "))
+
+
+def _tolerated_text(env: Dict[str, Any], lead: str) -> str:
+    """', 12 float outputs within tolerance' (--float-tolerance), or ''."""
+    count = env["counts"].get("within_tolerance")
+    return "{}{} float outputs within tolerance".format(lead, count) if count else ""
+
+
+def _mode_text(report: Dict[str, Any]) -> str:
+    if report.get("mode") == "float_stats":
+        return ("float outputs pass when min/max/mean/std moved within tolerance (statistics, "
+                "not every element); other outputs by digest")
+    return "exact comparison of output digests (atol/rtol only qualify float changes)"
 
 
 def _record_delta(record: Dict[str, Any]) -> str:
@@ -54,11 +68,14 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
     lines = ["edgeparity golden: {}  (goldens: {}, atol={} rtol={})".format(
         report["verdict"].upper(), report["golden_dir"], report["tolerances"]["atol"],
         report["tolerances"]["rtol"])]
+    if report.get("mode") == "float_stats":
+        lines.append("  mode: " + _mode_text(report))
     for env in report["environments"]:
         lines.append("")
         if env["verdict"] == "unchanged":
-            lines.append("{}  vs  {}: unchanged ({} records)".format(
-                env["name"], env["golden"], env["counts"]["records"]))
+            lines.append("{}  vs  {}: unchanged ({} records{})".format(
+                env["name"], env["golden"], env["counts"]["records"],
+                _tolerated_text(env, "; ")))
         else:
             lines.append("{}  vs  {}: CHANGED, {}".format(env["name"], env["golden"],
                                                           _counts_text(env)))
@@ -106,9 +123,9 @@ def markdown(report: Dict[str, Any]) -> str:
     changed = report["verdict"] == "changed"
     out = ["## {} edgeparity golden gate: {}".format("❌" if changed else "✅", report["verdict"]),
            "",
-           "Goldens: `{}` · exact comparison of output digests (atol={} rtol={} only qualify "
-           "float changes)".format(report["golden_dir"], report["tolerances"]["atol"],
-                                   report["tolerances"]["rtol"]),
+           "Goldens: `{}` · {} · atol={} rtol={}".format(
+               report["golden_dir"], _mode_text(report), report["tolerances"]["atol"],
+               report["tolerances"]["rtol"]),
            "",
            "| environment | verdict | records | changed | new | removed | first changed stage |",
            "|---|---|---|---|---|---|---|"]

@@ -1,128 +1,172 @@
-"""The comparison report as one self-contained HTML page, difference heatmaps inlined."""
+"""The comparison report as one self-contained HTML page (no network, no other file).
 
-import base64
+Per compared pair: a headline with the terminal summary's facts (verdict, first divergent stage
+and how many images, what agrees, the cost, why, what to do), the stage lines, the images worst
+first (agreeing ones folded), and for each divergent decoded image a side-by-side view of the
+reference, the other decode and where they differ (``html_views``). Table rows and views link to
+each other. Readable from a phone to a wide screen.
+"""
+
 import html
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
-from .compare import advice, stage_line, tolerance_text
-from .words import magnitude, pipeline_text, severity
+from ..diffview import DiffView
+from .compare import stage_line, tolerance_text
+from .headline import cost, first_divergence, headline
+from .html_assets import CSS, SCRIPT
+from .html_views import absolute_legend, view_figure
+from .words import STAGE_WORDS, magnitude, pipeline_text, severity
 
 # Image rows per pair: the page stays a few MB at any corpus size.
 HTML_IMAGES = 1000
 
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-h1{font-size:1.5em} .divergence{color:#b00} .parity{color:#070}
-table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:3px 8px;
-text-align:left;vertical-align:top} th{background:#f4f4f4} code{background:#f4f4f4;padding:0 3px}
-.maps{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} figcaption{font-size:12px}
-img.heat{image-rendering:pixelated;max-width:320px;border:1px solid #999}
-pre{white-space:pre-wrap;background:#f8f8f8;padding:6px}
-"""
+esc = html.escape
 
 
-def html_report(report: Dict[str, Any], heatmaps: Dict[str, bytes],
+def page_title(report: Dict[str, Any]) -> str:
+    """'edgeparity: divergence — cloud-mxnet vs jetson-dlr, reference'."""
+    others = [pair["other"] for pair in report["pairs"]]
+    names = "{} vs {}".format(report["reference"], ", ".join(others)) if others else \
+        report["reference"]
+    return "edgeparity: {} — {}".format(report["verdict"], names)
+
+
+def html_report(report: Dict[str, Any], heatmaps: Dict[str, DiffView],
                 max_images: int = HTML_IMAGES) -> str:
     """The page; per pair at most ``max_images`` image rows, worst first (bounded size)."""
-    esc = html.escape
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>edgeparity report</title>",
-        "<style>{}</style></head><body>".format(_CSS),
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<title>{}</title><style>{}</style></head><body>".format(esc(page_title(report)), CSS),
+        "<h1>edgeparity: <span class='{0}'>{0}</span></h1>".format(esc(report["verdict"])),
+        "<p class='sub'>Reference <b>{}</b>; tolerances {}.</p>".format(
+            esc(report["reference"]), esc(tolerance_text(report))),
     ]
-    parts.append("<h1>edgeparity: <span class='{0}'>{0}</span></h1>".format(esc(report["verdict"])))
-    parts.append(
-        "<p>Reference <b>{}</b>; tolerances {}.</p>".format(
-            esc(report["reference"]), esc(tolerance_text(report))
-        )
-    )
-    parts.append(
-        "<table><tr><th>environment</th><th>arch</th><th>OS</th><th>Python</th>"
-        "<th>pipeline</th><th>JPEG library per decoder</th></tr>"
-    )
-    for env in report["environments"]:
-        jpeg = "<br>".join(
-            "{}: {}".format(
-                esc(key),
-                esc(
-                    "{} ({})".format(
-                        (v.get("jpeg_library") or {}).get("build"),
-                        (v.get("jpeg_library") or {}).get("path"),
-                    )
-                ),
-            )
-            for key, v in sorted(env["implementations"].items())
-            if v.get("jpeg_library")
-        )
-        parts.append(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
-            "<td>{}</td></tr>".format(
-                esc(env["label"]),
-                esc(str(env["arch"])),
-                esc(str(env["os"])),
-                esc(str(env["python"])),
-                esc(pipeline_text(env["pipeline"])),
-                jpeg,
-            )
-        )
-    parts.append("</table>")
-    for pair in report["pairs"]:
-        parts.append(
-            "<h2>{} vs {} — <span class='{}'>{}</span></h2>".format(
-                esc(pair["reference"]), esc(pair["other"]), pair["verdict"], pair["verdict"]
-            )
-        )
-        parts.append("<pre>{}</pre>".format(esc("\n".join(stage_line(s) for s in pair["stages"]))))
-        for cause in pair["causes"]:
-            parts.append("<p><b>Why:</b> {}</p>".format(esc(cause)))
-        if pair["first_divergent_stage"]:
-            for item in advice(pair):
-                parts.append("<p><b>What to do:</b> {}</p>".format(esc(item)))
-        parts.append("<table><tr><th>image</th><th>first divergent stage</th><th>stages</th></tr>")
-        maps = []
-        walks = sorted(pair["images"], key=severity)  # worst first
-        for walk in walks[:max_images]:
-            cells = "<br>".join(
-                "{}: {} {}".format(esc(s["stage"]), esc(s["verdict"]), esc(magnitude(s)))
-                for s in walk["stages"]
-            )
-            parts.append(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                    esc(walk["image"]), esc(str(walk["first_divergent_stage"] or "—")), cells
-                )
-            )
-            for step in walk["stages"]:
-                if step.get("heatmap") in heatmaps:
-                    maps.append(
-                        "<figure><img class='heat' src='{}' alt='difference heatmap'>"
-                        "<figcaption>{}: {} {}</figcaption></figure>".format(
-                            heatmap_data_uri(heatmaps[step["heatmap"]]),
-                            esc(walk["image"]),
-                            esc(step["stage"]),
-                            esc(magnitude(step)),
-                        )
-                    )
-        parts.append("</table>")
-        if len(walks) > max_images:
-            parts.append("<p>… and {} more images, {} of them divergent (every image is in the "
-                         "JSON report).</p>".format(
-                             len(walks) - max_images,
-                             sum(1 for w in walks[max_images:] if w["first_divergent_stage"])))
-        divergent_maps = sum(1 for w in walks for st in w["stages"]
-                             if st["verdict"] == "different" and "fraction_pixels_differ" in st)
-        if maps and divergent_maps > len(maps):
-            parts.append("<p>Heatmaps of the {} worst of {} images whose decoded pixels differ "
-                         "(<code>--heatmaps N</code> for more).</p>".format(
-                             len(maps), divergent_maps))
-        if maps:
-            parts.append(
-                "<h3>Where the decoded pixels differ (black = equal, bright = largest "
-                "difference)</h3><div class='maps'>{}</div>".format("".join(maps))
-            )
-    parts.append("</body></html>")
+    if len(report["pairs"]) > 1:
+        parts.append(_pairs_table(report))
+    parts.append(_environments_table(report))
+    for index, pair in enumerate(report["pairs"]):
+        parts.append(_pair_section(index, pair, heatmaps, max_images))
+    parts.append("<script>{}</script></body></html>".format(SCRIPT))
     return "\n".join(parts)
 
 
+def _pairs_table(report: Dict[str, Any]) -> str:
+    """One line per pair, linking to its section: the page's headline across pairs."""
+    rows = []
+    for index, pair in enumerate(report["pairs"]):
+        rows.append("<tr><td><a href='#pair-{}'>{} vs {}</a></td><td class='{v}'>{v}</td>"
+                    "<td>{}</td><td>{}</td></tr>".format(
+                        index, esc(pair["reference"]), esc(pair["other"]),
+                        esc(first_divergence(pair) or "—"), esc(cost(pair) or "—"),
+                        v=esc(pair["verdict"])))
+    return ("<div class='wide'><table><tr><th>pair</th><th>verdict</th>"
+            "<th>first divergent stage</th><th>cost</th></tr>{}</table></div>".format(
+                "".join(rows)))
 
-def heatmap_data_uri(png: bytes) -> str:
-    """A PNG as a data: URI, so the page needs no other file."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+def _environments_table(report: Dict[str, Any]) -> str:
+    rows = []
+    for env in report["environments"]:
+        jpeg = "<br>".join(
+            "{}: {}".format(esc(key), esc("{} ({})".format(
+                (v.get("jpeg_library") or {}).get("build"),
+                (v.get("jpeg_library") or {}).get("path"))))
+            for key, v in sorted(env["implementations"].items()) if v.get("jpeg_library"))
+        rows.append("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
+                    "<td>{}</td></tr>".format(
+                        esc(env["label"]), esc(str(env["arch"])), esc(str(env["os"])),
+                        esc(str(env["python"])), esc(pipeline_text(env["pipeline"])), jpeg))
+    return ("<details><summary>Environments ({})</summary><div class='wide'><table><tr>"
+            "<th>environment</th><th>arch</th><th>OS</th><th>Python</th><th>pipeline</th>"
+            "<th>JPEG library per decoder</th></tr>{}</table></div></details>".format(
+                len(rows), "".join(rows)))
+
+
+def _headline_box(pair: Dict[str, Any]) -> str:
+    verdict = pair["verdict"]
+    words = {"divergence": "DIVERGENCE", "parity": "PARITY",
+             "incomplete": "PARITY NOT ESTABLISHED"}.get(verdict, verdict.upper())
+    items = "".join("<dt>{}</dt><dd>{}</dd>".format(esc(label), esc(text))
+                    for label, text in headline(pair))
+    return ("<div class='headline hl-{v}'><p class='verdict {v}'>{w}: {r} vs {o}</p>"
+            "<dl>{items}</dl></div>".format(v=esc(verdict), w=words, r=esc(pair["reference"]),
+                                            o=esc(pair["other"]), items=items))
+
+
+def _step_cells(walk: Dict[str, Any]) -> str:
+    return "<br>".join("{}: {} {}".format(esc(s["stage"]), esc(s["verdict"].replace("_", " ")),
+                                         esc(magnitude(s))) for s in walk["stages"])
+
+
+def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
+                  max_images: int) -> str:
+    parts = ["<section id='pair-{}'><h2>{} vs {} — <span class='{v}'>{v}</span></h2>".format(
+        index, esc(pair["reference"]), esc(pair["other"]), v=esc(pair["verdict"]))]
+    parts.append(_headline_box(pair))
+    parts.append("<pre>{}</pre>".format(esc("\n".join(stage_line(s) for s in pair["stages"]))))
+    walks = sorted(pair["images"], key=severity)  # worst first
+    shown = walks[:max_images]
+    ids = {id(walk): n for n, walk in enumerate(shown)}
+    divergent = [w for w in shown if w["first_divergent_stage"]]
+    agreeing = [w for w in shown if not w["first_divergent_stage"]]
+
+    def view_of(walk: Dict[str, Any]) -> Optional[str]:
+        step = next((s for s in walk["stages"] if s.get("heatmap") in views), None)
+        return step["heatmap"] if step else None
+
+    def row(walk: Dict[str, Any]) -> str:
+        n = ids[id(walk)]
+        name = esc(walk["image"])
+        if view_of(walk):
+            name = "<a href='#p{}-view-{}'>{}</a>".format(index, n, name)
+        stage = walk["first_divergent_stage"]
+        step = next((s for s in walk["stages"] if s["stage"] == stage), None)
+        how = esc(magnitude(step) or step["verdict"]) if step else "—"
+        return ("<tr id='p{}-row-{}'><td>{}</td><td>{}</td><td>{}</td><td class='every'>{}</td>"
+                "</tr>").format(
+            index, n, name, esc(STAGE_WORDS.get(stage, stage) if stage else "—"), how,
+            _step_cells(walk))
+
+    header = ("<tr><th>image</th><th>first divergent stage</th><th>how much there</th>"
+              "<th class='every'>every stage</th></tr>")
+    if divergent:
+        parts.append("<h3>Divergent images, worst first ({})</h3>".format(len(divergent)))
+        parts.append("<div class='wide'><table>{}{}</table></div>".format(
+            header, "".join(row(w) for w in divergent)))
+    if agreeing:
+        parts.append("<details><summary>{} image{} without a divergence (identical, within "
+                     "tolerance, or failing on both sides)</summary><div class='wide'><table>"
+                     "{}{}</table></div></details>".format(
+                         len(agreeing), "" if len(agreeing) == 1 else "s", header,
+                         "".join(row(w) for w in agreeing)))
+    if len(walks) > max_images:
+        parts.append("<p>… and {} more images, {} of them divergent (every image is in the "
+                     "JSON report).</p>".format(
+                         len(walks) - max_images,
+                         sum(1 for w in walks[max_images:] if w["first_divergent_stage"])))
+    figures = []
+    for walk in divergent:
+        key = view_of(walk)
+        if key:
+            step = next(s for s in walk["stages"] if s.get("heatmap") == key)
+            n = ids[id(walk)]
+            figures.append(view_figure("p{}-view-{}".format(index, n),
+                                       "p{}-row-{}".format(index, n), esc(walk["image"]), step,
+                                       views[key], esc(pair["reference"]), esc(pair["other"])))
+    pixel_steps = sum(1 for w in walks for st in w["stages"]
+                      if st["verdict"] == "different" and "fraction_pixels_differ" in st)
+    if figures:
+        parts.append("<h3>Where the decoded pixels differ</h3>")
+        parts.append("<p class='note'>Reference, other and difference side by side, one colour "
+                     "scale for every image (below); a checkbox per image stretches it. "
+                     "Zoom to see single pixels; the three panels scroll together.</p>")
+        parts.append(absolute_legend())
+        if pixel_steps > len(figures):
+            parts.append("<p class='note'>Views of the {} worst of {} images whose decoded "
+                         "pixels differ (<code>--heatmaps N</code> for more).</p>".format(
+                             len(figures), pixel_steps))
+        parts += figures
+    parts.append("</section>")
+    return "\n".join(parts)
+

@@ -5,7 +5,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from ..errors import UserError
 from ..text import printable
@@ -14,6 +14,9 @@ from . import golden as golden_report
 from .html import html_report
 from .layout import terminal_width, use_colour
 from .words import safe_strings
+
+if TYPE_CHECKING:
+    from ..diffview import DiffView
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,9 @@ class Targets:
     verbose: bool = False  # list every non-identical record in the terminal summary
 
 
-def write_compare_reports(report: Dict[str, Any], heatmaps: Dict[str, bytes],
+def write_compare_reports(report: Dict[str, Any], heatmaps: Dict[str, "DiffView"],
                           targets: Targets) -> None:
-    """Outputs of `edgeparity compare` and `matrix`."""
+    """Outputs of `edgeparity compare` and `matrix` (``heatmaps``: compare()'s views by id)."""
     _write_outputs(report, targets, compare_report.terminal, compare_report.markdown,
                    lambda r: html_report(r, heatmaps), laid_out=True, to_json=json_numbers)
 

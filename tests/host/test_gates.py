@@ -1,0 +1,163 @@
+"""`compare --fail-on`: which differences make the exit code 1, on bundles whose answer is known.
+
+Hand-built bundles carry logits chosen so the top-1 class flips (or not) by construction; the
+sample images captured in two real environments (Pillow 8.4.0 on IJG libjpeg 9d vs on
+libjpeg-turbo) diverge at decode without changing the demo model's top-1 class, which the test
+checks on the arrays themselves.
+"""
+
+import numpy as np
+import pytest
+
+from edgeparity import bundle, cli, errors
+from edgeparity.bundle import BundleWriter
+from edgeparity.compare.gates import parse_gate
+
+IMAGE = "a.jpg"
+PIXELS = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+TENSOR = np.linspace(-1, 1, 3 * 4 * 4, dtype=np.float32).reshape(1, 3, 4, 4)
+CHAINS = ("decode=pillow", "decode=pillow>preprocess=pillow",
+          "decode=pillow>preprocess=pillow>infer=onnxruntime")
+
+
+def logits(top):
+    """1 x 10 logits whose largest entry is class ``top``."""
+    row = np.linspace(0.0, 0.9, 10, dtype=np.float32)[None, :]
+    row[0, top] = 5.0
+    return row
+
+
+def make_bundle(path, name, pixels, tensor, scores):
+    writer = BundleWriter(str(path))
+    for chain, array in zip(CHAINS, (pixels, tensor, scores)):
+        stage, _, impl = chain.split(">")[-1].partition("=")
+        writer.add_record({"key": "{}|{}".format(IMAGE, chain), "image": IMAGE, "chain": chain,
+                           "stage": stage, "impl": impl, "mode": "e2e", "status": "ok",
+                           "sha256": writer.add_array(array)})
+    return writer.finish({
+        "name": name,
+        "images": {IMAGE: {"sha256": "same-bytes"}},
+        "pipeline": {"decode": "pillow", "preprocess": "pillow", "infer": "onnxruntime"},
+        "implementations": {key: {"status": "available"} for key in (
+            "decode/pillow", "preprocess/pillow", "infer/onnxruntime")},
+    })
+
+
+def gate_exit(left, right, gate, capsys):
+    code = cli.main(["compare", left, right, "--quiet", "--fail-on", gate])
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture()
+def flipped(tmp_path):
+    """Identical decode and preprocess; inference whose top-1 class flips from 3 to 7."""
+    left = make_bundle(tmp_path / "left", "left", PIXELS, TENSOR, logits(3))
+    right = make_bundle(tmp_path / "right", "right", PIXELS, TENSOR, logits(7))
+    return left, right
+
+
+def test_top1_fails_on_a_forced_top1_flip(flipped, capsys):
+    code, err = gate_exit(*flipped, "top1", capsys)
+    assert code == errors.EXIT_DIVERGENCE
+    assert "a.jpg top-1 class 3 -> 7" in err
+
+
+def test_stage_gate_counts_the_named_stage_and_earlier_ones_only(flipped, capsys):
+    # Only inference differs: a gate on decode (or decode + preprocess) passes, one that
+    # reaches inference fails.
+    assert gate_exit(*flipped, "stage:decode", capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(*flipped, "stage:preprocess", capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(*flipped, "stage:infer", capsys)[0] == errors.EXIT_DIVERGENCE
+    assert gate_exit(*flipped, "any", capsys)[0] == errors.EXIT_DIVERGENCE
+
+
+def test_statistic_gate_against_the_known_error(flipped, capsys):
+    # The logits differ at classes 3 and 7 by 5.0 - 0.3 and 5.0 - 0.7: max abs error 4.7,
+    # mean (4.7 + 4.3) / 10 = 0.9.
+    assert gate_exit(*flipped, "infer:max>4.6", capsys)[0] == errors.EXIT_DIVERGENCE
+    assert gate_exit(*flipped, "infer:max>4.8", capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(*flipped, "mean>0.85", capsys)[0] == errors.EXIT_DIVERGENCE
+    assert gate_exit(*flipped, "mean>0.95", capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(*flipped, "decode:max>0", capsys)[0] == errors.EXIT_PARITY
+
+
+def test_small_logit_change_keeps_top1_and_passes_top1(tmp_path, capsys):
+    nudged = logits(3) + np.float32(0.01)
+    left = make_bundle(tmp_path / "left", "left", PIXELS, TENSOR, logits(3))
+    right = make_bundle(tmp_path / "right", "right", PIXELS, TENSOR, nudged)
+    assert gate_exit(left, right, "any", capsys)[0] == errors.EXIT_DIVERGENCE
+    code, err = gate_exit(left, right, "top1", capsys)
+    assert code == errors.EXIT_PARITY and "passes" in err
+
+
+def test_decode_failing_on_one_side_fails_top1_and_statistics(tmp_path, capsys):
+    left = make_bundle(tmp_path / "left", "left", PIXELS, TENSOR, logits(3))
+    writer = BundleWriter(str(tmp_path / "right"))
+    writer.add_record({"key": IMAGE + "|decode=pillow", "image": IMAGE, "chain": "decode=pillow",
+                       "stage": "decode", "impl": "pillow", "mode": "e2e", "status": "error",
+                       "error": "OSError: broken data stream"})
+    right = writer.finish({
+        "name": "right", "images": {IMAGE: {"sha256": "same-bytes"}},
+        "pipeline": {"decode": "pillow", "preprocess": "pillow", "infer": "onnxruntime"},
+        "implementations": {key: {"status": "available"} for key in (
+            "decode/pillow", "preprocess/pillow", "infer/onnxruntime")}})
+    assert gate_exit(left, right, "top1", capsys)[0] == errors.EXIT_DIVERGENCE
+    assert gate_exit(left, right, "max>1000", capsys)[0] == errors.EXIT_DIVERGENCE
+
+
+def test_top1_without_inference_cannot_be_decided(tmp_path, capsys):
+    pixels_only = {}
+    for name in ("left", "right"):
+        writer = BundleWriter(str(tmp_path / name))
+        writer.add_record({"key": IMAGE + "|decode=pillow", "image": IMAGE,
+                           "chain": "decode=pillow", "stage": "decode", "impl": "pillow",
+                           "mode": "e2e", "status": "ok", "sha256": writer.add_array(PIXELS)})
+        pixels_only[name] = writer.finish({
+            "name": name, "images": {IMAGE: {"sha256": "same-bytes"}},
+            "pipeline": {"decode": "pillow"},
+            "implementations": {"decode/pillow": {"status": "available"}}})
+    code, err = gate_exit(pixels_only["left"], pixels_only["right"], "top1", capsys)
+    assert code == errors.EXIT_ERROR and "cannot be decided" in err
+    assert gate_exit(pixels_only["left"], pixels_only["right"], "stage:decode",
+                     capsys)[0] == errors.EXIT_PARITY
+    # Stages neither pipeline has cannot fail an unqualified gate, but a named one is unknown.
+    assert gate_exit(pixels_only["left"], pixels_only["right"], "stage:infer",
+                     capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(pixels_only["left"], pixels_only["right"], "max>0",
+                     capsys)[0] == errors.EXIT_PARITY
+    assert gate_exit(pixels_only["left"], pixels_only["right"], "infer:max>0",
+                     capsys)[0] == errors.EXIT_ERROR
+
+
+@pytest.mark.parametrize("text", ["top5", "stage:train", "median>1", "p99>x", "max>-1",
+                                  "p99<0.1", "infer:"])
+def test_malformed_gates_are_usage_errors(flipped, capsys, text):
+    with pytest.raises(ValueError):
+        parse_gate(text)
+    code, err = gate_exit(*flipped, text, capsys)
+    assert code == errors.EXIT_ERROR and "--fail-on" in err
+
+
+def test_top1_passes_on_the_sample_images_of_the_case(case_bundles, capsys):
+    cloud, edge = case_bundles["cloud"], case_bundles["edge"]
+    # Independently of the report: the decoded pixels differ, the top-1 classes do not.
+    left, right = bundle.load(cloud), bundle.load(edge)
+    flips, compared, pixels_differ = 0, 0, 0
+    for key, record in left.records.items():
+        if record["mode"] != "e2e" or record["status"] != "ok":
+            continue
+        if record["chain"] == "decode=pillow":
+            pixels_differ += record["sha256"] != right.records[key]["sha256"]
+        if record["chain"] == "decode=pillow>preprocess=pillow>infer=mxnet":
+            other_key = key.replace("infer=mxnet", "infer=dlr")
+            if right.records.get(other_key, {}).get("status") != "ok":
+                continue
+            a = left.array(record["sha256"])
+            b = right.array(right.records[other_key]["sha256"])
+            flips += int(np.argmax(a[0]) != np.argmax(b[0]))
+            compared += 1
+    assert pixels_differ > 0 and compared > 0 and flips == 0
+    assert gate_exit(cloud, edge, "any", capsys)[0] == errors.EXIT_DIVERGENCE
+    code, err = gate_exit(cloud, edge, "top1", capsys)
+    assert code == errors.EXIT_PARITY, err
+    assert gate_exit(cloud, edge, "stage:decode", capsys)[0] == errors.EXIT_DIVERGENCE

@@ -1,0 +1,206 @@
+"""The HTML report on the case's real bundles (Pillow 8.4.0 on IJG libjpeg 9d vs on
+libjpeg-turbo), and its difference views on arrays whose differences are known.
+
+Expected facts are computed here from the bundles' arrays (which images differ, where the
+4:4:4 photo's pixels differ); embedded PNGs are decoded with Pillow.
+"""
+
+import base64
+import io
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from edgeparity import bundle, cli
+from edgeparity.compare import Tolerances, compare
+from edgeparity.diffview import build_view, max_pool
+
+PIL_Image = pytest.importorskip("PIL.Image", reason="embedded PNGs are read back with Pillow")
+
+
+class Page(HTMLParser):
+    """Ids, in-page links, images and the text of the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links, self.images, self.metas, self.text = set(), [], [], [], []
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href", "").startswith("#") and attrs["href"] != "#":
+            self.links.append(attrs["href"][1:])
+        if tag == "img":
+            self.images.append(attrs)
+        if tag == "meta":
+            self.metas.append(attrs)
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag):
+        self._in_title = False
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+        self.text.append(data)
+
+
+def decode_png(uri):
+    assert uri.startswith("data:image/png;base64,")
+    with PIL_Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def page(case_bundles, tmp_path_factory):
+    out = tmp_path_factory.mktemp("html") / "r.html"
+    cli.main(["compare", case_bundles["cloud"], case_bundles["edge"], "--html", str(out),
+              "--quiet"])
+    source = out.read_text()
+    parsed = Page()
+    parsed.feed(source)
+    return {"source": source, "page": parsed, "text": " ".join(" ".join(parsed.text).split())}
+
+
+def decoded_pairs(case_bundles):
+    """{image: (cloud pixels or None, edge pixels or None)} of decode=pillow, from the arrays."""
+    cloud, edge = (bundle.load(case_bundles[side]) for side in ("cloud", "edge"))
+    pairs = {}
+    for image in cloud.images:
+        arrays = []
+        for loaded in (cloud, edge):
+            record = loaded.records.get(image + "|decode=pillow")
+            ok = record is not None and record["status"] == "ok"
+            arrays.append(loaded.array(record["sha256"]) if ok else None)
+        pairs[image] = tuple(arrays)
+    return pairs
+
+
+def test_headline_has_the_terminal_facts(page, case_bundles):
+    pairs = decoded_pairs(case_bundles)
+    differ = [image for image, (a, b) in pairs.items()
+              if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b))]
+    text = page["text"]
+    assert "DIVERGENCE: cloud vs edge" in text
+    assert "first divergent stage decode ({} of {} images)".format(len(differ), len(pairs)) \
+        in text
+    both_fail = sorted(image for image, (a, b) in pairs.items() if a is None and b is None)
+    assert both_fail and "fail to decode on both sides " + ", ".join(both_fail) in text
+    assert "agree end to end" in text and "photo-grayscale.jpg" in text
+    assert "cost top-1 class changes on" in text
+    assert "why cloud's Pillow 8.4.0 loads IJG libjpeg 9d" in text
+    assert "do cloud decode=mxnet agrees with edge's decode=pillow" in text
+
+
+def test_page_is_self_contained_responsive_and_named(page):
+    source, parsed = page["source"], page["page"]
+    assert parsed.title.startswith("edgeparity: divergence") and "cloud vs edge" in parsed.title
+    assert any(m.get("name") == "viewport" and "width=device-width" in m.get("content", "")
+               for m in parsed.metas)
+    assert "@media" in source
+    assert not re.search(r"""(src|href)=['"]?(https?:)?//""", source)
+    assert "<link" not in source and "<script src" not in source
+    assert all(img["src"].startswith("data:image/png;base64,") for img in parsed.images)
+    # Every in-page link lands somewhere: table rows <-> views.
+    assert parsed.links and set(parsed.links) <= parsed.ids
+    assert any(link.startswith("p0-view-") for link in parsed.links)
+    assert any(link.startswith("p0-row-") for link in parsed.links)
+
+
+def test_rows_worst_first_and_agreeing_images_folded(page):
+    source = page["source"]
+    assert source.index(">photo-420.jpg<") < source.index(">photo-444.jpg<")
+    folded = source[source.index("without a divergence"):]
+    folded = folded[:folded.index("</details>")]
+    assert "photo-grayscale.jpg" in folded and "photo-420.jpg" not in folded
+
+
+def test_each_differing_pixel_of_the_444_photo_is_listed_and_drawn(page, case_bundles):
+    cloud, edge = decoded_pairs(case_bundles)["photo-444.jpg"]
+    diff = np.abs(cloud.astype(np.int16) - edge.astype(np.int16)).max(axis=2)
+    ys, xs = np.nonzero(diff)
+    assert len(xs) == 10  # the case: one level at ten pixels
+    source = page["source"]
+    view = source[source.index(">photo-444.jpg</a> —"):]
+    view = view[:view.index("</figure>")]
+    for x, y in zip(xs, ys):
+        assert "<td>{}, {}</td><td>1</td>".format(x, y) in view
+    parsed = Page()
+    parsed.feed(view)
+    maps = {img["alt"]: decode_png(img["src"]) for img in parsed.images}
+    full = maps["difference"]
+    assert full.shape[:2] == diff.shape  # full resolution
+    assert np.array_equal(full.max(axis=2) > 0, diff > 0)  # exactly those pixels are lit
+    # Fitted: max-pooled, each differing pixel's block lit, nothing else.
+    overview = maps["difference overview"]
+    factor = -(-diff.shape[1] // overview.shape[1])
+    assert factor > 1
+    assert np.array_equal(overview.max(axis=2) > 0, max_pool(diff, factor) > 0)
+    assert np.array_equal(maps["reference decode"], cloud)
+    assert np.array_equal(maps["other decode"], edge)
+    assert len([img for img in parsed.images if img["alt"].startswith("close-up")]) == 10
+
+
+def test_max_pool_keeps_a_lone_pixel_of_a_large_image():
+    reference = np.zeros((2000, 3000, 3), np.uint8)
+    other = reference.copy()
+    spots = [(5, 7), (1003, 2999), (1999, 0)]
+    for y, x in spots:
+        other[y, x, 1] = 1
+    view = build_view(reference, other)
+    assert view.scale == 3 and (view.width, view.height) == (1000, 667)
+    for png, factor in ((view.difference, view.scale),
+                        (view.overview, view.scale * view.overview_scale)):
+        with PIL_Image.open(io.BytesIO(png)) as image:
+            shown = np.asarray(image.convert("RGB")).max(axis=2) > 0
+        expected = np.zeros_like(shown)
+        for y, x in spots:
+            expected[y // factor, x // factor] = True
+        assert np.array_equal(shown, expected), factor
+    assert view.peak == 1 and view.bin_counts[0] == 3 and sum(view.bin_counts) == 3
+
+
+def test_one_colour_scale_across_images_unless_stretched():
+    base = np.zeros((4, 4, 3), np.uint8)
+    small, large = base.copy(), base.copy()
+    small[0, 0, 0] = 1
+    large[0, 0, 0], large[3, 3, 2] = 1, 200
+    views = [build_view(base, other) for other in (small, large)]
+
+    def pixel(png, y, x):
+        with PIL_Image.open(io.BytesIO(png)) as image:
+            return tuple(np.asarray(image.convert("RGB"))[y, x])
+
+    # 1 level looks the same in both images on the absolute scale...
+    assert pixel(views[0].difference, 0, 0) == pixel(views[1].difference, 0, 0) != (0, 0, 0)
+    assert pixel(views[1].difference, 3, 3) != pixel(views[1].difference, 0, 0)
+    # ...and stretched, each image's largest difference takes the top colour.
+    assert pixel(views[0].difference_stretched, 0, 0) == \
+        pixel(views[1].difference_stretched, 3, 3)
+
+
+def test_library_views_match_the_command(case_bundles):
+    report, views = compare([case_bundles["cloud"], case_bundles["edge"]], None, Tolerances(),
+                            want_heatmaps=True)
+    drawn = {step["heatmap"] for walk in report["pairs"][0]["images"]
+             for step in walk["stages"] if step.get("heatmap")}
+    assert drawn == set(views) and len(drawn) >= 10
+
+
+def test_parity_page_says_so(here_bundle, tmp_path):
+    out = tmp_path / "same.html"
+    assert cli.main(["compare", here_bundle, here_bundle, "--html", str(out), "--quiet"]) == 0
+    parsed = Page()
+    parsed.feed(out.read_text())
+    text = " ".join(" ".join(parsed.text).split())
+    images = len(bundle.load(here_bundle).images)
+    assert "PARITY: here vs here#2" in text
+    assert "parity every stage agrees on all {} images".format(images) in text
+    assert "first divergent stage decode" not in text
+    assert "Where the decoded pixels differ" not in text and "<figure" not in out.read_text()
+    assert parsed.title == "edgeparity: parity — here vs here#2"
