@@ -93,8 +93,10 @@ def test_headline_has_the_terminal_facts(page, case_bundles):
     assert both_fail and "fail to decode on both sides " + ", ".join(both_fail) in text
     assert "agree end to end" in text and "photo-grayscale.jpg" in text
     assert "cost top-1 class changes on" in text
-    assert "why cloud's Pillow 8.4.0 loads IJG libjpeg 9d" in text
-    assert "do cloud decode=mxnet agrees with edge's decode=pillow" in text
+    assert "why the JPEG library builds differ under the same decoder (Pillow)" in text
+    assert "cloud's Pillow 8.4.0 loads IJG libjpeg 9d" in text
+    assert "do use decode=mxnet in cloud (now decode=pillow): it gives the same pixels as " \
+        "edge's decode=pillow" in text
 
 
 def test_page_is_self_contained_responsive_and_named(page):
