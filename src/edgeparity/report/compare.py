@@ -131,7 +131,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
             add("  ! ", "input files differ between the bundles: {}".format(
                 short_list(pair["input_files_differ"], 5)))
         stage = pair["first_divergent_stage"]
-        agree, unreadable = _agreeing_images(pair)
+        agree, unreadable = agreeing_images(pair)
         if stage:
             images = pair["first_divergent_images"][stage]
             add("  ", "first divergent stage: {} ({} of {} images)".format(
@@ -181,7 +181,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
     return "\n".join(lines)
 
 
-def _agreeing_images(pair: Dict[str, Any]) -> Tuple[List[str], List[str]]:
+def agreeing_images(pair: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     """(images that agree at every stage, images that fail to decode in both environments)."""
     agree, unreadable = [], []
     not_read = set(pair.get("unreadable_on_both_sides") or ())
@@ -239,7 +239,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
             out.append("**Parity not established**: " + md("; ".join(pair["not_compared"])))
         else:
             out.append("**Parity**: every stage agrees on {} of {} images.".format(
-                len(_agreeing_images(pair)[0]), len(pair["images"])))
+                len(agreeing_images(pair)[0]), len(pair["images"])))
         out.append("")
         out.append("| stage | implementations | images differing | worst | origin |")
         out.append("|---|---|---|---|---|")
@@ -267,7 +267,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                     impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])
                 )
             )
-        agree, unreadable = _agreeing_images(pair)
+        agree, unreadable = agreeing_images(pair)
         facts = [("agree end to end", short_list(agree) if stage else "")]
         facts.append(("fail to decode on both sides (not compared)", short_list(unreadable)))
         facts.append(("could not be read on either side",

@@ -7,23 +7,8 @@ Read from the report dict only, with the wording of ``report.compare`` (stage na
 
 from typing import Any, Dict, List, Tuple
 
-from .compare import advice
+from .compare import advice, agreeing_images
 from .words import STAGE_WORDS, pct, short_list
-
-
-def agreeing_images(pair: Dict[str, Any]) -> Tuple[List[str], List[str]]:
-    """(images that agree at every stage, images that fail to decode in both environments)."""
-    agree, unreadable = [], []
-    not_read = set(pair.get("unreadable_on_both_sides") or ())
-    for walk in pair["images"]:
-        if walk["first_divergent_stage"] or walk["image"] in not_read:
-            continue
-        steps = walk["stages"]
-        if steps and steps[0]["verdict"] == "both_error":
-            unreadable.append(walk["image"])
-        elif steps and all(s["verdict"] in ("identical", "within_tolerance") for s in steps):
-            agree.append(walk["image"])
-    return agree, unreadable
 
 
 def first_divergence(pair: Dict[str, Any]) -> str:
@@ -70,6 +55,7 @@ def headline(pair: Dict[str, Any]) -> List[Tuple[str, str]]:
     if cost(pair):
         lines.append(("cost", cost(pair)))
     lines += [("why", cause) for cause in pair["causes"]]
+    lines += [("also differs", item) for item in pair.get("also_differs") or ()]
     agreeing = [name for name, a in sorted((pair.get("agreeing_decoders") or {}).items())
                 if a["agree"] == a["images"]]
     if stage == "decode" and agreeing:
