@@ -208,6 +208,37 @@ def test_leftover_staging_of_a_dead_capture_is_cleaned_by_the_next_one(small_ima
     assert other_host.exists()  # another machine's capture (a shared folder): not ours either
 
 
+def test_leftovers_of_the_older_owner_file_scheme_are_cleaned_too(small_images, tmp_path):
+    """Before the owner went into the name, it was an .owner file (or none, if the capture died
+    first): such folders must not be kept forever, and an aside folder's bundle comes back."""
+    pytest.importorskip("PIL")
+    import socket
+    import time
+
+    from edgeparity.capture import capture
+
+    dead = tmp_path / ".b.partial-abc123"
+    dead.mkdir()
+    (dead / ".owner").write_text("{} {}\n".format(2 ** 22 + 1, socket.gethostname()))
+    aside = tmp_path / ".b.old-def456"  # no .owner: killed before writing it, long ago
+    aside.mkdir()
+    capture(str(small_images), str(aside / "bundle"), implementations=["pillow"],
+            stages=["decode"], quiet=True)
+    old = time.time() - 3600
+    os.utime(str(aside), (old, old))
+    fresh = tmp_path / ".b.partial-ghi789"  # no .owner, just made: may be a running capture
+    fresh.mkdir()
+    capture(str(small_images), str(tmp_path / "c"), implementations=["pillow"],
+            stages=["decode"], quiet=True)  # another --out: leaves b's leftovers alone
+    assert dead.exists() and aside.exists()
+    from edgeparity.bundle.writer import clean_leftovers
+
+    kept = clean_leftovers(str(tmp_path / "b"))
+    assert not dead.exists() and not aside.exists()
+    assert kept == [str(fresh)]
+    assert bundle.load(str(tmp_path / "b")).manifest["complete"] is True  # the aside came back
+
+
 def test_concurrent_captures_to_one_out_all_succeed_and_leave_one_whole_bundle(small_images,
                                                                              tmp_path):
     pytest.importorskip("PIL")

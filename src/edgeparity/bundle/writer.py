@@ -21,6 +21,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from typing import Any, Dict, Iterator, List
 
 import numpy as np
@@ -75,13 +76,8 @@ def _writing(what: str, path: str) -> Iterator[None]:
         ) from None
 
 
-def _owner_is_dead(name: str, prefix: str) -> bool:
-    """True only when the directory's owner is a process of this host that no longer runs."""
-    try:
-        pid_text, host, _random = name[len(prefix):].split("-", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return False  # not named by us: leave it alone (named in a warning instead)
+def _process_is_gone(pid: int, host: str) -> bool:
+    """True only for a process of this host that no longer runs."""
     if host != _host_tag() or pid == os.getpid():
         return False
     try:
@@ -91,6 +87,41 @@ def _owner_is_dead(name: str, prefix: str) -> bool:
     except OSError:
         return False  # exists (another user's process)
     return False
+
+
+# Leftovers of edgeparity before 0.1.0's owner-in-the-name scheme: an ``.owner`` file
+# ("PID HOSTNAME") inside, or none if the capture died before writing it; those are removed
+# once unchanged for this long. (An aside folder may hold the only copy of an older bundle,
+# so it must not be left behind forever.)
+LEGACY_OWNER_FILE = ".owner"
+LEGACY_ORPHAN_SECONDS = 600
+
+
+def _legacy_owner_is_dead(directory: str) -> bool:
+    try:
+        with open(os.path.join(directory, LEGACY_OWNER_FILE)) as handle:
+            pid_text, host = handle.read().split()
+        pid = int(pid_text)
+    except FileNotFoundError:
+        try:
+            return time.time() - os.stat(directory).st_mtime > LEGACY_ORPHAN_SECONDS
+        except OSError:
+            return False
+    except (OSError, ValueError):
+        return False  # unreadable owner: leave it alone (named in a warning instead)
+    if host != socket.gethostname():
+        return False
+    return _process_is_gone(pid, _host_tag())
+
+
+def _owner_is_dead(directory: str, name: str, prefix: str) -> bool:
+    """True only when the directory's owner is a process of this host that no longer runs."""
+    try:
+        pid_text, host, _random = name[len(prefix):].split("-", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return _legacy_owner_is_dead(directory)
+    return _process_is_gone(pid, host)
 
 
 def clean_leftovers(path: str) -> List[str]:
@@ -111,7 +142,7 @@ def clean_leftovers(path: str) -> List[str]:
         if not prefixes:
             continue
         leftover = os.path.join(parent, name)
-        if not _owner_is_dead(name, prefixes[0]):
+        if not _owner_is_dead(leftover, name, prefixes[0]):
             kept.append(leftover)
             continue
         inner = os.path.join(leftover, "bundle")
