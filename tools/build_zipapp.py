@@ -50,7 +50,11 @@ def build(out: str, epoch: Optional[int] = None) -> str:
         epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or ZIP_EPOCH)
     # zip dates are calendar fields without a zone: take them in UTC, never the local zone.
     stamp = time.gmtime(max(epoch, ZIP_EPOCH))[:6]
-    staging = tempfile.mkdtemp(prefix="edgeparity-pyz-")
+    # Staged next to ``out``, so the final rename is atomic (same file system): an interrupted
+    # build leaves no half-written .pyz where a user would pick it up.
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".edgeparity-pyz-", dir=parent)
     try:
         # zipapp.create_archive walks a folder in the file system's order and stores each
         # file's mtime and mode, so the entries are written here (sorted, fixed date and
@@ -69,8 +73,7 @@ def build(out: str, epoch: Optional[int] = None) -> str:
         partial = os.path.join(staging, "edgeparity.pyz")
         zipapp.create_archive(plain, partial, interpreter=INTERPRETER)
         os.chmod(partial, 0o755)
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        shutil.move(partial, out)  # whole or not at all: a failed build leaves no half file
+        os.replace(partial, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     with open(out, "rb") as handle:

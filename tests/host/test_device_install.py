@@ -202,6 +202,13 @@ def test_the_zipapp_captures_with_nothing_but_python36_and_numpy(device):
     assert snapshot(device["images"]) == before
     # The canonical inputs are read from the archive, not extracted anywhere.
     assert not list(cache.rglob("*.npy")), list(cache.rglob("*.npy"))
+    # Only what may infer copies the demo model out of the archive; a decode-only capture not.
+    decode_cache = device["folder"] / "decode-cache"
+    decode = run([python, device["pyz"], "capture", "--images", device["images"], "--out",
+                  device["folder"] / "bundles" / "decode-only", "--stages", "decode", "-q"],
+                 device["cwd"], dict(env, EDGEPARITY_CACHE_DIR=str(decode_cache)))
+    assert decode.returncode == 0, decode.stderr
+    assert not (decode_cache / "demo-model").exists()
 
 
 def test_the_zipapp_spawns_capture_workers(device, tmp_path):
@@ -237,6 +244,7 @@ def test_the_zipapp_runs_the_demo_model_like_the_checkout(device, tmp_path):
         assert all(status == "ok" for status, _ in outputs[label].values()), outputs[label]
     assert outputs["pyz"] == outputs["src"]
     assert {key.split("|")[0] for key in outputs["pyz"]} >= {"probe:ones", "probe:noise"}
+    assert list((tmp_path / "cache" / "demo-model").iterdir())  # what the runtimes opened
 
 
 def test_the_zipapp_refuses_host_commands_and_a_missing_numpy_in_one_line(device, tmp_path):

@@ -14,7 +14,7 @@ Weights come from ``numpy.random.RandomState(SEED)`` (whose stream numpy guarant
 recompute the network independently from :func:`weights`.
 
 Files in this package (package data, shipped in the wheel and the zipapp; from a zipapp they
-are read from a copy in the cache, see ``_unpacked``):
+runtimes open them through :func:`runnable`, a copy in the cache):
 - ``demo-symbol.json`` + ``demo-0000.params``: MXNet export (prefix ``demo``)
 - ``demo.onnx``: ONNX (opset 11, IR version 6, so old ONNX Runtime builds on a Jetson load it)
 - ``dlr/model.json`` + ``dlr/model.params`` + ``dlr/kernels.c``: a DLR graph-executor artifact
@@ -82,7 +82,21 @@ def _unpacked(folder: str) -> Optional[str]:
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HERE = _unpacked(HERE) or HERE
+_ON_DISK = []  # type: list  # the folder runnable() maps to, once known
+
+
+def runnable(path: str) -> str:
+    """``path`` (one of this package's files below) as a real file a runtime can open.
+
+    The package folder itself, except when edgeparity runs from a zipapp: then the files are
+    copied into the cache on first use (not at import: probe and decode-only captures never
+    need them).
+    """
+    if not _ON_DISK:
+        _ON_DISK.append(_unpacked(HERE) or HERE)
+    return os.path.join(_ON_DISK[0], os.path.relpath(path, HERE))
+
+
 MXNET_PREFIX = os.path.join(HERE, "demo")
 ONNX_FILE = os.path.join(HERE, "demo.onnx")
 DLR_DIR = os.path.join(HERE, "dlr")

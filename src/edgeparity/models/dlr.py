@@ -121,7 +121,8 @@ def build_demo_dlr_artifact() -> str:
     EDGEPARITY_CACHE_DIR set, for an image that has no compiler at run time).
     """
     arch = native.host_machine()
-    graph, params, source = demo_model.DLR_GRAPH, demo_model.DLR_PARAMS, demo_model.DLR_KERNELS
+    graph, params, source = (demo_model.runnable(path) for path in (
+        demo_model.DLR_GRAPH, demo_model.DLR_PARAMS, demo_model.DLR_KERNELS))
     key = hashlib.sha256()
     for path in (graph, params, source):
         key.update(native.sha256_file(path).encode())
@@ -130,7 +131,7 @@ def build_demo_dlr_artifact() -> str:
     if os.path.isfile(os.path.join(target, "model.so")):
         return target
 
-    prebuilt = os.path.join(demo_model.DLR_DIR, "prebuilt", arch, "model.so")
+    prebuilt = demo_model.runnable(os.path.join(demo_model.DLR_DIR, "prebuilt", arch, "model.so"))
     compiler = None if os.path.isfile(prebuilt) else find_compiler()
     if compiler is None and not os.path.isfile(prebuilt):
         raise Unavailable(

@@ -91,9 +91,11 @@ class ModelSource:
 def demo_source() -> ModelSource:
     source = ModelSource("demo model (edgeparity/demo_model)", demo=True)
     prefix = demo_model.MXNET_PREFIX
-    source.mxnet = (prefix + "-symbol.json", prefix + "-0000.params")
-    source.onnx = demo_model.ONNX_FILE
-    source.dlr_dir = demo_model.DLR_DIR  # the source form; require_dlr() builds the runnable one
+    source.mxnet = (demo_model.runnable(prefix + "-symbol.json"),
+                    demo_model.runnable(prefix + "-0000.params"))
+    source.onnx = demo_model.runnable(demo_model.ONNX_FILE)
+    # The source form; require_dlr() builds the runnable one.
+    source.dlr_dir = demo_model.runnable(demo_model.DLR_DIR)
     return source
 
 
