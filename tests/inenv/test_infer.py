@@ -10,6 +10,7 @@ the model-file and C-kernel checks (numpy + a C compiler) still run.
 
 import ctypes
 import glob
+import hashlib
 import itertools
 import json
 import os
@@ -210,6 +211,36 @@ def test_dlr_uses_the_demo_kernels_and_reports_phone_home_off(loaded):
     assert "plain C kernels" in info["math_library"]
     assert any(p.endswith("model.so") for p in info["model"]["files"])
     assert os.path.basename(info["library"]).startswith("libdlr")
+
+
+# sha256 of third_party/neo-ai-dlr/neo-ai-dlr-1.6.0-src.tar.xz, as published (its README).
+DLR_SOURCE_SHA256 = "d4c57c4aaec7d3ee610f076cbb8718b97983a6f3c668dc252b540c3af22b45b5"
+
+
+@pytest.mark.skipif(not os.environ.get("EDGEPARITY_LIBDLR"),
+                    reason="EDGEPARITY_LIBDLR is not set: this environment did not build its "
+                    "libdlr.so (the Jetson images set it: source | provided)")
+def test_dlr_runs_on_the_libdlr_this_image_built(loaded):
+    """The Jetson images compile libdlr.so themselves (no PyPI wheel ships one for aarch64):
+    DLR must load it, and provenance must name it, its sha256 and how it was built."""
+    impl = runner_or_skip(loaded, "dlr")
+    build = impl.provenance()["library_build"]
+    library = build["path"]
+    assert os.path.basename(library) == "libdlr.so"
+    assert os.path.dirname(os.path.realpath(library)) == os.path.realpath(
+        impl.privacy["dlr_dir"])  # next to DLR's Python package, where the image put it
+    with open(library, "rb") as handle:
+        assert build["sha256"] == hashlib.sha256(handle.read()).hexdigest()
+        handle.seek(0)
+        header = handle.read(20)
+    machine = struct.unpack("<H", header[18:20])[0]  # ELF e_machine
+    assert machine == {"aarch64": 183, "x86_64": 62}[os.uname().machine]
+    if os.environ["EDGEPARITY_LIBDLR"] == "source":
+        assert build["source_sha256"] == DLR_SOURCE_SHA256
+        assert build["how"].endswith("for aarch64") or build["how"] == "compiled natively on " \
+            "aarch64", build["how"]
+    else:
+        assert build["how"] == "provided"
 
 
 def test_dlr_runs_a_user_artifact_archive_with_its_own_libdlr(loaded, cache_dir, tmp_path):
