@@ -181,3 +181,18 @@ def test_fail_on_with_golden_is_refused_not_ignored(flipped, tmp_path, capsys, g
     # Without --fail-on the same check runs, and the changed logits fail it.
     assert cli.main(["compare", right, "--golden", str(goldens),
                      "--golden-name", "left"]) == errors.EXIT_DIVERGENCE
+
+
+def test_one_path_decides_the_exit_code_under_a_gate(flipped, capsys):
+    # exit_code(report) is the default gate only; --fail-on goes through gates.evaluate, as
+    # the command line does. No second, unused way to pass a gate to exit_code.
+    import inspect
+
+    from edgeparity.compare import Tolerances, compare, evaluate, exit_code
+
+    assert list(inspect.signature(exit_code).parameters) == ["report"]
+    report, _ = compare(list(flipped), None, Tolerances(), want_heatmaps=False)
+    assert exit_code(report) == gate_exit(*flipped, "any", capsys)[0] == errors.EXIT_DIVERGENCE
+    for text, code in (("top1", errors.EXIT_DIVERGENCE), ("stage:preprocess", errors.EXIT_PARITY)):
+        assert evaluate(report, parse_gate(text)).code == gate_exit(*flipped, text, capsys)[0] \
+            == code
