@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .atomic import write_atomic
 from .bundle import Bundle, BundleError
 from .bundle import load as load_bundle
 from .compare.endpoints import Endpoint, parse_endpoint, resolve_pipelines
@@ -113,16 +114,9 @@ def difference_file(reference: np.ndarray, other: np.ndarray, path: str,
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    """Write atomically: a reader never sees half a file."""
-    temporary = path + ".tmp"
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Write atomically (a reader never sees half a file); UserError naming the file when it
+    cannot be written (``atomic.write_atomic``, the report writer's too)."""
+    write_atomic(path, data)
 
 
 def listing(loaded: Bundle, image: Optional[str] = None) -> List[str]:
