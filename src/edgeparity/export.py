@@ -47,9 +47,7 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
             raise ValueError("name the output: --image NAME (and --stage), or --key KEY")
         if stage not in STAGES:
             raise ValueError("--stage {!r}: one of {}".format(stage, ", ".join(STAGES)))
-        if image not in loaded.manifest.get("images", {}):
-            raise ValueError("{}: no image {!r}; it has {}".format(
-                loaded.path, image, _few(loaded.images)))
+        _require_image(loaded, image)
         key = endpoint.chain_key(image, stage)
     record = loaded.records.get(key)
     if record is None:
@@ -61,6 +59,13 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
         raise ValueError("{}: {} has no output: {} there ({})".format(
             loaded.path, key, record["status"], record.get("error") or "no reason recorded"))
     return key, record
+
+
+def _require_image(loaded: Bundle, image: str) -> None:
+    """ValueError naming the images the bundle has when ``image`` is not one of them."""
+    if image not in loaded.manifest.get("images", {}):
+        raise ValueError("{}: no image {!r}; it has {}".format(
+            loaded.path, image, _few(loaded.images)))
 
 
 def output_array(endpoint: Endpoint, image: Optional[str], stage: str = "decode",
@@ -120,7 +125,10 @@ def write_bytes(path: str, data: bytes) -> None:
 
 
 def listing(loaded: Bundle, image: Optional[str] = None) -> List[str]:
-    """One line per record: key, status, dtype and shape (what `export --list` prints)."""
+    """One line per record: key, status, dtype and shape (what `export --list` prints).
+
+    With ``image``, that image's records (an input image, or a canonical or probe input such as
+    ``canonical:decoded-photo-420``); ValueError saying what exists for an unknown one."""
     lines = []
     for record in loaded.find(image=image):
         if record["status"] == "ok":
@@ -131,6 +139,8 @@ def listing(loaded: Bundle, image: Optional[str] = None) -> List[str]:
         else:
             what = "{}: {}".format(record["status"], record.get("error") or "")
         lines.append("{}  {}  {}".format(record["key"], record["mode"], what))
+    if image is not None and not lines:
+        _require_image(loaded, image)
     return lines
 
 

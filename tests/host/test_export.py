@@ -244,3 +244,24 @@ def test_concurrent_writes_of_one_file_never_mix(tmp_path):
     with open(target, "rb") as handle:
         assert handle.read() in payloads
     assert os.listdir(str(tmp_path)) == ["out.npy"]
+
+
+def test_list_of_an_unknown_image_says_what_exists(pair, capsys):
+    # docs/bundle-api.md: exit 2 with what exists, as for any other unknown image.
+    assert export(pair["left"], "--list", "--image", "c.jpg") == errors.EXIT_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no image 'c.jpg'; it has a.jpg, b.jpg" in captured.err
+    assert export(pair["left"], "--list", "--image", "b.jpg") == errors.EXIT_PARITY
+    assert capsys.readouterr().out.splitlines() == [
+        "b.jpg|decode=pillow  e2e  error: OSError: broken data stream"]
+
+
+def test_list_of_a_canonical_input_names_its_records(here_bundle, capsys):
+    # Records of isolated runs carry the canonical input's name as their image: listable too.
+    loaded = bundle.load(here_bundle)
+    canonical = sorted({r["image"] for r in loaded.records.values()} - set(loaded.images))
+    assert canonical and all(name.startswith(("canonical:", "probe:")) for name in canonical)
+    assert export(here_bundle, "--list", "--image", canonical[0]) == errors.EXIT_PARITY
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith(canonical[0] + "|") for line in lines)
