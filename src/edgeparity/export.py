@@ -20,6 +20,7 @@ from .atomic import write_atomic
 from .bundle import Bundle, BundleError
 from .bundle import load as load_bundle
 from .compare.endpoints import Endpoint, parse_endpoint, resolve_pipelines
+from .diffstats import is_image
 from .diffview import colourise, difference_levels
 from .png import can_encode, encode_png
 from .stages.pipeline import STAGES
@@ -110,7 +111,7 @@ def difference_file(reference: np.ndarray, other: np.ndarray, path: str,
     """The difference as ``path`` wants it: signed .npy, or for decoded images a PNG."""
     delta = difference(reference, other)
     if path.lower().endswith(".png"):
-        if not (_is_decoded(reference) and _is_decoded(other)):
+        if not (is_image(reference) and is_image(other)):
             raise ValueError("{}: a difference PNG is drawn for decoded images only; write "
                              ".npy for {} outputs".format(path, reference.dtype))
         grey = difference_levels(reference, other)
@@ -142,10 +143,6 @@ def listing(loaded: Bundle, image: Optional[str] = None) -> List[str]:
     if image is not None and not lines:
         _require_image(loaded, image)
     return lines
-
-
-def _is_decoded(array: np.ndarray) -> bool:
-    return array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] in (1, 3, 4)
 
 
 def _pipeline_text(endpoint: Endpoint) -> str:
