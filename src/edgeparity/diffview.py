@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from .diffstats import is_image
 from .png import encode_png
 
 # Absolute difference bins (largest channel difference of a pixel, in levels) and their colours
@@ -104,13 +105,12 @@ def shrink_factor(width: int, height: int, side: int) -> int:
 
 def build_view(reference: np.ndarray, other: np.ndarray, photos: bool = True
                ) -> Optional[DiffView]:
-    """The view of two decoded images (uint8 H x W x C of one shape); None if not that.
+    """The view of two decoded images (uint8 H x W x C of one shape, C 1, 3 or 4: grey, RGB,
+    RGBA/CMYK, what decoders give); None for anything else (e.g. grey + alpha).
 
     ``photos``: embed both images too (a few hundred KB each), not only the difference maps.
     """
-    if reference.shape != other.shape or reference.ndim != 3 or reference.shape[2] > 4:
-        return None
-    if reference.dtype != np.uint8 or other.dtype != np.uint8:
+    if reference.shape != other.shape or not (is_image(reference) and is_image(other)):
         return None
     levels = difference_levels(reference, other)
     height, width = levels.shape
@@ -149,14 +149,16 @@ def closeup(reference: np.ndarray, other: np.ndarray, levels: np.ndarray, x: int
     """Pixel (x, y) and its neighbours: reference | other | difference, each CLOSEUP pixels
     square drawn CLOSEUP_ZOOM times larger, the pixel outlined (grey beyond the image edge)."""
     half = CLOSEUP // 2
+    top, left = y - half, x - half
+    rows = slice(max(0, top), min(levels.shape[0], top + CLOSEUP))
+    cols = slice(max(0, left), min(levels.shape[1], left + CLOSEUP))
+    inside = (slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left))
     tiles = []
-    for source in (_rgb(reference), _rgb(other), colourise(levels)):
+    # Cut the neighbourhood first: only 9 x 9 pixels are converted, however large the image.
+    for part in (_rgb(reference[rows, cols]), _rgb(other[rows, cols]),
+                 colourise(levels[rows, cols])):
         tile = np.full((CLOSEUP, CLOSEUP, 3), 128, np.uint8)
-        top, left = y - half, x - half
-        rows = slice(max(0, top), min(source.shape[0], top + CLOSEUP))
-        cols = slice(max(0, left), min(source.shape[1], left + CLOSEUP))
-        tile[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left] = \
-            source[rows, cols]
+        tile[inside] = part
         big = np.repeat(np.repeat(tile, CLOSEUP_ZOOM, axis=0), CLOSEUP_ZOOM, axis=1)
         low, high = half * CLOSEUP_ZOOM - 1, (half + 1) * CLOSEUP_ZOOM
         big[low, low:high + 1] = big[high, low:high + 1] = _OUTLINE

@@ -16,9 +16,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .atomic import write_atomic
 from .bundle import Bundle, BundleError
 from .bundle import load as load_bundle
 from .compare.endpoints import Endpoint, parse_endpoint, resolve_pipelines
+from .diffstats import is_image
 from .diffview import colourise, difference_levels
 from .png import can_encode, encode_png
 from .stages.pipeline import STAGES
@@ -46,9 +48,7 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
             raise ValueError("name the output: --image NAME (and --stage), or --key KEY")
         if stage not in STAGES:
             raise ValueError("--stage {!r}: one of {}".format(stage, ", ".join(STAGES)))
-        if image not in loaded.manifest.get("images", {}):
-            raise ValueError("{}: no image {!r}; it has {}".format(
-                loaded.path, image, _few(loaded.images)))
+        _require_image(loaded, image)
         key = endpoint.chain_key(image, stage)
     record = loaded.records.get(key)
     if record is None:
@@ -60,6 +60,13 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
         raise ValueError("{}: {} has no output: {} there ({})".format(
             loaded.path, key, record["status"], record.get("error") or "no reason recorded"))
     return key, record
+
+
+def _require_image(loaded: Bundle, image: str) -> None:
+    """ValueError naming the images the bundle has when ``image`` is not one of them."""
+    if image not in loaded.manifest.get("images", {}):
+        raise ValueError("{}: no image {!r}; it has {}".format(
+            loaded.path, image, _few(loaded.images)))
 
 
 def output_array(endpoint: Endpoint, image: Optional[str], stage: str = "decode",
@@ -104,7 +111,7 @@ def difference_file(reference: np.ndarray, other: np.ndarray, path: str,
     """The difference as ``path`` wants it: signed .npy, or for decoded images a PNG."""
     delta = difference(reference, other)
     if path.lower().endswith(".png"):
-        if not (_is_decoded(reference) and _is_decoded(other)):
+        if not (is_image(reference) and is_image(other)):
             raise ValueError("{}: a difference PNG is drawn for decoded images only; write "
                              ".npy for {} outputs".format(path, reference.dtype))
         grey = difference_levels(reference, other)
@@ -113,20 +120,16 @@ def difference_file(reference: np.ndarray, other: np.ndarray, path: str,
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    """Write atomically: a reader never sees half a file."""
-    temporary = path + ".tmp"
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Write atomically (a reader never sees half a file); UserError naming the file when it
+    cannot be written (``atomic.write_atomic``, the report writer's too)."""
+    write_atomic(path, data)
 
 
 def listing(loaded: Bundle, image: Optional[str] = None) -> List[str]:
-    """One line per record: key, status, dtype and shape (what `export --list` prints)."""
+    """One line per record: key, status, dtype and shape (what `export --list` prints).
+
+    With ``image``, that image's records (an input image, or a canonical or probe input such as
+    ``canonical:decoded-photo-420``); ValueError saying what exists for an unknown one."""
     lines = []
     for record in loaded.find(image=image):
         if record["status"] == "ok":
@@ -137,11 +140,9 @@ def listing(loaded: Bundle, image: Optional[str] = None) -> List[str]:
         else:
             what = "{}: {}".format(record["status"], record.get("error") or "")
         lines.append("{}  {}  {}".format(record["key"], record["mode"], what))
+    if image is not None and not lines:
+        _require_image(loaded, image)
     return lines
-
-
-def _is_decoded(array: np.ndarray) -> bool:
-    return array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] in (1, 3, 4)
 
 
 def _pipeline_text(endpoint: Endpoint) -> str:

@@ -184,3 +184,84 @@ def test_diff_of_the_444_photo_between_the_case_environments(case_bundles, tmp_p
     edge = bundle.load(case_bundles["edge"]).output("photo-444.jpg|decode=pillow")
     assert np.array_equal(delta, edge.astype(np.int16) - cloud.astype(np.int16))
     assert int((np.abs(delta).max(axis=2) > 0).sum()) == 10 and np.abs(delta).max() == 1
+
+
+def test_export_leaves_a_neighbouring_tmp_file_alone(pair, tmp_path):
+    # The writer's temporary file is its own: a file that happens to be called OUT.tmp (another
+    # export's, or the user's) is neither overwritten nor deleted.
+    out = tmp_path / "a.png"
+    bystander = tmp_path / "a.png.tmp"
+    bystander.write_bytes(b"not edgeparity's")
+    assert export(pair["left"], "--image", "a.jpg", "--out", out) == errors.EXIT_PARITY
+    assert np.array_equal(read_png(out), pair["pixels"])
+    assert bystander.read_bytes() == b"not edgeparity's"
+    assert sorted(os.listdir(str(tmp_path))) == sorted(["a.png", "a.png.tmp", "left", "right"])
+
+
+def test_report_writer_leaves_a_neighbouring_tmp_file_alone(pair, tmp_path):
+    out = tmp_path / "report.md"
+    bystander = tmp_path / "report.md.tmp"
+    bystander.write_text("mine")
+    cli.main(["compare", pair["left"], pair["right"], "--quiet", "--md", str(out)])
+    assert "edgeparity: divergence" in out.read_text() and bystander.read_text() == "mine"
+
+
+def test_an_unwritable_export_is_one_line_naming_the_file_and_the_fix(pair, tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    out = blocker / "a.png"  # its folder is a file: no write can succeed
+    assert export(pair["left"], "--image", "a.jpg", "--out", out) == errors.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("edgeparity: error: cannot write {}: ".format(
+        out))
+    assert "choose another path" in err
+
+
+def test_concurrent_writes_of_one_file_never_mix(tmp_path):
+    # Threads writing the same target at once: each write is whole, the last rename wins, and
+    # no temporary file is left behind.
+    import threading
+
+    from edgeparity.export import write_bytes
+
+    target = str(tmp_path / "out.npy")
+    payloads = [bytes([n]) * (1 << 20) for n in range(8)]
+    failures = []
+
+    def write(payload):
+        try:
+            for _ in range(5):
+                write_bytes(target, payload)
+        except Exception as exc:  # what a clobbered shared temporary file raises
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in payloads]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with open(target, "rb") as handle:
+        assert handle.read() in payloads
+    assert os.listdir(str(tmp_path)) == ["out.npy"]
+
+
+def test_list_of_an_unknown_image_says_what_exists(pair, capsys):
+    # docs/bundle-api.md: exit 2 with what exists, as for any other unknown image.
+    assert export(pair["left"], "--list", "--image", "c.jpg") == errors.EXIT_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no image 'c.jpg'; it has a.jpg, b.jpg" in captured.err
+    assert export(pair["left"], "--list", "--image", "b.jpg") == errors.EXIT_PARITY
+    assert capsys.readouterr().out.splitlines() == [
+        "b.jpg|decode=pillow  e2e  error: OSError: broken data stream"]
+
+
+def test_list_of_a_canonical_input_names_its_records(here_bundle, capsys):
+    # Records of isolated runs carry the canonical input's name as their image: listable too.
+    loaded = bundle.load(here_bundle)
+    canonical = sorted({r["image"] for r in loaded.records.values()} - set(loaded.images))
+    assert canonical and all(name.startswith(("canonical:", "probe:")) for name in canonical)
+    assert export(here_bundle, "--list", "--image", canonical[0]) == errors.EXIT_PARITY
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith(canonical[0] + "|") for line in lines)

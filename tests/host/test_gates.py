@@ -161,3 +161,38 @@ def test_top1_passes_on_the_sample_images_of_the_case(case_bundles, capsys):
     code, err = gate_exit(cloud, edge, "top1", capsys)
     assert code == errors.EXIT_PARITY, err
     assert gate_exit(cloud, edge, "stage:decode", capsys)[0] == errors.EXIT_DIVERGENCE
+
+
+@pytest.mark.parametrize("gate", ["top1", "stage:decode", "any", "top5"])
+def test_fail_on_with_golden_is_refused_not_ignored(flipped, tmp_path, capsys, gate):
+    # The golden gate fails on any change; a --fail-on given with --golden would be silently
+    # ignored (even a malformed one), so the combination is a usage error naming both.
+    left, right = flipped
+    goldens = tmp_path / "goldens"
+    assert cli.main(["golden", "update", left, "--dir", str(goldens)]) == errors.EXIT_PARITY
+    capsys.readouterr()
+    code = cli.main(["compare", right, "--golden", str(goldens), "--golden-name", "left",
+                     "--fail-on", gate])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == errors.EXIT_ERROR and len(lines) == 1, captured
+    assert "--fail-on" in lines[0] and "--golden" in lines[0]
+    assert captured.out == ""  # refused before any bundle is checked
+    # Without --fail-on the same check runs, and the changed logits fail it.
+    assert cli.main(["compare", right, "--golden", str(goldens),
+                     "--golden-name", "left"]) == errors.EXIT_DIVERGENCE
+
+
+def test_one_path_decides_the_exit_code_under_a_gate(flipped, capsys):
+    # exit_code(report) is the default gate only; --fail-on goes through gates.evaluate, as
+    # the command line does. No second, unused way to pass a gate to exit_code.
+    import inspect
+
+    from edgeparity.compare import Tolerances, compare, evaluate, exit_code
+
+    assert list(inspect.signature(exit_code).parameters) == ["report"]
+    report, _ = compare(list(flipped), None, Tolerances(), want_heatmaps=False)
+    assert exit_code(report) == gate_exit(*flipped, "any", capsys)[0] == errors.EXIT_DIVERGENCE
+    for text, code in (("top1", errors.EXIT_DIVERGENCE), ("stage:preprocess", errors.EXIT_PARITY)):
+        assert evaluate(report, parse_gate(text)).code == gate_exit(*flipped, text, capsys)[0] \
+            == code

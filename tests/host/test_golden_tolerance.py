@@ -22,22 +22,32 @@ def output(array):
             "stats": array_stats(array)}
 
 
-def make_bundle(path, name, pixels, tensor, arch="x86_64"):
+def make_bundle(path, name, pixels, tensor, arch="x86_64", logits=None):
+    """decode and preprocess (and, with ``logits``, infer) of one image, each fed the one
+    before it."""
     writer = BundleWriter(str(path))
     decoded = writer.add_array(pixels)
     writer.add_record(dict(output(pixels), key=IMAGE + "|decode=pillow", image=IMAGE,
                            chain="decode=pillow", stage="decode", impl="pillow", mode="e2e",
                            sha256=decoded))
     chain = "decode=pillow>preprocess=pillow"
+    preprocessed = writer.add_array(tensor)
     writer.add_record(dict(output(tensor), key=IMAGE + "|" + chain, image=IMAGE, chain=chain,
                            stage="preprocess", impl="pillow", mode="e2e", input=decoded,
-                           sha256=writer.add_array(tensor)))
+                           sha256=preprocessed))
+    pipeline = {"decode": "pillow", "preprocess": "pillow"}
+    if logits is not None:
+        chain += ">infer=onnxruntime"
+        writer.add_record(dict(output(logits), key=IMAGE + "|" + chain, image=IMAGE,
+                               chain=chain, stage="infer", impl="onnxruntime", mode="e2e",
+                               input=preprocessed, sha256=writer.add_array(logits)))
+        pipeline["infer"] = "onnxruntime"
     return writer.finish({
         "name": name,
         "images": {IMAGE: {"sha256": "same-bytes"}},
-        "pipeline": {"decode": "pillow", "preprocess": "pillow"},
-        "implementations": {key: {"status": "available"}
-                            for key in ("decode/pillow", "preprocess/pillow")},
+        "pipeline": pipeline,
+        "implementations": {"{}/{}".format(stage, impl): {"status": "available"}
+                            for stage, impl in pipeline.items()},
         "provenance": {"cpu": {"arch": arch}},
     })
 
@@ -116,3 +126,75 @@ def test_golden_name_checks_another_environment_against_one_golden(tmp_path):
     # The alias takes the same options.
     assert cli.main(["compare", jetson, "--golden", str(goldens), "--golden-name", "edge",
                      "--float-tolerance"]) == errors.EXIT_PARITY
+
+
+def test_non_finite_values_never_pass_as_within_tolerance(tmp_path):
+    goldens = golden_of(tmp_path)
+    # The statistics skip non-finite values (and count them): with one NaN or one Inf in
+    # place of the element nearest 0, min/max/mean/std of the rest stay well within a loose
+    # tolerance, yet the output now holds a value no consumer can use.
+    middle = np.argmin(np.abs(TENSOR))
+    for poison in (np.nan, np.inf):
+        tensor = TENSOR.copy()
+        tensor.flat[middle] = poison
+        assert array_stats(tensor)["nonfinite"] == 1  # what the manifest records
+        moved = make_bundle(tmp_path / str(poison) / "edge", "edge", PIXELS, tensor)
+        code, report = check(moved, goldens, tmp_path, "--float-tolerance", "--atol", "0.1")
+        env = report["environments"][0]
+        assert code == errors.EXIT_DIVERGENCE, poison
+        assert [r["stage"] for r in env["changed"]] == ["preprocess"]
+        assert env["counts"]["within_tolerance"] == 0
+        assert env["first_changed_stage"] == "preprocess"
+        assert env["changed"][0]["nonfinite"] == {"golden": 0, "now": 1}
+    # An output that is all NaN has no statistics at all: not within tolerance either.
+    moved = make_bundle(tmp_path / "all-nan" / "edge", "edge", PIXELS,
+                        np.full_like(TENSOR, np.nan))
+    code, report = check(moved, goldens, tmp_path, "--float-tolerance", "--atol", "10")
+    assert code == errors.EXIT_DIVERGENCE
+    assert report["environments"][0]["counts"]["within_tolerance"] == 0
+
+
+def test_a_statistic_missing_on_one_side_is_not_within_tolerance():
+    # A fingerprint whose std is unknown (null) cannot show that std stayed within tolerance.
+    from edgeparity.compare import Tolerances
+    from edgeparity.golden.check import check as check_fingerprints
+
+    def fingerprint(sha256, stats):
+        return {"name": "edge", "records": {"a.jpg|p": {
+            "image": "a.jpg", "stage": "preprocess", "impl": "pillow", "mode": "e2e",
+            "status": "ok", "input": "same", "shape": [4], "dtype": "<f4", "sha256": sha256,
+            "stats": stats}}}
+
+    golden = fingerprint("old", {"min": 0.0, "max": 1.0, "mean": 0.5, "std": 0.25})
+    now = fingerprint("new", {"min": 0.0, "max": 1.0, "mean": 0.5, "std": None})
+    result = check_fingerprints(golden, now, Tolerances(), float_tolerance=True)
+    assert result["verdict"] == "changed" and result["counts"]["within_tolerance"] == 0
+    assert result["first_changed_stage"] == "preprocess"
+
+
+def test_first_change_beyond_tolerance_is_named_after_a_tolerated_one(tmp_path, capsys):
+    logits = np.linspace(-5, 5, 10, dtype=np.float32).reshape(1, 10)
+    source = make_bundle(tmp_path / "x86" / "edge", "edge", PIXELS, TENSOR, logits=logits)
+    goldens = tmp_path / "goldens"
+    assert cli.main(["golden", "update", source, "--dir", str(goldens)]) == errors.EXIT_PARITY
+    # Preprocessing moved in the last bit (within tolerance); inference moved far beyond it.
+    rounded = np.nextafter(TENSOR, np.float32(np.inf))
+    moved = make_bundle(tmp_path / "arm" / "edge", "edge", PIXELS, rounded, "aarch64",
+                        logits=logits + np.float32(0.5))
+    capsys.readouterr()
+    code, report = check(moved, goldens, tmp_path, "--float-tolerance", "-v")
+    env = report["environments"][0]
+    assert code == errors.EXIT_DIVERGENCE and env["verdict"] == "changed"
+    terminal = capsys.readouterr().out
+    assert "first changed stage: inference" in terminal
+    assert "its input moved within tolerance" in terminal  # -v: why it is not "inherited"
+    assert [r["stage"] for r in env["within_tolerance"]] == ["preprocess"]
+    assert [(r["stage"], r["origin"]) for r in env["changed"]] == [("infer", "intrinsic")]
+    assert env["changed"][0]["input_within_tolerance"] is True
+    assert env["first_changed_stage"] == "infer"
+    # Exact mode: preprocess is the first change, and inference inherited it.
+    code, report = check(moved, goldens, tmp_path)
+    env = report["environments"][0]
+    assert code == errors.EXIT_DIVERGENCE and env["first_changed_stage"] == "preprocess"
+    assert {r["stage"]: r["origin"] for r in env["changed"]} == {
+        "preprocess": "intrinsic", "infer": "inherited"}

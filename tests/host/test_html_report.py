@@ -206,3 +206,64 @@ def test_parity_page_says_so(here_bundle, tmp_path):
     assert "first divergent stage decode" not in text
     assert "Where the decoded pixels differ" not in text and "<figure" not in out.read_text()
     assert parsed.title == "edgeparity: parity — here vs here#2"
+
+
+def test_grey_alpha_images_get_no_view_instead_of_a_crash():
+    # A real grey + alpha image (Pillow's "LA" mode: 2 channels), one pixel changed: PNG views
+    # are drawn for 1, 3 or 4 channels (what a decoder gives), so there is no view for it.
+    ramp = PIL_Image.linear_gradient("L").resize((12, 10))
+    reference = np.asarray(PIL_Image.merge("LA", (ramp, ramp.point(lambda v: 255 - v))))
+    assert reference.shape == (10, 12, 2) and reference.dtype == np.uint8
+    other = reference.copy()
+    other[4, 5, 0] ^= 1
+    assert build_view(reference, other) is None
+    for channels in (1, 3, 4):  # ...while the decoders' shapes get theirs, close-ups included
+        base = np.zeros((10, 12, channels), np.uint8)
+        changed = base.copy()
+        changed[4, 5, 0] = 1
+        view = build_view(base, changed)
+        assert view.differing == 1 and len(view.closeups) == 1, channels
+    five = np.zeros((10, 12, 5), np.uint8)
+    assert build_view(five, five + 1) is None
+
+
+def test_closeup_of_a_grey_pixel_at_the_corner():
+    # Pixel (0, 0) of a grey image: 10 everywhere, 13 in the other image there (3 levels).
+    reference = np.full((20, 30, 1), 10, np.uint8)
+    other = reference.copy()
+    other[0, 0, 0] = 13
+    view = build_view(reference, other, photos=False)
+    assert view.points == [(0, 0, 3, [10], [13])]
+    with PIL_Image.open(io.BytesIO(view.closeups[0])) as image:
+        tiles = np.asarray(image.convert("RGB"))
+    side = 9 * 8  # CLOSEUP pixels, CLOSEUP_ZOOM times larger
+    assert tiles.shape == (side, 3 * side + 2 * 4, 3)
+    reference_tile, other_tile, difference_tile = (tiles[:, n * (side + 4):n * (side + 4) + side]
+                                                   for n in range(3))
+    centre, right = 4 * 8 + 3, 5 * 8 + 3  # inside the pixel's cell, inside its right neighbour's
+    assert tuple(reference_tile[centre, centre]) == (10, 10, 10)
+    assert tuple(other_tile[centre, centre]) == (13, 13, 13)
+    assert tuple(difference_tile[centre, centre]) == (0, 214, 190)  # bin 3..4 levels
+    assert tuple(difference_tile[centre, right]) == (0, 0, 0)  # no difference there
+    for tile in (reference_tile, other_tile, difference_tile):
+        assert tuple(tile[3, 3]) == (128, 128, 128)  # above and left of the image: grey
+
+
+def test_a_closeup_costs_its_tile_not_the_whole_image():
+    # Up to 40 close-ups are drawn per image: each must not colourise a 12 MP image again.
+    import tracemalloc
+
+    from edgeparity.diffview import closeup, difference_levels
+
+    reference = np.zeros((3000, 4000, 3), np.uint8)
+    other = reference.copy()
+    other[1500, 2000, 1] = 7
+    levels = difference_levels(reference, other)
+    tracemalloc.start()
+    try:
+        tile = closeup(reference, other, levels, 2000, 1500)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert tile.shape == (72, 3 * 72 + 8, 3)
+    assert peak < 1 << 20, peak  # the image's levels alone are 12 MB

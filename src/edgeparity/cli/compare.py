@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--golden", metavar="DIR", dest="golden_dir",
         help="compare each bundle against committed golden fingerprints instead of against "
-        "each other (the same as `edgeparity golden check`)",
+        "each other (the same as `edgeparity golden check`: exit 1 on any change; refused "
+        "with --fail-on)",
     )
     add_golden_mode_arguments(p)
     p.set_defaults(func=run_compare)
@@ -79,6 +80,11 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     """Compare, print the terminal summary, write the requested reports; 0/1/2."""
     if args.golden_dir:
+        if args.fail_on is not None:
+            # The golden gate has no --fail-on: it fails on any change since the golden.
+            raise UsageError("--fail-on {} cannot be used with --golden: the golden gate fails "
+                             "on any change since the golden (use --float-tolerance to let "
+                             "float outputs move); drop one of them".format(args.fail_on))
         return run_check(args)  # `compare --golden DIR` is `golden check --dir DIR`
     from ..bundle import BundleError
     from ..compare import Tolerances, compare

@@ -119,13 +119,15 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     # The help is spelled here: the parser is built on CPython 3.6 too (`capture`), where the
     # host-side compare package must not be imported.
+    # Default None, not "any": `compare --golden` refuses a --fail-on that was given at all.
     parser.add_argument(
-        "--fail-on", default="any", metavar="GATE",
+        "--fail-on", default=None, metavar="GATE",
         help="what makes the exit code 1: 'any' divergence (default); 'stage:S' a divergence "
         "at stage S or earlier (decode < preprocess < infer); 'top1' a changed top-1 class; "
         "'[STAGE:]STAT>VALUE' an abs-error statistic of an output over a threshold, STAT one "
         "of max, mean, p99 (e.g. infer:p99>0.01, decode:max>2). Input files that differ "
-        "always fail; exit 2 when the gate's stages were not compared",
+        "always fail; exit 2 when the gate's stages were not compared. Not with compare "
+        "--golden, which fails on any change since the golden",
     )
 
 
@@ -145,7 +147,7 @@ def fail_on_gate(args: argparse.Namespace) -> "Gate":
     from ..errors import UsageError
 
     try:
-        return parse_gate(args.fail_on)
+        return parse_gate("any" if args.fail_on is None else args.fail_on)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

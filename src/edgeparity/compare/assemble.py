@@ -13,7 +13,6 @@ from ..progress import Progress
 from ..stages.pipeline import STAGES
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
-from .gates import Gate, evaluate
 from .tolerances import Tolerances
 from .verdicts import COMPARED, DIVERGENT, Comparator, overall_verdict, pair_verdict
 
@@ -92,14 +91,12 @@ def _sum_counts(counts: Any) -> Dict[str, int]:
     return total
 
 
-def exit_code(report: Dict[str, Any], fail_on: Optional[Gate] = None) -> int:
-    """0 parity, 1 divergence, 2 when parity could not be established (stages not compared).
-
-    With a ``fail_on`` gate other than ``any`` (``--fail-on``), 1 means the gate failed and 2
-    that it could not be decided (``gates.evaluate``). Prints nothing: the command line says why.
+def exit_code(report: Dict[str, Any]) -> int:
+    """0 parity, 1 divergence, 2 when parity could not be established (stages not compared):
+    the default gate, ``--fail-on any``. Any other gate is ``gates.evaluate(report, gate).code``
+    (``cli.compare.gated_exit`` picks one or the other). Prints nothing: the command line says
+    why.
     """
-    if fail_on is not None and fail_on.kind != "any":
-        return evaluate(report, fail_on).code
     if report["verdict"] == "divergence":
         return EXIT_DIVERGENCE
     if report["verdict"] == "incomplete":

@@ -108,7 +108,7 @@ class GateResult:
 
 
 def evaluate(report: Dict[str, Any], gate: Gate) -> GateResult:
-    """Apply ``gate`` to a comparison report (schema edgeparity.report/1)."""
+    """Apply ``gate`` to a comparison report (schema edgeparity.report/2)."""
     failures = []  # type: List[str]
     unknown = []  # type: List[str]
     for pair in report["pairs"]:

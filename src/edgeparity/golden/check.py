@@ -10,15 +10,18 @@ a change: a float output whose statistics moved less than atol/rtol is still rep
 with how much, because statistics cannot prove every element stayed within tolerance.
 
 With ``float_tolerance`` (``--float-tolerance``) a float output of the same shape and dtype whose
-min, max, mean and std each moved within the stage's atol + rtol * |golden value| counts as
-*within tolerance* instead of changed: one golden then serves x86_64 and (emulated) aarch64,
-whose float rounding differs in the last bits. Integer outputs (decoded pixels) stay exact.
-The price is stated in the report: four statistics per output are checked, not every element.
+min, max, mean and std each moved within the stage's atol + rtol * |golden value|, and that has
+as many non-finite values as the golden, counts as *within tolerance* instead of changed: one
+golden then serves x86_64 and (emulated) aarch64, whose float rounding differs in the last bits.
+Integer outputs (decoded pixels) stay exact. The price is stated in the report: four statistics
+per output are checked, not every element. An output within tolerance is a same-enough input for
+the next stage, whose change beyond tolerance is then its own (intrinsic), not inherited.
 """
 
 import json
+import math
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import numpy as np
 
@@ -45,22 +48,40 @@ def _is_float(dtype: Optional[str]) -> bool:
     return bool(dtype) and dtype[1:2] == "f"  # type: ignore
 
 
+STATS = ("min", "max", "mean", "std")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
 def _stats_change(golden: Dict[str, Any], now: Dict[str, Any], tolerances: Tolerances
                   ) -> Dict[str, Any]:
-    """How far min/max/mean/std moved, and whether that is within the stage's tolerance."""
+    """How far min/max/mean/std moved, and whether that is within the stage's tolerance.
+
+    The statistics are of the finite values only (``arrays.array_stats`` counts the others as
+    ``nonfinite``): an output is within tolerance only when both sides have all four statistics
+    and the same number of non-finite values, so a NaN or an Inf that appeared never passes.
+    """
     old_stats, new_stats = golden.get("stats") or {}, now.get("stats") or {}
     delta = {}
-    for name in ("min", "max", "mean", "std"):
+    for name in STATS:
         a, b = old_stats.get(name), new_stats.get(name)
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if _number(a) and _number(b):
             delta[name] = b - a
     result = {"stats_delta": delta,
               "max_stats_delta": max((abs(v) for v in delta.values()), default=None)}
+    old_nonfinite, new_nonfinite = old_stats.get("nonfinite", 0), new_stats.get("nonfinite", 0)
+    if old_nonfinite != new_nonfinite:
+        result["nonfinite"] = {"golden": old_nonfinite, "now": new_nonfinite}
     if (_is_float(golden.get("dtype")) and golden.get("dtype") == now.get("dtype")
-            and golden.get("shape") == now.get("shape") and delta):
+            and golden.get("shape") == now.get("shape")):
         atol, rtol = tolerances.for_stage(str(now.get("stage")))
-        result["stats_within_tolerance"] = all(
-            abs(value) <= atol + rtol * abs(old_stats[name]) for name, value in delta.items())
+        result["stats_within_tolerance"] = (
+            len(delta) == len(STATS) and old_nonfinite == new_nonfinite
+            and all(abs(value) <= atol + rtol * abs(old_stats[name])
+                    for name, value in delta.items()))
     return result
 
 
@@ -82,11 +103,17 @@ def _describe_output(record: Dict[str, Any]) -> str:
 
 
 def _origin(key: str, golden: Dict[str, Any], now: Dict[str, Any],
-            changed_inputs: List[str]) -> str:
-    """'input file changed', 'inherited' (its input changed) or 'intrinsic' (same input)."""
+            changed_inputs: List[str], tolerated_outputs: Set[str]) -> str:
+    """'input file changed', 'inherited' (its input changed) or 'intrinsic' (same input).
+
+    An input that is the output of a record within tolerance (``tolerated_outputs``: their
+    current digests, ``--float-tolerance``) counts as the same input: a change beyond tolerance
+    after it is this record's own, so the gate names its stage as the first that changed. The
+    entry says so with ``input_within_tolerance``.
+    """
     if now.get("stage") == "decode" and now.get("mode") == "e2e":
         return "input file changed" if now.get("image") in changed_inputs else "intrinsic"
-    if golden.get("input") != now.get("input"):
+    if golden.get("input") != now.get("input") and now.get("input") not in tolerated_outputs:
         return "inherited"
     return "intrinsic"
 
@@ -203,6 +230,7 @@ def check(golden: Dict[str, Any], now: Dict[str, Any], tolerances: Tolerances,
     old_records, new_records = golden.get("records") or {}, now.get("records") or {}
     changed, new, removed, tolerated = [], [], [], []
     unchanged = 0
+    entries = []  # (entry, golden record, current record) of every record whose output moved
     for key in sorted(set(old_records) | set(new_records)):
         old, current = old_records.get(key), new_records.get(key)
         if old is None:
@@ -216,16 +244,24 @@ def check(golden: Dict[str, Any], now: Dict[str, Any], tolerances: Tolerances,
                 "key": key, "image": current.get("image"), "stage": current.get("stage"),
                 "impl": current.get("impl"), "mode": current.get("mode"),
                 "what": _what_changed(old, current),
-                "origin": _origin(key, old, current, changed_inputs),
                 "golden": _describe_output(old), "now": _describe_output(current),
                 "golden_stats": old.get("stats"), "now_stats": current.get("stats"),
             }
             if old.get("status") == current.get("status") == "ok":
                 entry.update(_stats_change(old, current, tolerances))
-            if float_tolerance and entry.get("stats_within_tolerance"):
-                tolerated.append(entry)
-            else:
-                changed.append(entry)
+            entries.append((entry, old, current))
+    # What passes as unchanged under --float-tolerance: its output is a same-enough input.
+    tolerated_outputs = {str(current.get("sha256")) for entry, _, current in entries
+                         if float_tolerance and entry.get("stats_within_tolerance")}
+    for entry, old, current in entries:
+        entry["origin"] = _origin(entry["key"], old, current, changed_inputs, tolerated_outputs)
+        if (entry["origin"] == "intrinsic" and old.get("input") != current.get("input")
+                and current.get("input") in tolerated_outputs):
+            entry["input_within_tolerance"] = True
+        if float_tolerance and entry.get("stats_within_tolerance"):
+            tolerated.append(entry)
+        else:
+            changed.append(entry)
     stages = _stage_summary(changed, new, removed)
     first = next((s["stage"] for s in stages
                   if s["changed"] - s["inherited"] > 0 or s["new"] or s["removed"]), None)

@@ -56,11 +56,16 @@ def _mode_text(report: Dict[str, Any]) -> str:
 
 
 def _record_delta(record: Dict[str, Any]) -> str:
-    if record.get("max_stats_delta") is None:
-        return record["what"]
-    text = "{}; stats moved by up to {}".format(record["what"], num(record["max_stats_delta"]))
-    if record.get("stats_within_tolerance"):
-        text += " (within tolerance)"
+    text = record["what"]
+    if record.get("max_stats_delta") is not None:
+        text += "; stats moved by up to {}".format(num(record["max_stats_delta"]))
+        if record.get("stats_within_tolerance"):
+            text += " (within tolerance)"
+    if record.get("nonfinite"):
+        text += "; non-finite values {} -> {}".format(record["nonfinite"]["golden"],
+                                                      record["nonfinite"]["now"])
+    if record.get("input_within_tolerance"):
+        text += "; its input moved within tolerance"
     return text
 
 

@@ -2,13 +2,11 @@
 
 import json
 import math
-import os
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
-from ..errors import UserError
-from ..text import printable
+from ..atomic import write_atomic
 from . import compare as compare_report
 from . import golden as golden_report
 from .html import html_report
@@ -121,18 +119,6 @@ def _write_outputs(
 
 
 def write_file(path: str, text: str) -> None:
-    """Write a text file atomically (a reader never sees half a report or half a golden)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = path + ".tmp"
-    try:
-        os.makedirs(directory, exist_ok=True)
-        # backslashreplace: a name that is not valid UTF-8 can never stop a report.
-        with open(temporary, "w", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise UserError("cannot write {}: {}. Free space or choose another path.".format(
-            printable(path), exc.strerror or exc)) from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Write a text file atomically (a reader never sees half a report or half a golden);
+    UserError naming the file when it cannot be written."""
+    write_atomic(path, text)
