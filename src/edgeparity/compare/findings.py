@@ -88,6 +88,12 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
         elif relation == "differ":
             causes.append("the JPEG library builds differ under the same decoder ({}): {}; {}"
                           .format(display_name(a.decoder), count, libraries))
+        elif relation == "same" and version_words and _arch(reference) != _arch(other) \
+                and "?" not in (_arch(reference), _arch(other)):
+            causes.append("{}, and the CPU architectures differ ({} vs {}; both load {}): {}; "
+                          "the data cannot tell which matters".format(
+                              version_words, _arch(reference), _arch(other), a.build, count))
+            version_words = None
         elif relation == "same" and version_words:
             causes.append("{}, the only recorded difference (both load {}): {}".format(
                 version_words, a.build, count))
@@ -110,7 +116,10 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
             " may" if relation == "unknown" else "",
             "every one of the {} ordinary JPEG files decodes identically".format(len(identical))
             if identical else "no ordinary JPEG file differs", libraries))
-    if version_words:
+    if version_words and pixels and relation == "unknown":
+        also.append("{} (whether it is a cause cannot be told: the JPEG library is not "
+                    "identified on both sides)".format(version_words))
+    elif version_words:
         also.append("{} (not a cause on its own: {})".format(
             version_words, "the JPEG library builds differ too" if pixels else
             "no ordinary JPEG file differs" if not identical else
