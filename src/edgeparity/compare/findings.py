@@ -6,8 +6,13 @@ Rules (each has a test in tests/host/test_report_evidence.py):
   cause when the same decoder on both sides decodes ordinary (YCbCr/grayscale/RGB) files
   differently; the decoder is a cause when the decoders differ; CMYK conversion, a file one side
   cannot decode, and EXIF orientation are named from the files' recorded headers and errors;
-- a version difference is a cause only when nothing else recorded differs, otherwise it "also
-  differs"; a library difference with every ordinary file identical "also differs" too;
+- a version difference is a cause on its own only when nothing else recorded differs (library
+  build, CPU architecture); with the same build on different CPUs it is named together with the
+  architectures, the data not telling which matters; otherwise it "also differs", saying why
+  (the builds differ too, or the library is not identified on both sides); a library
+  difference with every ordinary file identical "also differs" too;
+- files failing on one side get advice per failing side, counted there, naming a decoder of
+  that side that gives the other side's pixels on some of them, with how many;
 - advice names a decoder only when, in the captured data, it gives the other side's result on
   more images than the deployed one, says on how many, and never asks to change what is already
   the same on both sides.
