@@ -61,6 +61,22 @@ def probe_inputs() -> Dict[str, np.ndarray]:
     }
 
 
+def _no_canonical_note(canonical: CanonicalInputs) -> str:
+    """Why there are no canonical inputs, and what would give some: worded by where capture
+    looked (``canonical.origin``)."""
+    if canonical.origin == "option":
+        fix = ("Leave out --canonical to use the set shipped with edgeparity, or put inputs "
+               "there")
+    else:  # no --canonical, nothing beside the images, and the shipped set missing or empty
+        fix = ("This edgeparity ships no canonical set here (its canonical/ folder is missing "
+               "or empty): pass --canonical DIR, or put inputs in IMAGES/{}".format(
+                   defaults.CANONICAL_SUBDIR))
+    return ("edgeparity: note: no canonical inputs in {} (decoded-*.npy, preprocessed-*.npy): "
+            "compare will not be able to tell intrinsic from inherited divergences. {}; any "
+            "fixed arrays work, as long as every environment gets the same bytes.\n".format(
+                printable(canonical.location), fix))
+
+
 def _raise_interrupted(signum: int, frame: Any) -> None:
     raise Interrupted("signal {}".format(signum))
 
@@ -123,13 +139,7 @@ def capture(
 
     chosen = _select(all_implementations(), stages, implementations)
     if not canonical and not quiet:
-        sys.stderr.write(
-            "edgeparity: note: no canonical inputs in {} (decoded-*.npy, preprocessed-*.npy): "
-            "compare will not be able to tell intrinsic from inherited divergences. Leave "
-            "out --canonical to use the set shipped with edgeparity; any fixed arrays work, "
-            "as long as every environment gets the same bytes.\n".format(
-                printable(canonical.location))
-        )
+        sys.stderr.write(_no_canonical_note(canonical))
     writer = BundleWriter(out, compression)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)

@@ -13,15 +13,18 @@ PIXELS = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
 
 
 def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pillow")):
-    """outputs: {chain: array, or None for an error}; canonical:* chains are isolated runs."""
+    """outputs: {chain: array, or None for an error}; canonical:* chains are isolated runs,
+    probe:* chains probe runs."""
     writer = BundleWriter(str(path))
     for chain, array in outputs.items():
-        image = chain.split(">")[0] if chain.startswith("canonical:") else IMAGE
+        isolated = chain.startswith(("canonical:", "probe:"))
+        image = chain.split(">")[0] if isolated else IMAGE
         last = chain.split(">")[-1]
         stage, _, impl = last.partition("=")
         record = {"key": "{}|{}".format(image, chain), "image": image, "chain": chain,
                   "stage": stage, "impl": impl,
-                  "mode": "isolated" if image.startswith("canonical:") else "e2e"}
+                  "mode": "probe" if image.startswith("probe:") else
+                  "isolated" if isolated else "e2e"}
         if array is None:
             record.update(status="error", error="boom")
         else:
@@ -130,3 +133,63 @@ def test_infinite_values_never_pass_and_the_json_stays_strict(tmp_path):
 def test_dtype_mismatch_is_reported_as_such():
     stats = difference_stats(np.zeros(3, np.uint8), np.zeros(3, np.int32), 0, 0)
     assert stats["verdict"] == "different" and stats["dtype_mismatch"] == ["|u1", "<i4"]
+
+
+def test_inherited_first_divergence_advice_follows_its_evidence(tmp_path):
+    """Decode within tolerance, preprocess differs, and preprocess agrees on every canonical
+    input and probe: the advice says the difference comes from upstream, never that the step
+    itself computes differently; ``agree`` counts the inputs that agree."""
+    decoded = np.full((2, 2, 3), 100.0, np.float32)
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    isolated = {"canonical:decoded-x>preprocess=pillow": tensor,
+                "canonical:decoded-y>preprocess=pillow": tensor + 1,
+                "probe:ramp>preprocess=pillow": tensor + 2}
+    left = make_bundle(tmp_path / "l", "left", dict(isolated, **{
+        "decode=pillow": decoded, "decode=pillow>preprocess=pillow": tensor}))
+    right = make_bundle(tmp_path / "r", "right", dict(isolated, **{
+        "decode=pillow": decoded + 1e-4, "decode=pillow>preprocess=pillow": tensor + 1}))
+    _, pair = run_compare(tmp_path, left, right)
+    steps = pair["images"][0]["stages"]
+    assert [s["verdict"] for s in steps] == ["within_tolerance", "different"]
+    assert steps[1]["origin"] == "inherited"
+    assert pair["advice"] == [{
+        "text": "the preprocess step agrees on all 2 canonical inputs and 1 probe: the "
+                "difference comes from the within-tolerance change upstream (the decode outputs "
+                "it gets): accept the difference with --tolerance preprocess:ATOL, or make "
+                "decode identical on both sides",
+        "agree": 3, "images": 3}]
+
+
+def test_later_stage_advice_counts_what_agrees():
+    from edgeparity.compare.causes import later_stage_advice
+
+    # The reviewers' repro: every input agrees; the step is not said to compute differently.
+    advice = later_stage_advice("infer", ("dlr", "dlr"), {"inputs": 4, "agree": 4}, 3, 10)
+    assert advice == {
+        "text": "the infer step agrees on all 4 canonical inputs and probes: the difference "
+                "comes from the within-tolerance change upstream (the preprocess outputs it "
+                "gets): accept the difference with --tolerance infer:ATOL, or make preprocess "
+                "identical on both sides",
+        "agree": 4, "images": 4}
+    verdicts = [{"input": "canonical:a", "verdict": "identical"},
+                {"input": "canonical:b", "verdict": "different"},
+                {"input": "probe:ramp", "verdict": "identical"}]
+    advice = later_stage_advice("preprocess", ("pillow", "mxnet"),
+                                {"inputs": 3, "agree": 2, "verdicts": verdicts}, 3, 10)
+    assert advice == {
+        "text": "the preprocess step itself computes differently (they differ on 1 of 3 "
+                "isolated inputs, 2 canonical and 1 probe): use one preprocess implementation "
+                "on both sides (now pillow vs mxnet), or accept the difference with --tolerance "
+                "preprocess:ATOL",
+        "agree": 2, "images": 3}
+    # Agreeing on the canonical inputs, yet differing on an image whose inputs were identical.
+    advice = later_stage_advice("infer", ("dlr", "dlr"), {"inputs": 2, "agree": 2}, 3, 10,
+                                inherited=2)
+    assert advice == {
+        "text": "the infer step itself computes differently (they agree on all 2 canonical "
+                "inputs and probes, yet it differs on 1 of 3 images whose inputs were "
+                "identical): both sides already use infer=dlr: align what differs under why, "
+                "or accept the difference with --tolerance infer:ATOL",
+        "agree": 9, "images": 10}
+    advice = later_stage_advice("infer", ("dlr", "dlr"), {}, 3, 10)
+    assert (advice["agree"], advice["images"]) == (7, 10)

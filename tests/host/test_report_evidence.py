@@ -215,3 +215,60 @@ def test_an_older_bundle_without_headers_reads_them_from_its_images_folder(tmp_p
         paths.append(path)
     pair = pair_of(*paths)
     assert pair["causes"] == [name + ": MXNet and Pillow convert CMYK to RGB differently"]
+
+
+def test_a_version_difference_with_an_unidentified_library_is_not_said_to_have_builds_differ(
+        tmp_path):
+    headers = {"photo.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("9.0.0", None, {"photo.jpg": B})}, headers)
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "1 of 1 ordinary JPEG files decode differently; the JPEG library is not identified on "
+        "both sides: left's Pillow 8.4.0 loads libjpeg-turbo 2.0.6 (system library: "
+        "/usr/lib/aarch64-linux-gnu/libjpeg.so.62.3.0); right's Pillow 9.0.0 loads an "
+        "unidentified JPEG library"]
+    assert pair["also_differs"] == [
+        "Pillow 8.4.0 in left vs 9.0.0 in right (whether it is a cause cannot be told: the JPEG "
+        "library is not identified on both sides)"]
+
+
+def test_a_version_difference_is_not_the_only_one_when_the_cpu_differs_too(tmp_path):
+    headers = {"photo.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("6.1.0", IJG, {"photo.jpg": A})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": B})}, headers, arch="aarch64")
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "Pillow 6.1.0 in left vs 8.4.0 in right, and the CPU architectures differ (x86_64 vs "
+        "aarch64; both load IJG libjpeg 9d): 1 of 1 ordinary JPEG files decode differently; "
+        "the data cannot tell which matters"]
+    assert pair["also_differs"] == [] and pair["advice"] == []
+
+
+def test_files_failing_on_either_side_get_advice_about_the_side_that_fails(tmp_path):
+    """a.jpg and a2.jpg fail in left, b.jpg in right; left's OpenCV reads a.jpg (as right's
+    Pillow does) but not a2.jpg: each side's files are counted on their own, and a decoder
+    fixing some of them is named with how many."""
+    headers = {"a.jpg": ARITHMETIC, "a2.jpg": ARITHMETIC, "b.jpg": ARITHMETIC, "c.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"a.jpg": BROKEN, "a2.jpg": BROKEN, "b.jpg": B,
+                                           "c.jpg": A}),
+        "opencv": decoder("4.8.0", TURBO, {"a.jpg": B, "a2.jpg": BROKEN, "b.jpg": B,
+                                           "c.jpg": C})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"a.jpg": B, "a2.jpg": B, "b.jpg": BROKEN,
+                                           "c.jpg": A})}, headers)
+    pair = pair_of(left, right)
+    assert advice_texts(pair) == [
+        "for the 2 failing files (a.jpg, a2.jpg): left's Pillow cannot decode it (arithmetic "
+        "coding): " + BROKEN + "; decode=opencv in left gives the other side's pixels on 1 of 2 "
+        "(a.jpg): decode those with it, and leave the others out or add a decoder that reads "
+        "them",
+        "for b.jpg: right's Pillow cannot decode it (arithmetic coding): " + BROKEN + "; no "
+        "other decoder captured in right gives the other side's pixels (fails on 1 of 1): "
+        "leave such files out or add a decoder that reads them"]
+    assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(1, 2), (0, 1)]

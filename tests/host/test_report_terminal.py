@@ -153,14 +153,74 @@ def test_parity_with_a_file_failing_on_both_sides_does_not_say_all_agree(tmp_pat
                        {"pillow": decoder("8.4.0", TURBO, outputs)}, headers)
     right = make_bundle(tmp_path / "r", "right", "pillow",
                         {"pillow": decoder("8.4.0", TURBO, outputs)}, headers)
-    md = tmp_path / "r.md"
+    md, page = tmp_path / "r.md", tmp_path / "r.html"
     environment = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"), COLUMNS="100")
     result = subprocess.run([sys.executable, "-m", "edgeparity", "compare", left, right,
-                             "--md", str(md)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=environment, universal_newlines=True)
+                             "--md", str(md), "--html", str(page)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environment, universal_newlines=True)
     assert result.returncode == 0, result.stderr
     assert "parity: every stage agrees on 1 of 2 images" in result.stdout
     assert "fail to decode on both sides (not compared): broken.jpg" in result.stdout
     text = md.read_text()
     assert "**Parity**: every stage agrees on 1 of 2 images." in text
     assert "Fail to decode on both sides (not compared): broken.jpg" in text
+    html = page.read_text()
+    assert "<dt>parity</dt><dd>every stage agrees on 1 of 2 images</dd>" in html
+    assert "all 2 images" not in html
+    assert "<dt>fail to decode on both sides (not compared)</dt><dd>broken.jpg</dd>" in html
+
+
+def test_a_file_failing_preprocess_on_both_sides_is_listed_in_every_report(tmp_path):
+    """JSON calls it fails_on_both_sides; the terminal, Markdown and HTML name it too."""
+    import json
+
+    from test_compare_logic import IMAGE, PIXELS
+    from test_compare_logic import make_bundle as make_pipeline_bundle
+
+    outputs = {"decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": None}
+    left = make_pipeline_bundle(tmp_path / "l", "left", outputs)
+    right = make_pipeline_bundle(tmp_path / "r", "right", outputs)
+    md, page, report = tmp_path / "r.md", tmp_path / "r.html", tmp_path / "r.json"
+    environment = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"), COLUMNS="100")
+    result = subprocess.run([sys.executable, "-m", "edgeparity", "compare", left, right,
+                             "--md", str(md), "--html", str(page), "--json", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
+                            universal_newlines=True)
+    assert json.loads(report.read_text())["pairs"][0]["images"][0]["outcome"] == \
+        "fails_on_both_sides"
+    assert IMAGE == "a.jpg"
+    assert "  fail to preprocess on both sides (not compared): a.jpg" in result.stdout
+    assert "Fail to preprocess on both sides (not compared): a.jpg" in md.read_text()
+    assert "<dt>fail to preprocess on both sides (not compared)</dt><dd>a.jpg</dd>" in \
+        page.read_text()
+
+
+def test_terminal_markdown_and_html_render_the_same_headline_facts(tmp_path):
+    """One list of headline facts: the Markdown report used to leave out the decoders that
+    agree across both sides, which the terminal and the HTML page name."""
+    from test_report_evidence import A, B, pair_of
+
+    from edgeparity.compare import compare
+    from edgeparity.report.compare import markdown, terminal
+    from edgeparity.report.html import html_report
+
+    headers = {"photo.jpg": YCBCR, "gray.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "gray.jpg": A}),
+        "opencv": decoder("4.8.0", TURBO, {"photo.jpg": A, "gray.jpg": A})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "gray.jpg": A}),
+        "opencv": decoder("4.8.0", TURBO, {"photo.jpg": A, "gray.jpg": A})}, headers)
+    assert pair_of(left, right)["agreeing_decoders"]["opencv"] == {"agree": 2, "images": 2}
+    report, _ = compare([left, right], want_heatmaps=False, jobs=1)
+    text = " ".join(terminal(report, width=100).split())
+    page = html_report(report, {})
+    md = markdown(report).replace("\\", "")
+    for line in ("first divergent stage: decode (1 of 2 images)",
+                 "agree end to end: gray.jpg",
+                 "decoders that agree across both sides: opencv"):
+        assert line in text
+        assert line[:1].upper() + line[1:] in md or line.replace(
+            "first divergent stage", "**First divergent stage**") in md
+        label, words = line.split(": ", 1)
+        assert "<dt>{}</dt><dd>{}</dd>".format(label, words) in page

@@ -106,6 +106,37 @@ def test_canonical_inputs_come_from_option_then_images_folder_then_the_package(s
     assert labels == shipped
 
 
+def test_the_no_canonical_note_says_what_was_looked_at(small_images, tmp_path, capsys,
+                                                        monkeypatch):
+    from edgeparity import inputs
+
+    for name in os.listdir(str(small_images / "canonical")):
+        (small_images / "canonical" / name).unlink()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    capture(str(small_images), str(tmp_path / "a"), stages=["preprocess"],
+            implementations=["pillow"], canonical_dir=str(empty))
+    note = " ".join(capsys.readouterr().err.split())
+    assert ("edgeparity: note: no canonical inputs in {} (decoded-*.npy, preprocessed-*.npy): "
+            "compare will not be able to tell intrinsic from inherited divergences. Leave out "
+            "--canonical to use the set shipped with edgeparity, or put inputs there; any fixed "
+            "arrays work, as long as every environment gets the same bytes.".format(empty)
+            ) in note
+
+    # No --canonical, nothing beside the images, no shipped set: never "leave out --canonical".
+    monkeypatch.setattr(inputs, "PACKAGED_CANONICAL", "no-such-folder")
+    capture(str(small_images), str(tmp_path / "b"), stages=["preprocess"],
+            implementations=["pillow"])
+    note = " ".join(capsys.readouterr().err.split())
+    assert "--canonical to use" not in note
+    assert ("no canonical inputs in {} (decoded-*.npy, preprocessed-*.npy): compare will not "
+            "be able to tell intrinsic from inherited divergences. This edgeparity ships no "
+            "canonical set here (its canonical/ folder is missing or empty): pass --canonical "
+            "DIR, or put inputs in IMAGES/canonical; any fixed arrays work, as long as every "
+            "environment gets the same bytes.".format(
+                os.path.join(os.path.dirname(inputs.__file__), "no-such-folder"))) in note
+
+
 def test_probe_inputs_are_the_cases_ones_and_seeded_noise():
     probes = probe_inputs()
     assert probes["ones"].shape == (1, 3, 224, 224) and (probes["ones"] == 1).all()

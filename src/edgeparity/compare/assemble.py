@@ -149,8 +149,10 @@ def compare_pair(
     if unreadable:
         not_compared.append("{} image file(s) could not be read on either side: {}".format(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
+    inherited = sum(1 for walk in divergent for step in walk["stages"]
+                    if step["stage"] == first_stage and step.get("origin") == "inherited")
     found = causes.findings(comparator, first_stage, images, isolation,
-                            len(by_stage.get(first_stage or "", [])))
+                            len(by_stage.get(first_stage or "", [])), inherited)
     pair = {
         "reference": reference.label,
         "other": other.label,

@@ -23,9 +23,10 @@ def jpeg_build(endpoint: Endpoint) -> Optional[str]:
 
 
 def findings(comparator: Comparator, stage: Optional[str], images: List[str],
-             isolation: Dict[str, Dict[str, Any]], divergent: int = 0) -> Dict[str, Any]:
+             isolation: Dict[str, Dict[str, Any]], divergent: int = 0,
+             inherited: Optional[int] = None) -> Dict[str, Any]:
     """{causes, also_differs, advice, differences} for a divergence first seen at ``stage``
-    (on ``divergent`` of ``images``)."""
+    (on ``divergent`` of ``images``, ``inherited`` of them with the origin 'inherited')."""
     if stage is None:
         return {"causes": [], "also_differs": [], "advice": [], "differences": []}
     if stage == "decode":
@@ -35,7 +36,7 @@ def findings(comparator: Comparator, stage: Optional[str], images: List[str],
              str(comparator.other.pipeline.get(stage)))
     return {"causes": causes, "also_differs": also,
             "advice": [later_stage_advice(stage, impls, isolation.get(stage) or {},
-                                          divergent, len(images))],
+                                          divergent, len(images), inherited)],
             "differences": []}
 
 
@@ -71,26 +72,65 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
     return causes, also
 
 
+def _isolation_words(isolation: Dict[str, Any], short: bool = False) -> str:
+    """What the isolated runs of a stage were: '3 canonical inputs and 2 probes' (``short``:
+    '3 canonical and 2 probes'); the capture runs each stage on the canonical inputs and on
+    probe tensors, and both are counted in ``inputs``."""
+    inputs = isolation.get("inputs") or 0
+    labels = [str(v.get("input", "")) for v in isolation.get("verdicts") or ()
+              if v.get("verdict") not in ("missing", "skipped")]
+    if len(labels) != inputs:
+        return "{} canonical inputs and probes".format(inputs)
+    probes = sum(1 for label in labels if label.startswith("probe:"))
+    canonical = inputs - probes
+    parts = []
+    if canonical:
+        parts.append("{} canonical{}".format(
+            canonical, "" if short else " input" + ("" if canonical == 1 else "s")))
+    if probes:
+        parts.append("{} probe{}".format(probes, "" if probes == 1 else "s"))
+    return " and ".join(parts)
+
+
 def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
-                       divergent: int, images: int) -> Dict[str, Any]:
-    """Align what differs in the stage, or accept the difference; the canonical inputs are the
-    evidence when there are any. An implementation already the same on both sides is never
-    asked to change."""
+                       divergent: int, images: int,
+                       inherited: Optional[int] = None) -> Dict[str, Any]:
+    """Align what differs in the stage, or accept the difference; the canonical inputs (and
+    probes) are the evidence when there are any. When the stage agrees on all of them, the
+    difference came from upstream (its inputs differed within tolerance): the step itself is
+    not asked to change. An implementation already the same on both sides is never asked to
+    change. ``agree`` of ``images`` is the count the advice rests on. ``inherited``: how many
+    of the ``divergent`` images got differing inputs (None: all of them, as far as known); an
+    image whose inputs were identical yet differs shows the step itself computes differently."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
-    if inputs:
-        evidence = "they differ on {} of {} canonical inputs".format(inputs - agree, inputs)
-        count = (inputs - agree, inputs)
+    accept = "accept the difference with --tolerance {}:ATOL".format(stage)
+    identical_inputs = divergent - inherited if inherited is not None else 0
+    if inputs and agree == inputs and not identical_inputs:
+        upstream = STAGES[STAGES.index(stage) - 1] if stage in STAGES[1:] else "upstream"
+        return {"text": "the {} step agrees on all {}: the difference comes from the "
+                        "within-tolerance change upstream (the {} outputs it gets): {}, or make "
+                        "{} identical on both sides".format(
+                            stage, _isolation_words(isolation), upstream, accept, upstream),
+                "agree": agree, "images": inputs}
+    if inputs and agree == inputs:
+        evidence = "they agree on all {}, yet it differs on {} of {} images whose inputs were " \
+            "identical".format(_isolation_words(isolation), identical_inputs, divergent)
+        count = (images - identical_inputs, images)
+    elif inputs:
+        evidence = "they differ on {} of {} isolated inputs, {}".format(
+            inputs - agree, inputs, _isolation_words(isolation, short=True))
+        count = (agree, inputs)
     else:
         evidence = "it differs on {} of {} images; no canonical inputs isolate it".format(
             divergent, images)
-        count = (divergent, images)
+        count = (images - divergent, images)
     if impls[0] != impls[1]:
         align = "use one {} implementation on both sides (now {} vs {})".format(stage, *impls)
     else:
         align = "both sides already use {}={}: align what differs under why".format(
             stage, impls[0])
-    return {"text": "the {} step itself computes differently ({}): {}, or accept the "
-                    "difference with --tolerance {}:ATOL".format(stage, evidence, align, stage),
+    return {"text": "the {} step itself computes differently ({}): {}, or {}".format(
+                stage, evidence, align, accept),
             "agree": count[0], "images": count[1]}
 
 
@@ -114,13 +154,6 @@ def agreeing_decoders(comparator: Comparator, images: List[str]) -> Dict[str, An
     return result
 
 
-def _decode_agreement(
-    this: Endpoint, this_impl: str, that: Endpoint, that_impl: str, images: List[str]
-) -> Tuple[List[str], List[str]]:
-    """Images on which two decoders give identical pixels (or both fail), and the others."""
-    return agreement(Side(this, this_impl), Side(that, that_impl), images)
-
-
 def alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, Any]]:
     """Decoders on one side that match the other side's deployed decoder better than its own.
 
@@ -129,20 +162,15 @@ def alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, An
     reference, other = comparator.reference, comparator.other
     if reference.bundle is other.bundle:
         return []  # one environment read two ways: there is no "other side" to switch
-    deployed, _ = _decode_agreement(
-        reference,
-        str(reference.pipeline.get("decode")),
-        other,
-        str(other.pipeline.get("decode")),
-        images,
-    )
+    deployed, _ = agreement(Side(reference, str(reference.pipeline.get("decode"))),
+                            Side(other, str(other.pipeline.get("decode"))), images)
     found = []
     for this, that in ((reference, other), (other, reference)):
         target = str(that.pipeline.get("decode"))
         for name in sorted(available(this.bundle, "decode")):
             if name == this.pipeline.get("decode"):
                 continue
-            agree, disagree = _decode_agreement(this, name, that, target, images)
+            agree, disagree = agreement(Side(this, name), Side(that, target), images)
             if len(agree) > len(deployed):
                 found.append(
                     {

@@ -6,8 +6,13 @@ Rules (each has a test in tests/host/test_report_evidence.py):
   cause when the same decoder on both sides decodes ordinary (YCbCr/grayscale/RGB) files
   differently; the decoder is a cause when the decoders differ; CMYK conversion, a file one side
   cannot decode, and EXIF orientation are named from the files' recorded headers and errors;
-- a version difference is a cause only when nothing else recorded differs, otherwise it "also
-  differs"; a library difference with every ordinary file identical "also differs" too;
+- a version difference is a cause on its own only when nothing else recorded differs (library
+  build, CPU architecture); with the same build on different CPUs it is named together with the
+  architectures, the data not telling which matters; otherwise it "also differs", saying why
+  (the builds differ too, or the library is not identified on both sides); a library
+  difference with every ordinary file identical "also differs" too;
+- files failing on one side get advice per failing side, counted there, naming a decoder of
+  that side that gives the other side's pixels on some of them, with how many;
 - advice names a decoder only when, in the captured data, it gives the other side's result on
   more images than the deployed one, says on how many, and never asks to change what is already
   the same on both sides.
@@ -28,6 +33,7 @@ from .evidence import (
     agreement,
     build_relation,
     candidates,
+    classify,
     describe_group,
     describe_library,
     display_name,
@@ -88,6 +94,12 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
         elif relation == "differ":
             causes.append("the JPEG library builds differ under the same decoder ({}): {}; {}"
                           .format(display_name(a.decoder), count, libraries))
+        elif relation == "same" and version_words and _arch(reference) != _arch(other) \
+                and "?" not in (_arch(reference), _arch(other)):
+            causes.append("{}, and the CPU architectures differ ({} vs {}; both load {}): {}; "
+                          "the data cannot tell which matters".format(
+                              version_words, _arch(reference), _arch(other), a.build, count))
+            version_words = None
         elif relation == "same" and version_words:
             causes.append("{}, the only recorded difference (both load {}): {}".format(
                 version_words, a.build, count))
@@ -110,7 +122,10 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
             " may" if relation == "unknown" else "",
             "every one of the {} ordinary JPEG files decodes identically".format(len(identical))
             if identical else "no ordinary JPEG file differs", libraries))
-    if version_words:
+    if version_words and pixels and relation == "unknown":
+        also.append("{} (whether it is a cause cannot be told: the JPEG library is not "
+                    "identified on both sides)".format(version_words))
+    elif version_words:
         also.append("{} (not a cause on its own: {})".format(
             version_words, "the JPEG library builds differ too" if pixels else
             "no ordinary JPEG file differs" if not identical else
@@ -191,12 +206,35 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
                 "or " if better else "", display_name(a.decoder), a.build, b.build,
                 count, total, versions), count, total))
         remaining = [g for g in remaining if g["kind"] != PIXELS]
-    for entry in remaining:
+    for entry in _split_failing(remaining, chosen, reference, other):
         line = _group_advice(entry, options + [(a, b, "deployed", agree, differ, same)], chosen,
                              reference, other)
         if line:
             advice.append(line)
     return advice
+
+
+def _split_failing(groups: List[Dict[str, Any]], chosen: Tuple[Side, Side], reference: Endpoint,
+                   other: Endpoint) -> List[Dict[str, Any]]:
+    """``groups`` with the files failing on one side split by that side (reference first):
+    each part gets its own advice, about the side that fails and counted on its files."""
+    result = []  # type: List[Dict[str, Any]]
+    for entry in groups:
+        if entry["kind"] != FAILS:
+            result.append(entry)
+            continue
+        for index, side in enumerate(chosen):
+            files = [image for image in entry["images"]
+                     if (side.record(image) or {}).get("status") not in (None, "ok")]
+            if not files:
+                continue
+            why = []  # type: List[str]
+            for image in files:
+                words = classify(chosen[0], chosen[1], image, header(reference, other, image))[1]
+                if words not in why:
+                    why.append(words)
+            result.append({"kind": FAILS, "images": files, "why": why, "failing": index})
+    return result
 
 
 def _group_name(entry: Dict[str, Any]) -> str:
@@ -236,19 +274,44 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
             return _item("{}: {}, which gives the same pixels on {} of {}".format(
                 scope, how, count, count), count, count)
     if entry["kind"] == FAILS:
-        failing = [side for side in chosen for image in files
-                   if (side.record(image) or {}).get("status") not in (None, "ok")]
-        where = failing[0].label if failing else "the failing side"
-        return _item("{}: {}; no other decoder captured in {} gives the other side's pixels "
-                     "(fails on {} of {}): leave such files out or add a decoder that reads "
-                     "them".format(scope, "; ".join(entry["why"]), where, count, count),
-                     0, count)
+        return _failing_advice(entry, scope, chosen)
     if entry["kind"] == ORIENTATION:
         return _item("{}: apply the EXIF orientation on both sides or on neither (differs on {} "
                      "of {})".format(scope, count, count), 0, count)
     if entry["kind"] in (CMYK, PIXELS) and chosen[0].decoder != chosen[1].decoder:
         return _same_decoder_fallback(scope, files, reference, other)
     return None
+
+
+def _failing_advice(entry: Dict[str, Any], scope: str,
+                    chosen: Tuple[Side, Side]) -> Dict[str, Any]:
+    """Files that fail on one side (``entry["failing"]``): which other decoder captured there
+    gives the other side's pixels on how many of them."""
+    files = entry["images"]
+    count = len(files)
+    failing, working = chosen[entry["failing"]], chosen[1 - entry["failing"]]
+    pair = (lambda s: (s, working)) if entry["failing"] == 0 else (lambda s: (working, s))
+    best = (0, "", [])  # type: Tuple[int, str, List[str]]
+    for name in sorted(available(failing.endpoint.bundle, "decode")):
+        if name == failing.decoder:
+            continue
+        fixed = [image for image in files
+                 if outcome(*pair(Side(failing.endpoint, name)), image) == "same"]
+        if len(fixed) > best[0]:
+            best = (len(fixed), name, fixed)
+    why = "; ".join(entry["why"])
+    if not best[0]:
+        return _item("{}: {}; no other decoder captured in {} gives the other side's pixels "
+                     "(fails on {} of {}): leave such files out or add a decoder that reads "
+                     "them".format(scope, why, failing.label, count, count), 0, count)
+    if best[0] == count:
+        return _item("{}: {}; decode={} in {} gives the other side's pixels on {} of {}: "
+                     "decode such files with it".format(scope, why, best[1], failing.label,
+                                                        count, count), count, count)
+    return _item("{}: {}; decode={} in {} gives the other side's pixels on {} of {} ({}): "
+                 "decode those with it, and leave the others out or add a decoder that reads "
+                 "them".format(scope, why, best[1], failing.label, best[0], count,
+                               listed(best[2])), best[0], count)
 
 
 def _same_decoder_fallback(scope: str, files: List[str], reference: Endpoint,

@@ -1,18 +1,21 @@
 """The comparison report (schema edgeparity.report/2) as a terminal summary and as Markdown."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-from .layout import colourize, field, shorten_paths
-from .words import (
-    STAGE_WORDS,
-    magnitude,
-    md,
-    md_code,
-    pct,
-    pipeline_text,
-    severity,
-    short_list,
+from .headline import (
+    ALSO_DIFFERS,
+    DO,
+    FIRST_DIVERGENCE,
+    INPUT_FILES_DIFFER,
+    NOT_ESTABLISHED,
+    PARITY,
+    STATUS,
+    WHY,
+    Fact,
+    headline,
 )
+from .layout import colourize, field, shorten_paths
+from .words import magnitude, md, md_code, pipeline_text, severity
 
 # Per-image rows in the Markdown report, per pair: keeps it far below GitHub's 1 MiB job
 # summary limit at any corpus size.
@@ -58,11 +61,6 @@ def stage_line(summary: Dict[str, Any]) -> str:
     if isolated and isolated["inputs"]:
         text += "; on canonical inputs {}/{} agree".format(isolated["agree"], isolated["inputs"])
     return text
-
-
-def advice(pair: Dict[str, Any]) -> List[str]:
-    """What to do: computed at compare time from the bundles, each with its evidence count."""
-    return [item["text"] for item in pair.get("advice") or ()]
 
 
 # How the like-for-like record counts read, in the order they are listed.
@@ -119,6 +117,17 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
             text = shorten_paths(text)
         lines.extend(field(prefix, text, width, indent))
 
+    def add_fact(fact: Fact) -> None:
+        label, text = fact
+        if label == INPUT_FILES_DIFFER:
+            add("  ! ", "{}: {}".format(label, text))
+        elif label in (FIRST_DIVERGENCE, PARITY):
+            add("  ", "{}: {}".format(label, text))
+        elif label == NOT_ESTABLISHED:
+            add("  NOT ESTABLISHED: ", text, 4)
+        else:
+            add("  {}: ".format(label), text, 4)
+
     add("", "reference: {}; tolerances {}".format(report["reference"], tolerance_text(report)))
     envs = {e["label"]: e for e in report["environments"]}
     for pair in report["pairs"]:
@@ -127,44 +136,13 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
         add("", "{} vs {}".format(ref["label"], other["label"]))
         for env in (ref, other):
             add("  {}: ".format(env["label"]), environment_line(env), 4)
-        if pair["input_files_differ"]:
-            add("  ! ", "input files differ between the bundles: {}".format(
-                short_list(pair["input_files_differ"], 5)))
-        stage = pair["first_divergent_stage"]
-        agree, unreadable = agreeing_images(pair)
-        if stage:
-            images = pair["first_divergent_images"][stage]
-            add("  ", "first divergent stage: {} ({} of {} images)".format(
-                STAGE_WORDS[stage], len(images), len(pair["images"])))
-            if agree:
-                add("  agree end to end: ", short_list(agree), 4)
-        elif pair["verdict"] == "incomplete":
-            add("  NOT ESTABLISHED: ", "; ".join(pair["not_compared"]), 4)
-        else:
-            add("  ", "parity: every stage agrees on {} of {} images".format(
-                len(agree), len(pair["images"])))
-        if unreadable:
-            add("  fail to decode on both sides (not compared): ", short_list(unreadable), 4)
-        if pair.get("unreadable_on_both_sides"):
-            add("  could not be read on either side: ",
-                short_list(pair["unreadable_on_both_sides"]), 4)
+        before, after = headline(pair)
+        for fact in before:
+            add_fact(fact)
         for summary in pair["stages"]:
             add("    ", stage_line(summary), 8)
-        impact = pair.get("inference_impact")
-        if impact:
-            add("  cost: ", "top-1 class changes on {} of {} images, mean top-5 overlap {}".format(
-                impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])), 4)
-        for cause in pair["causes"]:
-            add("  why: ", cause, 4)
-        for difference in pair.get("also_differs") or ():
-            add("  also differs: ", difference, 4)
-        agreeing = [name for name, a in sorted(pair["agreeing_decoders"].items())
-                    if a["agree"] == a["images"]]
-        if stage == "decode" and agreeing:
-            add("  decoders that agree across both sides: ", ", ".join(agreeing), 4)
-        if stage:
-            for item in advice(pair):
-                add("  do: ", item, 4)
+        for fact in after:
+            add_fact(fact)
         for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items()):
             add("  not installed in {}: ".format(label), ", ".join(names), 4)
         if verbose:
@@ -181,25 +159,35 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
     return "\n".join(lines)
 
 
-def agreeing_images(pair: Dict[str, Any]) -> Tuple[List[str], List[str]]:
-    """(images that agree at every stage, images that fail to decode in both environments)."""
-    agree, unreadable = [], []
-    not_read = set(pair.get("unreadable_on_both_sides") or ())
-    for walk in pair["images"]:
-        if walk["first_divergent_stage"] or walk["image"] in not_read:
-            continue
-        steps = walk["stages"]
-        if steps and steps[0]["verdict"] == "both_error":
-            unreadable.append(walk["image"])
-        elif steps and all(s["verdict"] in ("identical", "within_tolerance") for s in steps):
-            agree.append(walk["image"])
-    return agree, unreadable
-
-
 def _differing_cell(summary: Dict[str, Any]) -> str:
     if summary.get("compared", summary["images"]) == 0:
         return "not compared: " + (summary.get("unavailable") or "no outputs on one side")
     return "{}/{}".format(summary["divergent"], summary["images"])
+
+
+# Facts the Markdown report lists under a title, one bullet each.
+MARKDOWN_SECTIONS = {WHY: "Why", ALSO_DIFFERS: "Also differs (not a cause)", DO: "What to do"}
+
+
+def _markdown_facts(facts: List[Fact]) -> List[str]:
+    """The headline facts in Markdown: the verdict line in bold, lists as paragraphs, causes,
+    other differences and advice as bullets under a title."""
+    out = []  # type: List[str]
+    section = None  # type: Optional[str]
+    for label, text in facts:
+        if label in MARKDOWN_SECTIONS:
+            if label != section:
+                out += ["", "**{}**".format(MARKDOWN_SECTIONS[label]), ""]
+                section = label
+            out.append("- " + md(text))
+            continue
+        section = None
+        name = label[:1].upper() + label[1:]
+        if label in STATUS:
+            out += ["", "**{}**: {}{}".format(name, md(text), "." if label == PARITY else "")]
+        else:
+            out += ["", "{}: {}".format(name, md(text))]
+    return out
 
 
 def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
@@ -226,20 +214,8 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
     for pair in report["pairs"]:
         out.append("")
         out.append("### {} vs {}".format(md(pair["reference"]), md(pair["other"])))
-        stage = pair["first_divergent_stage"]
-        if stage:
-            out.append(
-                "**First divergent stage: {}** ({} of {} images)".format(
-                    STAGE_WORDS[stage],
-                    len(pair["first_divergent_images"][stage]),
-                    len(pair["images"]),
-                )
-            )
-        elif pair["verdict"] == "incomplete":
-            out.append("**Parity not established**: " + md("; ".join(pair["not_compared"])))
-        else:
-            out.append("**Parity**: every stage agrees on {} of {} images.".format(
-                len(agreeing_images(pair)[0]), len(pair["images"])))
+        before, after = headline(pair)
+        out.extend(_markdown_facts(before))
         out.append("")
         out.append("| stage | implementations | images differing | worst | origin |")
         out.append("|---|---|---|---|---|")
@@ -258,32 +234,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                     md(", ".join(sorted(summary.get("origins") or {}))) or "—",
                 )
             )
-        impact = pair.get("inference_impact")
-        if impact:
-            out.append("")
-            out.append(
-                "Inference cost: top-1 changes on **{}** of {} images; "
-                "mean top-5 overlap {}.".format(
-                    impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"])
-                )
-            )
-        agree, unreadable = agreeing_images(pair)
-        facts = [("agree end to end", short_list(agree) if stage else "")]
-        facts.append(("fail to decode on both sides (not compared)", short_list(unreadable)))
-        facts.append(("could not be read on either side",
-                      short_list(pair.get("unreadable_on_both_sides") or [])))
-        for label, text in facts:
-            if text:
-                out.append("")
-                out.append("{}: {}".format(label.capitalize(), md(text)))
-        for title, items in (("Why", pair["causes"]),
-                             ("Also differs (not a cause)", pair.get("also_differs") or []),
-                             ("What to do", advice(pair) if stage else [])):
-            if items:
-                out.append("")
-                out.append("**{}**".format(title))
-                out.append("")
-                out.extend("- " + md(item) for item in items)
+        out.extend(_markdown_facts(after))
         out.append("")
         counts = record_counts(pair["like_for_like"]["counts"])
         out.append(md(counts[:1].upper() + counts[1:]) + ".")

@@ -1,14 +1,33 @@
-"""The headline of one compared pair: the facts a reader needs first, in the order the terminal
-summary gives them (verdict, first divergent stage and how many images, what agrees, the cost,
-why, what to do). Renderer-neutral: (label, text) lines, drawn by the HTML page.
+"""The headline of one compared pair: the facts a reader needs first, as one list of
+(label, text) lines that the terminal summary, the Markdown report and the HTML page all
+render (each in its own style, none with its own copy of the facts).
 
-Read from the report dict only, with the wording of ``report.compare`` (stage names, advice).
+In order: whether the input files differ; the verdict line (first divergent stage and how many
+images, parity not established, or parity); which images agree end to end; which fail on both
+sides, by the stage that fails; which could not be read; then, after the stage lines, the
+cost, why, what also differs, the decoders that agree, and what to do.
+
+Read from the report dict only: what became of each image is its ``outcome`` (assembled once,
+in ``compare.assemble``).
 """
 
 from typing import Any, Dict, List, Tuple
 
-from .compare import advice, agreeing_images
 from .words import STAGE_WORDS, pct, short_list
+
+Fact = Tuple[str, str]
+
+# Labels the renderers style on their own (the rest are "label: text").
+INPUT_FILES_DIFFER = "input files differ between the bundles"
+FIRST_DIVERGENCE = "first divergent stage"
+NOT_ESTABLISHED = "parity not established"
+PARITY = "parity"
+STATUS = (FIRST_DIVERGENCE, NOT_ESTABLISHED, PARITY)
+WHY, ALSO_DIFFERS, DO = "why", "also differs", "do"
+
+# "fail to decode on both sides": what failing at a stage reads as.
+FAIL_WORDS = {"decode": "fail to decode", "preprocess": "fail to preprocess",
+              "infer": "fail at inference"}
 
 
 def first_divergence(pair: Dict[str, Any]) -> str:
@@ -30,36 +49,61 @@ def cost(pair: Dict[str, Any]) -> str:
         impact["top1_changed"], impact["images"], pct(impact["mean_top5_overlap"]))
 
 
-def headline(pair: Dict[str, Any]) -> List[Tuple[str, str]]:
-    """(label, text) lines: what the terminal prints for the pair before the stage lines, then
-    the cost, causes and advice it prints after them."""
-    lines = []  # type: List[Tuple[str, str]]
+def advice(pair: Dict[str, Any]) -> List[str]:
+    """What to do: computed at compare time from the bundles, each with its evidence count."""
+    return [item["text"] for item in pair.get("advice") or ()]
+
+
+def image_outcomes(pair: Dict[str, Any]) -> Tuple[List[str], Dict[str, List[str]]]:
+    """(images that agree end to end, {stage: images failing there on both sides}), from each
+    image's ``outcome``; files neither side could read are listed apart, not here."""
+    agree = []  # type: List[str]
+    failing = {}  # type: Dict[str, List[str]]
+    not_read = set(pair.get("unreadable_on_both_sides") or ())
+    for walk in pair["images"]:
+        if walk["image"] in not_read:
+            continue
+        if walk["outcome"] == "agrees":
+            agree.append(walk["image"])
+        elif walk["outcome"] == "fails_on_both_sides":
+            stage = next((step["stage"] for step in walk["stages"]
+                          if step["verdict"] == "both_error"), "")
+            failing.setdefault(stage, []).append(walk["image"])
+    return agree, failing
+
+
+def headline(pair: Dict[str, Any]) -> Tuple[List[Fact], List[Fact]]:
+    """(the facts before the stage lines, the facts after them), as (label, text) lines."""
+    before = []  # type: List[Fact]
     if pair.get("input_files_differ"):
-        lines.append(("input files differ", short_list(pair["input_files_differ"], 5)))
+        before.append((INPUT_FILES_DIFFER, short_list(pair["input_files_differ"], 5)))
+    agree, failing = image_outcomes(pair)
     stage = pair["first_divergent_stage"]
     if stage:
-        lines.append(("first divergent stage", first_divergence(pair)))
+        before.append((FIRST_DIVERGENCE, first_divergence(pair)))
     elif pair["verdict"] == "incomplete":
-        lines.append(("not established", "; ".join(pair["not_compared"])))
+        before.append((NOT_ESTABLISHED, "; ".join(pair["not_compared"])))
     else:
-        lines.append(("parity", "every stage agrees on all {} images".format(
-            len(pair["images"]))))
-    agree, unreadable = agreeing_images(pair)
+        before.append((PARITY, "every stage agrees on {} of {} images".format(
+            len(agree), len(pair["images"]))))
     if stage and agree:
-        lines.append(("agree end to end", short_list(agree)))
-    if unreadable:
-        lines.append(("fail to decode on both sides", short_list(unreadable)))
+        before.append(("agree end to end", short_list(agree)))
+    for name in sorted(failing, key=lambda s: (list(FAIL_WORDS) + [s]).index(s)):
+        words = FAIL_WORDS.get(name, "fail at {}".format(name or "a stage"))
+        before.append(("{} on both sides (not compared)".format(words),
+                       short_list(failing[name])))
     if pair.get("unreadable_on_both_sides"):
-        lines.append(("could not be read on either side",
-                      short_list(pair["unreadable_on_both_sides"])))
+        before.append(("could not be read on either side",
+                       short_list(pair["unreadable_on_both_sides"])))
+    after = []  # type: List[Fact]
     if cost(pair):
-        lines.append(("cost", cost(pair)))
-    lines += [("why", cause) for cause in pair["causes"]]
-    lines += [("also differs", item) for item in pair.get("also_differs") or ()]
+        after.append(("cost", cost(pair)))
+    after += [(WHY, cause) for cause in pair["causes"]]
+    after += [(ALSO_DIFFERS, item) for item in pair.get("also_differs") or ()]
     agreeing = [name for name, a in sorted((pair.get("agreeing_decoders") or {}).items())
                 if a["agree"] == a["images"]]
     if stage == "decode" and agreeing:
-        lines.append(("decoders that agree across both", ", ".join(agreeing)))
+        after.append(("decoders that agree across both sides", ", ".join(agreeing)))
     if stage:
-        lines += [("do", item) for item in advice(pair)]
-    return lines
+        after += [(DO, item) for item in advice(pair)]
+    return before, after

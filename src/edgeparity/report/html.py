@@ -87,8 +87,9 @@ def _headline_box(pair: Dict[str, Any]) -> str:
     verdict = pair["verdict"]
     words = {"divergence": "DIVERGENCE", "parity": "PARITY",
              "incomplete": "PARITY NOT ESTABLISHED"}.get(verdict, verdict.upper())
+    before, after = headline(pair)
     items = "".join("<dt>{}</dt><dd>{}</dd>".format(esc(label), esc(text))
-                    for label, text in headline(pair))
+                    for label, text in before + after)
     return ("<div class='headline hl-{v}'><p class='verdict {v}'>{w}: {r} vs {o}</p>"
             "<dl>{items}</dl></div>".format(v=esc(verdict), w=words, r=esc(pair["reference"]),
                                             o=esc(pair["other"]), items=items))
