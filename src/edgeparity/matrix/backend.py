@@ -40,8 +40,9 @@ class MatrixError(UserError):
 
 def tests_command(python: str, target: str = IN_ENVIRONMENT_TESTS) -> List[str]:
     """Step 1, run from the checkout's root (the repository, or /src in an image)."""
-    # --tb=short and -rfE: a failure (e.g. the libjpeg pin) ends the log, for the error message.
-    return [python, "-m", "pytest", "-p", "no:cacheprovider", "--tb=short", "-rfE", target]
+    # --tb=short and -rsfE: every skip with its reason (what this environment lacks), then the
+    # failures (e.g. the libjpeg pin) last in the log, for the error message.
+    return [python, "-m", "pytest", "-p", "no:cacheprovider", "--tb=short", "-rsfE", target]
 
 
 def capture_command(python: str, environment: AnyEnvironment, images: str, bundle: str,
