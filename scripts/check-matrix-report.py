@@ -3,10 +3,19 @@
 The default matrix reproduces the case: Pillow's decode differs between the IJG libjpeg 9d cloud
 image and the libjpeg-turbo Jetson image; MXNet's decode in the cloud matches the Jetson's
 Pillow; isolated preprocessing agrees; a Jetson image with the wheel build decodes like the cloud.
+And the edge runs the case's runtime: the arm64 Jetson images infer with DLR on a libdlr.so they
+compiled from the vendored DLR 1.6.0 source, and on identical inputs (canonical inputs and
+probes) cloud MXNet and edge DLR agree within the tolerances (1e-5).
+
+    python scripts/check-matrix-report.py [matrix-out/report.json]   (bundles: beside it)
 """
 
 import json
+import os
 import sys
+
+# sha256 of third_party/neo-ai-dlr/neo-ai-dlr-1.6.0-src.tar.xz (its README says where from).
+DLR_SOURCE_SHA256 = "d4c57c4aaec7d3ee610f076cbb8718b97983a6f3c668dc252b540c3af22b45b5"
 
 
 def pair(report, other):
@@ -39,12 +48,48 @@ def main(path):
     decode = [s for s in wheel["stages"] if s["stage"] == "decode"]
     if not decode or decode[0]["divergent"]:
         problems.append("jetson-dlr-wheel (IJG wheel on arm64) does not decode like cloud-mxnet")
+    bundles = os.path.join(os.path.dirname(os.path.abspath(path)), "bundles")
+    for name in ("jetson-dlr", "jetson-dlr-wheel"):
+        problems += edge_runs_dlr(report, name, bundles)
     for problem in problems:
         print("check-matrix-report: " + problem, file=sys.stderr)
     if problems:
         return 1
     print("check-matrix-report: the matrix reproduces the case ({})".format(path))
     return 0
+
+
+def edge_runs_dlr(report, name, bundles):
+    """The arm64 image infers with DLR on its own libdlr.so, and agrees with cloud MXNet on
+    identical inputs."""
+    problems = []
+    edge = pair(report, name)
+    infer = [s for s in edge["stages"] if s["stage"] == "infer"]
+    impls = (infer[0]["reference_impl"], infer[0]["other_impl"]) if infer else None
+    if impls != ("mxnet", "dlr"):
+        problems.append("cloud-mxnet vs {}: infer compares {}, not mxnet vs dlr".format(
+            name, impls))
+    isolated = edge["isolation"].get("infer") or {}
+    if not isolated.get("inputs") or isolated["agree"] != isolated["inputs"]:
+        problems.append("cloud-mxnet vs {}: MXNet and DLR do not agree on every canonical "
+                        "input and probe: {}/{}".format(
+                            name, isolated.get("agree"), isolated.get("inputs")))
+    with open(os.path.join(bundles, name, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    dlr = manifest["provenance"]["implementations"].get("infer/dlr") or {}
+    build = (dlr.get("details") or {}).get("library_build") or {}
+    if dlr.get("status") != "available":
+        problems.append("{}: infer/dlr is {!r}: {}".format(
+            name, dlr.get("status"), dlr.get("reason", "")))
+    elif build.get("source_sha256") != DLR_SOURCE_SHA256 or "aarch64" not in build.get(
+            "how", ""):
+        problems.append("{}: the libdlr.so that ran is not the aarch64 build of the vendored "
+                        "source: {}".format(name, build))
+    ran = [r for r in manifest["records"].values()
+           if r["stage"] == "infer" and r["impl"] == "dlr" and r["status"] == "ok"]
+    if not ran:
+        problems.append("{}: no infer/dlr output was captured".format(name))
+    return problems
 
 
 if __name__ == "__main__":
