@@ -121,6 +121,10 @@ class Backend(ABC):
     """Where environments run: ``docker`` (pinned images) or ``local`` (tox environments)."""
 
     name = ""
+    # Whether one environment may run while the next is prepared (run_all): true where the two
+    # use different resources (docker: an image build vs a container); false where preparing
+    # and running share state (local: tox).
+    overlaps_builds = False
 
     def __init__(self, progress: Progress, rebuild: bool = False) -> None:
         self.progress = progress

@@ -6,6 +6,7 @@ was written has been collected. Host side: CPython >= 3.9.
 """
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -69,10 +70,25 @@ def run_all(backend: Backend, environments: Sequence[AnyEnvironment], images_dir
     started = time.time()
     bundles: Dict[str, Path] = {}
     failures: List[str] = []
-    for environment in environments:
+    # One environment runs while the next one's image builds: a run under emulation keeps about
+    # one core busy (the in-image tests), a build the others, so on a 2-core machine this cuts
+    # a cold docker matrix by minutes. Runs still go one at a time, in order.
+    runs: List[Tuple[AnyEnvironment, Future]] = []  # Future[Outcome]
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        for environment in environments:
+            try:
+                backend.prepare(environment, log_paths(out_dir, environment.name)["build.log"])
+            except MatrixError as exc:
+                failures.append(str(exc))
+                backend.progress("{}: FAILED".format(environment.name))
+                continue
+            run = runner.submit(backend.run, environment, images_dir, out_dir, model)
+            runs.append((environment, run))
+            if not backend.overlaps_builds:
+                wait([run])  # the next environment is prepared only after this one ran
+    for environment, run in runs:
         try:
-            backend.prepare(environment, log_paths(out_dir, environment.name)["build.log"])
-            outcome = backend.run(environment, images_dir, out_dir, model)
+            outcome = run.result()
         except MatrixError as exc:
             failures.append(str(exc))
             backend.progress("{}: FAILED".format(environment.name))

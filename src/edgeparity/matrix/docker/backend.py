@@ -21,6 +21,7 @@ from .engine import DockerError, Engine
 
 class DockerBackend(Backend):
     name = "docker"
+    overlaps_builds = True
 
     def __init__(self, progress: Progress, rebuild: bool = False, build: bool = True) -> None:
         super().__init__(progress, rebuild)
