@@ -85,7 +85,7 @@ def edge_runs_dlr(report, name, bundles):
             "how", ""):
         problems.append("{}: the libdlr.so that ran is not the aarch64 build of the vendored "
                         "source: {}".format(name, build))
-    ran = [r for r in manifest["records"].values()
+    ran = [r for r in manifest["records"]
            if r["stage"] == "infer" and r["impl"] == "dlr" and r["status"] == "ok"]
     if not ran:
         problems.append("{}: no infer/dlr output was captured".format(name))
