@@ -59,8 +59,9 @@ def stage_line(summary: Dict[str, Any]) -> str:
         text += "  [{}]".format(", ".join(sorted(origins)))
     isolated = summary.get("isolated")
     if isolated and isolated["inputs"]:
-        # The isolated runs are the canonical inputs plus the probe tensors (infer).
-        text += "; on canonical inputs and probes {}/{} agree".format(
+        # The isolated runs are the canonical inputs, plus the probe tensors for infer.
+        text += "; on canonical inputs{} {}/{} agree".format(
+            " and probes" if summary["stage"] == "infer" else "",
             isolated["agree"], isolated["inputs"])
     return text
 
