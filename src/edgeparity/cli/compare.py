@@ -88,7 +88,6 @@ def run_compare(args: argparse.Namespace) -> int:
         return run_check(args)  # `compare --golden DIR` is `golden check --dir DIR`
     from ..bundle import BundleError
     from ..compare import Tolerances, compare
-    from ..report.write import write_compare_reports
 
     gate = fail_on_gate(args)  # a malformed gate is refused before any bundle is read
     try:
@@ -97,24 +96,30 @@ def run_compare(args: argparse.Namespace) -> int:
                                    **compare_options(args))
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
-    # Said before the report, whose last line is the verdict (what a CI log shows last).
-    code = gated_exit(report, gate)
-    write_compare_reports(report, heatmaps, report_targets(args))
-    return code
+    return report_and_exit(report, heatmaps, report_targets(args), gate)
 
 
-def gated_exit(report: Any, gate: Any) -> int:
-    """The exit code under ``--fail-on``, and on stderr what decided it when it is not the
-    default gate or when parity could not be established. Call before printing the report."""
+def report_and_exit(report: Any, heatmaps: Any, targets: Any, gate: Any) -> int:
+    """Write the reports; return the exit code, which ``--fail-on`` decides when given.
+
+    The last line is what decided the exit code (what a CI log shows last): the report's
+    verdict, or under a gate other than ``any`` the gate's outcome after it. "Parity not
+    established" is said before the report.
+    """
     from ..compare import evaluate, exit_code
+    from ..report.write import write_compare_reports
 
+    gate_line = None
     if gate.kind != "any":
         result = evaluate(report, gate)
-        sys.stderr.write("edgeparity: {}\n".format(printable(result.reason)))
         code = result.code
+        gate_line = "edgeparity: exit {}: {}".format(code, printable(result.reason))
     else:
         code = exit_code(report)
         if code == EXIT_ERROR:
             sys.stderr.write(NOT_ESTABLISHED)
-    sys.stderr.flush()
+            sys.stderr.flush()
+    write_compare_reports(report, heatmaps, targets)
+    if gate_line:
+        print(gate_line, flush=True)
     return code

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import defaults
 from ..errors import UsageError
-from .compare import gated_exit
+from .compare import report_and_exit
 from .options import add_compare_arguments, compare_options, fail_on_gate, split_list
 
 
@@ -48,7 +48,7 @@ def run_matrix(args: argparse.Namespace) -> int:
     from ..compare import Tolerances, compare
     from ..matrix import config as matrix_config
     from ..matrix.run import choose_backend, make_backend, run_all
-    from ..report.write import Targets, write_compare_reports
+    from ..report.write import Targets
 
     config = matrix_config.load(args.config)
     try:
@@ -102,6 +102,4 @@ def run_matrix(args: argparse.Namespace) -> int:
     # Everything else is said before the report, whose last line is the verdict.
     say("compared in {:.0f}s; reports: {}, {}, {}".format(
         time.time() - started, targets.md, targets.html, targets.json))
-    code = gated_exit(report, gate)
-    write_compare_reports(report, heatmaps, targets)
-    return code
+    return report_and_exit(report, heatmaps, targets, gate)
