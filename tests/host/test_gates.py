@@ -202,3 +202,12 @@ def test_one_path_decides_the_exit_code_under_a_gate(flipped, capsys):
     for text, code in (("top1", errors.EXIT_DIVERGENCE), ("stage:preprocess", errors.EXIT_PARITY)):
         assert evaluate(report, parse_gate(text)).code == gate_exit(*flipped, text, capsys)[0] \
             == code
+
+
+@pytest.mark.parametrize("option", [["--float-tolerance"], ["--golden-name", "cloud"]])
+def test_golden_options_without_golden_are_refused_not_ignored(flipped, capsys, option):
+    code = cli.main(["compare", *flipped, *option])
+    captured = capsys.readouterr()
+    assert code == errors.EXIT_ERROR, captured
+    assert option[0] in captured.err and "--golden DIR" in captured.err
+    assert captured.out == ""

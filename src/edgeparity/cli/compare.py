@@ -86,6 +86,11 @@ def run_compare(args: argparse.Namespace) -> int:
                              "on any change since the golden (use --float-tolerance to let "
                              "float outputs move); drop one of them".format(args.fail_on))
         return run_check(args)  # `compare --golden DIR` is `golden check --dir DIR`
+    for option, given in (("--float-tolerance", getattr(args, "float_tolerance", False)),
+                          ("--golden-name", getattr(args, "golden_name", None))):
+        if given:  # options of the golden gate: ignoring them would hide a typo'd command
+            raise UsageError("{} applies to the golden gate only: add --golden DIR, or drop "
+                             "{}".format(option, option))
     from ..bundle import BundleError
     from ..compare import Tolerances, compare
 
