@@ -255,5 +255,10 @@ def format_text(info: Dict[str, Any]) -> str:
             text += "  [{}]".format(details["build_info_jpeg"])
         if details.get("math_library"):
             text += "  math: {}".format(details["math_library"])
+        build = details.get("library_build")
+        if build and build.get("path"):
+            # DLR: the runtime library that ran (the Python API's version says little: on the
+            # Jetson images a 1.10.0 API runs a libdlr.so built from the 1.6.0 source).
+            text += "  libdlr: {}, {}".format(build["path"], build.get("how") or "how unknown")
         lines.append(text)
     return "\n".join(lines)

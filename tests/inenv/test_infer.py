@@ -243,6 +243,19 @@ def test_dlr_runs_on_the_libdlr_this_image_built(loaded):
         assert build["how"] == "provided"
 
 
+def test_probe_names_the_libdlr_that_ran(loaded):
+    """`edgeparity probe` says which libdlr.so DLR ran on and how it was built: the Python
+    API's version alone does not tell (the Jetson images run a 1.10.0 API on a 1.6.0 build)."""
+    from edgeparity import probe
+
+    impl = runner_or_skip(loaded, "dlr")
+    library = impl.provenance()["library"]
+    entry = {"status": "available", "details": impl.provenance(), "description": ""}
+    text = probe.format_text(dict(probe.collect({}), implementations={"infer/dlr": entry}))
+    line = [item for item in text.splitlines() if item.startswith("infer/dlr")][0]
+    assert "  libdlr: {}, ".format(library) in line, line
+
+
 def test_dlr_runs_a_user_artifact_archive_with_its_own_libdlr(loaded, cache_dir, tmp_path):
     """A Neo-style .tar.gz holding model files *and* libdlr.so: DLR must use that libdlr."""
     demo = runner_or_skip(loaded, "dlr")

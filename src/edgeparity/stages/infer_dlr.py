@@ -150,7 +150,8 @@ class Impl(ModelRunner):
             except (OSError, ValueError) as exc:
                 info["how"] = "unknown ({} unreadable: {})".format(record, exc)
         else:
-            info["how"] = "unknown (no libdlr.build.json next to it: e.g. a PyPI dlr wheel's own)"
+            info["how"] = ("not built by edgeparity: no libdlr.build.json beside it (e.g. a "
+                           "PyPI dlr wheel's own)")
         return info
 
     def provenance(self) -> Dict[str, Any]:
