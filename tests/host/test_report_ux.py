@@ -173,3 +173,18 @@ def test_the_coding_is_the_reason_only_when_every_file_of_it_fails(tmp_path):
     assert pair_of(left, right)["causes"] == [
         "big.jpg, small.jpg: right's Pillow cannot decode it: " + BROKEN + "; right's Pillow "
         "decodes none of the 2 arithmetic-coded files"]
+
+
+# -- 3. the HTML headline has the terminal's last lines ---------------------------------------
+def test_html_headline_says_what_is_not_installed_and_the_record_counts(tmp_path):
+    left, right = both_fail_bundles(tmp_path)
+    report, _ = compare([left, right], want_heatmaps=False, jobs=1)
+    text = " ".join(terminal(report, width=1000).split())
+    page = html_report(report, {})
+    installed = "not installed in right: decode/mxnet"
+    counts = ("compared 6 outputs of the same name on both sides: 1 identical, 1 different, "
+              "1 failing on both sides; 3 not captured on one side")
+    for line in (installed, counts):
+        assert line in text
+        label, words = line.split(": ", 1)
+        assert "<dt>{}</dt><dd>{}</dd>".format(label, words) in page

@@ -112,3 +112,8 @@ def headline(pair: Dict[str, Any]) -> Tuple[List[Fact], List[Fact]]:
         after += [(DO, item) for item in advice(pair)]
     return before, after
 
+
+def not_installed(pair: Dict[str, Any]) -> List[Fact]:
+    """('not installed in jetson-dlr', 'decode/mxnet, infer/mxnet') per side missing some."""
+    return [("not installed in {}".format(label), ", ".join(names))
+            for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items())]
