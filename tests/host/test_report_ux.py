@@ -22,6 +22,7 @@ from test_report_evidence import (
 
 from edgeparity import cli, errors
 from edgeparity.compare import compare
+from edgeparity.progress import Progress
 from edgeparity.report.compare import markdown, terminal
 from edgeparity.report.html import html_report
 
@@ -188,3 +189,16 @@ def test_html_headline_says_what_is_not_installed_and_the_record_counts(tmp_path
         assert line in text
         label, words = line.split(": ", 1)
         assert "<dt>{}</dt><dd>{}</dd>".format(label, words) in page
+
+
+# -- 4. what the progress line counts ---------------------------------------------------------
+def test_progress_says_what_it_counts(tmp_path, capsys):
+    progress = Progress("compare x vs y", 55, unit="differing outputs")
+    progress.count = 1
+    assert progress.line().startswith("compare x vs y: differing outputs 1/55")
+    assert Progress("capture", 14).line().startswith("capture: 0/14")  # unchanged without one
+    left, right = both_fail_bundles(tmp_path)
+    capsys.readouterr()
+    compare([left, right], want_heatmaps=False, jobs=1, quiet=False)
+    err = capsys.readouterr().err
+    assert "compare left vs right: differing outputs 1/1" in err

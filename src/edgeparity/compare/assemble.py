@@ -50,7 +50,9 @@ def compare(
     for endpoint in endpoints:
         if endpoint is ref:
             continue
-        progress = Progress("compare {} vs {}".format(ref.label, endpoint.label), 0, quiet)
+        # Counted: the pairs of differing outputs whose difference statistics are computed.
+        progress = Progress("compare {} vs {}".format(ref.label, endpoint.label), 0, quiet,
+                            unit="differing outputs")
         pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps,
                                            max_heatmaps, jobs or os.cpu_count() or 1, progress)
         progress.done()
