@@ -202,3 +202,27 @@ def test_progress_says_what_it_counts(tmp_path, capsys):
     compare([left, right], want_heatmaps=False, jobs=1, quiet=False)
     err = capsys.readouterr().err
     assert "compare left vs right: differing outputs 1/1" in err
+
+
+# -- 5. golden check ends with its verdict ----------------------------------------------------
+def test_golden_check_ends_with_its_verdict_within_columns(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    headers = {"photo.jpg": YCBCR}
+    first = make_bundle(tmp_path / "first" / "edge", "edge", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A})}, headers)
+    changed = make_bundle(tmp_path / "changed" / "edge", "edge", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B})}, headers)
+    goldens = str(tmp_path / "goldens")
+    assert cli.main(["golden", "update", first, "--dir", goldens]) == errors.EXIT_PARITY
+    for bundle, code, verdict in (
+            (first, errors.EXIT_PARITY, "edgeparity golden: UNCHANGED (1 of 1 environments "
+             "unchanged)"),
+            (changed, errors.EXIT_DIVERGENCE, "edgeparity golden: CHANGED (1 of 1 environments "
+             "changed)")):
+        capsys.readouterr()
+        assert cli.main(["golden", "check", bundle, "--dir", goldens]) == code
+        lines = capsys.readouterr().out.rstrip("\n").splitlines()
+        assert lines[0].startswith("goldens: ")
+        assert lines[-1] == verdict
+        assert "UNCHANGED" not in lines[0] and "CHANGED" not in lines[0]
+        assert [line for line in lines if len(line) > 60] == []
