@@ -16,8 +16,10 @@ class Progress:
     """``step(label)`` after each item; ``done()`` at the end."""
 
     def __init__(self, what: str, total: int, quiet: bool = False,
-                 stream: Optional[TextIO] = None, log_every: float = 10.0) -> None:
+                 stream: Optional[TextIO] = None, log_every: float = 10.0,
+                 unit: str = "") -> None:
         self.what = what
+        self.unit = unit  # what is counted, e.g. "differing outputs": "what: unit 1/55"
         self.total = total
         self.quiet = quiet
         self.stream = stream or sys.stderr
@@ -31,7 +33,8 @@ class Progress:
     def line(self, label: str = "") -> str:
         elapsed = time.time() - self.started
         rate = self.count / elapsed if elapsed > 0 else 0.0
-        text = "{}: {}/{}".format(self.what, self.count, self.total)
+        text = "{}: {}{}/{}".format(self.what, self.unit + " " if self.unit else "",
+                                    self.count, self.total)
         if rate > 0:
             text += "  {:.1f}/s".format(rate)
             if self.count < self.total:

@@ -31,8 +31,9 @@ def decoder(version, library, outputs):
     return {"version": version, "jpeg_library": library, "outputs": outputs}
 
 
-def make_bundle(path, name, deployed, decoders, headers, arch="x86_64"):
-    """decoders: {impl: decoder(...)}; an output is an array, or an error string."""
+def make_bundle(path, name, deployed, decoders, headers, arch="x86_64", file_digests=None):
+    """decoders: {impl: decoder(...)}; an output is an array, or an error string; the images
+    are ``headers``' keys, their file digests 'bytes of <image>' unless ``file_digests`` says."""
     writer = BundleWriter(str(path))
     for impl, spec in decoders.items():
         for image, output in spec["outputs"].items():
@@ -47,7 +48,8 @@ def make_bundle(path, name, deployed, decoders, headers, arch="x86_64"):
     keys = ["decode/" + impl for impl in decoders]
     return writer.finish({
         "name": name,
-        "images": {image: {"sha256": "bytes of " + image, "jpeg": facts}
+        "images": {image: {"sha256": (file_digests or {}).get(image, "bytes of " + image),
+                           "jpeg": facts}
                    for image, facts in headers.items()},
         "pipeline": {"decode": deployed},
         "implementations": {key: {"status": "available"} for key in keys},
@@ -126,7 +128,7 @@ def test_cmyk_formula_and_unsupported_coding_with_the_same_libjpeg_family(tmp_pa
     pair = pair_of(cloud + "@decode=mxnet", edge)
     assert pair["causes"] == [
         "cmyk.jpg: MXNet and Pillow convert CMYK to RGB differently",
-        "arith.jpg: edge's Pillow cannot decode it (arithmetic coding): " + BROKEN]
+        "arith.jpg: edge's Pillow cannot decode it: " + BROKEN + "; it is arithmetic-coded"]
     assert pair["also_differs"] == [
         "the JPEG library builds differ, but not as a cause here (every one of the 1 ordinary "
         "JPEG files decodes identically): cloud@decode=mxnet's MXNet 1.9.1 loads libjpeg-turbo "
@@ -136,9 +138,9 @@ def test_cmyk_formula_and_unsupported_coding_with_the_same_libjpeg_family(tmp_pa
         "keep decode=mxnet in cloud@decode=mxnet and decode=pillow in edge: they already give "
         "the same pixels on 1 of 3 images",
         "for cmyk.jpg: decode with pillow on both sides, which gives the same pixels on 1 of 1",
-        "for arith.jpg: edge's Pillow cannot decode it (arithmetic coding): " + BROKEN
-        + "; no other decoder captured in edge gives the other side's pixels (fails on 1 of 1):"
-        " leave such files out or add a decoder that reads them"]
+        "for arith.jpg: edge's Pillow cannot decode it: " + BROKEN
+        + "; it is arithmetic-coded; no other decoder captured in edge gives the other side's "
+        "pixels (fails on 1 of 1): leave such files out or add a decoder that reads them"]
     assert not any("JPEG library" in text for text in advice_texts(pair))
     kinds = {d["kind"]: d["images"] for d in pair["decode_differences"]}
     assert kinds == {"cmyk": ["cmyk.jpg"], "fails_on_one_side": ["arith.jpg"]}
@@ -264,11 +266,12 @@ def test_files_failing_on_either_side_get_advice_about_the_side_that_fails(tmp_p
                                            "c.jpg": A})}, headers)
     pair = pair_of(left, right)
     assert advice_texts(pair) == [
-        "for the 2 failing files (a.jpg, a2.jpg): left's Pillow cannot decode it (arithmetic "
-        "coding): " + BROKEN + "; decode=opencv in left gives the other side's pixels on 1 of 2 "
-        "(a.jpg): decode those with it, and leave the others out or add a decoder that reads "
-        "them",
-        "for b.jpg: right's Pillow cannot decode it (arithmetic coding): " + BROKEN + "; no "
+        "for the 2 failing files (a.jpg, a2.jpg): left's Pillow cannot decode it: " + BROKEN
+        + "; it is arithmetic-coded, like b.jpg, which it decodes; decode=opencv in left gives "
+        "the other side's pixels on 1 of 2 (a.jpg): decode those with it, and leave the others "
+        "out or add a decoder that reads them",
+        "for b.jpg: right's Pillow cannot decode it: " + BROKEN + "; it is arithmetic-coded, "
+        "like a.jpg, a2.jpg, which it decodes; no "
         "other decoder captured in right gives the other side's pixels (fails on 1 of 1): "
         "leave such files out or add a decoder that reads them"]
     assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(1, 2), (0, 1)]

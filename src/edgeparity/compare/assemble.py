@@ -50,7 +50,9 @@ def compare(
     for endpoint in endpoints:
         if endpoint is ref:
             continue
-        progress = Progress("compare {} vs {}".format(ref.label, endpoint.label), 0, quiet)
+        # Counted: the pairs of differing outputs whose difference statistics are computed.
+        progress = Progress("compare {} vs {}".format(ref.label, endpoint.label), 0, quiet,
+                            unit="differing outputs")
         pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps,
                                            max_heatmaps, jobs or os.cpu_count() or 1, progress)
         progress.done()
@@ -114,11 +116,19 @@ def compare_pair(
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
     ref_images = reference.bundle.manifest.get("images", {})
     other_images = other.bundle.manifest.get("images", {})
-    images = sorted(set(ref_images) | set(other_images))
+    # The pair is about the images both captured: an image on one side only is listed apart
+    # (``only_in``), never as an input file that differs, nor counted in any verdict.
+    images = sorted(set(ref_images) & set(other_images))
+    only_in = {
+        endpoint.label: sorted(set(mine) - set(theirs))
+        for endpoint, mine, theirs in ((reference, ref_images, other_images),
+                                       (other, other_images, ref_images))
+        if set(mine) - set(theirs)
+    }
     input_mismatch = [
         image
         for image in images
-        if ref_images.get(image, {}).get("sha256") != other_images.get(image, {}).get("sha256")
+        if ref_images[image].get("sha256") != other_images[image].get("sha256")
     ]
     comparator.prefetch(images, jobs, progress)
     # Decode's input is the file itself: only later stages have canonical inputs to isolate.
@@ -149,6 +159,8 @@ def compare_pair(
     if unreadable:
         not_compared.append("{} image file(s) could not be read on either side: {}".format(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
+    if not images and (ref_images or other_images):
+        not_compared.append("no image captured on both sides")
     inherited = sum(1 for walk in divergent for step in walk["stages"]
                     if step["stage"] == first_stage and step.get("origin") == "inherited")
     found = causes.findings(comparator, first_stage, images, isolation,
@@ -164,6 +176,7 @@ def compare_pair(
         "first_divergent_images": by_stage,
         "input_files_differ": input_mismatch,
         "unreadable_on_both_sides": unreadable,
+        "only_in": only_in,
         "stages": stage_summary,
         "causes": found["causes"],
         "also_differs": found["also_differs"],

@@ -152,17 +152,55 @@ def agreement(a: Side, b: Side, images: List[str]) -> Tuple[List[str], List[str]
     return agree, disagree
 
 
-def classify(a: Side, b: Side, image: str, facts: Dict[str, Any]) -> Tuple[str, str]:
-    """(kind, words) for one image the two sides decode differently."""
+def first_error_line(record: Optional[Dict[str, Any]]) -> str:
+    """The first line of a failed record's error ('no reason recorded' without one)."""
+    record = record or {}
+    error = str(record.get("error") or record.get("status")).strip().splitlines()
+    return error[0] if error else "no reason recorded"
+
+
+def _decodes(side: Side, image: str) -> bool:
+    return (side.record(image) or {}).get("status") == "ok"
+
+
+def coding_fact(failing: List[Side], image: str, images: List[str]) -> str:
+    """The file's JPEG coding as a fact, with what the data says about other files of that
+    coding on the failing side(s): '; it is arithmetic-coded, like b.jpg, which it decodes'.
+    The coding is named as the reason only when every other file of it fails there too."""
+    ends = (failing[0].endpoint, failing[-1].endpoint)
+    coding = header(ends[0], ends[1], image).get("coding")
+    if not coding:
+        return ""
+    text = "; it is {}-coded".format(coding)
+    peers = [other for other in images if other != image
+             and header(ends[0], ends[1], other).get("coding") == coding
+             and all(side.record(other) is not None for side in failing)]
+    if not peers:
+        return text
+    decoded = [peer for peer in peers if all(_decodes(side, peer) for side in failing)]
+    who = "it" if len(failing) == 1 else "both"
+    if decoded:
+        return text + ", like {}, which {} decode{}".format(
+            listed(decoded), who, "s" if who == "it" else "")
+    if all(not _decodes(side, peer) for side in failing for peer in peers):
+        # Every file of that coding fails there: the data does tie the failure to it.
+        return "; {} of the {} {}-coded files".format(
+            failing[0].named() + " decodes none" if len(failing) == 1 else
+            "neither side decodes any", len(peers) + 1, coding)
+    return text
+
+
+def classify(a: Side, b: Side, image: str, facts: Dict[str, Any],
+             images: Optional[List[str]] = None) -> Tuple[str, str]:
+    """(kind, words) for one image the two sides decode differently (``images``: the pair's
+    images, to say what the data shows about other files of the same JPEG coding)."""
     x, y = a.record(image) or {}, b.record(image) or {}
     failing = [(side, r) for side, r in ((a, x), (b, y)) if r.get("status") != "ok"]
     if len(failing) == 1:
         side, record = failing[0]
-        coding = facts.get("coding")
-        error = str(record.get("error") or record.get("status")).strip().splitlines()
-        return FAILS, "{} cannot decode it{}: {}".format(
-            side.named(), " ({} coding)".format(coding) if coding else "",
-            error[0] if error else "no reason recorded")
+        return FAILS, "{} cannot decode it: {}{}".format(
+            side.named(), first_error_line(record),
+            coding_fact([side], image, images or [image]))
     shapes = x.get("shape"), y.get("shape")
     if (shapes[0] and shapes[1] and shapes[0] != shapes[1]
             and list(shapes[0][:2]) == list(shapes[1][1::-1])
@@ -185,7 +223,7 @@ def group(a: Side, b: Side, images: List[str], reference: Endpoint,
     """The images ``a`` and ``b`` decode differently, grouped by kind: [{kind, images, why}]."""
     groups = {}  # type: Dict[str, Dict[str, Any]]
     for image in agreement(a, b, images)[1]:
-        kind, why = classify(a, b, image, header(reference, other, image))
+        kind, why = classify(a, b, image, header(reference, other, image), images)
         entry = groups.setdefault(kind, {"kind": kind, "images": [], "why": []})
         entry["images"].append(image)
         if why not in entry["why"]:

@@ -34,9 +34,11 @@ from .evidence import (
     build_relation,
     candidates,
     classify,
+    coding_fact,
     describe_group,
     describe_library,
     display_name,
+    first_error_line,
     group,
     header,
     listed,
@@ -206,16 +208,65 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
                 "or " if better else "", display_name(a.decoder), a.build, b.build,
                 count, total, versions), count, total))
         remaining = [g for g in remaining if g["kind"] != PIXELS]
-    for entry in _split_failing(remaining, chosen, reference, other):
+    # A file the deployed decoders both fail on is about neither side alone, whichever
+    # decoders are chosen above: it gets its own advice, saying so.
+    both_fail = [image for image in images if outcome(a, b, image) == "both_fail"]
+    remaining = [dict(g, images=[i for i in g["images"] if i not in both_fail])
+                 if g["kind"] == FAILS else g for g in remaining]
+    for entry in _split_failing([g for g in remaining if g["images"]], chosen, images,
+                                reference, other):
         line = _group_advice(entry, options + [(a, b, "deployed", agree, differ, same)], chosen,
                              reference, other)
         if line:
             advice.append(line)
+    advice += _both_fail_advice(a, b, both_fail, images)
     return advice
 
 
-def _split_failing(groups: List[Dict[str, Any]], chosen: Tuple[Side, Side], reference: Endpoint,
-                   other: Endpoint) -> List[Dict[str, Any]]:
+def _both_fail_advice(a: Side, b: Side, files: List[str],
+                      images: List[str]) -> List[Dict[str, Any]]:
+    """Files both deployed decoders fail on, one line per error pair: they say so, with the
+    errors, and name the decoders captured in either bundle that read them (if any)."""
+    by_errors = {}  # type: Dict[Tuple[str, str], List[str]]
+    for image in files:
+        key = (first_error_line(a.record(image)), first_error_line(b.record(image)))
+        by_errors.setdefault(key, []).append(image)
+    advice = []
+    for (ref_error, oth_error), group_files in by_errors.items():
+        count = len(group_files)
+        scope = "for {}".format(group_files[0] if count == 1 else "the {} ({})".format(
+            plural(count, "file failing on both sides"), listed(group_files)))
+        errors = ("same error on both: {}".format(ref_error) if ref_error == oth_error else
+                  "{}: {}; {}: {}".format(a.label, ref_error, b.label, oth_error))
+        facts = coding_fact([a, b], group_files[0], images) if count == 1 else ""
+        readers, without = [], []  # type: List[str], List[str]
+        for side in (a, b):
+            found = []
+            for name in sorted(available(side.endpoint.bundle, "decode")):
+                read = [image for image in group_files
+                        if (Side(side.endpoint, name).record(image) or {}).get("status") == "ok"]
+                if read:
+                    found.append("decode={} in {} reads {}".format(
+                        name, side.label, "it" if count == 1 else "{} of {}".format(
+                            len(read), count)))
+            readers += found
+            if not found:
+                without.append(side.label)
+        it = "it" if count == 1 else "them"
+        if readers:
+            how = "; ".join(readers + ["no decoder captured in {} does".format(label)
+                                       for label in without])
+            how += ": decode such files with a decoder that reads them, or leave them out"
+        else:
+            how = "no decoder captured in either bundle reads {}: leave such files out or " \
+                "add a decoder that reads them".format(it)
+        advice.append(_item("{}: {} to decode on both sides ({}){}; {}".format(
+            scope, "it fails" if count == 1 else "they fail", errors, facts, how), 0, count))
+    return advice
+
+
+def _split_failing(groups: List[Dict[str, Any]], chosen: Tuple[Side, Side], images: List[str],
+                   reference: Endpoint, other: Endpoint) -> List[Dict[str, Any]]:
     """``groups`` with the files failing on one side split by that side (reference first):
     each part gets its own advice, about the side that fails and counted on its files."""
     result = []  # type: List[Dict[str, Any]]
@@ -230,7 +281,8 @@ def _split_failing(groups: List[Dict[str, Any]], chosen: Tuple[Side, Side], refe
                 continue
             why = []  # type: List[str]
             for image in files:
-                words = classify(chosen[0], chosen[1], image, header(reference, other, image))[1]
+                words = classify(chosen[0], chosen[1], image, header(reference, other, image),
+                                 images)[1]
                 if words not in why:
                     why.append(words)
             result.append({"kind": FAILS, "images": files, "why": why, "failing": index})

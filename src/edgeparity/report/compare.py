@@ -13,6 +13,7 @@ from .headline import (
     WHY,
     Fact,
     headline,
+    not_installed,
 )
 from .layout import colourize, field, shorten_paths
 from .words import magnitude, md, md_code, pipeline_text, severity
@@ -146,8 +147,8 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
             add("    ", stage_line(summary), 8)
         for fact in after:
             add_fact(fact)
-        for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items()):
-            add("  not installed in {}: ".format(label), ", ".join(names), 4)
+        for fact in not_installed(pair):
+            add_fact(fact)
         if verbose:
             for record in pair["like_for_like"]["records"]:
                 detail = magnitude(record) or record.get("other_error") or record.get(

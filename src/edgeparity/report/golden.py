@@ -3,6 +3,7 @@
 import html
 from typing import Any, Dict, List
 
+from .layout import colourize, field
 from .words import STAGE_WORDS, num, short_list
 
 # Markdown reports list at most this many records per environment (a GitHub job summary is
@@ -69,40 +70,57 @@ def _record_delta(record: Dict[str, Any]) -> str:
     return text
 
 
-def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
-    lines = ["edgeparity golden: {}  (goldens: {}, atol={} rtol={})".format(
-        report["verdict"].upper(), report["golden_dir"], report["tolerances"]["atol"],
-        report["tolerances"]["rtol"])]
+def verdict_line(report: Dict[str, Any]) -> str:
+    """The last line: 'edgeparity golden: CHANGED (1 of 2 environments changed)'."""
+    envs = report["environments"]
+    changed = sum(1 for env in envs if env["verdict"] == "changed")
+    return "edgeparity golden: {} ({} of {} environments {})".format(
+        report["verdict"].upper(), changed if changed else len(envs), len(envs),
+        "changed" if changed else "unchanged")
+
+
+def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
+             colour: bool = False) -> str:
+    """The golden gate's summary for a terminal or a CI log: the verdict last (as compare's,
+    and as pytest and tox end), every line at most ``width`` columns except the whole record
+    keys of ``verbose`` (a cut key names no record)."""
+    lines = []  # type: List[str]
+
+    def add(prefix: str, text: str, indent: int = 4) -> None:
+        lines.extend(field(prefix, text, width, indent))
+
+    add("", "goldens: {}; atol={} rtol={}".format(
+        report["golden_dir"], report["tolerances"]["atol"], report["tolerances"]["rtol"]), 2)
     if report.get("mode") == "float_stats":
-        lines.append("  mode: " + _mode_text(report))
+        add("  mode: ", _mode_text(report))
     for env in report["environments"]:
         lines.append("")
         if env["verdict"] == "unchanged":
-            lines.append("{}  vs  {}: unchanged ({} records{})".format(
+            add("", "{}  vs  {}: unchanged ({} records{})".format(
                 env["name"], env["golden"], env["counts"]["records"],
-                _tolerated_text(env, "; ")))
+                _tolerated_text(env, "; ")), 2)
         else:
-            lines.append("{}  vs  {}: CHANGED, {}".format(env["name"], env["golden"],
-                                                          _counts_text(env)))
+            add("", "{}  vs  {}: CHANGED, {}".format(env["name"], env["golden"],
+                                                     _counts_text(env)), 2)
         if env["inputs_changed"]:
-            lines.append("  ! input files changed since the golden: " +
-                         short_list(env["inputs_changed"]))
+            add("  ! ", "input files changed since the golden: " +
+                short_list(env["inputs_changed"]))
         for label in ("inputs_new", "inputs_removed"):
             if env[label]:
-                lines.append("  ! {} inputs: {}".format(label.split("_")[1],
-                                                        short_list(env[label])))
+                add("  ! ", "{} inputs: {}".format(label.split("_")[1], short_list(env[label])))
         if env["first_changed_stage"]:
-            lines.append("  first changed stage: {}".format(STAGE_WORDS.get(
+            add("  ", "first changed stage: {}".format(STAGE_WORDS.get(
                 env["first_changed_stage"], env["first_changed_stage"])))
         for summary in env["stages"]:
-            lines.append("    {:<10} {:<12} {}".format(summary["stage"], summary["impl"],
-                                                      _stage_text(summary)))
+            add("    ", "{:<10} {:<12} {}".format(summary["stage"], summary["impl"],
+                                                 _stage_text(summary)), 8)
         for change in env["provenance_changes"]:
-            lines.append("  {}: {}".format("why" if env["verdict"] == "changed" else "note",
-                                           change["text"]))
+            add("  {}: ".format("why" if env["verdict"] == "changed" else "note"),
+                change["text"])
         if verbose:
             for record in env["changed"]:
-                # The whole key: a cut key names no record (-v is for finding them).
+                # The whole key, never wrapped: a cut key names no record (-v is for finding
+                # them).
                 lines.append("    changed  {:<60} {:<18} {}".format(
                     record["key"], record["origin"], _record_delta(record)))
             for label in ("new", "removed"):
@@ -110,12 +128,15 @@ def terminal(report: Dict[str, Any], verbose: bool = False) -> str:
                     lines.append("    {:<8} {:<60} {}".format(label, record["key"],
                                                              record["output"]))
         if env["verdict"] == "changed":
-            lines.append("  do: if this change is intended, refresh the golden and commit it:  "
-                         "{}".format(update_command(report["golden_dir"],
-                                                    [env["bundle_argument"]])))
+            add("  do: ", "if this change is intended, refresh the golden and commit it:  "
+                "{}".format(update_command(report["golden_dir"], [env["bundle_argument"]])))
         elif env["provenance_changes"]:
-            lines.append("  every output is identical; `golden update` would record the new "
-                         "provenance")
+            add("  ", "every output is identical; `golden update` would record the new "
+                "provenance")
+    lines.append("")
+    add("", verdict_line(report), 2)
+    if colour:
+        lines = colourize(lines, "DIVERGENCE" if report["verdict"] == "changed" else "PARITY")
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ render (each in its own style, none with its own copy of the facts).
 
 In order: whether the input files differ; the verdict line (first divergent stage and how many
 images, parity not established, or parity); which images agree end to end; which fail on both
-sides, by the stage that fails; which could not be read; then, after the stage lines, the
+sides, by the stage that fails; which could not be read; which were captured on one side
+only (not compared); then, after the stage lines, the
 cost, why, what also differs, the decoders that agree, and what to do.
 
 Read from the report dict only: what became of each image is its ``outcome`` (assembled once,
@@ -95,6 +96,9 @@ def headline(pair: Dict[str, Any]) -> Tuple[List[Fact], List[Fact]]:
     if pair.get("unreadable_on_both_sides"):
         before.append(("could not be read on either side",
                        short_list(pair["unreadable_on_both_sides"])))
+    for label, names in sorted((pair.get("only_in") or {}).items()):
+        before.append(("only in {}".format(label), "{} image{} (not compared): {}".format(
+            len(names), "" if len(names) == 1 else "s", short_list(names))))
     after = []  # type: List[Fact]
     if cost(pair):
         after.append(("cost", cost(pair)))
@@ -107,3 +111,9 @@ def headline(pair: Dict[str, Any]) -> Tuple[List[Fact], List[Fact]]:
     if stage:
         after += [(DO, item) for item in advice(pair)]
     return before, after
+
+
+def not_installed(pair: Dict[str, Any]) -> List[Fact]:
+    """('not installed in jetson-dlr', 'decode/mxnet, infer/mxnet') per side missing some."""
+    return [("not installed in {}".format(label), ", ".join(names))
+            for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items())]

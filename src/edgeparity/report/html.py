@@ -11,8 +11,8 @@ import html
 from typing import Any, Dict, Optional
 
 from ..diffview import DiffView
-from .compare import stage_line, tolerance_text
-from .headline import cost, first_divergence, headline
+from .compare import record_counts, stage_line, tolerance_text
+from .headline import cost, first_divergence, headline, not_installed
 from .html_assets import CSS, SCRIPT
 from .html_views import absolute_legend, view_figure
 from .words import STAGE_WORDS, magnitude, pipeline_text, severity
@@ -88,8 +88,12 @@ def _headline_box(pair: Dict[str, Any]) -> str:
     words = {"divergence": "DIVERGENCE", "parity": "PARITY",
              "incomplete": "PARITY NOT ESTABLISHED"}.get(verdict, verdict.upper())
     before, after = headline(pair)
+    # The terminal's last lines of a pair too, in its words: what is not installed, and the
+    # like-for-like counts ("compared N outputs of the same name on both sides: ...").
+    counted, _, counts = record_counts(pair["like_for_like"]["counts"]).partition(": ")
+    facts = before + after + not_installed(pair) + [(counted, counts)]
     items = "".join("<dt>{}</dt><dd>{}</dd>".format(esc(label), esc(text))
-                    for label, text in before + after)
+                    for label, text in facts)
     return ("<div class='headline hl-{v}'><p class='verdict {v}'>{w}: {r} vs {o}</p>"
             "<dl>{items}</dl></div>".format(v=esc(verdict), w=words, r=esc(pair["reference"]),
                                             o=esc(pair["other"]), items=items))

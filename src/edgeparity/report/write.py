@@ -37,7 +37,7 @@ def write_compare_reports(report: Dict[str, Any], heatmaps: Dict[str, "DiffView"
 def write_golden_reports(report: Dict[str, Any], targets: Targets) -> None:
     """Outputs of the golden gate."""
     _write_outputs(report, targets, golden_report.terminal, golden_report.markdown,
-                   golden_report.html_page)
+                   golden_report.html_page, laid_out=True)
 
 
 def json_safe(value: Any) -> Any:
