@@ -252,7 +252,7 @@ def test_probe_names_the_libdlr_that_ran(loaded):
     library = impl.provenance()["library"]
     entry = {"status": "available", "details": impl.provenance(), "description": ""}
     text = probe.format_text(dict(probe.collect({}), implementations={"infer/dlr": entry}))
-    line = [item for item in text.splitlines() if item.startswith("infer/dlr")][0]
+    line = next(item for item in text.splitlines() if item.startswith("infer/dlr"))
     assert "  libdlr: {}, ".format(library) in line, line
 
 
