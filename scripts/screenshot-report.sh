@@ -32,9 +32,9 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/images/canonical" "$out"
+mkdir -p "$work/images" "$out"
 cp "$here/sample-images/photo-444.jpg" "$here/sample-images/photo-grayscale.jpg" "$work/images/"
-cp "$here"/sample-images/canonical/*.npy "$work/images/canonical/"
+# The canonical inputs are the ones shipped inside edgeparity (capture's default).
 
 pipeline=decode=pillow,preprocess=pillow,infer=onnxruntime
 for env in cloud-mxnet reference; do
