@@ -45,15 +45,23 @@ def make_backend(name: str, progress: Progress, rebuild: bool = False,
     raise ConfigError("unknown backend {!r}: docker or local".format(name))
 
 
+def _prepared(backend: Backend, environment: AnyEnvironment, out_dir: Path,
+              failures: List[str]) -> bool:
+    """Prepare one environment; on failure, note why in ``failures`` and say so."""
+    try:
+        backend.prepare(environment, log_paths(out_dir, environment.name)["build.log"])
+    except MatrixError as exc:
+        failures.append(str(exc))
+        backend.progress("{}: FAILED".format(environment.name))
+        return False
+    return True
+
+
 def prepare_all(backend: Backend, environments: Sequence[AnyEnvironment], out_dir: Path) -> None:
     """Make every environment ready (build images / create tox envs) without running them."""
     failures: List[str] = []
     for environment in environments:
-        try:
-            backend.prepare(environment, log_paths(out_dir, environment.name)["build.log"])
-        except MatrixError as exc:
-            failures.append(str(exc))
-            backend.progress("{}: FAILED".format(environment.name))
+        _prepared(backend, environment, out_dir, failures)
     if failures:
         raise MatrixError("\n".join(failures))
 
@@ -76,11 +84,7 @@ def run_all(backend: Backend, environments: Sequence[AnyEnvironment], images_dir
     runs: List[Tuple[AnyEnvironment, Future]] = []  # Future[Outcome]
     with ThreadPoolExecutor(max_workers=1) as runner:
         for environment in environments:
-            try:
-                backend.prepare(environment, log_paths(out_dir, environment.name)["build.log"])
-            except MatrixError as exc:
-                failures.append(str(exc))
-                backend.progress("{}: FAILED".format(environment.name))
+            if not _prepared(backend, environment, out_dir, failures):
                 continue
             run = runner.submit(backend.run, environment, images_dir, out_dir, model)
             runs.append((environment, run))
