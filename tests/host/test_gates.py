@@ -211,3 +211,13 @@ def test_golden_options_without_golden_are_refused_not_ignored(flipped, capsys, 
     assert code == errors.EXIT_ERROR, captured
     assert option[0] in captured.err and "--golden DIR" in captured.err
     assert captured.out == ""
+
+
+def test_json_on_stdout_stays_json_under_a_gate(flipped, capsys):
+    import json
+
+    code = cli.main(["compare", *flipped, "--json", "-", "--fail-on", "top1"])
+    captured = capsys.readouterr()
+    assert code == errors.EXIT_DIVERGENCE
+    assert json.loads(captured.out)["verdict"] == "divergence"  # nothing but the JSON
+    assert captured.err.strip().splitlines()[-1].startswith("edgeparity: exit 1: ")

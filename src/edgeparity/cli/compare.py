@@ -126,5 +126,7 @@ def report_and_exit(report: Any, heatmaps: Any, targets: Any, gate: Any) -> int:
             sys.stderr.flush()
     write_compare_reports(report, heatmaps, targets)
     if gate_line:
-        print(gate_line, flush=True)
+        # Where the summary went: stderr when the JSON report is written to stdout (--json -).
+        stream = sys.stderr if targets.json == "-" else sys.stdout
+        print(gate_line, file=stream, flush=True)
     return code
