@@ -6,7 +6,7 @@ was written has been collected. Host side: CPython >= 3.9.
 """
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -45,25 +45,21 @@ def make_backend(name: str, progress: Progress, rebuild: bool = False,
     raise ConfigError("unknown backend {!r}: docker or local".format(name))
 
 
-def _prepared(backend: Backend, environment: AnyEnvironment, out_dir: Path,
-              failures: List[str]) -> bool:
-    """Prepare one environment; on failure, note why in ``failures`` and say so."""
+def _prepare(backend: Backend, environment: AnyEnvironment, out_dir: Path) -> Optional[str]:
+    """Prepare one environment; why it failed (also said), or None."""
     try:
         backend.prepare(environment, log_paths(out_dir, environment.name)["build.log"])
     except MatrixError as exc:
-        failures.append(str(exc))
         backend.progress("{}: FAILED".format(environment.name))
-        return False
-    return True
+        return str(exc)
+    return None
 
 
 def prepare_all(backend: Backend, environments: Sequence[AnyEnvironment], out_dir: Path) -> None:
     """Make every environment ready (build images / create tox envs) without running them."""
-    failures: List[str] = []
-    for environment in environments:
-        _prepared(backend, environment, out_dir, failures)
-    if failures:
-        raise MatrixError("\n".join(failures))
+    failures = [_prepare(backend, environment, out_dir) for environment in environments]
+    if any(failures):
+        raise MatrixError("\n".join(f for f in failures if f))
 
 
 def run_all(backend: Backend, environments: Sequence[AnyEnvironment], images_dir: Path,
@@ -78,30 +74,36 @@ def run_all(backend: Backend, environments: Sequence[AnyEnvironment], images_dir
     started = time.time()
     bundles: Dict[str, Path] = {}
     failures: List[str] = []
-    # One environment runs while the next one's image builds: a run under emulation keeps about
-    # one core busy (the in-image tests), a build the others, so on a 2-core machine this cuts
-    # a cold docker matrix by minutes. Runs still go one at a time, in order.
-    runs: List[Tuple[AnyEnvironment, Future]] = []  # Future[Outcome]
-    with ThreadPoolExecutor(max_workers=1) as runner:
-        for environment in environments:
-            if not _prepared(backend, environment, out_dir, failures):
+    # The next environment's image builds while this one runs: a run under emulation keeps
+    # about one core busy (the in-image tests), a build the others, so on a 2-core machine this
+    # cuts a cold docker matrix by minutes. Runs stay in this (main) thread, one at a time and
+    # in order, so Ctrl-C stops the running one as it always did; the build in flight gets the
+    # same SIGINT from the terminal, and nothing queued starts.
+    with ThreadPoolExecutor(max_workers=1) as builder:
+        ahead: Optional[Future] = None
+        for index, environment in enumerate(environments):
+            if ahead is None:
+                failure = _prepare(backend, environment, out_dir)
+            else:
+                failure = ahead.result()
+                ahead = None
+            following = environments[index + 1] if index + 1 < len(environments) else None
+            if following is not None and backend.overlaps_builds:
+                ahead = builder.submit(_prepare, backend, following, out_dir)
+            if failure:
+                failures.append(failure)
                 continue
-            run = runner.submit(backend.run, environment, images_dir, out_dir, model)
-            runs.append((environment, run))
-            if not backend.overlaps_builds:
-                wait([run])  # the next environment is prepared only after this one ran
-    for environment, run in runs:
-        try:
-            outcome = run.result()
-        except MatrixError as exc:
-            failures.append(str(exc))
-            backend.progress("{}: FAILED".format(environment.name))
-            continue
-        failure = outcome.failure()
-        if failure:
-            failures.append(failure)
-        elif outcome.bundle is not None:
-            bundles[environment.name] = outcome.bundle
+            try:
+                outcome = backend.run(environment, images_dir, out_dir, model)
+            except MatrixError as exc:
+                failures.append(str(exc))
+                backend.progress("{}: FAILED".format(environment.name))
+                continue
+            failure = outcome.failure()
+            if failure:
+                failures.append(failure)
+            elif outcome.bundle is not None:
+                bundles[environment.name] = outcome.bundle
     if failures:
         raise MatrixError("\n".join(failures))
     backend.progress("captured {} bundles in {:.0f}s".format(len(bundles), time.time() - started))
