@@ -137,7 +137,10 @@ def compare_pair(
     comparator.add_heatmaps(walks, max_heatmaps)
     for walk in walks:
         walk["outcome"] = image_outcome(walk)
-    records = comparator.like_for_like()
+    # Like for like over what both captured: records of an image only one side has would all
+    # count as "not captured on one side" and say nothing the only_in list does not.
+    one_sided = {image for names in only_in.values() for image in names}
+    records = [r for r in comparator.like_for_like() if r["image"] not in one_sided]
     counts = _count(record["verdict"] for record in records)
 
     divergent = [w for w in walks if w["first_divergent_stage"]]

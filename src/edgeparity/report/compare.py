@@ -79,8 +79,9 @@ COUNT_WORDS = (
 
 
 def record_counts(counts: Dict[str, int]) -> str:
-    """'compared 383 outputs: 15 identical, ...; 295 not captured on one side'."""
-    total = sum(counts.values())
+    """'compared 119 outputs of the same name on both sides: 26 identical, ...; 264 not captured
+    on one side' (the total counts only what both sides captured)."""
+    total = sum(n for key, n in counts.items() if key != "missing")
     parts = ["{} {}".format(counts[key], words) for key, words in COUNT_WORDS if counts.get(key)]
     parts += ["{} {}".format(n, key.replace("_", " ")) for key, n in sorted(counts.items())
               if key not in dict(COUNT_WORDS) and key != "missing"]
