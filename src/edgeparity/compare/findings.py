@@ -253,9 +253,15 @@ def _both_fail_advice(a: Side, b: Side, files: List[str],
             if not found:
                 without.append(side.label)
         it = "it" if count == 1 else "them"
-        if readers:
+        if readers and without:
+            # Switching only the side that has a reader would leave the file failing on the
+            # other: the advice is about the side without one.
             how = "; ".join(readers + ["no decoder captured in {} does".format(label)
                                        for label in without])
+            how += ": add a decoder in {} that reads them, or leave such files out".format(
+                " and ".join(without))
+        elif readers:
+            how = "; ".join(readers)
             how += ": decode such files with a decoder that reads them, or leave them out"
         else:
             how = "no decoder captured in either bundle reads {}: leave such files out or " \
