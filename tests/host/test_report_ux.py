@@ -191,6 +191,7 @@ def test_html_headline_says_what_is_not_installed_and_the_record_counts(tmp_path
         assert line in text
         label, words = line.split(": ", 1)
         assert "<dt>{}</dt><dd>{}</dd>".format(label, words) in page
+    assert "Not installed in right: decode/mxnet" in markdown(report)  # all three say it
 
 
 # -- 4. what the progress line counts ---------------------------------------------------------

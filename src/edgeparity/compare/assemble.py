@@ -96,7 +96,7 @@ def _sum_counts(counts: Any) -> Dict[str, int]:
 def exit_code(report: Dict[str, Any]) -> int:
     """0 parity, 1 divergence, 2 when parity could not be established (stages not compared):
     the default gate, ``--fail-on any``. Any other gate is ``gates.evaluate(report, gate).code``
-    (``cli.compare.gated_exit`` picks one or the other). Prints nothing: the command line says
+    (``cli.compare.report_and_exit`` picks one or the other). Prints nothing: the command line says
     why.
     """
     if report["verdict"] == "divergence":

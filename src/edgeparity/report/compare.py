@@ -240,6 +240,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                 )
             )
         out.extend(_markdown_facts(after))
+        out.extend(_markdown_facts(not_installed(pair)))
         out.append("")
         counts = record_counts(pair["like_for_like"]["counts"])
         out.append(md(counts[:1].upper() + counts[1:]) + ".")
