@@ -6,7 +6,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__, defaults
-from ..diffstats import BOTH_ERROR, ERROR, IDENTICAL, MISSING, WITHIN_TOLERANCE
+from ..diffstats import BOTH_ERROR, ERROR, IDENTICAL, MISSING, SKIPPED, WITHIN_TOLERANCE
 from ..diffview import DiffView
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
@@ -235,6 +235,11 @@ def _stage_summaries(
             summary["unavailable"] = unavailable
         if stage in isolation:
             summary["isolated"] = {k: isolation[stage][k] for k in ("inputs", "agree")}
+            # Of those inputs, how many are probe tensors rather than canonical inputs.
+            summary["isolated"]["probes"] = sum(
+                1 for v in isolation[stage]["verdicts"]
+                if str(v.get("input", "")).startswith("probe:")
+                and v["verdict"] not in (MISSING, SKIPPED))
         summaries.append(summary)
     return summaries
 

@@ -60,10 +60,10 @@ def stage_line(summary: Dict[str, Any]) -> str:
         text += "  [{}]".format(", ".join(sorted(origins)))
     isolated = summary.get("isolated")
     if isolated and isolated["inputs"]:
-        # The isolated runs are the canonical inputs, plus the probe tensors for infer.
+        # The isolated runs: the canonical inputs, and the probe tensors where infer ran them.
         text += "; on canonical inputs{} {}/{} agree".format(
-            " and probes" if summary["stage"] == "infer" else "",
-            isolated["agree"], isolated["inputs"])
+            " and probes" if isolated.get("probes") else "", isolated["agree"],
+            isolated["inputs"])
     return text
 
 
