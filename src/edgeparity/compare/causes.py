@@ -115,7 +115,7 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     if inputs and agree == inputs:
         evidence = "they agree on all {}, yet it differs on {} of {} images whose inputs were " \
             "identical".format(_isolation_words(isolation), identical_inputs, divergent)
-        count = (images - identical_inputs, images)
+        count = (images - divergent, images)  # the images on which the step agrees
     elif inputs:
         evidence = "they differ on {} of {} isolated inputs, {}".format(
             inputs - agree, inputs, _isolation_words(isolation, short=True))
