@@ -198,3 +198,26 @@ def test_first_change_beyond_tolerance_is_named_after_a_tolerated_one(tmp_path, 
     assert code == errors.EXIT_DIVERGENCE and env["first_changed_stage"] == "preprocess"
     assert {r["stage"]: r["origin"] for r in env["changed"]} == {
         "preprocess": "intrinsic", "infer": "inherited"}
+
+
+def test_a_tolerated_move_after_a_real_change_does_not_make_the_next_change_intrinsic(tmp_path,
+                                                                                      capsys):
+    # decode changed (pixels are exact: a change), preprocess moved within tolerance from those
+    # new pixels, inference moved beyond it: the change started at decode, and inference
+    # inherited it; the tolerated preprocess in between does not make it inference's own.
+    logits = np.linspace(-5, 5, 10, dtype=np.float32).reshape(1, 10)
+    source = make_bundle(tmp_path / "x86" / "edge", "edge", PIXELS, TENSOR, logits=logits)
+    goldens = tmp_path / "goldens"
+    assert cli.main(["golden", "update", source, "--dir", str(goldens)]) == errors.EXIT_PARITY
+    pixels = PIXELS.copy()
+    pixels[0, 0, 0] ^= 1
+    moved = make_bundle(tmp_path / "arm" / "edge", "edge", pixels,
+                        np.nextafter(TENSOR, np.float32(np.inf)), "aarch64",
+                        logits=logits + np.float32(0.5))
+    capsys.readouterr()
+    code, report = check(moved, goldens, tmp_path, "--float-tolerance")
+    env = report["environments"][0]
+    assert code == errors.EXIT_DIVERGENCE and env["first_changed_stage"] == "decode"
+    origins = {r["stage"]: r["origin"] for r in env["changed"]}
+    assert origins["decode"] == "intrinsic" and origins["infer"] == "inherited", origins
+    assert not any(r.get("input_within_tolerance") for r in env["changed"])

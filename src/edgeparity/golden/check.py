@@ -250,9 +250,16 @@ def check(golden: Dict[str, Any], now: Dict[str, Any], tolerances: Tolerances,
             if old.get("status") == current.get("status") == "ok":
                 entry.update(_stats_change(old, current, tolerances))
             entries.append((entry, old, current))
-    # What passes as unchanged under --float-tolerance: its output is a same-enough input.
-    tolerated_outputs = {str(current.get("sha256")) for entry, _, current in entries
-                         if float_tolerance and entry.get("stats_within_tolerance")}
+    # What passes as unchanged under --float-tolerance: its output is a same-enough input, but
+    # only when its own input was the same (or same-enough): a within-tolerance move whose
+    # input changed beyond tolerance upstream does not make the next stage's change its own.
+    tolerated_outputs = set()  # type: Set[str]
+    for stage in STAGES if float_tolerance else ():
+        for entry, old, current in entries:
+            if entry["stage"] == stage and entry.get("stats_within_tolerance") and (
+                    old.get("input") == current.get("input")
+                    or current.get("input") in tolerated_outputs):
+                tolerated_outputs.add(str(current.get("sha256")))
     for entry, old, current in entries:
         entry["origin"] = _origin(entry["key"], old, current, changed_inputs, tolerated_outputs)
         if (entry["origin"] == "intrinsic" and old.get("input") != current.get("input")
