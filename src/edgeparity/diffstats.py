@@ -7,8 +7,6 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .png import encode_png  # noqa: F401  (re-exported: report code and tests import it here)
-
 IDENTICAL = "identical"
 WITHIN_TOLERANCE = "within_tolerance"
 DIFFERENT = "different"

@@ -5,7 +5,7 @@ import os
 import shutil
 
 from edgeparity import cli, errors
-from edgeparity.diffstats import encode_png
+from edgeparity.png import encode_png
 
 
 def test_a_bundle_compared_with_itself_is_parity(here_bundle, capsys):

@@ -33,7 +33,7 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
-from test_wheel_smoke import clean_env, flit_core_path
+from test_wheel_smoke import clean_env, flit_core_or_skip
 
 from conftest import CANONICAL, ROOT, SAMPLES, tox_python
 from edgeparity import bundle
@@ -94,10 +94,7 @@ def new_venv(folder: Path, with_pip: bool) -> Path:
 @pytest.fixture(scope="module")
 def device(tmp_path_factory) -> Dict[str, Path]:
     """Built artefacts and a place that is not the checkout: {'wheel', 'pyz', 'images', 'cwd'}."""
-    flit = flit_core_path()
-    if flit is None:
-        pytest.skip("no offline way to build the wheel: flit_core is neither importable here, "
-                    "nor in wheelhouse/ (make wheelhouse), nor in a tox packaging env (make test)")
+    flit = flit_core_or_skip()
     base_python36()  # skip early when there is no CPython 3.6
     folder = tmp_path_factory.mktemp("device")
     dist = folder / "dist"

@@ -53,6 +53,15 @@ def flit_core_path() -> Optional[str]:
     return candidates[-1] if candidates else None
 
 
+def flit_core_or_skip() -> str:
+    """flit_core_path(), or skip the test with the reason when there is none."""
+    flit = flit_core_path()
+    if flit is None:
+        pytest.skip("no offline way to build the wheel: flit_core is neither importable here, "
+                    "nor in wheelhouse/ (make wheelhouse), nor in a tox packaging env (make test)")
+    return flit
+
+
 def clean_env(extra_path: str = "") -> Dict[str, str]:
     """An environment without PYTHONPATH or pip configuration of this machine."""
     env = {key: value for key, value in os.environ.items()
@@ -98,10 +107,7 @@ def link_dependency(name: str, site_packages: Path) -> None:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Dict[str, Path]:
     """{'python', 'bin', 'site_packages', 'cwd'} of a fresh venv holding the freshly built wheel."""
-    flit = flit_core_path()
-    if flit is None:
-        pytest.skip("no offline way to build the wheel: flit_core is neither importable here, "
-                    "nor in wheelhouse/ (make wheelhouse), nor in a tox packaging env (make test)")
+    flit = flit_core_or_skip()
     folder = tmp_path_factory.mktemp("wheel-smoke")
     dist = folder / "dist"
     dist.mkdir()
