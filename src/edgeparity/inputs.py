@@ -22,7 +22,7 @@ import os
 import stat
 import struct
 import zipfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -277,23 +277,33 @@ def declared_size(data: bytes) -> Optional[Tuple[int, int]]:
     return None
 
 
-def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+def _jpeg_segments(data: bytes) -> Iterator[Tuple[int, bytes]]:
+    """(marker, segment payload) of a JPEG's header segments, up to the first frame header
+    (SOF) included: the one walk over the markers that declared_size and jpeg_header share.
+    Stops quietly at anything malformed or truncated."""
     position = 2
     while position + 4 <= len(data):
         if data[position] != 0xFF:
-            return None
+            return
         marker = data[position + 1]
         if marker == 0xFF:  # fill byte
             position += 1
             continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD9:  # markers without a length
+        if marker == 0x01 or 0xD0 <= marker <= 0xD9:  # markers without a length
             position += 2
             continue
         (length,) = struct.unpack(">H", data[position + 2:position + 4])
+        yield marker, data[position + 4:position + 2 + length]
         if marker in _JPEG_SOF:
-            height, width = struct.unpack(">HH", data[position + 5:position + 9])
-            return width, height
+            return  # everything a header tells comes before the first frame
         position += 2 + length
+
+
+def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+    for marker, segment in _jpeg_segments(data):
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", segment[1:5])
+            return width, height
     return None
 
 
@@ -318,20 +328,8 @@ def jpeg_header(data: bytes) -> Optional[Dict[str, Any]]:
         return None
     facts = {}  # type: Dict[str, Any]
     adobe_transform = None  # type: Optional[int]
-    position = 2
     try:
-        while position + 4 <= len(data):
-            if data[position] != 0xFF:
-                break
-            marker = data[position + 1]
-            if marker == 0xFF:
-                position += 1
-                continue
-            if marker == 0x01 or 0xD0 <= marker <= 0xD9:
-                position += 2
-                continue
-            (length,) = struct.unpack(">H", data[position + 2:position + 4])
-            segment = data[position + 4:position + 2 + length]
+        for marker, segment in _jpeg_segments(data):
             if marker == 0xEE and segment[:5] == b"Adobe" and len(segment) >= 12:
                 adobe_transform = segment[11]
             elif marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
@@ -341,8 +339,6 @@ def jpeg_header(data: bytes) -> Optional[Dict[str, Any]]:
             elif marker in _JPEG_SOF:
                 facts["coding"] = _JPEG_CODING.get(marker, "SOF{:X}".format(marker & 0xF))
                 facts["components"] = segment[5]
-                break  # everything that matters here comes before the first frame
-            position += 2 + length
     except (struct.error, IndexError):
         return facts or None
     if "components" not in facts:
