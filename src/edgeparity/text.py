@@ -21,6 +21,10 @@ def printable(text: object, multiline: bool = False) -> str:
     keeps its newlines and tabs with ``multiline`` (for messages we wrote ourselves).
     """
     value = str(text)
+    if value.isprintable():
+        # The common case, decided in C: no control character and no lone surrogate (both
+        # are non-printable), so nothing below would change it.
+        return value
     value = _SURROGATE.sub(
         lambda m: "\\x{:02x}".format(ord(m.group()) - 0xDC00)
         if 0xDC80 <= ord(m.group()) <= 0xDCFF else "\\u{:04x}".format(ord(m.group())), value)

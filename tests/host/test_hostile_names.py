@@ -109,3 +109,22 @@ def test_unreadable_on_both_sides_is_never_parity(tmp_path):
         pair = json.load(handle)["pairs"][0]
     assert pair["unreadable_on_both_sides"] == ["fifo.jpg"]
     assert pair["verdict"] == "incomplete"
+
+
+@pytest.mark.parametrize("name", ["a\x1b]0;x\x07.jpg", "b\x85.jpg", "c\udcff.jpg", "d\n.jpg",
+                                  "e\x7f.jpg", "f\\\x01.jpg"])
+def test_safe_strings_escapes_every_unprintable_name_wherever_it_sits(name):
+    from edgeparity.report.words import safe_strings
+    from edgeparity.text import printable
+
+    report = {"pairs": [{"images": [{"image": name, "n": 1.5}]}], name: [name, 2]}
+    shown = safe_strings(report)
+    assert shown["pairs"][0]["images"][0]["image"] == printable(name) != name
+    assert shown[printable(name)] == [printable(name), 2]
+
+
+def test_safe_strings_returns_a_clean_report_as_it_is():
+    from edgeparity.report.words import safe_strings
+
+    report = {"pairs": [{"image": "写真 \\ \"quoted\".jpg", "inf": float("inf")}]}
+    assert safe_strings(report) is report

@@ -123,3 +123,41 @@ def test_rewriting_a_bundle_replaces_it_whole(tmp_path):
     loaded = bundle.load(path)
     assert len(loaded.records) == 2
     assert [n for n in os.listdir(str(tmp_path)) if n != "b"] == []
+
+
+def test_the_manifest_is_sealed_over_its_own_bytes(tmp_path):
+    """manifest.json ends with the sha256 of its own text: one changed byte is refused, even
+    one no field check would notice (a timing), and the fields are not re-checked one by one."""
+    path = _write(tmp_path / "b", [np.zeros(3, dtype=np.uint8), np.ones(2, dtype=np.float32)])
+    manifest_path = os.path.join(path, "manifest.json")
+    with open(manifest_path, "rb") as handle:
+        raw = handle.read()
+    manifest = json.loads(raw.decode("ascii"))
+    assert raw.rstrip().endswith('"index_sha256":"{}"}}'.format(manifest["index_sha256"])
+                                 .encode())
+    bundle.load(path)
+    edited = raw.replace(b'"name":"test"', b'"name":"tesT"')
+    assert edited != raw
+    with open(manifest_path, "wb") as handle:
+        handle.write(edited)
+    with pytest.raises(BundleError, match="index_sha256"):
+        bundle.load(path)
+
+
+def test_a_manifest_in_the_older_indented_form_still_loads(tmp_path):
+    """Bundles written before the seal carry a digest of a canonical re-serialisation."""
+    from edgeparity.bundle.format import index_digest
+
+    path = _write(tmp_path / "b", [np.arange(6, dtype=np.uint8)])
+    manifest_path = os.path.join(path, "manifest.json")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    manifest["index_sha256"] = index_digest(manifest)
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle, indent=1)
+    assert len(bundle.load(path).records) == 1
+    manifest["name"] = "edited"  # the canonical digest no longer matches
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle, indent=1)
+    with pytest.raises(BundleError, match="index_sha256"):
+        bundle.load(path)

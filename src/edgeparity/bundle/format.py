@@ -30,7 +30,9 @@ class BundleError(UserError):
 
 
 def index_digest(manifest: Dict[str, Any]) -> str:
-    """sha256 of the whole manifest as stored, but for this digest itself.
+    """sha256 of the whole manifest but for this digest itself, as edgeparity < 0.2 wrote it
+    (over a canonical re-serialisation). Still accepted (``manifest_problem``), and what a test
+    that edits a manifest on purpose recomputes; ``seal`` is what capture writes now.
 
     Stored in the manifest as ``index_sha256``: an edited, swapped, duplicated or removed record,
     an edited image digest, pipeline or provenance changes it, so a hand-edited manifest is
@@ -40,6 +42,33 @@ def index_digest(manifest: Dict[str, Any]) -> str:
     content = {key: value for key, value in manifest.items() if key != "index_sha256"}
     text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# The sealed form of manifest.json: compact JSON whose last member is the sha256 of the same
+# text without that member. Checking it is one hash of the file's bytes, instead of parsing,
+# re-serialising with sorted keys and hashing (0.25 s per 10,000 records, more than json.load).
+_SEAL = b',"index_sha256":"%s"}'
+
+
+def seal(manifest: Dict[str, Any]) -> bytes:
+    """manifest.json's bytes for ``manifest`` (any ``index_sha256`` in it is replaced).
+
+    Written by the C encoder in one pass (compact: an indented dump takes Python's slow encoder);
+    ASCII only, undecodable file names kept as ``\\udcXX`` escapes.
+    """
+    content = {key: value for key, value in manifest.items() if key != "index_sha256"}
+    body = json.dumps(content, default=str, separators=(",", ":")).encode("ascii")
+    digest = hashlib.sha256(body).hexdigest().encode("ascii")
+    return body[:-1] + _SEAL % digest + b"\n"
+
+
+def _sealed_correctly(raw: bytes, stored: str) -> bool:
+    """Whether ``raw`` (manifest.json's bytes) is the sealed form and its digest matches."""
+    suffix = _SEAL % stored.encode("ascii", "replace")
+    body = raw.rstrip()
+    if not body.endswith(suffix):
+        return False
+    return hashlib.sha256(body[:-len(suffix)] + b"}").hexdigest() == stored
 
 
 def is_bundle(path: str) -> bool:
@@ -115,8 +144,17 @@ def _array_problem(digest: Any, entry: Any) -> Optional[str]:
     return None
 
 
-def manifest_problem(manifest: Dict[str, Any]) -> Optional[str]:
-    """What is wrong with a complete manifest of our schema, or None. Names the field."""
+def manifest_problem(manifest: Dict[str, Any], raw: Optional[bytes] = None) -> Optional[str]:
+    """What is wrong with a complete manifest of our schema, or None. Names the field.
+
+    ``raw``: the bytes it was parsed from. A manifest whose seal (``seal``) matches them is
+    byte for byte what a capture wrote, so its fields need no check one by one (0.1 s per
+    10,000 records, a third of the time to compare two identical bundles). Any other manifest
+    (an older bundle, or one edited and given a recomputed ``index_digest``) gets every check.
+    """
+    stored = manifest.get("index_sha256")
+    if isinstance(stored, str) and raw is not None and _sealed_correctly(raw, stored):
+        return None
     records, arrays = manifest.get("records"), manifest.get("arrays")
     problem = _field_problem(manifest)
     if problem:
@@ -137,10 +175,11 @@ def manifest_problem(manifest: Dict[str, Any]) -> Optional[str]:
         if record["key"] in seen:
             return "record {} repeats the key {!r}".format(index, record["key"])
         seen.add(record["key"])
-    stored = manifest.get("index_sha256")
     if stored is None:
         return ("no 'index_sha256' (every capture writes one: the manifest was edited, or written "
                 "by an older edgeparity)")
+    if not isinstance(stored, str):
+        return "'index_sha256' is not a string"
     if stored != index_digest(manifest):
         return "it was changed after capture ('index_sha256' differs)"
     return None

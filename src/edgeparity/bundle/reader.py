@@ -175,8 +175,9 @@ def load(path: str, verify: bool = False) -> Bundle:
             "this environment.".format(path, hint)
         )
     try:
-        with open(manifest_path, encoding="utf-8") as handle:
-            manifest = json.load(handle)
+        with open(manifest_path, "rb") as handle:
+            raw = handle.read()
+        manifest = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise BundleError(
             "{}: manifest.json is unreadable ({}). The bundle is damaged; re-run "
@@ -200,20 +201,22 @@ def load(path: str, verify: bool = False) -> Bundle:
                 path, len(manifest.get("records", []))
             )
         )
-    problem = manifest_problem(manifest)
+    problem = manifest_problem(manifest, raw)
     if problem:
         raise BundleError(
             "{}: manifest.json is malformed ({}). The bundle was edited or damaged; re-run "
             "`edgeparity capture`.".format(path, problem)
         )
     loaded = Bundle(path, manifest)
-    problems = []
-    for digest, entry in sorted(manifest.get("arrays", {}).items()):
-        # Always: each listed file is a regular file of a plausible size (one stat each, so
-        # a compare of matching digests still reads no array). With verify: its content too.
-        problem = _file_problem(loaded, digest, entry) if verify else _stat_problem(path, entry)
-        if problem:
-            problems.append(problem)
+    if verify:
+        problems = [problem for problem in (
+            _file_problem(loaded, digest, entry)
+            for digest, entry in sorted(manifest.get("arrays", {}).items())) if problem]
+    else:
+        # Always: each listed file is there and a regular file, from one listing of arrays/
+        # (a stat per file cost 0.13 s per 10,000 arrays), so a compare of matching digests
+        # reads no array. Sizes and contents are checked when an array is opened.
+        problems = _listing_problems(path, manifest.get("arrays", {}))
     if problems:
         shown = "; ".join(problems[:5]) + (
             " (and {} more)".format(len(problems) - 5) if len(problems) > 5 else ""
@@ -225,26 +228,22 @@ def load(path: str, verify: bool = False) -> Bundle:
     return loaded
 
 
-# An .npy header is at most this long (numpy pads it to 64 bytes; 1.0 headers are < 64 KiB).
-_NPY_HEADER_MAX = 65536 + 10
-
-
-def _stat_problem(bundle_path: str, entry: Dict[str, Any]) -> Optional[str]:
-    """A listed array file that is missing, not a regular file, or of an impossible size."""
+def _listing_problems(bundle_path: str, arrays: Dict[str, Any]) -> List[str]:
+    """Listed array files that are missing or not regular files (symlinks, FIFOs, folders)."""
     try:
-        info = os.lstat(os.path.join(bundle_path, entry["file"]))
+        with os.scandir(os.path.join(bundle_path, ARRAYS)) as listing:
+            present = {entry.name: entry.is_file(follow_symlinks=False) for entry in listing}
     except OSError:
-        return "{} is missing".format(entry["file"])
-    if not stat.S_ISREG(info.st_mode):
-        return "{} is not a regular file".format(entry["file"])
-    size = int(entry.get("bytes") or 0)
-    if entry["file"].endswith(".gz"):
-        if info.st_size == 0:
-            return "{} is empty".format(entry["file"])
-    elif not size < info.st_size <= size + _NPY_HEADER_MAX:
-        return "{} is {} bytes, not the {} bytes of its array plus a header".format(
-            entry["file"], info.st_size, size)
-    return None
+        present = {}
+    problems = []
+    for entry in arrays.values():
+        name = entry["file"][len(ARRAYS) + 1:]  # format.ARRAY_FILE: always arrays/<name>
+        regular = present.get(name)
+        if regular is None:
+            problems.append("{} is missing".format(entry["file"]))
+        elif not regular:
+            problems.append("{} is not a regular file".format(entry["file"]))
+    return sorted(problems)
 
 
 def _file_problem(loaded: Bundle, digest: str, entry: Dict[str, Any]) -> Optional[str]:

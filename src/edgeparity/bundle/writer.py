@@ -15,7 +15,6 @@ import contextlib
 import gzip
 import hashlib
 import io
-import json
 import os
 import shutil
 import socket
@@ -33,8 +32,8 @@ from .format import (
     MANIFEST,
     SCHEMA,
     BundleError,
-    index_digest,
     refuse_to_replace,
+    seal,
 )
 
 # A staging/aside directory is named ``.BUNDLE.partial-PID-HOST-RANDOM``: the owner is part of
@@ -301,14 +300,10 @@ class BundleWriter(ArrayStore):
         manifest["schema"] = SCHEMA
         manifest["records"] = self.records
         manifest["arrays"] = self.arrays
-        # The digest is taken of what a reader will see: the manifest after a JSON round trip
-        # (compact, so the C encoder does it; only the file itself is indented).
-        written = json.loads(json.dumps(manifest, default=str))
-        manifest["index_sha256"] = index_digest(written)
-        text = json.dumps(manifest, indent=1, sort_keys=False, default=str)
+        data = seal(manifest)  # one compact pass, its digest over these very bytes
         with _writing("write the manifest of", self.path):
             with open(os.path.join(self.staging, MANIFEST), "wb") as handle:
-                handle.write(text.encode("utf-8", "surrogateescape"))
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
 

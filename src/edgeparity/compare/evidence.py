@@ -7,6 +7,7 @@ data does not tie to a differing image is reported as "also differs", never as a
 advice asks to change what is already the same on both sides.
 """
 
+import functools
 import hashlib
 import os
 from typing import Any, Dict, List, Optional, Tuple
@@ -62,7 +63,13 @@ def listed(items: List[str], limit: int = 3) -> str:
 
 
 def decoded_key(image: str, impl: str) -> str:
-    return record_key(image, pipeline_chain({"decode": impl}, "decode"))
+    return record_key(image, _decode_chain(impl))
+
+
+@functools.lru_cache(maxsize=None)
+def _decode_chain(impl: str) -> str:
+    # Asked for every image, several times: the chain of a decoder never changes.
+    return pipeline_chain({"decode": impl}, "decode")
 
 
 class Side:

