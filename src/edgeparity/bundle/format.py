@@ -30,7 +30,7 @@ class BundleError(UserError):
 
 
 def index_digest(manifest: Dict[str, Any]) -> str:
-    """sha256 of the whole manifest but for this digest itself, as edgeparity < 0.2 wrote it
+    """sha256 of the whole manifest but for this digest itself, as older bundles carry it
     (over a canonical re-serialisation). Still accepted (``manifest_problem``), and what a test
     that edits a manifest on purpose recomputes; ``seal`` is what capture writes now.
 
