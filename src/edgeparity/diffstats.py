@@ -3,6 +3,7 @@
 Everything here is a pure function of two numpy arrays, so it is easy to check by hand.
 """
 
+import math
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -128,14 +129,13 @@ def _integer_stats(reference: np.ndarray, other: np.ndarray) -> Dict[str, Any]:
         best.update(diff, a, narrow)
         if image:
             pixels_differ += _pixels_differ(diff, channels)
-    total = int(counts.sum())
-    values = np.nonzero(counts)[0]
-    max_abs = float(values[-1])
+    total = a_all.size
+    max_abs = float(np.flatnonzero(counts)[-1])
     differing = total - int(counts[0])
     max_rel = best.exact
     stats = {
         "max_abs_error": max_abs,
-        "mean_abs_error": float(np.dot(np.arange(counts.size, dtype=np.int64), counts)) / total,
+        "mean_abs_error": float(counts.dot(np.arange(counts.size, dtype=np.int64))) / total,
         "p99_abs_error": _histogram_percentile(counts, 99),
         "max_rel_error": max_rel,
         "fraction_elements_differ": differing / total,
@@ -200,14 +200,15 @@ class _Ratio:
 
 def _histogram_percentile(counts: np.ndarray, percent: float) -> float:
     """numpy.percentile(values, percent) (its default 'linear' method) from value counts."""
-    total = int(counts.sum())
+    cumulative = np.cumsum(counts)
+    total = int(cumulative[-1])
     index = (total - 1) * (percent / 100.0)
-    below = int(np.floor(index))
+    below = math.floor(index)
     above = min(below + 1, total - 1)
     gamma = index - below
-    cumulative = np.cumsum(counts)
-    low = float(np.searchsorted(cumulative, below, side="right"))
-    high = float(np.searchsorted(cumulative, above, side="right"))
+    # The methods, not np.searchsorted: a few microseconds less each, per pair of images.
+    low = float(cumulative.searchsorted(below, side="right"))
+    high = float(cumulative.searchsorted(above, side="right"))
     # numpy's _lerp, including its symmetric form for gamma >= 0.5
     difference = high - low
     if gamma >= 0.5:
