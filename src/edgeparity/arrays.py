@@ -10,6 +10,9 @@ Runs in every environment (CPython 3.6, numpy only).
 """
 
 import hashlib
+import io
+import re
+import struct
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -108,16 +111,12 @@ def read_npy(stream: Any, max_bytes: int, what: str,
     declared number of bytes is read: a header declaring a huge array, or a gzip bomb, costs
     nothing. Raises ArrayTooLarge or ValueError naming ``what``.
     """
-    from numpy.lib import format as npy
-
     try:
-        version = npy.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = npy.read_array_header_1_0(stream)
-        else:
-            shape, fortran, dtype = npy.read_array_header_2_0(stream)
+        shape, fortran, dtype = _read_header(stream)
     except (ValueError, EOFError, OSError) as exc:
         raise ValueError("{}: not a readable .npy array ({})".format(what, exc)) from None
+    if any(int(size) < 0 for size in shape):  # numpy's parser lets them through
+        raise ValueError("{}: not a readable .npy array (shape {})".format(what, list(shape)))
     if dtype.hasobject:
         raise ValueError("{}: holds Python objects; only numeric arrays are read".format(what))
     count = 1
@@ -142,6 +141,60 @@ def read_npy(stream: Any, max_bytes: int, what: str,
     if stream.read(1):
         raise ValueError("{}: holds data after its array (the file was changed)".format(what))
     return flat.reshape(shape, order="F" if fortran else "C")
+
+
+# The header numpy's writer produces for a plain dtype (every array a bundle holds), e.g.
+# "{'descr': '|u1', 'fortran_order': False, 'shape': (163, 248, 3), }" padded with spaces and a
+# newline. numpy parses it with ast.literal_eval, whose compile() is most of the cost of opening
+# a small array; anything else still goes through numpy's own parser.
+_SIMPLE_HEADER = re.compile(
+    r"\{'descr': '([<>|=]?[a-zA-Z][0-9]*)', 'fortran_order': (True|False), "
+    r"'shape': \((|(?:0|[1-9][0-9]*),|(?:0|[1-9][0-9]*)(?:, (?:0|[1-9][0-9]*))+)\), \} *\n\Z")
+_MAGIC = b"\x93NUMPY"
+# numpy (>= 1.24) refuses longer headers by default: they go its way, to be refused the same.
+_HEADER_LIMIT = 10000
+
+
+def _read_exactly(stream: Any, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        got = stream.read(size - len(data))
+        if not got:
+            raise ValueError("truncated header ({} of {} bytes)".format(len(data), size))
+        data += got
+    return data
+
+
+def _read_header(stream: Any) -> Tuple[Tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from an .npy header, leaving the stream at the data."""
+    start = _read_exactly(stream, 10)  # magic, version, and a v1.0 header length
+    if start[:6] != _MAGIC:
+        raise ValueError("the magic string is not correct; not an .npy file")
+    version = (start[6], start[7])
+    if version == (1, 0):
+        prefix = start[8:]
+        length = struct.unpack("<H", prefix)[0]
+    elif version in ((2, 0), (3, 0)):
+        prefix = start[8:] + _read_exactly(stream, 2)
+        length = struct.unpack("<I", prefix)[0]
+    else:
+        raise ValueError("unsupported .npy format version {}.{}".format(*version))
+    header = _read_exactly(stream, length)
+    match = _SIMPLE_HEADER.match(header.decode("latin1")) if length <= _HEADER_LIMIT else None
+    if match:
+        descr, fortran, dims = match.groups()
+        shape = tuple(int(size) for size in dims.split(",") if size)
+        try:
+            dtype = np.dtype(descr)
+        except TypeError:  # as numpy's parser says it
+            raise ValueError("descr is not a valid dtype descriptor: {!r}".format(descr)) from None
+        return shape, fortran == "True", dtype
+    from numpy.lib import format as npy
+
+    rest = io.BytesIO(prefix + header)
+    if version == (1, 0):
+        return npy.read_array_header_1_0(rest)
+    return npy.read_array_header_2_0(rest)
 
 
 def _megabytes(nbytes: int) -> str:

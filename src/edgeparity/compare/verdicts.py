@@ -40,8 +40,14 @@ from .tolerances import Tolerances
 # the images differ): a pair of 600 x 400 photos is ~0.9 MB, so the sample images' ten divergent
 # ones fit, and a large corpus still makes a page of a few tens of MB at most.
 PHOTO_BUDGET = 10 << 20
-# Differences computed per task by a worker process of ``Comparator.prefetch``.
-PARALLEL_CHUNK = 16
+# Differences computed per task by a worker process of ``Comparator.prefetch``, at most: each
+# task costs the parent a wake-up and an unpickling, which at 16 small pairs per task took a
+# core-second per 10,000 pairs from the workers on a 2-core machine. Fewer pairs per task when
+# there are few, so that every worker gets several tasks and they finish together.
+PARALLEL_CHUNK = 256
+TASKS_PER_WORKER = 8
+# Below this many pairs the differences are computed in the parent: a pool costs more.
+PARALLEL_MIN_PAIRS = 32
 _WORKER = None  # type: Optional[Comparator]
 
 
@@ -134,7 +140,7 @@ class Comparator:
         pairs = self.pairs_to_compare(images)
         if progress is not None:
             progress.total = len(pairs)
-        if jobs <= 1 or len(pairs) < 2 * PARALLEL_CHUNK:
+        if jobs <= 1 or len(pairs) < PARALLEL_MIN_PAIRS:
             for key in pairs:
                 self._difference(*key)
                 if progress is not None:
@@ -143,9 +149,10 @@ class Comparator:
         global _WORKER
         _WORKER = self  # forked workers inherit it: no bundle is pickled
         context = multiprocessing.get_context("fork")
+        chunk = max(1, min(PARALLEL_CHUNK, len(pairs) // (TASKS_PER_WORKER * jobs)))
         with context.Pool(jobs, initializer=_ignore_interrupts) as pool:
             for key, result in zip(pairs, pool.imap(_worker_difference, pairs,
-                                                     chunksize=PARALLEL_CHUNK)):
+                                                     chunksize=chunk)):
                 self._judged[key] = result
                 if progress is not None:
                     progress.step()
