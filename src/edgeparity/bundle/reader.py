@@ -7,6 +7,7 @@ array is checked against the shape and dtype its manifest promised before it is 
 Runs in every environment (CPython 3.6, numpy only).
 """
 
+import errno
 import gzip
 import hashlib
 import json
@@ -39,13 +40,22 @@ def open_array_file(bundle_path: str, relative: str) -> BinaryIO:
     """
     arrays_dir = os.path.join(bundle_path, ARRAYS)
     full = os.path.join(bundle_path, relative)
-    if os.path.islink(arrays_dir) or os.path.dirname(full) != arrays_dir:
+    if os.path.dirname(full) != arrays_dir or os.path.islink(arrays_dir):
         raise OSError("{} is outside the bundle's arrays/ folder".format(relative))
-    info = os.lstat(full)
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError("{} is not a regular file".format(relative))
+    # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the open, and fstat
+    # on what was opened tells a regular file from the rest: one open, no separate lstat, and
+    # no window between a check and the open.
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    return os.fdopen(os.open(full, flags), "rb")
+    try:
+        descriptor = os.open(full, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError("{} is not a regular file (a symlink)".format(relative)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError("{} is not a regular file".format(relative))
+    return os.fdopen(descriptor, "rb")
 
 
 def _sha256_stream(handle: BinaryIO) -> str:
