@@ -123,3 +123,20 @@ def test_rewriting_a_bundle_replaces_it_whole(tmp_path):
     loaded = bundle.load(path)
     assert len(loaded.records) == 2
     assert [n for n in os.listdir(str(tmp_path)) if n != "b"] == []
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+    np.zeros((0, 3), np.float32),
+    np.array(3.5),
+    np.arange(5, dtype=">i4"),
+    np.array([True, False]),
+    np.linspace(0, 1, 7, dtype=np.float16),
+    np.ones((1,) * 32, np.int8),
+])
+def test_stored_npy_files_are_what_np_save_writes(array):
+    from edgeparity.bundle.writer import _npy_parts
+
+    expected = io.BytesIO()
+    np.save(expected, array, allow_pickle=False)
+    assert b"".join(bytes(part) for part in _npy_parts(array)) == expected.getvalue()

@@ -55,13 +55,33 @@ def _make_owned_directory(target: str, kind: str) -> str:
     )
 
 
-def _gzip(data: bytes) -> bytes:
+def _gzip(parts: List[Any]) -> bytes:
     # mtime=0 keeps the compressed bytes reproducible for identical arrays. (gzip.compress
     # only takes mtime from Python 3.8 on.)
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as handle:
-        handle.write(data)
+        for part in parts:
+            handle.write(part)
     return buffer.getvalue()
+
+
+def _npy_parts(array: np.ndarray) -> List[Any]:
+    """The bytes ``np.save`` writes for a C-contiguous array, as [header, the array's memory].
+
+    The array's own memory goes to the file as it is: np.save into a BytesIO made two more
+    copies of it (tobytes, then the buffer). Not np.save(file) either: numpy reports a full
+    disk as a short write without an errno, the file object as ENOSPC.
+    """
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    try:
+        npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
+    except ValueError:  # a header too long for format 1.0 (thousands of dimensions)
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return [buffer.getvalue()]
+    return [header.getvalue(), memoryview(array).cast("B") if array.size else b""]
 
 
 @contextlib.contextmanager
@@ -226,18 +246,15 @@ class ArrayStore:
                 "dtype": array.dtype.str,
                 "bytes": int(array.nbytes),
             }  # type: Dict[str, Any]
-            # Through memory, not np.save(file): numpy reports a full disk as a short write
-            # without an errno, the file object as ENOSPC.
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
             if self.compression == "gzip":
-                data = _gzip(buffer.getvalue())  # type: Any
+                data = _gzip(_npy_parts(array))
                 entry["file"] = "{}/{}.npy.gz".format(ARRAYS, digest)
                 entry["file_sha256"] = hashlib.sha256(data).hexdigest()
+                parts = [data]  # type: List[Any]
             else:
                 # Plain .npy: the file holds exactly the array, whose content digest is its
                 # name, so no second hash of the file is needed.
-                data = buffer.getbuffer()
+                parts = _npy_parts(array)
                 entry["file"] = "{}/{}.npy".format(ARRAYS, digest)
             target = os.path.join(self.staging, entry["file"])
             temporary = "{}.{}.tmp".format(target, os.getpid())
@@ -245,7 +262,8 @@ class ArrayStore:
             # before the manifest is written, so a manifest never points at unwritten data.
             with _writing("write an array of the bundle", self.path):
                 with open(temporary, "wb") as handle:
-                    handle.write(data)
+                    for part in parts:
+                        handle.write(part)
                 os.replace(temporary, target)
             self.arrays[digest] = entry
         return digest
