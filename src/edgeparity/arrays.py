@@ -10,6 +10,7 @@ Runs in every environment (CPython 3.6, numpy only).
 """
 
 import hashlib
+import threading
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -50,11 +51,22 @@ _ROW = 256
 _BYTE_BLOCK = 1 << 18
 
 
+_SCRATCH = threading.local()
+
+
+def _byte_scratch() -> Tuple[np.ndarray, np.ndarray]:
+    """This thread's float32 block and row of ones, allocated once: a 1 MB block allocated and
+    freed per array makes glibc hand memory back to the kernel and fault it in again, which
+    cost more than the sums themselves."""
+    if not hasattr(_SCRATCH, "block"):
+        _SCRATCH.block = np.empty((_BYTE_BLOCK // _ROW, _ROW), dtype=np.float32)
+        _SCRATCH.ones = np.ones(_ROW, dtype=np.float32)
+    return _SCRATCH.block, _SCRATCH.ones
+
+
 def _byte_sums(flat: np.ndarray) -> Tuple[int, int]:
     """(sum, sum of squares) of an 8-bit array, exactly."""
-    rows = _BYTE_BLOCK // _ROW
-    block = np.empty((rows, _ROW), dtype=np.float32)
-    ones = np.ones(_ROW, dtype=np.float32)
+    block, ones = _byte_scratch()
     total, squares = 0, 0
     whole = flat.size - flat.size % _ROW
     for start in range(0, whole, _BYTE_BLOCK):
