@@ -53,6 +53,7 @@ def _worker(connection: Any, staging: str, path: str, compression: str, keys: Se
     while True:
         task = connection.recv()
         if task is None:
+            store.close()
             return
         index, images = task
         before = dict(session.counts)

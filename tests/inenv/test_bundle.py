@@ -140,3 +140,24 @@ def test_stored_npy_files_are_what_np_save_writes(array):
     expected = io.BytesIO()
     np.save(expected, array, allow_pickle=False)
     assert b"".join(bytes(part) for part in _npy_parts(array)) == expected.getvalue()
+
+
+def test_large_arrays_are_written_behind_with_a_bounded_number_of_descriptors(tmp_path):
+    from edgeparity.bundle import writer as writer_module
+
+    def open_descriptors():
+        return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+    before = open_descriptors()
+    size = writer_module.WRITE_BEHIND_BYTES
+    arrays = [np.full(size, index, np.uint8) for index in range(writer_module.WRITE_BEHIND_LAG + 3)]
+    writer = BundleWriter(str(tmp_path / "b"))
+    for array in arrays + [np.ones(10, np.uint8)]:  # the small one is not written behind
+        writer.add_array(array)
+        assert len(writer.written) <= writer_module.WRITE_BEHIND_LAG
+    assert writer.written
+    path = writer.finish({"name": "test"})
+    assert not writer.written and open_descriptors() == before
+    loaded = bundle.load(path)
+    for array in arrays:
+        np.testing.assert_array_equal(loaded.array(bundle.array_digest(array)), array)
