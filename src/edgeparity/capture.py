@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import __version__, defaults, probe
+from .allocator import keep_image_buffers
 from .bundle import BundleError, BundleWriter
 from .errors import UserError
 from .inputs import (
@@ -159,6 +160,8 @@ def capture(
         "canonical_source": canonical.describe(),
     }  # type: Dict[str, Any]
     session = None  # type: Optional[Session]
+    # Each image allocates and frees the same large buffers: keep them in the heap (allocator.py).
+    keep_image_buffers()
     try:
         session = Session(writer, chosen, options or {})
         session.pipeline = dict(pipeline or {})

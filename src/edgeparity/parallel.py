@@ -20,6 +20,7 @@ import signal
 from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .allocator import keep_image_buffers
 from .bundle.writer import ArrayStore
 from .errors import UserError
 from .session import Session
@@ -43,6 +44,7 @@ def _worker(connection: Any, staging: str, path: str, compression: str, keys: Se
     # The parent handles Ctrl-C and SIGTERM (it keeps what was captured, then stops us).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    keep_image_buffers()  # as the serial capture does (allocator.py)
     store = ArrayStore(staging, path, compression)
     chosen = [i for i in all_implementations() if impl_key(i.stage, i.name) in keys]
     session = Session(store, chosen, options)
@@ -51,6 +53,7 @@ def _worker(connection: Any, staging: str, path: str, compression: str, keys: Se
     while True:
         task = connection.recv()
         if task is None:
+            store.close()
             return
         index, images = task
         before = dict(session.counts)

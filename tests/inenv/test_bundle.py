@@ -161,3 +161,41 @@ def test_a_manifest_in_the_older_indented_form_still_loads(tmp_path):
         json.dump(manifest, handle, indent=1)
     with pytest.raises(BundleError, match="index_sha256"):
         bundle.load(path)
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+    np.zeros((0, 3), np.float32),
+    np.array(3.5),
+    np.arange(5, dtype=">i4"),
+    np.array([True, False]),
+    np.linspace(0, 1, 7, dtype=np.float16),
+    np.ones((1,) * 32, np.int8),
+])
+def test_stored_npy_files_are_what_np_save_writes(array):
+    from edgeparity.bundle.writer import _npy_parts
+
+    expected = io.BytesIO()
+    np.save(expected, array, allow_pickle=False)
+    assert b"".join(bytes(part) for part in _npy_parts(array)) == expected.getvalue()
+
+
+def test_large_arrays_are_written_behind_with_a_bounded_number_of_descriptors(tmp_path):
+    from edgeparity.bundle import writer as writer_module
+
+    def open_descriptors():
+        return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+    before = open_descriptors()
+    size = writer_module.WRITE_BEHIND_BYTES
+    arrays = [np.full(size, index, np.uint8) for index in range(writer_module.WRITE_BEHIND_LAG + 3)]
+    writer = BundleWriter(str(tmp_path / "b"))
+    for array in arrays + [np.ones(10, np.uint8)]:  # the small one is not written behind
+        writer.add_array(array)
+        assert len(writer.written) <= writer_module.WRITE_BEHIND_LAG
+    assert writer.written
+    path = writer.finish({"name": "test"})
+    assert not writer.written and open_descriptors() == before
+    loaded = bundle.load(path)
+    for array in arrays:
+        np.testing.assert_array_equal(loaded.array(bundle.array_digest(array)), array)

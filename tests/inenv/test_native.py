@@ -82,3 +82,33 @@ def test_native_stderr_recovers_the_failed_check_and_passes_the_text_on(capfd):
     assert "some note" in stderr.text
     assert stderr.reason() == "cannot open model.so"
     assert "Check failed" in capfd.readouterr().err  # nothing hidden from the user
+
+
+@pytest.mark.skipif(not shutil.which("readelf"), reason="readelf (binutils) is not installed")
+def test_every_mapped_library_reads_like_readelf_from_a_few_kilobytes(monkeypatch):
+    from edgeparity.native import elf
+
+    read = []
+
+    class Counting(io.FileIO):
+        def read(self, size=-1):
+            data = super().read(size)
+            read.append(len(data))
+            return data
+
+    monkeypatch.setattr(elf, "open", lambda path, mode: Counting(path, "r"), raising=False)
+    _decode_something()
+    libraries = [path for path in native.loaded_libraries() if os.path.isfile(path)]
+    assert libraries
+    for library in libraries[:40]:
+        output = subprocess.check_output(["readelf", "-d", library]).decode()
+        needed = [line.split("[")[1].rstrip("]").strip() for line in output.splitlines()
+                  if "(NEEDED)" in line]
+        sonames = [line.split("[")[1].rstrip("]") for line in output.splitlines()
+                   if "(SONAME)" in line]
+        del read[:]
+        assert elf.read_dynamic(library) == {
+            "soname": sonames[0] if sonames else None, "needed": needed}, library
+        size = os.path.getsize(library)
+        # The headers, the section table, .dynamic and .dynstr: not the code.
+        assert sum(read) < max(64 * 1024, size // 4), (library, sum(read), size)

@@ -11,6 +11,7 @@ the previous bundle stays intact.
 Runs in every environment (CPython 3.6, numpy only).
 """
 
+import collections
 import contextlib
 import gzip
 import hashlib
@@ -54,13 +55,33 @@ def _make_owned_directory(target: str, kind: str) -> str:
     )
 
 
-def _gzip(data: bytes) -> bytes:
+def _gzip(parts: List[Any]) -> bytes:
     # mtime=0 keeps the compressed bytes reproducible for identical arrays. (gzip.compress
     # only takes mtime from Python 3.8 on.)
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as handle:
-        handle.write(data)
+        for part in parts:
+            handle.write(part)
     return buffer.getvalue()
+
+
+def _npy_parts(array: np.ndarray) -> List[Any]:
+    """The bytes ``np.save`` writes for a C-contiguous array, as [header, the array's memory].
+
+    The array's own memory goes to the file as it is: np.save into a BytesIO made two more
+    copies of it (tobytes, then the buffer). Not np.save(file) either: numpy reports a full
+    disk as a short write without an errno, the file object as ENOSPC.
+    """
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    try:
+        npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
+    except ValueError:  # a header too long for format 1.0 (thousands of dimensions)
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return [buffer.getvalue()]
+    return [header.getvalue(), memoryview(array).cast("B") if array.size else b""]
 
 
 @contextlib.contextmanager
@@ -197,6 +218,26 @@ def _exchange(first: str, second: str) -> bool:
         return False
 
 
+# Write-behind for large arrays: a capture of photos writes gigabytes (3.9 MB per 1.3 MP photo),
+# which would otherwise fill the page cache with dirty pages, push everything else out of
+# memory (a Jetson has 4 GB) and leave all of it for the one sync at the end. So the writeback
+# of each large array file is started right after it is written, and its pages are dropped
+# from the cache a few arrays later, when they are on disk: the next arrays reuse those pages
+# (measured here: 3 ms instead of 12-15 ms to write a photo's array, and no wait at the end).
+# Smaller arrays stay cached, for a compare run right after the capture.
+WRITE_BEHIND_BYTES = 1 << 20
+WRITE_BEHIND_LAG = 4  # arrays written since, before a file's pages are dropped
+
+
+def _drop_cached(descriptor: int) -> None:
+    """Start writing back a file's dirty pages, and drop those already on disk."""
+    if hasattr(os, "posix_fadvise"):  # not on macOS
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass  # only advice
+
+
 class ArrayStore:
     """Arrays and records of a bundle being captured, the arrays written into ``staging``.
 
@@ -214,6 +255,8 @@ class ArrayStore:
         self.compression = compression
         self.arrays = {}  # type: Dict[str, Dict[str, Any]]
         self.records = []  # type: List[Dict[str, Any]]
+        # Descriptors of the last large arrays written, oldest first (write-behind).
+        self.written = collections.deque()  # type: collections.deque
 
     def add_array(self, array: np.ndarray) -> str:
         """Store an array once (content-addressed) and return its digest."""
@@ -225,18 +268,15 @@ class ArrayStore:
                 "dtype": array.dtype.str,
                 "bytes": int(array.nbytes),
             }  # type: Dict[str, Any]
-            # Through memory, not np.save(file): numpy reports a full disk as a short write
-            # without an errno, the file object as ENOSPC.
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
             if self.compression == "gzip":
-                data = _gzip(buffer.getvalue())  # type: Any
+                data = _gzip(_npy_parts(array))
                 entry["file"] = "{}/{}.npy.gz".format(ARRAYS, digest)
                 entry["file_sha256"] = hashlib.sha256(data).hexdigest()
+                parts = [data]  # type: List[Any]
             else:
                 # Plain .npy: the file holds exactly the array, whose content digest is its
                 # name, so no second hash of the file is needed.
-                data = buffer.getbuffer()
+                parts = _npy_parts(array)
                 entry["file"] = "{}/{}.npy".format(ARRAYS, digest)
             target = os.path.join(self.staging, entry["file"])
             temporary = "{}.{}.tmp".format(target, os.getpid())
@@ -244,10 +284,27 @@ class ArrayStore:
             # before the manifest is written, so a manifest never points at unwritten data.
             with _writing("write an array of the bundle", self.path):
                 with open(temporary, "wb") as handle:
-                    handle.write(data)
+                    for part in parts:
+                        handle.write(part)
+                    handle.flush()
+                    if array.nbytes >= WRITE_BEHIND_BYTES:
+                        _drop_cached(handle.fileno())
+                        self.written.append(os.dup(handle.fileno()))
                 os.replace(temporary, target)
+            while len(self.written) > WRITE_BEHIND_LAG:
+                self._forget_written()
             self.arrays[digest] = entry
         return digest
+
+    def _forget_written(self) -> None:
+        descriptor = self.written.popleft()
+        _drop_cached(descriptor)
+        os.close(descriptor)
+
+    def close(self) -> None:
+        """Close the descriptors kept for write-behind (their data stays for finish's sync)."""
+        while self.written:
+            os.close(self.written.popleft())
 
     def add_record(self, record: Dict[str, Any]) -> None:
         self.records.append(record)
@@ -310,6 +367,7 @@ class BundleWriter(ArrayStore):
     def finish(self, manifest: Dict[str, Any]) -> str:
         """Write the manifest (complete) and move the bundle into place, replacing an old one."""
         manifest = dict(manifest, complete=True)
+        self.close()
         if hasattr(os, "sync"):
             os.sync()
         self._write_manifest(manifest)
@@ -318,6 +376,7 @@ class BundleWriter(ArrayStore):
     def finish_interrupted(self, manifest: Dict[str, Any]) -> str:
         """Keep what was captured under PATH.interrupted, marked incomplete."""
         manifest = dict(manifest, complete=False, interrupted=True)
+        self.close()
         self._write_manifest(manifest)
         return self._move_into_place(self.path + ".interrupted")
 
@@ -354,5 +413,6 @@ class BundleWriter(ArrayStore):
             return target
 
     def discard(self) -> None:
+        self.close()
         if not self.keep_staging:
             shutil.rmtree(self.staging, ignore_errors=True)

@@ -6,7 +6,7 @@ image may lack). CPython 3.6+, standard library only.
 
 import platform
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import BinaryIO, Dict, List, Optional, Tuple
 
 # e_machine values of the ELF header (System V ABI) for the machines edgeparity meets.
 ELF_MACHINES = {3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv", 21: "ppc64"}
@@ -46,48 +46,68 @@ def read_needed(path: str) -> List[str]:
 
 
 def read_dynamic(path: str) -> Dict[str, object]:
-    """SONAME and NEEDED entries of an ELF file's dynamic section ({} if not ELF)."""
+    """SONAME and NEEDED entries of an ELF file's dynamic section ({} if not ELF).
+
+    Reads only the ELF header, the section header table, the dynamic section and its string
+    table (a few KB), never the whole file: libmxnet.so is 150 MB, and every capture describes
+    its libraries.
+    """
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
+            return _read_dynamic(handle)
+    except (OSError, struct.error, ValueError):
         return {}
-    if data[:4] != b"\x7fELF":
+
+
+def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
+    handle.seek(offset)
+    data = handle.read(size)
+    if len(data) != size:
+        raise ValueError("truncated ELF file")
+    return data
+
+
+def _read_dynamic(handle: BinaryIO) -> Dict[str, object]:
+    header = handle.read(64)
+    if header[:4] != b"\x7fELF":
         return {}
-    is64 = data[4] == 2
-    endian = "<" if data[5] == 1 else ">"
+    is64 = header[4] == 2
+    endian = "<" if header[5] == 1 else ">"
     if is64:
-        (shoff,) = struct.unpack_from(endian + "Q", data, 0x28)
-        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x3A)
+        (shoff,) = struct.unpack_from(endian + "Q", header, 0x28)
+        shentsize, shnum = struct.unpack_from(endian + "HH", header, 0x3A)
     else:
-        (shoff,) = struct.unpack_from(endian + "I", data, 0x20)
-        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x2E)
+        (shoff,) = struct.unpack_from(endian + "I", header, 0x20)
+        shentsize, shnum = struct.unpack_from(endian + "HH", header, 0x2E)
+    table = _read_at(handle, shoff, shnum * shentsize)
     sections = []
     for index in range(shnum):
-        base = shoff + index * shentsize
+        base = index * shentsize
         if is64:
-            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
-            sh_offset, sh_size = struct.unpack_from(endian + "QQ", data, base + 0x18)
-            (sh_link,) = struct.unpack_from(endian + "I", data, base + 0x28)
+            (sh_type,) = struct.unpack_from(endian + "I", table, base + 4)
+            sh_offset, sh_size = struct.unpack_from(endian + "QQ", table, base + 0x18)
+            (sh_link,) = struct.unpack_from(endian + "I", table, base + 0x28)
         else:
-            (sh_type,) = struct.unpack_from(endian + "I", data, base + 4)
-            sh_offset, sh_size, sh_link = struct.unpack_from(endian + "III", data, base + 0x10)
+            (sh_type,) = struct.unpack_from(endian + "I", table, base + 4)
+            sh_offset, sh_size, sh_link = struct.unpack_from(endian + "III", table, base + 0x10)
         sections.append((sh_type, sh_offset, sh_size, sh_link))
     SHT_DYNAMIC, DT_NEEDED, DT_SONAME = 6, 1, 14
     result = {"soname": None, "needed": []}  # type: Dict[str, object]
     for sh_type, sh_offset, sh_size, sh_link in sections:
         if sh_type != SHT_DYNAMIC or sh_link >= len(sections):
             continue
-        strtab_offset = sections[sh_link][1]
+        _, strtab_offset, strtab_size, _ = sections[sh_link]
+        strings = _read_at(handle, strtab_offset, strtab_size)
+        dynamic = _read_at(handle, sh_offset, sh_size)
         entry_format = endian + ("qQ" if is64 else "iI")
         entry_size = struct.calcsize(entry_format)
-        for offset in range(sh_offset, sh_offset + sh_size, entry_size):
-            tag, value = struct.unpack_from(entry_format, data, offset)
+        for offset in range(0, sh_size - entry_size + 1, entry_size):
+            tag, value = struct.unpack_from(entry_format, dynamic, offset)
             if tag == 0:
                 break
             if tag in (DT_SONAME, DT_NEEDED):
-                end = data.index(b"\x00", strtab_offset + value)
-                name = data[strtab_offset + value : end].decode("ascii", "replace")
+                end = strings.index(b"\x00", value)
+                name = strings[value:end].decode("ascii", "replace")
                 if tag == DT_SONAME:
                     result["soname"] = name
                 else:
