@@ -38,8 +38,11 @@ def keep_image_buffers() -> bool:
         mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     except (OSError, AttributeError, ImportError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    # Each set on its own: 32-bit glibc caps the mmap threshold lower and refuses ours, and the
+    # trim threshold still helps there.
+    mmap_set = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    trim_set = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    return bool(mmap_set and trim_set)
 
 
 def _is_glibc() -> bool:

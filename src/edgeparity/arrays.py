@@ -182,6 +182,9 @@ _SIMPLE_HEADER = re.compile(
 _MAGIC = b"\x93NUMPY"
 # numpy (>= 1.24) refuses longer headers by default: they go its way, to be refused the same.
 _HEADER_LIMIT = 10000
+# What a header may declare at all (format 1.0's largest): a 2.0 header may declare 4 GiB, which
+# would be read, or decompressed from a gzip bomb, before anything else is checked.
+_HEADER_READ_LIMIT = 65535
 
 
 def _read_exactly(stream: Any, size: int) -> bytes:
@@ -208,6 +211,9 @@ def _read_header(stream: Any) -> Tuple[Tuple[int, ...], bool, np.dtype]:
         length = struct.unpack("<I", prefix)[0]
     else:
         raise ValueError("unsupported .npy format version {}.{}".format(*version))
+    if length > _HEADER_READ_LIMIT:  # refused before it is read (or decompressed)
+        raise ValueError("header of {} bytes declared; an .npy header is at most {}".format(
+            length, _HEADER_READ_LIMIT))
     header = _read_exactly(stream, length)
     match = _SIMPLE_HEADER.match(header.decode("latin1")) if length <= _HEADER_LIMIT else None
     if match:

@@ -78,3 +78,26 @@ def test_truncated_header_body():
     data = _npy(np.zeros(4, np.uint8))
     with pytest.raises(ValueError, match="not a readable"):
         arrays.read_npy(io.BytesIO(data[:40]), 100, "x.npy")
+
+
+def test_a_huge_declared_header_is_refused_before_it_is_read():
+    """A 2.0 header may declare 4 GiB: refused by its length, not read (nor decompressed)."""
+
+    class Endless(io.RawIOBase):
+        def __init__(self, head):
+            self.head, self.served = head, 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            chunk = (self.head + b" " * len(buffer))[:len(buffer)]
+            self.head = self.head[len(chunk):]
+            buffer[:len(chunk)] = chunk
+            self.served += len(chunk)
+            return len(chunk)
+
+    stream = Endless(b"\x93NUMPY\x02\x00" + struct.pack("<I", 2 ** 32 - 1))
+    with pytest.raises(ValueError, match="header of"):
+        arrays.read_npy(io.BufferedReader(stream), 1 << 20, "bomb.npy")
+    assert stream.served < 1 << 20

@@ -112,3 +112,32 @@ def test_every_mapped_library_reads_like_readelf_from_a_few_kilobytes(monkeypatc
         size = os.path.getsize(library)
         # The headers, the section table, .dynamic and .dynstr: not the code.
         assert sum(read) < max(64 * 1024, size // 4), (library, sum(read), size)
+
+
+def _elf_with_dynamic_section(offset, size, shnum=2, shentsize=64):
+    """A little-endian ELF64 header and a section table whose second section is SHT_DYNAMIC at
+    ``offset``/``size`` (sizes a damaged or hostile file may declare)."""
+    import struct
+
+    header = bytearray(64)
+    header[:6] = b"\x7fELF\x02\x01"
+    struct.pack_into("<Q", header, 0x28, 64)  # e_shoff
+    struct.pack_into("<HH", header, 0x3A, shentsize, shnum)
+    table = bytearray(64 * 2)
+    struct.pack_into("<I", table, 64 + 4, 6)  # SHT_DYNAMIC
+    struct.pack_into("<QQ", table, 64 + 0x18, offset, size)
+    struct.pack_into("<I", table, 64 + 0x28, 0)  # sh_link: the (empty) first section
+    return bytes(header + table)
+
+
+@pytest.mark.parametrize("fields", [
+    dict(offset=0, size=2 ** 64 - 1),  # does not fit an index: OverflowError unless refused
+    dict(offset=2 ** 40, size=4096),  # beyond the end of the file
+    dict(offset=0, size=64, shnum=65535, shentsize=65535),  # a 4 GB section table
+])
+def test_read_dynamic_refuses_sizes_the_file_cannot_hold(tmp_path, fields):
+    from edgeparity.native.elf import read_dynamic
+
+    path = tmp_path / "hostile.so"
+    path.write_bytes(_elf_with_dynamic_section(**fields))
+    assert read_dynamic(str(path)) == {}

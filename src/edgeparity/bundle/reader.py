@@ -42,10 +42,13 @@ def open_array_file(bundle_path: str, relative: str) -> BinaryIO:
     full = os.path.join(bundle_path, relative)
     if os.path.dirname(full) != arrays_dir or os.path.islink(arrays_dir):
         raise OSError("{} is outside the bundle's arrays/ folder".format(relative))
-    # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the open, and fstat
-    # on what was opened tells a regular file from the rest: one open, no separate lstat, and
-    # no window between a check and the open.
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    # lstat first: a device node is never opened (opening one can have effects). Then
+    # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking, O_NOCTTY a terminal
+    # from becoming ours, and fstat checks what was opened (no window between check and open).
+    if not stat.S_ISREG(os.lstat(full).st_mode):
+        raise OSError("{} is not a regular file".format(relative))
+    flags = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_NOCTTY", 0))
     try:
         descriptor = os.open(full, flags)
     except OSError as exc:

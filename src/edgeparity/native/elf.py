@@ -4,6 +4,7 @@ Read straight from the file's header and dynamic section (no ``readelf`` needed,
 image may lack). CPython 3.6+, standard library only.
 """
 
+import os
 import platform
 import struct
 from typing import BinaryIO, Dict, List, Optional, Tuple
@@ -55,11 +56,21 @@ def read_dynamic(path: str) -> Dict[str, object]:
     try:
         with open(path, "rb") as handle:
             return _read_dynamic(handle)
-    except (OSError, struct.error, ValueError):
+    except (OSError, struct.error, ValueError, OverflowError, MemoryError):
         return {}
 
 
+# A dynamic section or its string table larger than this is not a real library's (libmxnet.so's
+# are a few KB): refused before anything is allocated for it.
+_MAX_SECTION_BYTES = 16 << 20
+
+
 def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset``; ValueError when the file, or the limit, is smaller: sizes
+    come from the file itself, so a damaged or hostile one must not make us allocate them."""
+    file_size = os.fstat(handle.fileno()).st_size
+    if size < 0 or offset < 0 or size > _MAX_SECTION_BYTES or offset + size > file_size:
+        raise ValueError("ELF section out of bounds")
     handle.seek(offset)
     data = handle.read(size)
     if len(data) != size:
