@@ -163,6 +163,12 @@ def capture(
     # Each image allocates and frees the same large buffers: keep them in the heap (allocator.py).
     keep_image_buffers()
     try:
+        jobs = choose_jobs(len(images), jobs)
+        if not quiet:
+            # Loading a runtime or a model takes seconds before the first image: say what runs.
+            sys.stderr.write("capture: {} images on {}; loading {} implementations\n".format(
+                len(images), "1 process" if jobs == 1 else "{} worker processes".format(jobs),
+                len(chosen)))
         session = Session(writer, chosen, options or {})
         session.pipeline = dict(pipeline or {})
         session.pipeline_only = pipeline_only
@@ -172,7 +178,6 @@ def capture(
             manifest["images"][image] = entry
             progress.step(image, note=entry.get("error"))
 
-        jobs = choose_jobs(len(images), jobs)
         if jobs > 1:
             run_pool(jobs, images, session, writer, images_dir, limits, options or {}, done)
             # Decoders map their JPEG library on first use: decode once here too, so the

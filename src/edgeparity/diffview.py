@@ -121,6 +121,11 @@ def shrink_factor(width: int, height: int, side: int) -> int:
     return max(1, -(-max(width, height) // side))
 
 
+def view_bytes(view: DiffView) -> int:
+    """PNG bytes a view embeds (what it adds to an HTML report, before base64)."""
+    return sum(len(value) for value in vars(view).values() if isinstance(value, bytes))
+
+
 def build_view(reference: np.ndarray, other: np.ndarray, photos: bool = True
                ) -> Optional[DiffView]:
     """The view of two decoded images (uint8 H x W x C of one shape, C 1, 3 or 4: grey, RGB,

@@ -26,13 +26,18 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.log_every = log_every
         self.started = time.time()
+        # When the first item finished: the rate and ETA count from there, so the set-up before
+        # it (loading a model, starting workers) does not make them wild.
+        self.first_done = None  # type: Optional[float]
         self.count = 0
         self._last_shown = 0.0
         self._width = 0
 
     def line(self, label: str = "") -> str:
-        elapsed = time.time() - self.started
-        rate = self.count / elapsed if elapsed > 0 else 0.0
+        now = time.time()
+        elapsed = now - self.started
+        since_first = now - self.first_done if self.first_done is not None else 0.0
+        rate = (self.count - 1) / since_first if self.count > 1 and since_first > 0 else 0.0
         text = "{}: {}{}/{}".format(self.what, self.unit + " " if self.unit else "",
                                     self.count, self.total)
         if rate > 0:
@@ -47,9 +52,11 @@ class Progress:
     def step(self, label: str = "", note: Optional[str] = None) -> None:
         """One more item done. ``note`` (e.g. an error) is always printed on its own line."""
         self.count += 1
+        now = time.time()
+        if self.first_done is None:
+            self.first_done = now
         if self.quiet:
             return
-        now = time.time()
         if note:
             self._write_line("{}: {}".format(printable(label), printable(note)))
         if self.tty:

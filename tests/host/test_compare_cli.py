@@ -167,3 +167,18 @@ def test_library_api_writes_what_the_command_writes(here_bundle, tmp_path, capsy
     for ext in ("json", "md", "html"):
         with open(files["cli"][ext]) as cli_file, open(files["library"][ext]) as library_file:
             assert cli_file.read() == library_file.read(), ext
+
+
+def test_verify_names_every_damaged_bundle_not_only_the_first(here_bundle, tmp_path, capsys):
+    copies = []
+    for name in ("a", "b"):
+        copy = str(tmp_path / name)
+        shutil.copytree(here_bundle, copy)
+        victim = sorted(os.listdir(os.path.join(copy, "arrays")))[0]
+        with open(os.path.join(copy, "arrays", victim), "ab") as handle:
+            handle.write(b"garbage")
+        copies.append(copy)
+    assert cli.main(["verify", copies[0], here_bundle, copies[1]]) == errors.EXIT_ERROR
+    captured = capsys.readouterr()
+    assert copies[0] in captured.err and copies[1] in captured.err
+    assert "intact" in captured.out and "2 of 3 bundles damaged" in captured.err

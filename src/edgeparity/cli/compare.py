@@ -65,15 +65,27 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ..bundle import load
+    from ..bundle import BundleError, load
 
+    # Every bundle is checked and named, damaged or not: bundles copied back from several
+    # devices are verified together, and each damaged one should be known at once.
+    damaged = 0
     for path in args.bundles:
-        loaded = load(path, verify=True)  # reads every .npy; .npy.gz files by their sha256
-        for digest, entry in loaded.manifest["arrays"].items():
-            if entry["file"].endswith(".gz"):
-                loaded.array(digest)  # and their content too
+        try:
+            loaded = load(path, verify=True)  # reads every .npy; .npy.gz files by their sha256
+            for digest, entry in loaded.manifest["arrays"].items():
+                if entry["file"].endswith(".gz"):
+                    loaded.array(digest)  # and their content too
+        except BundleError as exc:
+            damaged += 1
+            sys.stderr.write("edgeparity: error: {}\n".format(printable(exc, multiline=True)))
+            continue
         print("{}: intact ({} records, {} arrays)".format(
             printable(path), len(loaded.records), len(loaded.manifest["arrays"])))
+    if damaged:
+        sys.stderr.write("edgeparity: {} of {} bundles damaged or incomplete\n".format(
+            damaged, len(args.bundles)))
+        return EXIT_ERROR
     return EXIT_PARITY
 
 

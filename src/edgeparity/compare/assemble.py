@@ -14,7 +14,14 @@ from ..stages.pipeline import STAGES
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
 from .tolerances import Tolerances
-from .verdicts import COMPARED, DIVERGENT, Comparator, overall_verdict, pair_verdict
+from .verdicts import (
+    COMPARED,
+    DIVERGENT,
+    Comparator,
+    ViewBudget,
+    overall_verdict,
+    pair_verdict,
+)
 
 REPORT_SCHEMA = "edgeparity.report/2"
 # What became of one image along both pipelines; `first_divergent_stage` is null for all but
@@ -47,6 +54,7 @@ def compare(
     ref = choose_reference(endpoints, reference)
     pairs = []
     heatmaps: Dict[str, DiffView] = {}
+    budget = ViewBudget()  # one bound on the views of all pairs: the HTML page's size
     for endpoint in endpoints:
         if endpoint is ref:
             continue
@@ -54,7 +62,8 @@ def compare(
         progress = Progress("compare {} vs {}".format(ref.label, endpoint.label), 0, quiet,
                             unit="differing outputs")
         pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps,
-                                           max_heatmaps, jobs or os.cpu_count() or 1, progress)
+                                           max_heatmaps, jobs or os.cpu_count() or 1, progress,
+                                           budget)
         progress.done()
         pairs.append(pair)
         heatmaps.update(pair_heatmaps)
@@ -111,8 +120,10 @@ def compare_pair(
     max_heatmaps: Optional[int] = defaults.HEATMAPS,
     jobs: int = 1,
     progress: Optional[Progress] = None,
+    budget: Optional[ViewBudget] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
-    """One pair's part of the report, and its difference views by id."""
+    """One pair's part of the report, and its difference views by id (as many as ``budget``,
+    shared by the report's pairs, holds)."""
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
     ref_images = reference.bundle.manifest.get("images", {})
     other_images = other.bundle.manifest.get("images", {})
@@ -134,7 +145,7 @@ def compare_pair(
     # Decode's input is the file itself: only later stages have canonical inputs to isolate.
     isolation = {stage: comparator.isolated(stage) for stage in STAGES[1:]}
     walks = comparator.walk(images, isolation)
-    comparator.add_heatmaps(walks, max_heatmaps)
+    comparator.add_heatmaps(walks, max_heatmaps, budget)
     for walk in walks:
         walk["outcome"] = image_outcome(walk)
     # Like for like over what both captured: records of an image only one side has would all

@@ -31,15 +31,25 @@ from ..diffstats import (
     SKIPPED,
     WITHIN_TOLERANCE,
 )
-from ..diffview import DiffView, build_view
+from ..diffview import DiffView, build_view, view_bytes
 from ..stages.pipeline import STAGES, with_last_impl
 from .endpoints import Endpoint
 from .tolerances import Tolerances
 
-# PNG bytes per pair for the views' decoded images (worst first; later views show only where
-# the images differ): a pair of 600 x 400 photos is ~0.9 MB, so the sample images' ten divergent
-# ones fit, and a large corpus still makes a page of a few tens of MB at most.
-PHOTO_BUDGET = 10 << 20
+# PNG bytes of every view one report embeds, all pairs together: base64 adds a third, so the
+# HTML page stays under 10 MB at any corpus size and any number of pairs. Decoded photos (worst
+# first; later views show only where the images differ) take at most half of it: a pair of
+# 600 x 400 photos is ~0.9 MB.
+VIEW_BUDGET = 7 << 20
+
+
+class ViewBudget:
+    """What is left of ``VIEW_BUDGET`` for one report (shared by its pairs)."""
+
+    def __init__(self, total: int = VIEW_BUDGET) -> None:
+        self.left = total
+        self.photos_left = total // 2
+        self.stopped = False  # True once a view was left out for want of room
 # Differences computed per task by a worker process of ``Comparator.prefetch``, at most: each
 # task costs the parent a wake-up and an unpickling, which at 16 small pairs per task took a
 # core-second per 10,000 pairs from the workers on a 2-core machine. Fewer pairs per task when
@@ -158,32 +168,47 @@ class Comparator:
                     progress.step()
         _WORKER = None
 
-    def add_heatmaps(self, walks: List[Dict[str, Any]], limit: Optional[int]) -> None:
+    def add_heatmaps(self, walks: List[Dict[str, Any]], limit: Optional[int],
+                     budget: Optional[ViewBudget] = None) -> None:
         """Difference views (``diffview.DiffView``) for the ``limit`` worst divergent decode
-        steps (all with None); the worst of them embed both images too (``PHOTO_BUDGET``).
+        steps (all with None), as many as ``budget`` holds; the worst of them embed both images
+        too.
 
         Only what a report shows is drawn: each costs loading both images again.
         """
+        budget = budget or ViewBudget()
         if not self.want_heatmaps:
             return
         steps = [s for w in walks for s in w["stages"]
                  if s.get("heatmap_id") and "fraction_pixels_differ" in s]
         steps.sort(key=lambda s: (-s.get("fraction_pixels_differ", 0),
                                   -s.get("max_channel_diff", 0), s["heatmap_id"]))
-        budget = PHOTO_BUDGET
         for step in steps[:limit] if limit is not None else steps:
+            if budget.left <= 0:
+                budget.stopped = True
+                break
             ref_record = self.reference.bundle.records[step["reference_key"]]
             other_record = self.other.bundle.records[step["other_key"]]
             view = build_view(self.reference.bundle.array(ref_record["sha256"]),
                               self.other.bundle.array(other_record["sha256"]),
-                              photos=budget > 0)
-            if view and view.reference is not None and view.other is not None:
-                budget -= len(view.reference) + len(view.other)
-                if budget < 0:  # over: this view and the rest show the difference only
+                              photos=budget.photos_left > 0)
+            if not view:
+                continue
+            if view.reference is not None and view.other is not None:
+                photo_bytes = len(view.reference) + len(view.other)
+                if photo_bytes > budget.photos_left:  # this view and the rest: differences only
                     view.reference = view.other = None
-            if view:
-                self.heatmaps[step["heatmap_id"]] = view
-                step["heatmap"] = step["heatmap_id"]
+                    budget.photos_left = 0
+                else:
+                    budget.photos_left -= photo_bytes
+            size = view_bytes(view)
+            if size > budget.left:
+                budget.left = 0
+                budget.stopped = True
+                break
+            budget.left -= size
+            self.heatmaps[step["heatmap_id"]] = view
+            step["heatmap"] = step["heatmap_id"]
         for walk in walks:
             for step in walk["stages"]:
                 step.pop("heatmap_id", None)

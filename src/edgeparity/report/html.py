@@ -169,7 +169,8 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
         parts.append(absolute_legend())
         if pixel_steps > len(figures):
             parts.append("<p class='note'>Views of the {} worst of {} images whose decoded "
-                         "pixels differ (<code>--heatmaps N</code> for more).</p>".format(
+                         "pixels differ (<code>--heatmaps N</code> sets how many; all views "
+                         "together stay under 7 MB, so the page stays under 10 MB).</p>".format(
                              len(figures), pixel_steps))
         parts += figures
     parts.append("</section>")

@@ -27,9 +27,11 @@ def terminal_width(stream: Optional[IO[str]] = None) -> int:
         return max(NARROWEST, int(columns))
     if stream is not None and _isatty(stream):
         try:
-            return max(NARROWEST, os.get_terminal_size(stream.fileno()).columns)
+            columns_now = os.get_terminal_size(stream.fileno()).columns
         except (OSError, ValueError, AttributeError):
-            pass
+            columns_now = 0
+        if columns_now > 0:  # some ptys (script, docker run -t) report 0 x 0: not a width
+            return max(NARROWEST, columns_now)
     return max(NARROWEST, shutil.get_terminal_size((100, 24)).columns)
 
 
