@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -187,11 +188,13 @@ def _many_images(tmp_path, count=60):
 
 
 def _wait_for_progress(process):
-    # Wait for the first per-image progress line ("[  1/60] ..."): capture is under way.
+    # Wait for the first per-image progress line ("capture: 1/60 ..."), not the line saying
+    # what is being loaded: then images are being captured.
+    progress = re.compile(rb"^capture: \d+/\d+")
     line = process.stderr.readline()
-    while line and not line.startswith(b"capture: "):
+    while line and not progress.match(line):
         line = process.stderr.readline()
-    assert line.startswith(b"capture: "), line
+    assert progress.match(line), line
 
 
 def test_killed_capture_leaves_nothing_compare_would_accept(tmp_path):
