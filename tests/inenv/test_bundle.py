@@ -218,3 +218,10 @@ def test_a_resealed_manifest_still_gets_every_field_check(tmp_path):
             handle.write(seal(manifest))
         with pytest.raises(BundleError, match=message):
             bundle.load(path)
+
+
+def test_an_out_path_under_a_file_is_refused_naming_that_file(tmp_path):
+    blocker = tmp_path / "b"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(BundleError, match="{} is a file, not a folder".format(blocker)):
+        BundleWriter(str(blocker / "deeper" / "bundle"))

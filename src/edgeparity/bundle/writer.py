@@ -238,6 +238,15 @@ def _drop_cached(descriptor: int) -> None:
             pass  # only advice
 
 
+def _first_non_folder(path: str) -> str:
+    """The first existing ancestor of ``path`` (itself included) that is not a folder, or ''."""
+    while path and path != os.path.dirname(path):
+        if os.path.lexists(path):
+            return "" if os.path.isdir(path) else path
+        path = os.path.dirname(path)
+    return ""
+
+
 class ArrayStore:
     """Arrays and records of a bundle being captured, the arrays written into ``staging``.
 
@@ -334,6 +343,11 @@ class BundleWriter(ArrayStore):
         for target in (self.path, self.path + ".interrupted"):
             refuse_to_replace(target)
         parent = os.path.dirname(self.path)
+        blocking = _first_non_folder(parent)
+        if blocking:
+            raise BundleError(
+                "cannot create the bundle {}: {} is a file, not a folder. Choose an --out "
+                "whose parent folders are folders (e.g. bundles/NAME).".format(self.path, blocking))
         with _writing("create the bundle", self.path):
             os.makedirs(parent, exist_ok=True)
             for leftover in clean_leftovers(self.path) + clean_leftovers(
