@@ -92,6 +92,8 @@ def test_merge_refuses_an_unsharded_bundle_and_its_own_input_as_out(tmp_path, ca
     one = run_capture(sys.executable, tmp_path / "one", "edge", "decode=pillow",
                       extra=["--impl", "pillow", "--stages", "decode", "--shard", "1/2"])
     assert cli.main(["merge", one, whole, "--out", str(tmp_path / "m")]) == errors.EXIT_ERROR
-    assert "every shard 1/N .. N/N" in capsys.readouterr().err
+    assert "{} is not a shard bundle".format(whole) in capsys.readouterr().err
     assert cli.main(["merge", one, whole, "--out", one]) == errors.EXIT_ERROR
     assert "is one of the shards" in capsys.readouterr().err
+    assert cli.main(["merge", one, "--out", str(tmp_path / "m")]) == errors.EXIT_ERROR
+    assert "shard 2/2 is missing" in capsys.readouterr().err

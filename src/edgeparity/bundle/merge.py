@@ -41,11 +41,27 @@ def _environment(loaded: Bundle) -> Dict[str, Any]:
 def merge(paths: List[str], out: str) -> str:
     """Write the union of the shard bundles ``paths`` to ``out``; return its path."""
     shards = [load(path) for path in paths]
-    if len(shards) < 2:
-        raise BundleError("merge needs at least two shard bundles")
     if os.path.realpath(out) in {os.path.realpath(path) for path in paths}:
         raise BundleError("--out {} is one of the shards: write the merged bundle elsewhere"
                           .format(out))
+    # Named before the finer checks: a bundle captured without --shard, then which shards of
+    # the split are missing.
+    for shard in shards:
+        if not shard.manifest.get("shard"):
+            raise BundleError("{} is not a shard bundle (it was captured without --shard I/N): "
+                              "merge joins the shards of one split".format(shard.path))
+    count = (shards[0].manifest.get("shard") or {}).get("count")
+    present = {(s.manifest.get("shard") or {}).get("index") for s in shards}
+    if isinstance(count, int) and len(shards) < count:
+        missing = [i for i in range(1, count + 1) if i not in present]
+        raise BundleError("shard{} {} {} missing: capture {} with `edgeparity capture "
+                          "--shard I/{}` and pass every shard to merge".format(
+                              "s" if len(missing) > 1 else "",
+                              ", ".join("{}/{}".format(i, count) for i in missing),
+                              "are" if len(missing) > 1 else "is",
+                              "them" if len(missing) > 1 else "it", count))
+    if len(shards) < 2:
+        raise BundleError("merge needs at least two shard bundles")
     first = shards[0]
     expected = _environment(first)
     for shard in shards[1:]:
