@@ -49,7 +49,6 @@ class ViewBudget:
     def __init__(self, total: int = VIEW_BUDGET) -> None:
         self.left = total
         self.photos_left = total // 2
-        self.stopped = False  # True once a view was left out for want of room
 # Differences computed per task by a worker process of ``Comparator.prefetch``, at most: each
 # task costs the parent a wake-up and an unpickling, which at 16 small pairs per task took a
 # core-second per 10,000 pairs from the workers on a 2-core machine. Fewer pairs per task when
@@ -185,7 +184,6 @@ class Comparator:
                                   -s.get("max_channel_diff", 0), s["heatmap_id"]))
         for step in steps[:limit] if limit is not None else steps:
             if budget.left <= 0:
-                budget.stopped = True
                 break
             ref_record = self.reference.bundle.records[step["reference_key"]]
             other_record = self.other.bundle.records[step["other_key"]]
@@ -202,9 +200,8 @@ class Comparator:
                 else:
                     budget.photos_left -= photo_bytes
             size = view_bytes(view)
-            if size > budget.left:
+            if size > budget.left:  # full: no more views in this report, for any pair
                 budget.left = 0
-                budget.stopped = True
                 break
             budget.left -= size
             self.heatmaps[step["heatmap_id"]] = view
