@@ -5,7 +5,10 @@ image and the libjpeg-turbo Jetson image; MXNet's decode in the cloud matches th
 Pillow; isolated preprocessing agrees; a Jetson image with the wheel build decodes like the cloud.
 And the edge runs the case's runtime: the arm64 Jetson images infer with DLR on a libdlr.so they
 compiled from the vendored DLR 1.6.0 source, and on identical inputs (canonical inputs and
-probes) cloud MXNet and edge DLR agree within the tolerances (1e-5).
+probes) cloud MXNet and edge DLR agree within the tolerances (1e-5). Every environment ran the
+real model (models/efficientnet-lite0: MXNet in the cloud, its aarch64 DLR artifact on the
+Jetson), and the decoder difference changes its top-1 class on some images, each named with
+both class names.
 
     python scripts/check-matrix-report.py [matrix-out/report.json]   (bundles: beside it)
 """
@@ -15,6 +18,7 @@ import os
 import sys
 
 # sha256 of third_party/neo-ai-dlr/neo-ai-dlr-1.6.0-src.tar.xz (its README says where from).
+REAL_MODEL = "efficientnet-lite0"  # matrix.toml's model (models/efficientnet-lite0)
 DLR_SOURCE_SHA256 = "d4c57c4aaec7d3ee610f076cbb8718b97983a6f3c668dc252b540c3af22b45b5"
 
 
@@ -51,6 +55,7 @@ def main(path):
     bundles = os.path.join(os.path.dirname(os.path.abspath(path)), "bundles")
     for name in ("jetson-dlr", "jetson-dlr-wheel"):
         problems += edge_runs_dlr(report, name, bundles)
+    problems += real_model_cost(jetson, bundles)
     for problem in problems:
         print("check-matrix-report: " + problem, file=sys.stderr)
     if problems:
@@ -89,6 +94,27 @@ def edge_runs_dlr(report, name, bundles):
            if r["stage"] == "infer" and r["impl"] == "dlr" and r["status"] == "ok"]
     if not ran:
         problems.append("{}: no infer/dlr output was captured".format(name))
+    return problems
+
+
+def real_model_cost(jetson, bundles):
+    """The real model ran on both sides and the decoder difference changed some top-1 classes,
+    named with the model's labels."""
+    problems = []
+    for name in ("cloud-mxnet", "jetson-dlr"):
+        with open(os.path.join(bundles, name, "manifest.json")) as handle:
+            model = json.load(handle).get("model") or {}
+        if model.get("name") != REAL_MODEL or len(model.get("labels") or ()) != 1000:
+            problems.append("{} did not run {} with its 1000 labels: {}".format(
+                name, REAL_MODEL, {k: v for k, v in model.items() if k != "labels"}))
+    impact = jetson.get("inference_impact") or {}
+    changes = impact.get("top1_changes") or []
+    if not changes:
+        problems.append("cloud-mxnet vs jetson-dlr: no top-1 change on {} images".format(
+            impact.get("images")))
+    for change in changes:
+        if change["reference_label"].startswith("class ") or change["margin"] is None:
+            problems.append("top-1 change not named with labels and margin: {}".format(change))
     return problems
 
 

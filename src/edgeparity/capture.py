@@ -37,10 +37,11 @@ from .inputs import (
     in_shard,
     locate_canonical,
 )
+from .models import IMAGENET, ModelError, model_declaration
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
 from .session import Interrupted, Session, error_text
-from .stages import Implementation, all_implementations, spec
+from .stages import Implementation, all_implementations
 from .stages.pipeline import (
     STAGES,
     extend_chain,
@@ -52,14 +53,27 @@ from .text import printable
 NOISE_SEED = 0
 
 
-def probe_inputs() -> Dict[str, np.ndarray]:
-    """The two inputs the case used to check inference alone: all ones, and seeded noise."""
+def probe_inputs(shape: Tuple[int, ...] = IMAGENET.input_shape) -> Dict[str, np.ndarray]:
+    """The two inputs the case used to check inference alone: all ones, and seeded noise.
+
+    ``shape`` (NCHW) is the model's input: its declared crop, 1 x 3 x 224 x 224 by default.
+    """
     return {
-        "ones": np.ones(spec.INPUT_SHAPE, dtype=np.float32),
-        "noise": np.random.RandomState(NOISE_SEED)
-        .uniform(0, 1, spec.INPUT_SHAPE)
-        .astype(np.float32),
+        "ones": np.ones(shape, dtype=np.float32),
+        "noise": np.random.RandomState(NOISE_SEED).uniform(0, 1, shape).astype(np.float32),
     }
+
+
+def model_record(options: Dict[str, Any]) -> Dict[str, Any]:
+    """The manifest's ``model``: the name, declared preprocessing and labels of the model.
+
+    Compare refuses to compare preprocess or infer outputs whose preprocessing differs. A model
+    that cannot be read is recorded with the reason (its runners record it too).
+    """
+    try:
+        return model_declaration(options.get("model")).record()
+    except ModelError as exc:
+        return {"error": str(exc)}
 
 
 def _no_canonical_note(canonical: CanonicalInputs) -> str:
@@ -158,6 +172,7 @@ def capture(
         "images": {},
         "skipped_folders": skipped_folders,
         "canonical_source": canonical.describe(),
+        "model": model_record(options or {}),
     }  # type: Dict[str, Any]
     session = None  # type: Optional[Session]
     # Each image allocates and frees the same large buffers: keep them in the heap (allocator.py).
@@ -259,7 +274,8 @@ def _run_isolated(
                     printable(path), printable(exc)))
                 continue
             inputs.append((stage, "canonical:" + name[: -len(".npy")], array))
-    for label, array in sorted(probe_inputs().items()):
+    crop = (manifest.get("model") or {}).get("preprocess", {}).get("crop", IMAGENET.crop)
+    for label, array in sorted(probe_inputs((1, 3, crop, crop)).items()):
         inputs.append(("infer", "probe:" + label, array))
     for stage, label, array in inputs:
         if not session.loaded[stage]:

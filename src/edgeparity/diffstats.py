@@ -240,4 +240,13 @@ def classifier_stats(reference: np.ndarray, other: np.ndarray) -> Optional[Dict[
         "top1_other": int(np.argmax(other[0])),
         "top1_changed": top1_changed,
         "top5_overlap": float(np.mean(overlap)),
+        # How close each side was to choosing another class: the gap between its two highest
+        # scores (first row). Flips happen where this is small.
+        "margin_reference": _top2_margin(reference[0]),
+        "margin_other": _top2_margin(other[0]),
     }
+
+
+def _top2_margin(scores: np.ndarray) -> float:
+    top2 = np.sort(scores.astype(np.float64))[-2:]
+    return float(top2[1] - top2[0])

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import CANONICAL, SAMPLES, run_capture, tox_python
+from conftest import CANONICAL, PHOTOS, SAMPLES, run_capture, tox_python
 from edgeparity import cli, errors
 
 ROOT = os.path.dirname(SAMPLES)
@@ -63,7 +63,7 @@ def test_merge_refuses_an_incomplete_set_or_another_environment(tmp_path, capsys
     assert cli.main(["merge", one, again, "--out", out]) == errors.EXIT_ERROR
     assert "every shard 1/N .. N/N" in capsys.readouterr().err
     assert not os.path.exists(out)
-    assert subprocess.run([sys.executable, "-m", "edgeparity", "capture", "--images", SAMPLES,
+    assert subprocess.run([sys.executable, "-m", "edgeparity", "capture", "--images", PHOTOS,
                            "--out", out, "--shard", "3/2"], env=dict(
                                os.environ, PYTHONPATH=os.path.join(ROOT, "src")),
                           stderr=subprocess.PIPE).returncode == errors.EXIT_ERROR

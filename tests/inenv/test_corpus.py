@@ -261,3 +261,24 @@ def test_canonical_readme_lists_every_sha256():
     pairs = re.findall(r"([0-9a-f]{64})\s+(\S+\.npy)", readme)
     listed = dict((name, digest) for digest, name in pairs)
     assert listed == CANONICAL_SHA256
+
+
+# The cost corpus (sample-images/crops/, made by make_crops.py): the sha256 of the lines
+# "NAME\0SHA256\n" of every file in name order, so that any changed, added or removed crop is
+# caught; `python make_crops.py --sources DIR` says which.
+CROPS_DIR = os.path.join(CORPUS_DIR, "crops")
+CROPS_COUNT = 54
+CROPS_SHA256 = "a1ada0e923221fb572e2383774b33cca7ba441b6c33fba1c6270f5a7de750d18"
+
+
+def test_the_cost_corpus_is_the_committed_one():
+    names = sorted(os.listdir(CROPS_DIR))
+    assert len(names) == CROPS_COUNT and all(n.endswith(".jpg") for n in names)
+    listing = hashlib.sha256()
+    for name in names:
+        with open(os.path.join(CROPS_DIR, name), "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
+        listing.update(name.encode() + b"\0" + digest.encode() + b"\n")
+    assert listing.hexdigest() == CROPS_SHA256, (
+        "sample-images/crops/ changed: run sample-images/make_crops.py --sources DIR to see which "
+        "file differs from its recipe")

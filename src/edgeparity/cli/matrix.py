@@ -38,6 +38,10 @@ def register(sub: Any) -> None:
         defaults.MATRIX_OUT))
     p.add_argument("--images", help="images folder (default from the matrix file: {})".format(
         defaults.IMAGES_DIR))
+    p.add_argument("--model", metavar="PATH",
+                   help="model every environment runs (a folder of its forms with "
+                   "edgeparity-model.json, an .onnx, an MXNet prefix, a DLR artifact); default "
+                   "from the matrix file, else the demo model")
     p.add_argument("--rebuild", action="store_true", help="rebuild images / environments")
     add_compare_arguments(p)
     p.set_defaults(func=run_matrix)
@@ -59,6 +63,10 @@ def run_matrix(args: argparse.Namespace) -> int:
     gate = fail_on_gate(args)
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
+    model = Path(args.model).resolve() if args.model else config.model
+    if model is not None and not (model.exists() or Path(str(model) + "-symbol.json").exists()):
+        raise UsageError("model {} does not exist: {}".format(
+            model, "check --model" if args.model else "check 'model' in " + str(args.config)))
     backend_name, why = choose_backend(args.backend, config)
     if backend_name == "local" and args.backend == "auto":
         say("{}; falling back to the local backend (tox environments on this machine)".format(
@@ -75,12 +83,12 @@ def run_matrix(args: argparse.Namespace) -> int:
     if len(environments) < 2:
         say("only {} is selected: it is tested and captured, but there is nothing to compare "
             "it with (name two or more with --only)".format(environments[0].name))
-    say("backend {}: {} environments ({}); images {}; output {}".format(
+    say("backend {}: {} environments ({}); images {}; model {}; output {}".format(
         backend_name, len(environments), ", ".join(e.name for e in environments), images_dir,
-        out_dir))
+        model or "the demo model", out_dir))
     started = time.time()
     backend = make_backend(backend_name, say, rebuild=args.rebuild)
-    bundles = run_all(backend, environments, images_dir, out_dir)
+    bundles = run_all(backend, environments, images_dir, out_dir, model)
     if len(bundles) < 2:
         raise UsageError("one environment captured ({}); nothing to compare, so no verdict "
                          "(name two or more with --only)".format(

@@ -13,6 +13,7 @@ from ..progress import Progress
 from ..stages.pipeline import STAGES
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
+from .model import preprocessing_mismatch
 from .tolerances import Tolerances
 from .verdicts import (
     COMPARED,
@@ -52,6 +53,10 @@ def compare(
     endpoints = load_endpoints(specs)
     resolve_pipelines(endpoints)
     ref = choose_reference(endpoints, reference)
+    for endpoint in endpoints:
+        problem = None if endpoint is ref else preprocessing_mismatch(ref, endpoint)
+        if problem:
+            raise ValueError(problem)
     pairs = []
     heatmaps: Dict[str, DiffView] = {}
     budget = ViewBudget()  # one bound on the views of all pairs: the HTML page's size
@@ -204,7 +209,7 @@ def compare_pair(
             endpoint.label: causes.jpeg_build(endpoint) for endpoint in (reference, other)
         },
         "alternatives": causes.alternatives(comparator, images),
-        "inference_impact": causes.inference_impact(walks),
+        "inference_impact": causes.inference_impact(walks, reference),
         "images": walks,
         "like_for_like": {
             "counts": counts,

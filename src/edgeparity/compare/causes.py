@@ -8,10 +8,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..diffstats import AGREEING
+from ..models import label_of
 from ..stages.pipeline import STAGES, impl_key
 from .endpoints import Endpoint, available, implementation_details, implementation_entry
 from .evidence import Side, agreement, decoded_key, display_name
 from .findings import decode_findings
+from .model import labels as model_labels
 from .verdicts import COMPARED, Comparator
 
 
@@ -188,8 +190,14 @@ def alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, An
     return found
 
 
-def inference_impact(walks: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    """What the divergence costs: on how many images the top-1 class changes."""
+def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] = None
+                     ) -> Optional[Dict[str, Any]]:
+    """What the divergence costs: on how many images the top-1 class changes, and to what.
+
+    ``top1_changes`` lists each change with both class names (the model's labels when the
+    reference bundle recorded them, else "class N") and the reference's top-2 margin, the
+    closest calls first.
+    """
     rows = []
     for walk in walks:
         for step in walk["stages"]:
@@ -197,12 +205,24 @@ def inference_impact(walks: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
                 rows.append((walk["image"], step.get("classification")))
     if not rows:
         return None
-    changed = [image for image, c in rows if c and c["top1_changed"]]
+    names = model_labels(reference) if reference is not None else None
+    changes = [{
+        "image": image,
+        "reference_class": c["top1_reference"],
+        "other_class": c["top1_other"],
+        "reference_label": label_of(names, c["top1_reference"]),
+        "other_label": label_of(names, c["top1_other"]),
+        "margin": c.get("margin_reference"),
+    } for image, c in rows if c and c["top1_changed"]]
+    changes.sort(key=lambda change: (change["margin"] is None, change["margin"] or 0.0,
+                                     change["image"]))
     overlaps = [c["top5_overlap"] if c else 1.0 for _, c in rows]
     return {
         "images": len(rows),
-        "top1_changed": len(changed),
-        "top1_changed_images": changed,
+        "top1_changed": len(changes),
+        "top1_changed_images": [change["image"] for change in changes],
+        "top1_changes": changes,
+        "labels": names is not None,
         "mean_top5_overlap": float(np.mean(overlaps)),
     }
 

@@ -2,7 +2,7 @@
 
 ::
 
-    [matrix]            images, out, reference
+    [matrix]            images, out, reference, model
     [local.NAME]        a tox environment on this machine (tox.ini)
     [docker.NAME]       a pinned image (its Dockerfile; build context: matrix.toml's folder)
 
@@ -54,6 +54,8 @@ SCHEMA = {
         "images": Key(str, defaults.IMAGES_DIR, "images folder, relative to matrix.toml"),
         "out": Key(str, defaults.MATRIX_OUT, "output folder, relative to matrix.toml"),
         "reference": Key(str, None, "environment the others are compared with"),
+        "model": Key(str, None, "model for the infer stage, relative to matrix.toml (a folder "
+                     "with its forms, a file or a prefix; default: the demo model)"),
     },
     "local": dict(
         ENVIRONMENT_KEYS,
@@ -117,6 +119,7 @@ class MatrixConfig:
     images: Path
     out: Path
     reference: Optional[str]
+    model: Optional[Path] = None
     local: Dict[str, LocalEnvironment] = field(default_factory=dict)
     docker: Dict[str, DockerEnvironment] = field(default_factory=dict)
 
@@ -150,6 +153,7 @@ def load(path: Union[str, Path]) -> MatrixConfig:
         images=(root / settings["images"]).resolve(),
         out=(root / settings["out"]).resolve(),
         reference=settings["reference"],
+        model=(root / settings["model"]).resolve() if settings["model"] else None,
         local={name: _local(path, name, values)
                for name, values in _entries(path, raw, "local")},
         docker={name: _docker(path, root, name, values)

@@ -5,6 +5,8 @@
 - ``dlr``: what is in a Neo/DLR artifact (files, graph inputs, whether its libraries load here)
   and the demo model's artifact, compiled on demand (``python -m edgeparity.models`` does it
   ahead of time);
+- ``declaration``: what a model declares about itself (``edgeparity-model.json``: input,
+  preprocessing, labels, forms), and the ImageNet defaults for models that declare nothing;
 - ``base``: :class:`ModelError` and the cache directory both share.
 
 How a runner reads its options and feeds its input is in ``stages/runner.py``; which libraries
@@ -13,6 +15,14 @@ a runtime loaded, in ``native``. In-environment code: CPython 3.6+, numpy only.
 
 from ..cache import cache_dir
 from .base import ModelError
+from .declaration import (
+    DECLARATION_FILE,
+    IMAGENET,
+    Declaration,
+    Preprocessing,
+    label_of,
+    read_declaration,
+)
 from .dlr import (
     DEMO_BUILD_INFO,
     DEMO_KERNEL_CFLAGS,
@@ -23,11 +33,40 @@ from .dlr import (
     dlr_graph_inputs,
     read_tvm_param_names,
 )
-from .source import USAGE, ModelSource, demo_source, resolve_model, unpack_archive
+from .source import (
+    USAGE,
+    ModelSource,
+    demo_source,
+    machine_architecture,
+    model_declaration,
+    model_preprocessing,
+    resolve_model,
+    unpack_archive,
+)
 
 __all__ = [
-    "DEMO_BUILD_INFO", "DEMO_KERNEL_CFLAGS", "USAGE", "ModelError", "ModelSource",
-    "build_demo_dlr_artifact", "cache_dir", "check_shared_library", "demo_dlr_build_info",
-    "demo_source", "dlr_artifact_files", "dlr_graph_inputs", "read_tvm_param_names",
-    "resolve_model", "unpack_archive",
+    "DECLARATION_FILE",
+    "DEMO_BUILD_INFO",
+    "DEMO_KERNEL_CFLAGS",
+    "IMAGENET",
+    "USAGE",
+    "Declaration",
+    "ModelError",
+    "ModelSource",
+    "Preprocessing",
+    "build_demo_dlr_artifact",
+    "cache_dir",
+    "check_shared_library",
+    "demo_dlr_build_info",
+    "demo_source",
+    "dlr_artifact_files",
+    "dlr_graph_inputs",
+    "label_of",
+    "machine_architecture",
+    "model_declaration",
+    "model_preprocessing",
+    "read_declaration",
+    "read_tvm_param_names",
+    "resolve_model",
+    "unpack_archive",
 ]

@@ -8,7 +8,10 @@ A model is given as one of (``--model`` / ``options["model"]``):
 - an ``.onnx`` file;
 - a Neo/DLR artifact directory (``*.so`` + ``*.json`` + ``*.params``, maybe ``libdlr.so``);
 - a ``.tar.gz`` / ``.tgz`` / ``.tar`` of such a directory (Neo's output), unpacked safely into
-  the cache directory.
+  the cache directory;
+- a directory holding several forms and an ``edgeparity-model.json`` declaration (input,
+  preprocessing, labels, and which file is which form, with one DLR artifact per CPU
+  architecture): each runner takes its form, DLR the one built for this machine.
 
 Each runner asks :class:`ModelSource` for the one form it runs and gets a clear
 :class:`ModelError` (a kind of ``Unavailable``) naming the file and what to do when it is not
@@ -19,6 +22,7 @@ CPython 3.6+, standard library only.
 
 import glob
 import os
+import platform
 import re
 import shutil
 import tarfile
@@ -27,11 +31,19 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .. import demo_model, native
 from ..cache import cache_dir, publish_directory
 from .base import ModelError, make_dirs, scratch_directory
+from .declaration import (
+    DECLARATION_FILE,
+    Declaration,
+    Preprocessing,
+    default_declaration,
+    find_declaration,
+)
 from .dlr import build_demo_dlr_artifact, is_tvm_params
 
 USAGE = (
     "pass an MXNet export prefix (PREFIX-symbol.json + PREFIX-0000.params), an .onnx file, "
-    "a Neo/DLR artifact directory (*.so + *.json + *.params) or a .tar.gz of one"
+    "a Neo/DLR artifact directory (*.so + *.json + *.params), a .tar.gz of one, or a "
+    "directory with an {} declaring its forms".format("edgeparity-model.json")
 )
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
@@ -47,6 +59,10 @@ class ModelSource:
         self.dlr_dir = None  # type: Optional[str]
         self.dlr_problem = None  # type: Optional[str]  # why a directory is not a DLR artifact
         self.archive = None  # type: Optional[str]  # the .tar.gz it was unpacked from
+        # Input, preprocessing and labels: the model's edgeparity-model.json, else ImageNet.
+        self.declaration = default_declaration(
+            "demo" if demo else os.path.basename(label.rstrip("/\\")) or label
+        )  # type: Declaration
 
     def forms(self) -> List[str]:
         return [name for name, value in (("mxnet", self.mxnet), ("onnx", self.onnx),
@@ -82,7 +98,10 @@ class ModelSource:
     def provenance(self, files: Sequence[str]) -> Dict[str, Any]:
         """{"path", "demo", "files": {path: sha256}} of the files a runner actually loaded."""
         described = {os.path.abspath(p): "sha256:" + native.sha256_file(p) for p in files}
-        info = {"path": self.label, "demo": self.demo, "files": described}
+        info = {"path": self.label, "demo": self.demo, "files": described,
+                "name": self.declaration.name}
+        if self.declaration.path:
+            info["declaration"] = {self.declaration.path: self.declaration.sha256}
         if self.archive:
             info["archive"] = {self.archive: "sha256:" + native.sha256_file(self.archive)}
         return info
@@ -130,6 +149,26 @@ def resolve_model(model: Optional[str]) -> ModelSource:
     raise ModelError("model not found: {} does not exist; {}".format(path, USAGE))
 
 
+_DECLARATIONS = {}  # type: Dict[str, Declaration]  # per process: one read per model
+
+
+def model_declaration(model: Optional[str]) -> Declaration:
+    """The declaration of the model ``model`` points at (ImageNet defaults when it has none).
+
+    Raises ModelError when the model cannot be found or its declaration is malformed.
+    """
+    if not model:
+        return default_declaration("demo")  # without unpacking the demo's files
+    if model not in _DECLARATIONS:
+        _DECLARATIONS[model] = resolve_model(model).declaration
+    return _DECLARATIONS[model]
+
+
+def model_preprocessing(model: Optional[str]) -> Preprocessing:
+    """How images are prepared for the model ``model`` points at (see model_declaration)."""
+    return model_declaration(model).preprocessing
+
+
 def _mxnet_pair(prefix: str) -> Tuple[str, str]:
     symbol = prefix + "-symbol.json"
     params = prefix + "-0000.params"
@@ -146,8 +185,66 @@ def _mxnet_pair(prefix: str) -> Tuple[str, str]:
     return symbol, params
 
 
+def machine_architecture() -> str:
+    """This machine's CPU architecture as DLR artifact folders name it: x86_64, aarch64, ..."""
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+def _declared_path(directory: str, declaration: Declaration, form: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or os.path.isabs(value) or ".." in value.split(
+            "/"):
+        raise ModelError("{}: 'forms.{}' must name a file or folder beside it, got {!r}".format(
+            declaration.path, form, value))
+    return os.path.join(directory, *value.split("/"))
+
+
+def _apply_declared_forms(directory: str, source: ModelSource) -> None:
+    """Take each form from the declaration's ``forms`` (DLR: this machine's architecture)."""
+    declaration = source.declaration
+    forms = declaration.forms
+    if "onnx" in forms:
+        path = _declared_path(directory, declaration, "onnx", forms["onnx"])
+        if not os.path.isfile(path):
+            raise ModelError("{}: declared ONNX file {} is missing".format(declaration.path, path))
+        source.onnx = path
+    if "mxnet" in forms:
+        source.mxnet = _mxnet_pair(_declared_path(directory, declaration, "mxnet",
+                                                  forms["mxnet"]))
+    dlr = forms.get("dlr")
+    if isinstance(dlr, dict):
+        arch = machine_architecture()
+        if arch in dlr:
+            folder = _declared_path(directory, declaration, "dlr." + arch, dlr[arch])
+            if os.path.isdir(folder):
+                _scan_dlr(folder, sorted(os.listdir(folder)), source)
+                if source.dlr_dir is None and not source.dlr_problem:
+                    source.dlr_problem = "{} (declared in {}) holds no DLR artifact".format(
+                        folder, declaration.path)
+            else:
+                source.dlr_problem = "{}: declared DLR folder {} is missing".format(
+                    declaration.path, folder)
+        else:
+            source.dlr_problem = (
+                "model {} has DLR artifacts for {} only, none for this machine ({}); compile "
+                "it for {} (Neo, or TVM: see tools/build_real_model.py)".format(
+                    source.label, ", ".join(sorted(dlr)) or "no architecture", arch, arch))
+    elif dlr is not None:
+        source.dlr_problem = ("{}: 'forms.dlr' must map an architecture to a folder, e.g. "
+                              "{{\"aarch64\": \"dlr-aarch64\"}}".format(declaration.path))
+
+
 def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
-    names = sorted(os.listdir(directory))
+    declaration = find_declaration(directory)
+    if declaration is not None:
+        source.declaration = declaration
+        if declaration.forms:
+            _apply_declared_forms(directory, source)
+            if not source.forms() and not source.dlr_problem:
+                raise ModelError("{} declares no form edgeparity runs (onnx, mxnet, dlr)".format(
+                    declaration.path))
+            return source
+    names = sorted(n for n in os.listdir(directory) if n != DECLARATION_FILE)
     symbols = [n for n in names if n.endswith("-symbol.json")]
     if len(symbols) == 1:
         source.mxnet = _mxnet_pair(os.path.join(directory, symbols[0][: -len("-symbol.json")]))
@@ -155,8 +252,22 @@ def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
     if len(onnx_files) == 1:
         source.onnx = os.path.join(directory, onnx_files[0])
 
+    _scan_dlr(directory, names, source, symbols)
+    if not source.forms() and not source.dlr_problem:
+        raise ModelError(
+            "{} holds no model edgeparity recognises (found: {}); {}".format(
+                directory, ", ".join(names[:20]) or "an empty directory", USAGE
+            )
+        )
+    return source
+
+
+def _scan_dlr(directory: str, names: List[str], source: ModelSource,
+              symbols: Sequence[str] = ()) -> None:
+    """Set ``source.dlr_dir`` when ``directory`` holds one DLR artifact (or say why not)."""
     libraries = [n for n in names if n.endswith(".so") and n != "libdlr.so"]
-    graphs = [n for n in names if n.endswith(".json") and not n.endswith("-symbol.json")]
+    graphs = [n for n in names if n.endswith(".json") and not n.endswith("-symbol.json")
+              and n != DECLARATION_FILE]
     params = [
         n for n in names if n.endswith(".params") and is_tvm_params(os.path.join(directory, n))
     ]
@@ -165,17 +276,11 @@ def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
             source.dlr_problem = (
                 "{} mixes several model files ({}); DLR needs a directory holding one "
                 "artifact: its .so, graph .json and .params (plus optional .meta and "
-                "libdlr.so)".format(directory, ", ".join(libraries + graphs + params + symbols))
+                "libdlr.so)".format(directory, ", ".join(
+                    libraries + graphs + params + list(symbols)))
             )
         else:
             source.dlr_dir = directory
-    if not source.forms() and not source.dlr_problem:
-        raise ModelError(
-            "{} holds no model edgeparity recognises (found: {}); {}".format(
-                directory, ", ".join(names[:20]) or "an empty directory", USAGE
-            )
-        )
-    return source
 
 
 # -------------------------------------------------------------------------- archives (.tar.gz)

@@ -13,6 +13,7 @@ from .headline import (
     WHY,
     Fact,
     headline,
+    margin_text,
     not_installed,
 )
 from .layout import colourize, field, shorten_paths
@@ -241,6 +242,23 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
             )
         out.extend(_markdown_facts(after))
         out.extend(_markdown_facts(not_installed(pair)))
+        changes = (pair.get("inference_impact") or {}).get("top1_changes") or []
+        if changes:
+            out.append("")
+            out.append("Top-1 class changes, closest calls first ({}; margin: the gap between "
+                       "the reference's two highest scores):".format(len(changes)))
+            out.append("")
+            out.append("| image | {} | {} | margin |".format(md(pair["reference"]),
+                                                            md(pair["other"])))
+            out.append("|---|---|---|---|")
+            for change in changes[:max_images]:
+                out.append("| {} | {} | {} | {} |".format(
+                    md(change["image"]), md(change["reference_label"]),
+                    md(change["other_label"]), margin_text(change)))
+            if len(changes) > max_images:
+                out.append("")
+                out.append("… and {} more (every change is in the JSON report).".format(
+                    len(changes) - max_images))
         out.append("")
         counts = record_counts(pair["like_for_like"]["counts"])
         out.append(md(counts[:1].upper() + counts[1:]) + ".")

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 
 from ..diffview import DiffView
 from .compare import record_counts, stage_line, tolerance_text
-from .headline import cost, first_divergence, headline, not_installed
+from .headline import cost, first_divergence, headline, margin_text, not_installed
 from .html_assets import CSS, SCRIPT
 from .html_views import absolute_legend, view_figure
 from .words import STAGE_WORDS, magnitude, pipeline_text, severity
@@ -133,6 +133,22 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
             index, n, name, esc(STAGE_WORDS.get(stage, stage) if stage else "—"), how,
             _step_cells(walk))
 
+    changes = (pair.get("inference_impact") or {}).get("top1_changes") or []
+    if changes:
+        parts.append("<h3>Top-1 class changes, closest calls first ({})</h3>".format(
+            len(changes)))
+        parts.append("<p class='note'>margin: the gap between the reference's two highest "
+                     "scores; small margins flip first.</p>")
+        parts.append("<div class='wide'><table><tr><th>image</th><th>{}</th><th>{}</th>"
+                     "<th>margin</th></tr>{}</table></div>".format(
+                         esc(pair["reference"]), esc(pair["other"]), "".join(
+                             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+                                 esc(c["image"]), esc(c["reference_label"]),
+                                 esc(c["other_label"]), esc(margin_text(c)))
+                             for c in changes[:max_images])))
+        if len(changes) > max_images:
+            parts.append("<p>… and {} more (every change is in the JSON report).</p>".format(
+                len(changes) - max_images))
     header = ("<tr><th>image</th><th>first divergent stage</th><th>how much there</th>"
               "<th class='every'>every stage</th></tr>")
     if divergent:

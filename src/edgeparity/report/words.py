@@ -111,11 +111,14 @@ def _safe_strings(value: Any) -> Any:
 
 
 def severity(walk: Dict[str, Any]) -> tuple:
-    """Sort key putting the worst images first: divergent before agreeing, earlier stage first,
+    """Sort key putting the worst images first: divergent before agreeing, those whose top-1
+    class changed before the rest (what the divergence costs), earlier stage first,
     then the larger difference (share of pixels, largest channel or absolute error)."""
     stage = walk.get("first_divergent_stage")
     if not stage:
-        return (1, 0, 0.0, 0.0, walk["image"])
+        return (1, 0, 0, 0.0, 0.0, walk["image"])
     step = next((s for s in walk["stages"] if s["stage"] == stage), {})
-    return (0, STAGES.index(stage), -float(step.get("fraction_pixels_differ") or 0),
+    flipped = any((s.get("classification") or {}).get("top1_changed") for s in walk["stages"])
+    return (0, 0 if flipped else 1, STAGES.index(stage),
+            -float(step.get("fraction_pixels_differ") or 0),
             -float(step.get("max_channel_diff") or step.get("max_abs_error") or 0), walk["image"])

@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from .. import demo_model, models, native
+from .. import models, native
 from .base import Unavailable, import_or_unavailable
 from .runner import ModelRunner, model_input
 
@@ -52,9 +52,7 @@ class Impl(ModelRunner):
                 symbol_file, params_file, str(exc).strip().splitlines()[0])) from exc
         weights = {key.split(":", 1)[-1] for key in saved}
         inputs = [(n, None) for n in symbol.list_inputs() if n not in weights]
-        demo_shape = demo_model.INPUT_SHAPE if self.source.demo else None
-        self.input_name, self.input_shape = settings.choose_input(
-            [(n, demo_shape) for n, _ in inputs], self.source.label)
+        self.input_name, self.input_shape = settings.choose_input(inputs, self.source.label)
         with warnings.catch_warnings():
             # SymbolBlock warns that it cannot infer the input's dtype before the first call.
             warnings.simplefilter("ignore")

@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from . import spec
+from ..models import model_preprocessing
 from .base import Implementation, import_or_unavailable
 from .decode_mxnet import mxnet_provenance
 
@@ -16,20 +16,23 @@ from .decode_mxnet import mxnet_provenance
 class Impl(Implementation):
     stage = "preprocess"
     name = "mxnet"
-    description = "MXNet image.resize_short(interp=1) + center_crop + color_normalize, NCHW"
+    description = ("MXNet image.imresize(interp=1) of the shorter side + center_crop + "
+                   "color_normalize, NCHW (sizes and normalization: the model's)")
 
     def load(self, options: Dict[str, Any]) -> None:
         self.mx = import_or_unavailable("mxnet", "MXNet")
+        self.preprocessing = model_preprocessing(options.get("model"))
 
     def run(self, rgb: np.ndarray) -> np.ndarray:
         mx = self.mx
+        steps = self.preprocessing
         image = mx.nd.array(rgb, dtype=np.uint8)
-        width, height = spec.resized_size(rgb.shape[1], rgb.shape[0])
+        width, height = steps.resized_size(rgb.shape[1], rgb.shape[0])
         image = mx.image.imresize(image, width, height, interp=1)  # 1 = bilinear
-        image, _ = mx.image.center_crop(image, (spec.CROP, spec.CROP))
-        image = image.astype(np.float32) / 255.0
+        image, _ = mx.image.center_crop(image, (steps.crop, steps.crop))
+        image = image.astype(np.float32) / steps.divide_by
         image = mx.image.color_normalize(
-            image, mean=mx.nd.array(spec.MEAN), std=mx.nd.array(spec.STD)
+            image, mean=mx.nd.array(steps.mean), std=mx.nd.array(steps.std)
         )
         return np.ascontiguousarray(
             image.transpose((2, 0, 1)).expand_dims(0).asnumpy(), dtype=np.float32
@@ -38,4 +41,5 @@ class Impl(Implementation):
     def provenance(self) -> Dict[str, Any]:
         info = mxnet_provenance(self.mx)
         info.pop("jpeg_library", None)
+        info["preprocess"] = self.preprocessing.describe()
         return info

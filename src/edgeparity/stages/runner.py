@@ -30,6 +30,9 @@ class RunnerSettings:
             raise ModelError("unknown device {!r}: use cpu or gpu".format(self.device))
         if self.layout not in ("NCHW", "NHWC"):
             raise ModelError("unknown input layout {!r}: use NCHW or NHWC".format(self.layout))
+        # What the model's edgeparity-model.json says, when the options leave it open.
+        self.declared_name = None  # type: Optional[str]
+        self.declared_shape = None  # type: Optional[Tuple[int, ...]]
 
     def choose_input(
         self, inputs: Sequence[Tuple[str, Optional[Sequence[Any]]]], model_label: str
@@ -43,6 +46,8 @@ class RunnerSettings:
                     "--input-name".format(model_label, self.input_name, ", ".join(names))
                 )
             chosen = self.input_name
+        elif self.declared_name in names:
+            chosen = self.declared_name
         elif len(names) == 1:
             chosen = names[0]
         else:
@@ -53,6 +58,9 @@ class RunnerSettings:
         shape = dict(inputs)[chosen]
         if self.input_shape is not None:
             shape = self.input_shape
+        elif self.declared_shape is not None and (shape is None or any(
+                d is None or int(d) <= 0 for d in shape)):
+            shape = self.declared_shape  # e.g. MXNet symbols carry no input shape
         return chosen, tuple(shape) if shape is not None else None
 
 
@@ -102,4 +110,8 @@ class ModelRunner(Implementation):
         """
         self.settings = RunnerSettings(options)
         self.source = resolve_model(self.settings.model)
+        declaration = self.source.declaration
+        self.settings.declared_name = declaration.input_name
+        self.settings.declared_shape = declaration.input_shape or (
+            declaration.preprocessing.input_shape if self.source.demo else None)
         return self.settings

@@ -1,0 +1,131 @@
+"""What the divergence costs, named: top-1 changes with both class names and the margin, the
+closest calls first; and compare's refusal to compare outputs preprocessed for different models.
+
+Hand-built bundles: each image's logits are chosen so that its top-1 class flips (or not) and
+its top-2 margin is known by construction, independently of the code under test.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeparity import cli, errors
+from edgeparity.bundle import BundleWriter
+from edgeparity.models import IMAGENET
+
+PIXELS = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+TENSOR = np.linspace(-1, 1, 3 * 4 * 4, dtype=np.float32).reshape(1, 3, 4, 4)
+CHAINS = ("decode=pillow", "decode=pillow>preprocess=pillow",
+          "decode=pillow>preprocess=pillow>infer=onnxruntime")
+LABELS = ["tench", "goldfish", "daisy", "yellow lady's slipper", "bee", "ant", "sea anemone",
+          "coral reef", "volcano", "geyser"]
+LITE = {"resize_shorter_side": 256, "crop": 224, "divide_by": 1.0, "mean": [127.0] * 3,
+        "std": [128.0] * 3}
+
+
+def scores(top, runner_up, margin):
+    """1 x 10 logits: class ``top`` leads class ``runner_up`` by ``margin``, the rest far below."""
+    row = np.zeros((1, 10), dtype=np.float32)
+    row[0, runner_up] = 4.0
+    row[0, top] = 4.0 + margin
+    return row
+
+
+def make_bundle(path, name, logits_by_image, model):
+    writer = BundleWriter(str(path))
+    for image, logits in sorted(logits_by_image.items()):
+        for chain, array in zip(CHAINS, (PIXELS, TENSOR, logits)):
+            stage, _, impl = chain.split(">")[-1].partition("=")
+            writer.add_record({"key": "{}|{}".format(image, chain), "image": image,
+                               "chain": chain, "stage": stage, "impl": impl, "mode": "e2e",
+                               "status": "ok", "sha256": writer.add_array(array)})
+    return writer.finish({
+        "name": name,
+        "images": {image: {"sha256": "same-bytes-" + image} for image in logits_by_image},
+        "pipeline": {"decode": "pillow", "preprocess": "pillow", "infer": "onnxruntime"},
+        "implementations": {key: {"status": "available"} for key in (
+            "decode/pillow", "preprocess/pillow", "infer/onnxruntime")},
+        "model": model,
+    })
+
+
+@pytest.fixture()
+def flips(tmp_path):
+    """Three images: two flip (margins 0.5 and 0.008 on the reference), one keeps its class."""
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {
+        "a.jpg": scores(2, 3, 0.5),      # daisy, then yellow lady's slipper
+        "b.jpg": scores(4, 5, 0.008),    # bee, then ant
+        "c.jpg": scores(8, 9, 1.0),      # volcano
+    }, model)
+    edge = make_bundle(tmp_path / "edge", "edge", {
+        "a.jpg": scores(3, 2, 0.1),      # flipped to yellow lady's slipper
+        "b.jpg": scores(5, 4, 0.001),    # flipped to ant
+        "c.jpg": scores(8, 9, 0.9),      # still volcano, logits differ
+    }, model)
+    return cloud, edge
+
+
+def test_the_cost_names_each_flip_with_classes_and_margin_closest_first(flips, tmp_path, capsys):
+    cloud, edge = flips
+    out = tmp_path / "report.json"
+    code = cli.main(["compare", cloud, edge, "--json", str(out), "--md",
+                     str(tmp_path / "report.md"), "--html", str(tmp_path / "report.html")])
+    assert code == errors.EXIT_DIVERGENCE
+    impact = json.loads(out.read_text())["pairs"][0]["inference_impact"]
+    assert impact["images"] == 3 and impact["top1_changed"] == 2
+    changes = impact["top1_changes"]
+    assert [c["image"] for c in changes] == ["b.jpg", "a.jpg"]  # the closest call first
+    assert [(c["reference_label"], c["other_label"]) for c in changes] == [
+        ("bee", "ant"), ("daisy", "yellow lady's slipper")]
+    assert [c["reference_class"] for c in changes] == [4, 2]
+    assert changes[0]["margin"] == pytest.approx(0.008, abs=1e-6)
+    assert changes[1]["margin"] == pytest.approx(0.5, abs=1e-6)
+
+    said = " ".join(capsys.readouterr().out.split())  # the terminal report wraps lines
+    assert "top-1 class changes on 2 of 3 images" in said
+    assert "b.jpg: bee → ant, margin 0.008" in said
+    assert "a.jpg: daisy → yellow lady's slipper, margin 0.5" in said
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| b.jpg | bee | ant | 0.008 |" in markdown
+    page = (tmp_path / "report.html").read_text()
+    # The HTML shows the flips before the per-image table, flipped images first in it.
+    flips_at = page.index("Top-1 class changes")
+    assert flips_at < page.index("Divergent images, worst first")
+    rows = page[page.index("Divergent images, worst first"):]
+    assert rows.index("b.jpg") < rows.index("c.jpg") and rows.index("a.jpg") < rows.index(
+        "c.jpg")
+
+
+def test_without_labels_classes_are_named_by_index(tmp_path):
+    model = {"name": "toy", "declared": False, "preprocess": IMAGENET.describe()}
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.25)}, model)
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(3, 2, 0.25)}, model)
+    out = tmp_path / "report.json"
+    cli.main(["compare", cloud, edge, "--json", str(out)])
+    change = json.loads(out.read_text())["pairs"][0]["inference_impact"]["top1_changes"][0]
+    assert (change["reference_label"], change["other_label"]) == ("class 2", "class 3")
+
+
+def test_compare_refuses_outputs_preprocessed_for_different_models(tmp_path, capsys):
+    logits = {"a.jpg": scores(2, 3, 0.5)}
+    cloud = make_bundle(tmp_path / "cloud", "cloud", logits,
+                        {"name": "efficientnet-lite0", "declared": True, "preprocess": LITE})
+    edge = make_bundle(tmp_path / "edge", "edge", logits,
+                       {"name": "demo", "declared": False, "preprocess": IMAGENET.describe()})
+    code = cli.main(["compare", cloud, edge])
+    said = capsys.readouterr()
+    assert code == errors.EXIT_ERROR
+    text = said.out + said.err
+    assert "different declared preprocessing" in text
+    assert "(x - 127) / 128" in text and "x / 255" in text
+    assert "same --model" in text
+
+
+def test_bundles_from_before_the_model_field_count_as_imagenet(tmp_path):
+    logits = {"a.jpg": scores(2, 3, 0.5)}
+    older = make_bundle(tmp_path / "older", "older", logits, None)
+    newer = make_bundle(tmp_path / "newer", "newer", logits,
+                        {"name": "demo", "declared": False, "preprocess": IMAGENET.describe()})
+    assert cli.main(["compare", older, newer]) == errors.EXIT_PARITY

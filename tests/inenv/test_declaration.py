@@ -1,0 +1,135 @@
+"""A model's declaration (edgeparity-model.json): preprocessing every implementation honours,
+labels, and one form per runner from a directory holding several (DLR: this machine's).
+
+numpy only: these run on CPython 3.6 too.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from edgeparity import demo_model, models
+from edgeparity.bundle import load as load_bundle
+from edgeparity.capture import capture
+from edgeparity.stages import preprocess_pillow
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLES = os.path.join(HERE, "..", "..", "sample-images")
+
+LITE = {"resize_shorter_side": 256, "crop": 224, "divide_by": 1.0, "mean": [127, 127, 127],
+        "std": [128, 128, 128]}
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEPARITY_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def declared_model(folder, declaration, labels=("tench", "goldfish")):
+    """A model directory: the demo model's ONNX and MXNet files plus ``declaration``."""
+    os.makedirs(str(folder))
+    shutil.copy(demo_model.ONNX_FILE, str(folder / "m.onnx"))
+    shutil.copy(demo_model.MXNET_PREFIX + "-symbol.json", str(folder / "m-symbol.json"))
+    shutil.copy(demo_model.MXNET_PREFIX + "-0000.params", str(folder / "m-0000.params"))
+    if labels is not None:
+        (folder / "labels.txt").write_text("\n".join(labels) + "\n")
+    (folder / models.DECLARATION_FILE).write_text(json.dumps(declaration))
+    return str(folder)
+
+
+def lite_declaration(**changes):
+    data = {"schema": 1, "name": "lite", "preprocess": dict(LITE), "labels": "labels.txt",
+            "input": {"name": "data", "shape": [1, 3, 224, 224], "layout": "NCHW"},
+            "forms": {"onnx": "m.onnx", "mxnet": "m"}}
+    data.update(changes)
+    return data
+
+
+def test_imagenet_default_is_the_formula_edgeparity_always_used():
+    rgb = np.arange(240 * 320 * 3, dtype=np.uint64).reshape(240, 320, 3).astype(np.uint8)
+    expected = ((rgb.astype(np.float32) / np.float32(255.0)
+                 - np.array([0.485, 0.456, 0.406], np.float32))
+                / np.array([0.229, 0.224, 0.225], np.float32))
+    got = models.IMAGENET.normalize(rgb)
+    assert got.shape == (1, 3, 240, 320) and got.dtype == np.float32
+    assert np.array_equal(got[0].transpose(1, 2, 0), expected)
+
+
+def test_declared_normalization_is_x_minus_127_over_128(tmp_path):
+    declaration = models.read_declaration(declared_model(tmp_path / "m", lite_declaration())
+                                          + "/" + models.DECLARATION_FILE)
+    rgb = np.array([[[0, 127, 255]]], dtype=np.uint8)
+    got = declaration.preprocessing.normalize(rgb)[:, :, 0, 0]
+    assert got.tolist() == [[-127 / 128, 0.0, 1.0]]
+    assert declaration.labels == ["tench", "goldfish"]
+    assert declaration.input_name == "data" and declaration.input_shape == (1, 3, 224, 224)
+    assert "(x - 127) / 128" in declaration.preprocessing.formula()
+
+
+def test_preprocess_follows_the_models_declaration(tmp_path):
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    impl = preprocess_pillow.Impl()
+    impl.load({"model": folder})
+    rgb = np.full((300, 400, 3), 255, dtype=np.uint8)
+    out = impl.run(rgb)
+    assert out.shape == (1, 3, 224, 224)
+    assert np.all(out == 1.0)  # (255 - 127) / 128, not ImageNet's (1 - mean) / std
+    demo = preprocess_pillow.Impl()
+    demo.load({})
+    assert np.allclose(demo.run(rgb)[0, 0], (1.0 - 0.485) / 0.229)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"preprocess": dict(LITE, divide_by=0)}, "divide_by"),
+    ({"preprocess": dict(LITE, mean=[1, 2])}, "preprocess.mean"),
+    ({"preprocess": dict(LITE, crop=300)}, "larger than"),
+    ({"preprocess": dict(LITE, colour="rgb")}, "unknown keys colour"),
+    ({"schema": 2}, "schema"),
+    ({"labels": "../labels.txt"}, "'labels'"),
+    ({"labels": "missing.txt"}, "cannot be read"),
+    ({"forms": {"onnx": "nope.onnx"}}, "missing"),
+    ({"input": {"shape": [1, 3, 0, 224]}}, "input.shape"),
+])
+def test_a_bad_declaration_names_the_file_and_the_field(tmp_path, change, words):
+    folder = declared_model(tmp_path / "m", lite_declaration(**change))
+    with pytest.raises(models.ModelError) as caught:
+        models.resolve_model(folder)
+    message = str(caught.value)
+    assert words in message
+    assert folder in message
+
+
+def test_a_directory_of_forms_gives_each_runner_its_own(tmp_path):
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    source = models.resolve_model(folder)
+    assert source.onnx == os.path.join(folder, "m.onnx")
+    assert source.mxnet[0] == os.path.join(folder, "m-symbol.json")
+    assert source.declaration.name == "lite"
+
+
+def test_dlr_is_taken_for_this_machines_architecture_only(tmp_path):
+    arch = models.machine_architecture()
+    other = "aarch64" if arch != "aarch64" else "x86_64"
+    folder = declared_model(tmp_path / "m", lite_declaration(
+        forms={"onnx": "m.onnx", "dlr": {other: "dlr-" + other}}))
+    source = models.resolve_model(folder)
+    with pytest.raises(models.ModelError) as caught:
+        source.require_dlr()
+    assert "for {} only, none for this machine ({})".format(other, arch) in str(caught.value)
+
+
+def test_the_bundle_records_the_declared_preprocessing_and_labels(tmp_path):
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    images = tmp_path / "images"
+    os.makedirs(str(images))
+    shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(images / "photo-420.jpg"))
+    path, _ = capture(str(images), str(tmp_path / "bundle"), stages=["decode", "preprocess"],
+                      implementations=["decode/pillow", "preprocess/pillow"],
+                      options={"model": folder}, quiet=True)
+    model = load_bundle(path).manifest["model"]
+    assert model["name"] == "lite" and model["declared"] is True
+    assert model["preprocess"]["mean"] == [127.0, 127.0, 127.0]
+    assert model["labels"] == ["tench", "goldfish"]
