@@ -170,18 +170,22 @@ class Comparator:
     def add_heatmaps(self, walks: List[Dict[str, Any]], limit: Optional[int],
                      budget: Optional[ViewBudget] = None) -> None:
         """Difference views (``diffview.DiffView``) for the ``limit`` worst divergent decode
-        steps (all with None), as many as ``budget`` holds; the worst of them embed both images
-        too.
+        steps (all with None; images whose top-1 class changed first), as many as ``budget``
+        holds; the worst of them embed both images too.
 
         Only what a report shows is drawn: each costs loading both images again.
         """
         budget = budget or ViewBudget()
         if not self.want_heatmaps:
             return
-        steps = [s for w in walks for s in w["stages"]
+        # Images whose top-1 class changed come first: what the divergence cost is what a
+        # reader looks at first, whatever its share of differing pixels.
+        steps = [(0 if _top1_changed(w) else 1, s) for w in walks for s in w["stages"]
                  if s.get("heatmap_id") and "fraction_pixels_differ" in s]
-        steps.sort(key=lambda s: (-s.get("fraction_pixels_differ", 0),
-                                  -s.get("max_channel_diff", 0), s["heatmap_id"]))
+        steps.sort(key=lambda item: (item[0], -item[1].get("fraction_pixels_differ", 0),
+                                     -item[1].get("max_channel_diff", 0),
+                                     item[1]["heatmap_id"]))
+        steps = [step for _flipped, step in steps]
         for step in steps[:limit] if limit is not None else steps:
             if budget.left <= 0:
                 break
@@ -369,3 +373,8 @@ def overall_verdict(verdicts: List[str]) -> str:
         if verdict in verdicts:
             return verdict
     return "parity"
+
+
+def _top1_changed(walk: Dict[str, Any]) -> bool:
+    return any((step.get("classification") or {}).get("top1_changed")
+               for step in walk["stages"])

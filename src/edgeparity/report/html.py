@@ -167,13 +167,19 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
                          len(walks) - max_images,
                          sum(1 for w in walks[max_images:] if w["first_divergent_stage"])))
     figures = []
+    flipped = {c["image"]: c for c in changes}
     for walk in divergent:
         key = view_of(walk)
         if key:
             step = next(s for s in walk["stages"] if s.get("heatmap") == key)
             n = ids[id(walk)]
+            name = esc(walk["image"])
+            if walk["image"] in flipped:  # what these pixels cost, beside them
+                change = flipped[walk["image"]]
+                name += " (top-1 {} → {})".format(esc(change["reference_label"]),
+                                                  esc(change["other_label"]))
             figures.append(view_figure("p{}-view-{}".format(index, n),
-                                       "p{}-row-{}".format(index, n), esc(walk["image"]), step,
+                                       "p{}-row-{}".format(index, n), name, step,
                                        views[key], esc(pair["reference"]), esc(pair["other"])))
     pixel_steps = sum(1 for w in walks for st in w["stages"]
                       if st["verdict"] == "different" and "fraction_pixels_differ" in st)
