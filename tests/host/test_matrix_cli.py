@@ -83,6 +83,21 @@ def test_defaults_come_from_one_place(tmp_path):
     assert docker.build_args == {} and docker.runtime is None
 
 
+def test_the_model_and_pipeline_only_reach_the_capture_command(tmp_path):
+    from edgeparity.matrix.backend import capture_command
+
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    config = matrix_config.load(write(tmp_path, '[matrix]\nmodel = "models/m"\n[local.a]\n'
+                                      'pipeline_only = true\n[local.b]\n'))
+    assert config.model == (tmp_path / "models" / "m").resolve()
+    assert config.model is not None and config.local["b"].pipeline_only is False
+    command = capture_command("python", config.local["a"], "imgs", "out", str(config.model))
+    assert command[-3:] == ["--model", str(config.model), "--pipeline-only"]
+    assert "--pipeline-only" not in capture_command("python", config.local["b"], "imgs", "out")
+    with pytest.raises(matrix_config.ConfigError, match="pipeline_only"):
+        matrix_config.load(write(tmp_path, '[local.a]\npipeline_only = "yes"\n'))
+
+
 def test_default_false_environments_run_only_when_named(tmp_path):
     config = matrix_config.load(ROOT / "matrix.toml")
     assert "jetson-l4t" not in [e.name for e in config.select("docker")]

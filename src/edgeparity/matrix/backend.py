@@ -52,6 +52,8 @@ def capture_command(python: str, environment: AnyEnvironment, images: str, bundl
                "--name", environment.name, "--pipeline", format_pipeline(environment.pipeline)]
     if model:
         command += ["--model", model]
+    if environment.pipeline_only:
+        command.append("--pipeline-only")
     return command
 
 

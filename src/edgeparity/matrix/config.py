@@ -47,6 +47,8 @@ ENVIRONMENT_KEYS = {
                     "what the environment runs in production, e.g. { decode = \"pillow\" }"),
     "expect_libjpeg": Key(str, "", "the JPEG library Pillow must load (tests/inenv asserts it)"),
     "default": Key(bool, True, "part of the default matrix (false: run only when named)"),
+    "pipeline_only": Key(bool, False, "preprocess and infer only along the pipeline (every "
+                         "decoder still runs): for slow CPUs, emulation, large models"),
 }
 
 SCHEMA = {
@@ -83,6 +85,7 @@ class Environment:
     pipeline: Dict[str, str]
     expect_libjpeg: str  # "" = no libjpeg pinned: the in-environment test then skips
     default: bool
+    pipeline_only: bool  # capture --pipeline-only
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,7 @@ def _common(path: Path, where: str, values: Dict[str, Any]) -> Dict[str, Any]:
         "pipeline": _pipeline(path, where, values["pipeline"]),
         "expect_libjpeg": values["expect_libjpeg"],
         "default": values["default"],
+        "pipeline_only": values["pipeline_only"],
     }
 
 
