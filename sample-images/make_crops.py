@@ -16,7 +16,7 @@ Needs what make_corpus.py needs for these two sources: Debian bookworm's libjpeg
 wheel once.
 
 Usage:
-  python make_crops.py --sources /tmp/corpus-sources          # rebuild into a temp dir, compare
+  python make_crops.py --sources /tmp/corpus-sources          # rebuild in memory, compare
   python make_crops.py --sources /tmp/corpus-sources --write  # overwrite sample-images/crops/
 
 Exit status: 0 when every rebuilt file equals the committed one (or was written), 1 when some

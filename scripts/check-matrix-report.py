@@ -17,8 +17,8 @@ import json
 import os
 import sys
 
-# sha256 of third_party/neo-ai-dlr/neo-ai-dlr-1.6.0-src.tar.xz (its README says where from).
 REAL_MODEL = "efficientnet-lite0"  # matrix.toml's model (models/efficientnet-lite0)
+# sha256 of third_party/neo-ai-dlr/neo-ai-dlr-1.6.0-src.tar.xz (its README says where from).
 DLR_SOURCE_SHA256 = "d4c57c4aaec7d3ee610f076cbb8718b97983a6f3c668dc252b540c3af22b45b5"
 
 

@@ -263,6 +263,8 @@ def _run_isolated(
 ) -> None:
     manifest["canonical"] = {}
     inputs = []  # type: List[Tuple[str, str, np.ndarray]]
+    crop = (manifest.get("model") or {}).get("preprocess", {}).get("crop", IMAGENET.crop)
+    misfits = []  # type: List[str]
     for stage in ("preprocess", "infer"):
         for name in canonical.names[stage] if session.loaded[stage] else ():
             path = canonical.path(name)
@@ -273,8 +275,19 @@ def _run_isolated(
                 sys.stderr.write("edgeparity: warning: canonical input {} not used: {}\n".format(
                     printable(path), printable(exc)))
                 continue
+            if stage == "infer" and array.shape != (1, 3, crop, crop):
+                # Made for another model's input size: every runner would only fail on it.
+                manifest["canonical"]["canonical/" + name] = {"error": (
+                    "shape {} does not fit the model's input 1 x 3 x {} x {}".format(
+                        array.shape, crop, crop))}
+                misfits.append(name)
+                continue
             inputs.append((stage, "canonical:" + name[: -len(".npy")], array))
-    crop = (manifest.get("model") or {}).get("preprocess", {}).get("crop", IMAGENET.crop)
+    if misfits:
+        sys.stderr.write("edgeparity: note: {} canonical input{} not used for inference: made "
+                         "for another input size than the model's {}x{} ({})\n".format(
+                             len(misfits), "" if len(misfits) == 1 else "s", crop, crop,
+                             ", ".join(misfits)))
     for label, array in sorted(probe_inputs((1, 3, crop, crop)).items()):
         inputs.append(("infer", "probe:" + label, array))
     for stage, label, array in inputs:

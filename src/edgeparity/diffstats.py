@@ -244,9 +244,19 @@ def classifier_stats(reference: np.ndarray, other: np.ndarray) -> Optional[Dict[
         # scores (first row). Flips happen where this is small.
         "margin_reference": _top2_margin(reference[0]),
         "margin_other": _top2_margin(other[0]),
+        "classes": int(reference.shape[1]),
     }
 
 
-def _top2_margin(scores: np.ndarray) -> float:
-    top2 = np.sort(scores.astype(np.float64))[-2:]
-    return float(top2[1] - top2[0])
+def top1_changed(steps: Any) -> bool:
+    """Whether any of an image's judged steps (``walk["stages"]``) records a top-1 change."""
+    return any((step.get("classification") or {}).get("top1_changed") for step in steps)
+
+
+def _top2_margin(scores: np.ndarray) -> Optional[float]:
+    """The gap between the two highest scores; None when either is not finite (no margin)."""
+    with np.errstate(invalid="ignore"):
+        top2 = np.sort(scores.astype(np.float64))[-2:]  # NaN sorts last
+        if not np.all(np.isfinite(top2)):
+            return None
+        return float(top2[1] - top2[0])

@@ -98,6 +98,20 @@ def test_the_model_and_pipeline_only_reach_the_capture_command(tmp_path):
         matrix_config.load(write(tmp_path, '[local.a]\npipeline_only = "yes"\n'))
 
 
+def test_matrix_and_image_run_take_the_model_from_the_matrix_file(tmp_path):
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    (tmp_path / "other.onnx").write_bytes(b"")
+    config = matrix_config.load(write(tmp_path, '[matrix]\nmodel = "models/m"\n[local.a]\n'))
+    assert matrix_config.chosen_model(config, None) == (tmp_path / "models" / "m").resolve()
+    given = str(tmp_path / "other.onnx")
+    assert matrix_config.chosen_model(config, given) == Path(given).resolve()
+    with pytest.raises(matrix_config.ConfigError, match=r"--model .*no such file or folder"):
+        matrix_config.chosen_model(config, str(tmp_path / "missing.onnx"))
+    gone = matrix_config.load(write(tmp_path, '[matrix]\nmodel = "models/gone"\n[local.a]\n'))
+    with pytest.raises(matrix_config.ConfigError, match=r"'model' in .*matrix\.toml"):
+        matrix_config.chosen_model(gone, None)
+
+
 def test_default_false_environments_run_only_when_named(tmp_path):
     config = matrix_config.load(ROOT / "matrix.toml")
     assert "jetson-l4t" not in [e.name for e in config.select("docker")]

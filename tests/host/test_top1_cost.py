@@ -129,3 +129,53 @@ def test_bundles_from_before_the_model_field_count_as_imagenet(tmp_path):
     newer = make_bundle(tmp_path / "newer", "newer", logits,
                         {"name": "demo", "declared": False, "preprocess": IMAGENET.describe()})
     assert cli.main(["compare", older, newer]) == errors.EXIT_PARITY
+
+
+def test_labels_for_another_number_of_classes_are_not_used(tmp_path):
+    """10 outputs, 11 labels (a list with a background class, say): naming by them would be off
+    by one everywhere, so classes are named by index and the cost line says why."""
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": ["background"] + LABELS}
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.25)}, model)
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(3, 2, 0.25)}, model)
+    out = tmp_path / "report.json"
+    cli.main(["compare", cloud, edge, "--json", str(out)])
+    impact = json.loads(out.read_text())["pairs"][0]["inference_impact"]
+    assert impact["labels"] is False
+    assert impact["labels_note"] == ("the model declares 11 labels for 10 classes: classes are "
+                                     "named by index")
+    assert impact["top1_changes"][0]["reference_label"] == "class 2"
+
+
+def test_changes_without_a_finite_margin_come_last_in_a_stable_order(tmp_path):
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
+    infinite = scores(1, 0, 0.5)
+    infinite[0, 1] = np.inf
+    nan = scores(6, 7, 0.5)
+    nan[0, 0] = np.nan
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {
+        "z.jpg": infinite, "m.jpg": scores(2, 3, 0.25), "a.jpg": nan}, model)
+    edge = make_bundle(tmp_path / "edge", "edge", {
+        "z.jpg": scores(0, 1, 0.5), "m.jpg": scores(3, 2, 0.25), "a.jpg": scores(7, 6, 0.5)},
+        model)
+    out = tmp_path / "report.json"
+    cli.main(["compare", cloud, edge, "--json", str(out)])
+    changes = json.loads(out.read_text())["pairs"][0]["inference_impact"]["top1_changes"]
+    assert [(c["image"], c["margin"]) for c in changes] == [
+        ("m.jpg", pytest.approx(0.25)), ("a.jpg", None), ("z.jpg", None)]
+
+
+def test_decode_only_bundles_compare_whatever_the_model(tmp_path):
+    """Pixels do not depend on the model: only preprocess and infer outputs are refused."""
+    writer_models = ({"name": "lite", "declared": True, "preprocess": LITE},
+                     {"name": "demo", "declared": False, "preprocess": IMAGENET.describe()})
+    paths = []
+    for name, model in zip(("cloud", "edge"), writer_models):
+        writer = BundleWriter(str(tmp_path / name))
+        writer.add_record({"key": "a.jpg|decode=pillow", "image": "a.jpg",
+                           "chain": "decode=pillow", "stage": "decode", "impl": "pillow",
+                           "mode": "e2e", "status": "ok", "sha256": writer.add_array(PIXELS)})
+        paths.append(writer.finish({
+            "name": name, "images": {"a.jpg": {"sha256": "same-bytes"}},
+            "pipeline": {"decode": "pillow"},
+            "implementations": {"decode/pillow": {"status": "available"}}, "model": model}))
+    assert cli.main(["compare", *paths]) == errors.EXIT_PARITY

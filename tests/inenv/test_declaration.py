@@ -90,8 +90,10 @@ def test_preprocess_follows_the_models_declaration(tmp_path):
     ({"schema": 2}, "schema"),
     ({"labels": "../labels.txt"}, "'labels'"),
     ({"labels": "missing.txt"}, "cannot be read"),
-    ({"forms": {"onnx": "nope.onnx"}}, "missing"),
     ({"input": {"shape": [1, 3, 0, 224]}}, "input.shape"),
+    ({"input": {"shape": [1, 3, 256, 256]}}, "'preprocess.crop' makes 224x224"),
+    ({"preprocess": dict(LITE, mean=[float("nan"), 0, 0])}, "must be finite"),
+    ({"forms": {"onxx": "m.onnx"}}, "unknown keys onxx"),
 ])
 def test_a_bad_declaration_names_the_file_and_the_field(tmp_path, change, words):
     folder = declared_model(tmp_path / "m", lite_declaration(**change))
@@ -133,3 +135,53 @@ def test_the_bundle_records_the_declared_preprocessing_and_labels(tmp_path):
     assert model["name"] == "lite" and model["declared"] is True
     assert model["preprocess"]["mean"] == [127.0, 127.0, 127.0]
     assert model["labels"] == ["tench", "goldfish"]
+
+
+def test_a_declared_layout_reaches_the_runner_unless_an_option_says_otherwise(tmp_path):
+    from edgeparity.stages.runner import ModelRunner
+
+    folder = declared_model(tmp_path / "m", lite_declaration(
+        input={"name": "data", "shape": [1, 224, 224, 3], "layout": "NHWC"}))
+    assert ModelRunner().resolve({"model": folder}).layout == "NHWC"
+    assert ModelRunner().resolve({"model": folder, "layout": "NCHW"}).layout == "NCHW"
+    assert ModelRunner().resolve({}).layout == "NCHW"  # the demo model
+
+
+def test_a_missing_declared_form_fails_only_its_runner(tmp_path):
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    os.remove(os.path.join(folder, "m.onnx"))
+    impl = preprocess_pillow.Impl()
+    impl.load({"model": folder})  # preprocessing needs only the declaration
+    source = models.resolve_model(folder)
+    assert source.mxnet is not None
+    with pytest.raises(models.ModelError) as caught:
+        source.require_onnx()
+    assert "m.onnx is missing" in str(caught.value) and "whole folder" in str(caught.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks here")
+def test_a_declaration_cannot_reach_outside_its_folder_through_a_link(tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not a label\n")
+    folder = declared_model(tmp_path / "m", lite_declaration(labels="inside.txt"), labels=None)
+    os.symlink(str(outside), os.path.join(folder, "inside.txt"))
+    with pytest.raises(models.ModelError) as caught:
+        models.resolve_model(folder)
+    assert "leads outside the model's folder" in str(caught.value)
+
+
+def test_canonical_inputs_of_another_size_are_left_out_for_inference(tmp_path):
+    pytest.importorskip("onnxruntime")
+    bigger = dict(LITE, resize_shorter_side=288, crop=256)
+    folder = declared_model(tmp_path / "m", lite_declaration(preprocess=bigger, input=None))
+    images = tmp_path / "images"
+    os.makedirs(str(images))
+    shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(images / "photo-420.jpg"))
+    path, _ = capture(str(images), str(tmp_path / "bundle"),
+                      implementations=["decode/pillow", "preprocess/pillow", "infer/onnxruntime"],
+                      options={"model": folder}, quiet=True)
+    canonical = load_bundle(path).manifest["canonical"]
+    misfits = [label for label, entry in canonical.items() if "error" in entry]
+    assert misfits and all("does not fit the model's input 1 x 3 x 256 x 256"
+                           in canonical[label]["error"] for label in misfits)
+    assert canonical["probe:ones"]["shape"] == [1, 3, 256, 256]

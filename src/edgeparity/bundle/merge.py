@@ -26,6 +26,9 @@ def _environment(loaded: Bundle) -> Dict[str, Any]:
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "pipeline", "pipeline_only", "limits"):
         same[key] = loaded.manifest.get(key)
+    # The same model declaration (by content: each device has its own copy's path).
+    same["model"] = {key: value for key, value in (loaded.manifest.get("model") or {}).items()
+                     if key != "declaration"}
     # The same canonical inputs (by content, wherever each device keeps them): the merged
     # bundle keeps one shard's isolated runs for all.
     same["canonical inputs"] = sorted(

@@ -70,18 +70,20 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--model", metavar="PATH",
-        help="model for the infer stage: MXNet export prefix, .onnx file, or Neo/DLR artifact "
-        "dir or .tar.gz (default: the demo model)",
+        help="model for the infer stage (and the preprocessing it declares): a folder of its "
+        "forms with edgeparity-model.json, an MXNet export prefix, an .onnx file, or a "
+        "Neo/DLR artifact dir or .tar.gz (default: the demo model)",
     )
     p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="inference device")
     p.add_argument("--input-name", help="model input name (default: from the model)")
     p.add_argument(
         "--input-shape", metavar="N,C,H,W",
-        help="model input shape (default: from the model, else 1,3,224,224)",
+        help="model input shape (default: from the model or its declaration; the demo "
+        "model's is 1,3,224,224)",
     )
     p.add_argument(
-        "--layout", default="NCHW", choices=("NCHW", "NHWC"),
-        help="model input layout (default NCHW)",
+        "--layout", choices=("NCHW", "NHWC"),
+        help="model input layout (default: the model's declaration, else NCHW)",
     )
     p.add_argument(
         "--max-megapixels", type=float, default=defaults.MAX_MEGAPIXELS, metavar="MPX",
@@ -151,8 +153,10 @@ def run_capture(args: argparse.Namespace) -> int:
     from ..models import ModelError, resolve_model
     from ..stages import known_implementations
 
-    if args.model and (not args.stages or "infer" in ",".join(args.stages)):
+    stages_text = ",".join(args.stages or ())
+    if args.model and (not args.stages or "infer" in stages_text or "preprocess" in stages_text):
         # Check the model before capturing anything: a typo should cost seconds, not a run.
+        # Preprocessing needs it too: the model declares how images are prepared.
         try:
             resolve_model(args.model)
         except ModelError as exc:

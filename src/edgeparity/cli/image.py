@@ -64,8 +64,10 @@ def register(sub: Any) -> None:
     run.add_argument("--out", help="output folder: OUT/bundles/NAME, OUT/logs/NAME.* (default "
                      "from the matrix file: {})".format(defaults.MATRIX_OUT))
     run.add_argument("--model", metavar="PATH",
-                     help="model for the infer stage (a Neo/DLR artifact dir, .onnx, .tar.gz or "
-                     "MXNet prefix), mounted read-only (default: the demo model)")
+                     help="model for the infer stage (a folder of its forms with "
+                     "edgeparity-model.json, a Neo/DLR artifact dir, .onnx, .tar.gz or MXNet "
+                     "prefix), mounted read-only (default from the matrix file, else the demo "
+                     "model)")
     how = run.add_mutually_exclusive_group()
     how.add_argument("--rebuild", action="store_true", help="build even when up to date")
     how.add_argument("--no-build", action="store_true",
@@ -122,15 +124,14 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    from ..matrix import config as matrix_config
     from ..matrix.docker import DockerBackend
     from ..matrix.run import run_all
 
     config, environments = _environments(args)
     backend = DockerBackend(say, rebuild=args.rebuild, build=not args.no_build)
     images = Path(args.images).resolve() if args.images else config.images
-    model = Path(args.model) if args.model else None
-    if model is not None and not (model.exists() or model.parent.is_dir()):
-        raise UsageError("--model {}: no such file or folder".format(args.model))
+    model = matrix_config.chosen_model(config, args.model)
     bundles = run_all(backend, environments, images, _out(args, config), model)
     for name, bundle in bundles.items():
         say("{}: bundle {}".format(name, bundle))

@@ -63,10 +63,7 @@ def run_matrix(args: argparse.Namespace) -> int:
     gate = fail_on_gate(args)
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
-    model = Path(args.model).resolve() if args.model else config.model
-    if model is not None and not (model.exists() or Path(str(model) + "-symbol.json").exists()):
-        raise UsageError("model {} does not exist: {}".format(
-            model, "check --model" if args.model else "check 'model' in " + str(args.config)))
+    model = matrix_config.chosen_model(config, args.model)
     backend_name, why = choose_backend(args.backend, config)
     if backend_name == "local" and args.backend == "auto":
         say("{}; falling back to the local backend (tox environments on this machine)".format(

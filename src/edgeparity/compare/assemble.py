@@ -299,6 +299,8 @@ def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
         "python": provenance.get("python", {}).get("version"),
         "numpy": provenance.get("numpy", {}).get("version"),
         "created": endpoint.bundle.manifest.get("created"),
+        # The model that ran (null: a bundle from before bundles recorded it).
+        "model": (endpoint.bundle.manifest.get("model") or {}).get("name"),
         "implementations": {
             key: {
                 "status": entry.get("status"),

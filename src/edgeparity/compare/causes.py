@@ -206,6 +206,14 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
     if not rows:
         return None
     names = model_labels(reference) if reference is not None else None
+    classes = {c.get("classes") for _, c in rows if c}
+    note = None
+    if names is not None and classes != {len(names)}:
+        # Labels for another output size (e.g. 1000 names, 1001 outputs with a background
+        # class) would name every class wrongly: name them by index and say why.
+        note = "the model declares {} labels for {} classes: classes are named by index".format(
+            len(names), " or ".join(str(n) for n in sorted(c for c in classes if c)) or "?")
+        names = None
     changes = [{
         "image": image,
         "reference_class": c["top1_reference"],
@@ -214,17 +222,21 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
         "other_label": label_of(names, c["top1_other"]),
         "margin": c.get("margin_reference"),
     } for image, c in rows if c and c["top1_changed"]]
+    # Closest calls first; changes without a margin (non-finite scores) last, by name.
     changes.sort(key=lambda change: (change["margin"] is None, change["margin"] or 0.0,
                                      change["image"]))
     overlaps = [c["top5_overlap"] if c else 1.0 for _, c in rows]
-    return {
+    impact = {
         "images": len(rows),
         "top1_changed": len(changes),
         "top1_changed_images": [change["image"] for change in changes],
         "top1_changes": changes,
         "labels": names is not None,
         "mean_top5_overlap": float(np.mean(overlaps)),
-    }
+    }  # type: Dict[str, Any]
+    if note:
+        impact["labels_note"] = note
+    return impact
 
 
 def unavailable_note(reference: Endpoint, other: Endpoint, stage: str) -> Optional[str]:

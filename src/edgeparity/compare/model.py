@@ -8,7 +8,7 @@ field existed preprocessed with ImageNet mean/std, which is what they are taken 
 from typing import Any, Dict, List, Optional
 
 from ..models import IMAGENET, Preprocessing
-from .endpoints import Endpoint
+from .endpoints import Endpoint, available
 
 # What a bundle from before the `model` field is taken to have run.
 _OLDER_BUNDLE = {"name": "demo or unnamed model", "preprocess": IMAGENET.describe()}
@@ -40,6 +40,8 @@ def preprocessing_mismatch(reference: Endpoint, other: Endpoint) -> Optional[str
     ours, theirs = model_info(reference), model_info(other)
     if not ours or not theirs or ours["preprocess"] == theirs["preprocess"]:
         return None
+    if not (_prepares(reference) and _prepares(other)):
+        return None  # e.g. decode-only captures: their pixels compare whatever the model
     return (
         "{} and {} were captured with different declared preprocessing: {}: {}; {}: {}. "
         "Their preprocess and infer outputs differ by that setting, not by the libraries. "
@@ -47,6 +49,12 @@ def preprocessing_mismatch(reference: Endpoint, other: Endpoint) -> Optional[str
         "edgeparity-model.json)".format(
             reference.label, other.label, reference.label, _describe(ours), other.label,
             _describe(theirs)))
+
+
+def _prepares(endpoint: Endpoint) -> bool:
+    """Whether the bundle holds preprocess or infer outputs (captured with the model's
+    preprocessing), i.e. not a decode-only capture."""
+    return any(available(endpoint.bundle, stage) for stage in ("preprocess", "infer"))
 
 
 def labels(endpoint: Endpoint) -> Optional[List[str]]:

@@ -180,7 +180,8 @@ class Comparator:
             return
         # Images whose top-1 class changed come first: what the divergence cost is what a
         # reader looks at first, whatever its share of differing pixels.
-        steps = [(0 if _top1_changed(w) else 1, s) for w in walks for s in w["stages"]
+        steps = [(0 if diffstats.top1_changed(w["stages"]) else 1, s)
+                 for w in walks for s in w["stages"]
                  if s.get("heatmap_id") and "fraction_pixels_differ" in s]
         steps.sort(key=lambda item: (item[0], -item[1].get("fraction_pixels_differ", 0),
                                      -item[1].get("max_channel_diff", 0),
@@ -373,8 +374,3 @@ def overall_verdict(verdicts: List[str]) -> str:
         if verdict in verdicts:
             return verdict
     return "parity"
-
-
-def _top1_changed(walk: Dict[str, Any]) -> bool:
-    return any((step.get("classification") or {}).get("top1_changed")
-               for step in walk["stages"])

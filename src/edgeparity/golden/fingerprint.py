@@ -112,6 +112,10 @@ def fingerprint(loaded: Bundle) -> Dict[str, Any]:
         "implementations": {key: implementation_fingerprint(entry)
                             for key, entry in implementations.items()},
         "inputs": inputs,
+        # Which model and preprocessing produced the outputs (a changed model then shows as
+        # the reason, not only as every infer record moving); no paths, no labels list.
+        "model": {key: value for key, value in (manifest.get("model") or {}).items()
+                  if key not in ("declaration", "labels")},
         "records": {key: record_fingerprint(record) for key, record in loaded.records.items()},
     }
 

@@ -141,6 +141,19 @@ class MatrixConfig:
         return [known[name] for name in names]
 
 
+def chosen_model(config: MatrixConfig, given: Optional[str]) -> Optional[Path]:
+    """The model every environment runs: ``--model`` when given, else the matrix file's
+    ``model``, else None (the demo model). ConfigError when it does not exist."""
+    model = Path(given).resolve() if given else config.model
+    if model is not None and not (model.exists()
+                                  or Path(str(model) + "-symbol.json").is_file()):
+        where = "--model" if given else "'model' in {}".format(config.path)
+        raise ConfigError("{} {}: no such file or folder (give a folder of the model's forms, "
+                          "an .onnx file, an MXNet prefix or a DLR artifact)".format(
+                              where, model))
+    return model
+
+
 def load(path: Union[str, Path]) -> MatrixConfig:
     """Read and validate matrix.toml; every path in it is relative to its folder."""
     path = Path(path)

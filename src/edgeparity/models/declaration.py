@@ -51,12 +51,6 @@ class Preprocessing:
         return {"resize_shorter_side": self.resize_shorter_side, "crop": self.crop,
                 "divide_by": self.divide_by, "mean": list(self.mean), "std": list(self.std)}
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Preprocessing) and self.describe() == other.describe()
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.describe(), sort_keys=True))
-
     @property
     def input_shape(self) -> Tuple[int, int, int, int]:
         return (1, 3, self.crop, self.crop)
@@ -112,12 +106,10 @@ class Declaration:
         self.path = path  # None for the demo model and undeclared models
         self.name = name
         self.preprocessing = preprocessing
-        self.description = ""
         self.input_name = None  # type: Optional[str]
         self.input_shape = None  # type: Optional[Tuple[int, ...]]
-        self.layout = None  # type: Optional[str]
+        self.layout = None  # type: Optional[str]  # None: the runner's option, else NCHW
         self.labels = None  # type: Optional[List[str]]
-        self.labels_file = None  # type: Optional[str]
         self.forms = {}  # type: Dict[str, Any]
         self.sha256 = None  # type: Optional[str]
 
@@ -139,8 +131,26 @@ def default_declaration(name: str) -> Declaration:
 
 
 def _problem(path: str, what: str) -> ModelError:
-    return ModelError("{}: {}; fix the file (schema: docs/models.md) or remove it to use "
-                      "ImageNet mean/std preprocessing".format(path, what))
+    return ModelError("{}: {}; fix the file (schema: docs/models.md)".format(path, what))
+
+
+FORM_KEYS = ("onnx", "mxnet", "dlr")
+
+
+def path_inside(directory: str, relative: Any, declaration_path: str, field: str) -> str:
+    """``directory``/``relative`` when it stays inside ``directory``, links resolved; else the
+    declaration's error. A model folder comes from elsewhere: its declaration must not make
+    edgeparity read (and copy into bundles) files outside it."""
+    if not isinstance(relative, str) or not relative or os.path.isabs(relative) or (
+            ".." in relative.replace("\\", "/").split("/")):
+        raise _problem(declaration_path, "'{}' must be a path inside the model's folder, got "
+                                         "{!r}".format(field, relative))
+    path = os.path.join(directory, *relative.split("/"))
+    root = os.path.realpath(directory)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise _problem(declaration_path, "'{}' ({}) leads outside the model's folder through "
+                                         "a link".format(field, relative))
+    return path
 
 
 def _number_list(value: Any, length: int) -> bool:
@@ -169,16 +179,16 @@ def _read_preprocessing(path: str, data: Any) -> Preprocessing:
         if not _number_list(data.get(key), 3):
             raise _problem(path, "'preprocess.{}' must be a list of 3 numbers (R, G, B)".format(
                 key))
+    if any(not -1e6 < value < 1e6 for value in data["mean"]):  # also refuses NaN, Infinity
+        raise _problem(path, "'preprocess.mean' values must be finite")
     if any(not 0 < value < 1e6 for value in data["std"]):
-        raise _problem(path, "'preprocess.std' values must be positive")
+        raise _problem(path, "'preprocess.std' values must be positive and finite")
     return Preprocessing(data["resize_shorter_side"], data["crop"], divide_by, data["mean"],
                          data["std"])
 
 
-def _read_labels(path: str, directory: str, name: Any) -> Tuple[str, List[str]]:
-    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in name.split("/"):
-        raise _problem(path, "'labels' must name a file beside it")
-    labels_file = os.path.join(directory, *name.split("/"))
+def _read_labels(path: str, directory: str, name: Any) -> List[str]:
+    labels_file = path_inside(directory, name, path, "labels")
     try:
         with open(labels_file, "rb") as handle:
             raw = handle.read(MAX_LABELS_BYTES + 1)
@@ -196,7 +206,7 @@ def _read_labels(path: str, directory: str, name: Any) -> Tuple[str, List[str]]:
     if not labels or any(not label.strip() for label in labels):
         raise _problem(path, "its labels file {} must hold one non-empty class name per "
                              "line".format(labels_file))
-    return labels_file, labels
+    return labels
 
 
 def read_declaration(path: str) -> Declaration:
@@ -221,8 +231,6 @@ def read_declaration(path: str) -> Declaration:
     declaration = Declaration(os.path.abspath(path), name,
                               _read_preprocessing(path, data.get("preprocess")))
     declaration.sha256 = "sha256:" + hashlib.sha256(raw).hexdigest()
-    description = data.get("description")
-    declaration.description = description if isinstance(description, str) else ""
     model_input = data.get("input")
     if model_input is not None:
         if not isinstance(model_input, dict):
@@ -236,16 +244,26 @@ def read_declaration(path: str) -> Declaration:
             raise _problem(path, "'input.shape' must be a list of positive integers")
         if layout not in ("NCHW", "NHWC"):
             raise _problem(path, "'input.layout' must be NCHW or NHWC")
+        crop = declaration.preprocessing.crop
+        if shape and len(shape) == 4:
+            height, width = shape[2:4] if layout == "NCHW" else shape[1:3]
+            if (height, width) != (crop, crop):
+                raise _problem(path, "'input.shape' {} ({}) takes {}x{} images but "
+                                     "'preprocess.crop' makes {}x{}".format(
+                                         shape, layout, height, width, crop, crop))
         declaration.input_name = input_name
         declaration.input_shape = tuple(shape) if shape else None
         declaration.layout = layout
     directory = os.path.dirname(os.path.abspath(path))
     if data.get("labels") is not None:
-        declaration.labels_file, declaration.labels = _read_labels(
-            path, directory, data["labels"])
+        declaration.labels = _read_labels(path, directory, data["labels"])
     forms = data.get("forms", {})
     if not isinstance(forms, dict):
         raise _problem(path, "'forms' must be an object")
+    unknown = sorted(set(forms) - set(FORM_KEYS))
+    if unknown:
+        raise _problem(path, "'forms' has unknown keys {} (known: {})".format(
+            ", ".join(unknown), ", ".join(FORM_KEYS)))
     declaration.forms = forms
     return declaration
 

@@ -37,6 +37,7 @@ from .declaration import (
     Preprocessing,
     default_declaration,
     find_declaration,
+    path_inside,
 )
 from .dlr import build_demo_dlr_artifact, is_tvm_params
 
@@ -46,6 +47,7 @@ USAGE = (
     "directory with an {} declaring its forms".format("edgeparity-model.json")
 )
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+COPY_WHOLE_FOLDER = "copy the model's whole folder (every file its declaration lists)"
 
 
 class ModelSource:
@@ -58,6 +60,9 @@ class ModelSource:
         self.onnx = None  # type: Optional[str]
         self.dlr_dir = None  # type: Optional[str]
         self.dlr_problem = None  # type: Optional[str]  # why a directory is not a DLR artifact
+        # Why a form the declaration names cannot be used: raised by that form's runner only,
+        # so a folder missing its ONNX file still preprocesses and runs MXNet.
+        self.form_problems = {}  # type: Dict[str, str]
         self.archive = None  # type: Optional[str]  # the .tar.gz it was unpacked from
         # Input, preprocessing and labels: the model's edgeparity-model.json, else ImageNet.
         self.declaration = default_declaration(
@@ -77,11 +82,15 @@ class ModelSource:
 
     def require_mxnet(self) -> Tuple[str, str]:
         if self.mxnet is None:
+            if "mxnet" in self.form_problems:
+                raise ModelError(self.form_problems["mxnet"])
             raise self._missing("MXNet export (PREFIX-symbol.json + PREFIX-0000.params)")
         return self.mxnet
 
     def require_onnx(self) -> str:
         if self.onnx is None:
+            if "onnx" in self.form_problems:
+                raise ModelError(self.form_problems["onnx"])
             raise self._missing("ONNX file (*.onnx)")
         return self.onnx
 
@@ -160,8 +169,20 @@ def model_declaration(model: Optional[str]) -> Declaration:
     if not model:
         return default_declaration("demo")  # without unpacking the demo's files
     if model not in _DECLARATIONS:
-        _DECLARATIONS[model] = resolve_model(model).declaration
+        _DECLARATIONS[model] = _declaration_only(model)
     return _DECLARATIONS[model]
+
+
+def _declaration_only(model: str) -> Declaration:
+    """The declaration alone: preprocessing must not fail because a runner's form is missing."""
+    path = os.path.abspath(os.path.expanduser(model))
+    if os.path.isfile(path) and path.lower().endswith(ARCHIVE_SUFFIXES):
+        path = unpack_archive(path)
+    if os.path.isdir(path):
+        declaration = find_declaration(path)
+        if declaration is not None:
+            return declaration
+    return resolve_model(model).declaration  # no declaration: ImageNet, if the model exists
 
 
 def model_preprocessing(model: Optional[str]) -> Preprocessing:
@@ -191,39 +212,44 @@ def machine_architecture() -> str:
     return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
-def _declared_path(directory: str, declaration: Declaration, form: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or os.path.isabs(value) or ".." in value.split(
-            "/"):
-        raise ModelError("{}: 'forms.{}' must name a file or folder beside it, got {!r}".format(
-            declaration.path, form, value))
-    return os.path.join(directory, *value.split("/"))
-
-
 def _apply_declared_forms(directory: str, source: ModelSource) -> None:
-    """Take each form from the declaration's ``forms`` (DLR: this machine's architecture)."""
+    """Take each form from the declaration's ``forms`` (DLR: this machine's architecture).
+
+    A named form whose files are missing is recorded in ``source.form_problems`` (its runner
+    says so); a path leading outside the folder is an error at once.
+    """
     declaration = source.declaration
     forms = declaration.forms
     if "onnx" in forms:
-        path = _declared_path(directory, declaration, "onnx", forms["onnx"])
-        if not os.path.isfile(path):
-            raise ModelError("{}: declared ONNX file {} is missing".format(declaration.path, path))
-        source.onnx = path
+        path = path_inside(directory, forms["onnx"], declaration.path, "forms.onnx")
+        if os.path.isfile(path):
+            source.onnx = path
+        else:
+            source.form_problems["onnx"] = "{}: its ONNX file {} is missing; {}".format(
+                declaration.path, path, COPY_WHOLE_FOLDER)
     if "mxnet" in forms:
-        source.mxnet = _mxnet_pair(_declared_path(directory, declaration, "mxnet",
-                                                  forms["mxnet"]))
+        prefix = path_inside(directory, forms["mxnet"], declaration.path, "forms.mxnet")
+        if os.path.isfile(prefix + "-symbol.json"):
+            try:
+                source.mxnet = _mxnet_pair(prefix)
+            except ModelError as exc:
+                source.form_problems["mxnet"] = str(exc)
+        else:
+            source.form_problems["mxnet"] = "{}: its MXNet export {}-symbol.json is missing; " \
+                "{}".format(declaration.path, prefix, COPY_WHOLE_FOLDER)
     dlr = forms.get("dlr")
     if isinstance(dlr, dict):
         arch = machine_architecture()
         if arch in dlr:
-            folder = _declared_path(directory, declaration, "dlr." + arch, dlr[arch])
+            folder = path_inside(directory, dlr[arch], declaration.path, "forms.dlr." + arch)
             if os.path.isdir(folder):
                 _scan_dlr(folder, sorted(os.listdir(folder)), source)
                 if source.dlr_dir is None and not source.dlr_problem:
                     source.dlr_problem = "{} (declared in {}) holds no DLR artifact".format(
                         folder, declaration.path)
             else:
-                source.dlr_problem = "{}: declared DLR folder {} is missing".format(
-                    declaration.path, folder)
+                source.dlr_problem = "{}: its DLR folder {} is missing; {}".format(
+                    declaration.path, folder, COPY_WHOLE_FOLDER)
         else:
             source.dlr_problem = (
                 "model {} has DLR artifacts for {} only, none for this machine ({}); compile "
@@ -240,9 +266,6 @@ def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
         source.declaration = declaration
         if declaration.forms:
             _apply_declared_forms(directory, source)
-            if not source.forms() and not source.dlr_problem:
-                raise ModelError("{} declares no form edgeparity runs (onnx, mxnet, dlr)".format(
-                    declaration.path))
             return source
     names = sorted(n for n in os.listdir(directory) if n != DECLARATION_FILE)
     symbols = [n for n in names if n.endswith("-symbol.json")]

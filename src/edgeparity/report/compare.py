@@ -94,9 +94,11 @@ def record_counts(counts: Dict[str, int]) -> str:
 
 
 def environment_line(env: Dict[str, Any]) -> str:
-    """'x86_64, Debian GNU/Linux 11 (bullseye), Python 3.9.2; decode=pillow > ...'."""
-    return "{}, {}, Python {}; {}".format(env["arch"] or "unknown CPU", env["os"] or "unknown OS",
+    """'x86_64, Debian GNU/Linux 11 (bullseye), Python 3.9.2; decode=pillow > ...; model
+    efficientnet-lite0'."""
+    line = "{}, {}, Python {}; {}".format(env["arch"] or "unknown CPU", env["os"] or "unknown OS",
                                           env["python"] or "?", pipeline_text(env["pipeline"]))
+    return line + ("; model " + env["model"] if env.get("model") else "")
 
 
 def verdict_line(report: Dict[str, Any]) -> str:
@@ -208,13 +210,13 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                                                    md(tolerance_text(report)))
     )
     out.append("")
-    out.append("| environment | arch | OS | Python | pipeline |")
-    out.append("|---|---|---|---|---|")
+    out.append("| environment | arch | OS | Python | pipeline | model |")
+    out.append("|---|---|---|---|---|---|")
     for env in report["environments"]:
         out.append(
-            "| {} | {} | {} | {} | {} |".format(
+            "| {} | {} | {} | {} | {} | {} |".format(
                 md(env["label"]), md(env["arch"]), md(env["os"]), md(env["python"]),
-                md_code(pipeline_text(env["pipeline"])),
+                md_code(pipeline_text(env["pipeline"])), md(env.get("model") or "—"),
             )
         )
     for pair in report["pairs"]:

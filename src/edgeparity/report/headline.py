@@ -51,10 +51,10 @@ def margin_text(change: Dict[str, Any]) -> str:
 
 def top1_change(change: Dict[str, Any]) -> str:
     """'photo.jpg: daisy → yellow lady's slipper, margin 0.008'."""
-    margin = change.get("margin")
+    margin = margin_text(change)
     return "{}: {} → {}{}".format(
         change["image"], change["reference_label"], change["other_label"],
-        "" if margin is None else ", margin {:.3g}".format(margin))
+        "" if margin == "—" else ", margin " + margin)
 
 
 def cost(pair: Dict[str, Any]) -> str:
@@ -70,8 +70,11 @@ def cost(pair: Dict[str, Any]) -> str:
         if len(changes) > COST_CHANGES_SHOWN:
             shown.append("and {} more".format(len(changes) - COST_CHANGES_SHOWN))
         named = " ({})".format("; ".join(shown))
-    return "top-1 class changes on {} of {} images{}, mean top-5 overlap {}".format(
+    text = "top-1 class changes on {} of {} images{}, mean top-5 overlap {}".format(
         impact["top1_changed"], impact["images"], named, pct(impact["mean_top5_overlap"]))
+    if impact.get("labels_note"):
+        text += " ({})".format(impact["labels_note"])
+    return text
 
 
 def advice(pair: Dict[str, Any]) -> List[str]:

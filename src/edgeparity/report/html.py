@@ -74,12 +74,14 @@ def _environments_table(report: Dict[str, Any]) -> str:
                 (v.get("jpeg_library") or {}).get("path"))))
             for key, v in sorted(env["implementations"].items()) if v.get("jpeg_library"))
         rows.append("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
-                    "<td>{}</td></tr>".format(
+                    "<td>{}</td><td>{}</td></tr>".format(
                         esc(env["label"]), esc(str(env["arch"])), esc(str(env["os"])),
-                        esc(str(env["python"])), esc(pipeline_text(env["pipeline"])), jpeg))
+                        esc(str(env["python"])), esc(pipeline_text(env["pipeline"])),
+                        esc(env.get("model") or "—"), jpeg))
     return ("<details><summary>Environments ({})</summary><div class='wide'><table><tr>"
             "<th>environment</th><th>arch</th><th>OS</th><th>Python</th><th>pipeline</th>"
-            "<th>JPEG library per decoder</th></tr>{}</table></div></details>".format(
+            "<th>model</th><th>JPEG library per decoder</th></tr>{}</table></div></details>"
+            "".format(
                 len(rows), "".join(rows)))
 
 

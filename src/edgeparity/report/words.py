@@ -5,6 +5,7 @@ import json
 import re
 from typing import Any, Dict, List, Mapping, Optional
 
+from ..diffstats import top1_changed
 from ..stages.pipeline import STAGES, format_pipeline
 from ..text import printable
 
@@ -118,7 +119,6 @@ def severity(walk: Dict[str, Any]) -> tuple:
     if not stage:
         return (1, 0, 0, 0.0, 0.0, walk["image"])
     step = next((s for s in walk["stages"] if s["stage"] == stage), {})
-    flipped = any((s.get("classification") or {}).get("top1_changed") for s in walk["stages"])
-    return (0, 0 if flipped else 1, STAGES.index(stage),
+    return (0, 0 if top1_changed(walk["stages"]) else 1, STAGES.index(stage),
             -float(step.get("fraction_pixels_differ") or 0),
             -float(step.get("max_channel_diff") or step.get("max_abs_error") or 0), walk["image"])

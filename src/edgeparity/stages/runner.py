@@ -25,7 +25,9 @@ class RunnerSettings:
         self.input_name = options.get("input_name")  # type: Optional[str]
         shape = options.get("input_shape")
         self.input_shape = tuple(int(d) for d in shape) if shape else None
+        # Not given: the model's declaration decides, else NCHW (see ModelRunner.resolve).
         self.layout = (options.get("layout") or "NCHW").upper()
+        self.layout_given = bool(options.get("layout"))
         if self.device not in ("cpu", "gpu"):
             raise ModelError("unknown device {!r}: use cpu or gpu".format(self.device))
         if self.layout not in ("NCHW", "NHWC"):
@@ -111,6 +113,8 @@ class ModelRunner(Implementation):
         self.settings = RunnerSettings(options)
         self.source = resolve_model(self.settings.model)
         declaration = self.source.declaration
+        if not self.settings.layout_given and declaration.layout:
+            self.settings.layout = declaration.layout
         self.settings.declared_name = declaration.input_name
         self.settings.declared_shape = declaration.input_shape or (
             declaration.preprocessing.input_shape if self.source.demo else None)
