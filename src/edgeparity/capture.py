@@ -37,7 +37,7 @@ from .inputs import (
     in_shard,
     locate_canonical,
 )
-from .models import IMAGENET, ModelError, model_declaration
+from .models import DECLARATION_FILE, IMAGENET, ModelError, Preprocessing, model_declaration
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
 from .session import Interrupted, Session, error_text
@@ -90,6 +90,21 @@ def _no_canonical_note(canonical: CanonicalInputs) -> str:
             "compare will not be able to tell intrinsic from inherited divergences. {}; any "
             "fixed arrays work, as long as every environment gets the same bytes.\n".format(
                 printable(canonical.location), fix))
+
+
+def _model_line(model: Dict[str, Any], given: Optional[str]) -> str:
+    """What the model preprocesses with, said before the run: an undeclared model gets the
+    ImageNet default, which is wrong for a model trained otherwise (EfficientNet-Lite)."""
+    if "error" in model:
+        return "capture: model: {}\n".format(printable(model["error"]))
+    steps = Preprocessing(**model["preprocess"]).formula()
+    if model.get("declared"):
+        return "capture: model {} (declared): {}\n".format(printable(model["name"]), steps)
+    if not given:
+        return "capture: the demo model: {}\n".format(steps)
+    return ("capture: model {} has no {}: preprocessing with the default, {}; if it was "
+            "trained otherwise, declare it (docs/models.md)\n".format(
+                printable(given), DECLARATION_FILE, steps))
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
@@ -184,6 +199,8 @@ def capture(
             sys.stderr.write("capture: {} images on {}; loading {} implementations\n".format(
                 len(images), "1 process" if jobs == 1 else "{} worker processes".format(jobs),
                 len(chosen)))
+            if any(impl.stage != "decode" for impl in chosen):
+                sys.stderr.write(_model_line(manifest["model"], (options or {}).get("model")))
         session = Session(writer, chosen, options or {})
         session.pipeline = dict(pipeline or {})
         session.pipeline_only = pipeline_only

@@ -179,3 +179,11 @@ def test_decode_only_bundles_compare_whatever_the_model(tmp_path):
             "pipeline": {"decode": "pillow"},
             "implementations": {"decode/pillow": {"status": "available"}}, "model": model}))
     assert cli.main(["compare", *paths]) == errors.EXIT_PARITY
+
+
+def test_the_top1_gate_names_the_classes_it_fails_on(flips, capsys):
+    cloud, edge = flips
+    assert cli.main(["compare", cloud, edge, "--fail-on", "top1"]) == errors.EXIT_DIVERGENCE
+    said = " ".join(capsys.readouterr().out.split())
+    assert "b.jpg top-1 bee -> ant (margin 0.008)" in said
+    assert "a.jpg top-1 daisy -> yellow lady's slipper (margin 0.5)" in said

@@ -94,6 +94,8 @@ def test_preprocess_follows_the_models_declaration(tmp_path):
     ({"input": {"shape": [1, 3, 256, 256]}}, "'preprocess.crop' makes 224x224"),
     ({"preprocess": dict(LITE, mean=[float("nan"), 0, 0])}, "must be finite"),
     ({"forms": {"onxx": "m.onnx"}}, "unknown keys onxx"),
+    ({"forms": {"dlr": "dlr-x86_64"}}, "'forms.dlr' must map"),
+    ({"label": "labels.txt"}, "unknown keys label"),
 ])
 def test_a_bad_declaration_names_the_file_and_the_field(tmp_path, change, words):
     folder = declared_model(tmp_path / "m", lite_declaration(**change))
@@ -137,14 +139,17 @@ def test_the_bundle_records_the_declared_preprocessing_and_labels(tmp_path):
     assert model["labels"] == ["tench", "goldfish"]
 
 
-def test_a_declared_layout_reaches_the_runner_unless_an_option_says_otherwise(tmp_path):
+def test_a_declared_layout_reaches_the_runner_and_a_contradicting_option_is_refused(tmp_path):
     from edgeparity.stages.runner import ModelRunner
 
     folder = declared_model(tmp_path / "m", lite_declaration(
         input={"name": "data", "shape": [1, 224, 224, 3], "layout": "NHWC"}))
     assert ModelRunner().resolve({"model": folder}).layout == "NHWC"
-    assert ModelRunner().resolve({"model": folder, "layout": "NCHW"}).layout == "NCHW"
+    assert ModelRunner().resolve({"model": folder, "layout": "NHWC"}).layout == "NHWC"
+    with pytest.raises(models.ModelError, match="--layout NCHW contradicts"):
+        ModelRunner().resolve({"model": folder, "layout": "NCHW"})
     assert ModelRunner().resolve({}).layout == "NCHW"  # the demo model
+    assert ModelRunner().resolve({"layout": "NHWC"}).layout == "NHWC"
 
 
 def test_a_missing_declared_form_fails_only_its_runner(tmp_path):
@@ -167,7 +172,8 @@ def test_a_declaration_cannot_reach_outside_its_folder_through_a_link(tmp_path):
     os.symlink(str(outside), os.path.join(folder, "inside.txt"))
     with pytest.raises(models.ModelError) as caught:
         models.resolve_model(folder)
-    assert "leads outside the model's folder" in str(caught.value)
+    assert "is a link leading outside the model's folder" in str(caught.value)
+    assert "replace the link with a copy" in str(caught.value)
 
 
 def test_canonical_inputs_of_another_size_are_left_out_for_inference(tmp_path):
@@ -185,3 +191,20 @@ def test_canonical_inputs_of_another_size_are_left_out_for_inference(tmp_path):
     assert misfits and all("does not fit the model's input 1 x 3 x 256 x 256"
                            in canonical[label]["error"] for label in misfits)
     assert canonical["probe:ones"]["shape"] == [1, 3, 256, 256]
+
+
+def test_a_declaration_beside_a_dlr_artifact_says_to_move_the_artifact(tmp_path):
+    """DLR reads every .json of its folder as a graph: a declaration in a Neo artifact's own
+    folder would break it, so edgeparity says what to do instead."""
+    folder = tmp_path / "neo"
+    os.makedirs(str(folder))
+    for name in ("model.json", "model.params"):
+        shutil.copy(os.path.join(demo_model.DLR_DIR, name), str(folder / name))
+    (folder / "model.so").write_bytes(b"\x7fELF")
+    (folder / models.DECLARATION_FILE).write_text(json.dumps(
+        {"schema": 1, "name": "neo", "preprocess": LITE}))
+    source = models.resolve_model(str(folder))
+    with pytest.raises(models.ModelError) as caught:
+        source.require_dlr()
+    assert "Move the artifact" in str(caught.value) and "forms" in str(caught.value)
+    assert source.declaration.name == "neo"

@@ -209,7 +209,7 @@ def compare_pair(
             endpoint.label: causes.jpeg_build(endpoint) for endpoint in (reference, other)
         },
         "alternatives": causes.alternatives(comparator, images),
-        "inference_impact": causes.inference_impact(walks, reference),
+        "inference_impact": causes.inference_impact(walks, reference, other),
         "images": walks,
         "like_for_like": {
             "counts": counts,

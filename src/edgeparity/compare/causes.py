@@ -190,8 +190,8 @@ def alternatives(comparator: Comparator, images: List[str]) -> List[Dict[str, An
     return found
 
 
-def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] = None
-                     ) -> Optional[Dict[str, Any]]:
+def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] = None,
+                     other: Optional[Endpoint] = None) -> Optional[Dict[str, Any]]:
     """What the divergence costs: on how many images the top-1 class changes, and to what.
 
     ``top1_changes`` lists each change with both class names (the model's labels when the
@@ -205,7 +205,9 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
                 rows.append((walk["image"], step.get("classification")))
     if not rows:
         return None
-    names = model_labels(reference) if reference is not None else None
+    # The reference's labels, else the other side's (a device bundle may carry them alone).
+    names = next((model_labels(side) for side in (reference, other)
+                  if side is not None and model_labels(side) is not None), None)
     classes = {c.get("classes") for _, c in rows if c}
     note = None
     if names is not None and classes != {len(names)}:

@@ -136,6 +136,9 @@ def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[str]:
         return ["{} image(s) diverge".format(sum(len(v) for v in pair[
             "first_divergent_images"].values()))] if pair["first_divergent_stage"] else []
     failures = []
+    impact = pair.get("inference_impact") or {}
+    named = {change["image"]: change for change in impact.get("top1_changes") or ()
+             if impact.get("labels")}
     for image, step in _steps(pair):
         if step["stage"] not in gate.scope() and gate.kind != "top1":
             continue
@@ -148,8 +151,15 @@ def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[str]:
             elif step["stage"] == "infer" and (step.get("classification") or {}).get(
                     "top1_changed"):
                 classes = step["classification"]
-                failures.append("{} top-1 class {} -> {}".format(
-                    image, classes["top1_reference"], classes["top1_other"]))
+                if image in named:  # the model's class names, as the cost line says them
+                    change = named[image]
+                    failures.append("{} top-1 {} -> {}{}".format(
+                        image, change["reference_label"], change["other_label"],
+                        "" if change["margin"] is None else " (margin {:.3g})".format(
+                            change["margin"])))
+                else:
+                    failures.append("{} top-1 class {} -> {}".format(
+                        image, classes["top1_reference"], classes["top1_other"]))
         elif gate.kind == "stat":
             value = _statistic(step, str(gate.stat))
             if value is not None and (value >= gate.threshold if gate.inclusive

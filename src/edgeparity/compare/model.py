@@ -28,6 +28,8 @@ def _describe(info: Dict[str, Any]) -> str:
         text = Preprocessing(**steps).formula()
     except (TypeError, ValueError):
         text = str(steps)
+    if not info.get("declared"):
+        text += "; no edgeparity-model.json: the default"
     return "model {} ({})".format(info.get("name", "?"), text)
 
 
@@ -45,8 +47,9 @@ def preprocessing_mismatch(reference: Endpoint, other: Endpoint) -> Optional[str
     return (
         "{} and {} were captured with different declared preprocessing: {}: {}; {}: {}. "
         "Their preprocess and infer outputs differ by that setting, not by the libraries. "
-        "Capture both with the same --model (or models declaring the same preprocess in "
-        "edgeparity-model.json)".format(
+        "Capture both with the same --model, with the same preprocess declared in its "
+        "edgeparity-model.json (a device given only the model's artifact needs that file "
+        "beside it: docs/models.md)".format(
             reference.label, other.label, reference.label, _describe(ours), other.label,
             _describe(theirs)))
 

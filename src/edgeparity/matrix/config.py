@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from .. import defaults
 from ..errors import UserError
+from ..models.base import ModelError
+from ..models.declaration import DECLARATION_FILE, read_declaration
 from ..stages import known_implementations
 from ..stages.pipeline import DEFAULT_PIPELINE, STAGES, PipelineError, parse_pipeline
 
@@ -151,6 +153,13 @@ def chosen_model(config: MatrixConfig, given: Optional[str]) -> Optional[Path]:
         raise ConfigError("{} {}: no such file or folder (give a folder of the model's forms, "
                           "an .onnx file, an MXNet prefix or a DLR artifact)".format(
                               where, model))
+    if model is not None and (model / DECLARATION_FILE).is_file():
+        # Checked here, not in each environment after its build and tests: a typo should cost
+        # seconds, not a matrix run.
+        try:
+            read_declaration(str(model / DECLARATION_FILE))
+        except ModelError as exc:
+            raise ConfigError(str(exc)) from None
     return model
 
 

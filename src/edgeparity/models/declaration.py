@@ -135,6 +135,10 @@ def _problem(path: str, what: str) -> ModelError:
 
 
 FORM_KEYS = ("onnx", "mxnet", "dlr")
+# Top-level keys edgeparity reads, and those it keeps for people and tools (not read). Anything
+# else is refused: a misspelt "label" or "form" would otherwise drop names or forms silently.
+READ_KEYS = ("schema", "name", "input", "preprocess", "labels", "forms")
+INFORMATIVE_KEYS = ("description", "files", "origin", "licence", "license")
 
 
 def path_inside(directory: str, relative: Any, declaration_path: str, field: str) -> str:
@@ -148,8 +152,10 @@ def path_inside(directory: str, relative: Any, declaration_path: str, field: str
     path = os.path.join(directory, *relative.split("/"))
     root = os.path.realpath(directory)
     if os.path.commonpath([root, os.path.realpath(path)]) != root:
-        raise _problem(declaration_path, "'{}' ({}) leads outside the model's folder through "
-                                         "a link".format(field, relative))
+        raise ModelError(
+            "{}: '{}' ({}) is a link leading outside the model's folder; replace the link with "
+            "a copy of the file (linking the whole folder is fine)".format(
+                declaration_path, field, relative))
     return path
 
 
@@ -225,6 +231,10 @@ def read_declaration(path: str) -> Declaration:
         raise _problem(path, "it is not JSON ({})".format(exc)) from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise _problem(path, "expected a JSON object with \"schema\": {}".format(SCHEMA))
+    unknown = sorted(set(data) - set(READ_KEYS) - set(INFORMATIVE_KEYS))
+    if unknown:
+        raise _problem(path, "unknown keys {} (known: {})".format(
+            ", ".join(unknown), ", ".join(READ_KEYS + INFORMATIVE_KEYS)))
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _problem(path, "'name' must be a non-empty string")
@@ -264,6 +274,11 @@ def read_declaration(path: str) -> Declaration:
     if unknown:
         raise _problem(path, "'forms' has unknown keys {} (known: {})".format(
             ", ".join(unknown), ", ".join(FORM_KEYS)))
+    dlr = forms.get("dlr")
+    if dlr is not None and not (isinstance(dlr, dict) and dlr and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in dlr.items())):
+        raise _problem(path, "'forms.dlr' must map a CPU architecture to a folder, e.g. "
+                             "{\"aarch64\": \"dlr-aarch64\", \"x86_64\": \"dlr-x86_64\"}")
     declaration.forms = forms
     return declaration
 

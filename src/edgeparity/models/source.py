@@ -255,9 +255,6 @@ def _apply_declared_forms(directory: str, source: ModelSource) -> None:
                 "model {} has DLR artifacts for {} only, none for this machine ({}); compile "
                 "it for {} (Neo, or TVM: see tools/build_real_model.py)".format(
                     source.label, ", ".join(sorted(dlr)) or "no architecture", arch, arch))
-    elif dlr is not None:
-        source.dlr_problem = ("{}: 'forms.dlr' must map an architecture to a folder, e.g. "
-                              "{{\"aarch64\": \"dlr-aarch64\"}}".format(declaration.path))
 
 
 def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
@@ -267,7 +264,7 @@ def _scan_directory(directory: str, source: ModelSource) -> ModelSource:
         if declaration.forms:
             _apply_declared_forms(directory, source)
             return source
-    names = sorted(n for n in os.listdir(directory) if n != DECLARATION_FILE)
+    names = sorted(os.listdir(directory))
     symbols = [n for n in names if n.endswith("-symbol.json")]
     if len(symbols) == 1:
         source.mxnet = _mxnet_pair(os.path.join(directory, symbols[0][: -len("-symbol.json")]))
@@ -295,7 +292,16 @@ def _scan_dlr(directory: str, names: List[str], source: ModelSource,
         n for n in names if n.endswith(".params") and is_tvm_params(os.path.join(directory, n))
     ]
     if libraries and graphs and params:
-        if len(libraries) > 1 or len(graphs) > 1 or len(params) > 1 or symbols:
+        if DECLARATION_FILE in names:
+            # DLR loads every *.json of the folder it is given as a graph, ours included.
+            source.dlr_problem = (
+                "{} holds a DLR artifact and an {}: DLR reads every .json in its folder as a "
+                "graph. Move the artifact (its .so, .json, .params) into a subfolder, e.g. "
+                "dlr-{}/, and name it in the declaration: \"forms\": {{\"dlr\": {{\"{}\": "
+                "\"dlr-{}\"}}}} (docs/models.md)".format(
+                    directory, DECLARATION_FILE, machine_architecture(),
+                    machine_architecture(), machine_architecture()))
+        elif len(libraries) > 1 or len(graphs) > 1 or len(params) > 1 or symbols:
             source.dlr_problem = (
                 "{} mixes several model files ({}); DLR needs a directory holding one "
                 "artifact: its .so, graph .json and .params (plus optional .meta and "

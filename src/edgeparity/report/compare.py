@@ -15,6 +15,7 @@ from .headline import (
     headline,
     margin_text,
     not_installed,
+    top1_by_image,
 )
 from .layout import colourize, field, shorten_paths
 from .words import magnitude, md, md_code, pipeline_text, severity
@@ -267,19 +268,26 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
         rows = sorted((w for w in pair["images"] if w["first_divergent_stage"]), key=severity)
         if rows:
             out.append("")
-            out.append("<details><summary>Per image, worst first</summary>")
+            out.append("<details><summary>Per image, worst first (top-1 changes first)"
+                       "</summary>")
             out.append("")
             out.append("| image | first divergent stage | how much |")
             out.append("|---|---|---|")
+            flipped = top1_by_image(pair)
             for walk in rows[:max_images]:
                 step = next(
                     s for s in walk["stages"] if s["stage"] == walk["first_divergent_stage"]
                 )
+                how = magnitude(step) or step["verdict"]
+                if walk["image"] in flipped:
+                    how = "top-1 {} → {}; {}".format(
+                        flipped[walk["image"]]["reference_label"],
+                        flipped[walk["image"]]["other_label"], how)
                 out.append(
                     "| {} | {} | {} |".format(
                         md(walk["image"]),
                         md(walk["first_divergent_stage"]),
-                        md(magnitude(step) or step["verdict"]),
+                        md(how),
                     )
                 )
             if len(rows) > max_images:

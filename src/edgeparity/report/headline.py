@@ -44,6 +44,12 @@ def first_divergence(pair: Dict[str, Any]) -> str:
 COST_CHANGES_SHOWN = 5  # top-1 changes named in the headline; the report lists more
 
 
+def top1_by_image(pair: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """{image: its top-1 change} for the pair (empty when no class changed)."""
+    return {change["image"]: change
+            for change in (pair.get("inference_impact") or {}).get("top1_changes") or ()}
+
+
 def margin_text(change: Dict[str, Any]) -> str:
     margin = change.get("margin")
     return "—" if margin is None else "{:.3g}".format(margin)

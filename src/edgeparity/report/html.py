@@ -12,7 +12,14 @@ from typing import Any, Dict, Optional
 
 from ..diffview import DiffView
 from .compare import record_counts, stage_line, tolerance_text
-from .headline import cost, first_divergence, headline, margin_text, not_installed
+from .headline import (
+    cost,
+    first_divergence,
+    headline,
+    margin_text,
+    not_installed,
+    top1_by_image,
+)
 from .html_assets import CSS, SCRIPT
 from .html_views import absolute_legend, view_figure
 from .words import STAGE_WORDS, magnitude, pipeline_text, severity
@@ -130,12 +137,16 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
         stage = walk["first_divergent_stage"]
         step = next((s for s in walk["stages"] if s["stage"] == stage), None)
         how = esc(magnitude(step) or step["verdict"]) if step else "—"
+        if walk["image"] in flipped:
+            how = "top-1 {} → {}; {}".format(esc(flipped[walk["image"]]["reference_label"]),
+                                             esc(flipped[walk["image"]]["other_label"]), how)
         return ("<tr id='p{}-row-{}'><td>{}</td><td>{}</td><td>{}</td><td class='every'>{}</td>"
                 "</tr>").format(
             index, n, name, esc(STAGE_WORDS.get(stage, stage) if stage else "—"), how,
             _step_cells(walk))
 
     changes = (pair.get("inference_impact") or {}).get("top1_changes") or []
+    flipped = top1_by_image(pair)
     if changes:
         parts.append("<h3>Top-1 class changes, closest calls first ({})</h3>".format(
             len(changes)))
@@ -154,7 +165,8 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
     header = ("<tr><th>image</th><th>first divergent stage</th><th>how much there</th>"
               "<th class='every'>every stage</th></tr>")
     if divergent:
-        parts.append("<h3>Divergent images, worst first ({})</h3>".format(len(divergent)))
+        parts.append("<h3>Divergent images, worst first ({}; top-1 changes first)</h3>".format(
+            len(divergent)))
         parts.append("<div class='wide'><table>{}{}</table></div>".format(
             header, "".join(row(w) for w in divergent)))
     if agreeing:
@@ -169,7 +181,6 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
                          len(walks) - max_images,
                          sum(1 for w in walks[max_images:] if w["first_divergent_stage"])))
     figures = []
-    flipped = {c["image"]: c for c in changes}
     for walk in divergent:
         key = view_of(walk)
         if key:

@@ -113,7 +113,13 @@ class ModelRunner(Implementation):
         self.settings = RunnerSettings(options)
         self.source = resolve_model(self.settings.model)
         declaration = self.source.declaration
-        if not self.settings.layout_given and declaration.layout:
+        if declaration.layout and self.settings.layout_given and (
+                self.settings.layout != declaration.layout):
+            raise ModelError(
+                "--layout {} contradicts the model's declaration {} (input layout {}): leave "
+                "--layout out, or fix the declaration".format(
+                    self.settings.layout, declaration.path, declaration.layout))
+        if declaration.layout:
             self.settings.layout = declaration.layout
         self.settings.declared_name = declaration.input_name
         self.settings.declared_shape = declaration.input_shape or (
