@@ -107,6 +107,9 @@ def test_matrix_and_image_run_take_the_model_from_the_matrix_file(tmp_path):
     assert matrix_config.chosen_model(config, given) == Path(given).resolve()
     with pytest.raises(matrix_config.ConfigError, match=r"--model .*no such file or folder"):
         matrix_config.chosen_model(config, str(tmp_path / "missing.onnx"))
+    (tmp_path / "models" / "m" / "edgeparity-model.json").write_text('{"schema": 1}')
+    with pytest.raises(matrix_config.ConfigError, match="'name' must be a non-empty string"):
+        matrix_config.chosen_model(config, None)  # checked before any build
     gone = matrix_config.load(write(tmp_path, '[matrix]\nmodel = "models/gone"\n[local.a]\n'))
     with pytest.raises(matrix_config.ConfigError, match=r"'model' in .*matrix\.toml"):
         matrix_config.chosen_model(gone, None)

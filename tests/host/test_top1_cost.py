@@ -89,6 +89,7 @@ def test_the_cost_names_each_flip_with_classes_and_margin_closest_first(flips, t
     assert "a.jpg: daisy → yellow lady's slipper, margin 0.5" in said
     markdown = (tmp_path / "report.md").read_text()
     assert "| b.jpg | bee | ant | 0.008 |" in markdown
+    assert "| b.jpg | infer | top-1 bee → ant; " in markdown  # the per-image row says it too
     page = (tmp_path / "report.html").read_text()
     # The HTML shows the flips before the per-image table, flipped images first in it.
     flips_at = page.index("Top-1 class changes")
@@ -187,3 +188,15 @@ def test_the_top1_gate_names_the_classes_it_fails_on(flips, capsys):
     said = " ".join(capsys.readouterr().out.split())
     assert "b.jpg top-1 bee -> ant (margin 0.008)" in said
     assert "a.jpg top-1 daisy -> yellow lady's slipper (margin 0.5)" in said
+
+
+def test_labels_recorded_on_the_other_side_only_are_used(tmp_path):
+    unlabelled = {"name": "toy", "declared": True, "preprocess": LITE}
+    labelled = dict(unlabelled, labels=LABELS)
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.25)}, unlabelled)
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(3, 2, 0.25)}, labelled)
+    out = tmp_path / "report.json"
+    cli.main(["compare", cloud, edge, "--json", str(out)])
+    change = json.loads(out.read_text())["pairs"][0]["inference_impact"]["top1_changes"][0]
+    assert (change["reference_label"], change["other_label"]) == (
+        "daisy", "yellow lady's slipper")

@@ -96,6 +96,8 @@ def test_preprocess_follows_the_models_declaration(tmp_path):
     ({"forms": {"onxx": "m.onnx"}}, "unknown keys onxx"),
     ({"forms": {"dlr": "dlr-x86_64"}}, "'forms.dlr' must map"),
     ({"label": "labels.txt"}, "unknown keys label"),
+    ({"forms": {"onnx": "../m.onnx"}}, "'forms.onnx' must be a path inside"),
+    ({"forms": {"mxnet": 5}}, "'forms.mxnet' must be a path inside"),
 ])
 def test_a_bad_declaration_names_the_file_and_the_field(tmp_path, change, words):
     folder = declared_model(tmp_path / "m", lite_declaration(**change))
@@ -208,3 +210,41 @@ def test_a_declaration_beside_a_dlr_artifact_says_to_move_the_artifact(tmp_path)
         source.require_dlr()
     assert "Move the artifact" in str(caught.value) and "forms" in str(caught.value)
     assert source.declaration.name == "neo"
+
+
+def test_one_form_of_a_declared_model_is_refused_with_its_folder_named(tmp_path):
+    """Given alone, the .onnx of a declared model would be preprocessed with the default."""
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    with pytest.raises(models.ModelError) as caught:
+        models.resolve_model(os.path.join(folder, "m.onnx"))
+    assert "read only when --model names its folder: pass {}".format(folder) in str(
+        caught.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks here")
+def test_a_linked_mxnet_file_from_outside_is_refused(tmp_path):
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    os.rename(os.path.join(folder, "m-0000.params"), str(tmp_path / "elsewhere.params"))
+    os.symlink(str(tmp_path / "elsewhere.params"), os.path.join(folder, "m-0000.params"))
+    with pytest.raises(models.ModelError, match="is a link leading outside"):
+        models.resolve_model(folder)
+
+
+def test_capture_says_which_preprocessing_the_model_gets(tmp_path, capsys):
+    images = tmp_path / "images"
+    os.makedirs(str(images))
+    shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(images / "photo-420.jpg"))
+    declared = declared_model(tmp_path / "m", lite_declaration())
+    bare = tmp_path / "bare"
+    os.makedirs(str(bare))
+    shutil.copy(demo_model.ONNX_FILE, str(bare / "m.onnx"))
+    said = {}
+    for label, model in (("declared", declared), ("bare", str(bare / "m.onnx"))):
+        capture(str(images), str(tmp_path / ("bundle-" + label)), stages=["decode", "preprocess"],
+                implementations=["decode/pillow", "preprocess/pillow"],
+                options={"model": model})
+        said[label] = capsys.readouterr().err
+    assert "capture: model lite (declared): resize shorter side 256, centre crop 224, " \
+        "(x - 127) / 128" in said["declared"]
+    assert "has no edgeparity-model.json: preprocessing with the default" in said["bare"]
+    assert "(x / 255 - (0.485, 0.456, 0.406))" in said["bare"]

@@ -12,6 +12,7 @@ import os
 import shutil
 from typing import Any, Dict, List
 
+from ..models.declaration import model_identity
 from .format import BundleError
 from .reader import Bundle, load
 from .writer import BundleWriter
@@ -26,9 +27,8 @@ def _environment(loaded: Bundle) -> Dict[str, Any]:
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "pipeline", "pipeline_only", "limits"):
         same[key] = loaded.manifest.get(key)
-    # The same model declaration (by content: each device has its own copy's path).
-    same["model"] = {key: value for key, value in (loaded.manifest.get("model") or {}).items()
-                     if key != "declaration"}
+    # The same model, as far as outputs go (each device has its own copy, at its own path).
+    same["model"] = model_identity(loaded.manifest.get("model") or {})
     # The same canonical inputs (by content, wherever each device keeps them): the merged
     # bundle keeps one shard's isolated runs for all.
     same["canonical inputs"] = sorted(

@@ -48,8 +48,8 @@ def preprocessing_mismatch(reference: Endpoint, other: Endpoint) -> Optional[str
         "{} and {} were captured with different declared preprocessing: {}: {}; {}: {}. "
         "Their preprocess and infer outputs differ by that setting, not by the libraries. "
         "Capture both with the same --model, with the same preprocess declared in its "
-        "edgeparity-model.json (a device given only the model's artifact needs that file "
-        "beside it: docs/models.md)".format(
+        "edgeparity-model.json: give a device the model's folder (the declaration at its top, "
+        "a DLR artifact in a subfolder; docs/models.md), not one form of it".format(
             reference.label, other.label, reference.label, _describe(ours), other.label,
             _describe(theirs)))
 

@@ -184,15 +184,16 @@ def _provenance_changes(golden: Dict[str, Any], now: Dict[str, Any]) -> List[Dic
                 format_pipeline(now.get("pipeline") or {}, " > ") or "undeclared",
                 format_pipeline(golden.get("pipeline") or {}, " > ") or "undeclared")})
 
-    old_model, new_model = golden.get("model"), now.get("model")
-    if old_model is not None and (old_model or {}) != (new_model or {}):
+    old_model, new_model = golden.get("model"), now.get("model") or {}
+    if old_model is not None and old_model != new_model:
+        differ = sorted(key for key in set(old_model) | set(new_model)
+                        if old_model.get(key) != new_model.get(key))
         changes.append({
             "what": "model", "golden": old_model, "now": new_model,
-            "text": "the model is now {} ({}), golden says {} ({})".format(
-                (new_model or {}).get("name", "unrecorded"),
-                json.dumps((new_model or {}).get("preprocess"), sort_keys=True),
-                old_model.get("name", "unrecorded"),
-                json.dumps(old_model.get("preprocess"), sort_keys=True))})
+            "text": "the model changed ({}): now {}, golden says {}".format(
+                ", ".join(differ),
+                json.dumps({key: new_model.get(key) for key in differ}, sort_keys=True),
+                json.dumps({key: old_model.get(key) for key in differ}, sort_keys=True))})
 
     # (field, golden value, current value) -> implementations that changed exactly so.
     grouped = {}  # type: Dict[Tuple[str, str, str], List[str]]

@@ -16,6 +16,7 @@ import re
 from typing import Any, Dict
 
 from ..bundle import Bundle
+from ..models.declaration import model_identity
 
 GOLDEN_SCHEMA = "edgeparity.golden/1"
 # Statistics are for people, not for equality: rounding keeps goldens from changing in the last
@@ -113,9 +114,8 @@ def fingerprint(loaded: Bundle) -> Dict[str, Any]:
                             for key, entry in implementations.items()},
         "inputs": inputs,
         # Which model and preprocessing produced the outputs (a changed model then shows as
-        # the reason, not only as every infer record moving); no paths, no labels list.
-        "model": {key: value for key, value in (manifest.get("model") or {}).items()
-                  if key not in ("declaration", "labels")},
+        # the reason, not only as every infer record moving).
+        "model": model_identity(manifest.get("model") or {}),
         "records": {key: record_fingerprint(record) for key, record in loaded.records.items()},
     }
 

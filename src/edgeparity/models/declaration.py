@@ -125,6 +125,19 @@ class Declaration:
         return info
 
 
+def model_identity(record: Dict[str, Any]) -> Dict[str, Any]:
+    """What of a bundle's ``model`` record decides its outputs, for goldens and merges: the
+    name, whether it was declared, the preprocessing and a digest of the labels; not the
+    declaration's path or file digest (a device's copy, or an edited README beside it, must not
+    count as another model)."""
+    identity = {key: record[key] for key in ("name", "declared", "preprocess", "error")
+                if key in record}
+    if record.get("labels") is not None:
+        identity["labels_sha256"] = hashlib.sha256(
+            json.dumps(record["labels"], ensure_ascii=False).encode("utf-8")).hexdigest()
+    return identity
+
+
 def default_declaration(name: str) -> Declaration:
     """What an undeclared model (or the demo) is taken to be: ImageNet preprocessing, no labels."""
     return Declaration(None, name, IMAGENET)
@@ -246,21 +259,21 @@ def read_declaration(path: str) -> Declaration:
         if not isinstance(model_input, dict):
             raise _problem(path, "'input' must be an object")
         input_name, shape, layout = (model_input.get("name"), model_input.get("shape"),
-                                     model_input.get("layout", "NCHW"))
+                                     model_input.get("layout"))
         if input_name is not None and not isinstance(input_name, str):
             raise _problem(path, "'input.name' must be a string")
         if shape is not None and not (isinstance(shape, list) and shape and all(
                 isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
             raise _problem(path, "'input.shape' must be a list of positive integers")
-        if layout not in ("NCHW", "NHWC"):
+        if layout not in (None, "NCHW", "NHWC"):
             raise _problem(path, "'input.layout' must be NCHW or NHWC")
         crop = declaration.preprocessing.crop
         if shape and len(shape) == 4:
-            height, width = shape[2:4] if layout == "NCHW" else shape[1:3]
+            height, width = shape[1:3] if layout == "NHWC" else shape[2:4]
             if (height, width) != (crop, crop):
                 raise _problem(path, "'input.shape' {} ({}) takes {}x{} images but "
                                      "'preprocess.crop' makes {}x{}".format(
-                                         shape, layout, height, width, crop, crop))
+                                         shape, layout or "NCHW", height, width, crop, crop))
         declaration.input_name = input_name
         declaration.input_shape = tuple(shape) if shape else None
         declaration.layout = layout
@@ -279,6 +292,10 @@ def read_declaration(path: str) -> Declaration:
             isinstance(k, str) and isinstance(v, str) for k, v in dlr.items())):
         raise _problem(path, "'forms.dlr' must map a CPU architecture to a folder, e.g. "
                              "{\"aarch64\": \"dlr-aarch64\", \"x86_64\": \"dlr-x86_64\"}")
+    for form, value in sorted(forms.items()):  # the paths themselves, before any build
+        for arch, relative in (sorted(value.items()) if form == "dlr" else [(None, value)]):
+            path_inside(directory, relative, path,
+                        "forms.{}".format(form) + (".{}".format(arch) if arch else ""))
     declaration.forms = forms
     return declaration
 

@@ -39,7 +39,7 @@ from .declaration import (
     find_declaration,
     path_inside,
 )
-from .dlr import build_demo_dlr_artifact, is_tvm_params
+from .dlr import build_demo_dlr_artifact, dlr_artifact_files, is_tvm_params
 
 USAGE = (
     "pass an MXNet export prefix (PREFIX-symbol.json + PREFIX-0000.params), an .onnx file, "
@@ -132,6 +132,7 @@ def resolve_model(model: Optional[str]) -> ModelSource:
     if not model:
         return demo_source()
     path = os.path.abspath(os.path.expanduser(model))
+    _refuse_part_of_declared_model(path)
     if os.path.isdir(path):
         return _scan_directory(path, ModelSource(model))
     if os.path.isfile(path):
@@ -156,6 +157,21 @@ def resolve_model(model: Optional[str]) -> ModelSource:
         source.mxnet = _mxnet_pair(path)
         return source
     raise ModelError("model not found: {} does not exist; {}".format(path, USAGE))
+
+
+def _refuse_part_of_declared_model(path: str) -> None:
+    """ModelError when ``path`` is one form (a file, a DLR subfolder, an MXNet prefix) of a
+    model whose folder holds a declaration: given alone, it would be preprocessed with the
+    default instead of what the model declares."""
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, DECLARATION_FILE)):
+        return
+    parent = os.path.dirname(path.rstrip(os.sep))
+    declaration = os.path.join(parent, DECLARATION_FILE)
+    if os.path.isfile(declaration):
+        raise ModelError(
+            "{} is part of the model declared in {}, which is read only when --model names its "
+            "folder: pass {} (each runner then takes its form from it)".format(
+                path, declaration, parent))
 
 
 _DECLARATIONS = {}  # type: Dict[str, Declaration]  # per process: one read per model
@@ -234,6 +250,9 @@ def _apply_declared_forms(directory: str, source: ModelSource) -> None:
                 source.mxnet = _mxnet_pair(prefix)
             except ModelError as exc:
                 source.form_problems["mxnet"] = str(exc)
+            for file in source.mxnet or ():
+                path_inside(directory, os.path.relpath(file, directory).replace(os.sep, "/"),
+                            declaration.path, "forms.mxnet")
         else:
             source.form_problems["mxnet"] = "{}: its MXNet export {}-symbol.json is missing; " \
                 "{}".format(declaration.path, prefix, COPY_WHOLE_FOLDER)
@@ -244,6 +263,10 @@ def _apply_declared_forms(directory: str, source: ModelSource) -> None:
             folder = path_inside(directory, dlr[arch], declaration.path, "forms.dlr." + arch)
             if os.path.isdir(folder):
                 _scan_dlr(folder, sorted(os.listdir(folder)), source)
+                files = dlr_artifact_files(source.dlr_dir) if source.dlr_dir else {}
+                for name in files.values():
+                    path_inside(directory, os.path.relpath(name, directory).replace(
+                        os.sep, "/"), declaration.path, "forms.dlr." + arch)
                 if source.dlr_dir is None and not source.dlr_problem:
                     source.dlr_problem = "{} (declared in {}) holds no DLR artifact".format(
                         folder, declaration.path)
