@@ -117,20 +117,31 @@ def test_unreadable_on_both_sides_is_never_parity(tmp_path):
     assert pair["verdict"] == "incomplete"
 
 
+def _dumped(report):
+    """The report as the JSON report holds it: what ``safe_strings`` may check instead."""
+    from edgeparity.report.write import json_numbers
+
+    return json.dumps(json_numbers(report), default=str)
+
+
+@pytest.mark.parametrize("given_json", [False, True], ids=["own-check", "json-report-text"])
 @pytest.mark.parametrize("name", ["a\x1b]0;x\x07.jpg", "b\x85.jpg", "c\udcff.jpg", "d\n.jpg",
-                                  "e\x7f.jpg", "f\\\x01.jpg"])
-def test_safe_strings_escapes_every_unprintable_name_wherever_it_sits(name):
+                                  "e\x7f.jpg", "f\\\x01.jpg", "g\t.jpg", "h\x9f.jpg"])
+def test_safe_strings_escapes_every_unprintable_name_wherever_it_sits(name, given_json):
     from edgeparity.report.words import safe_strings
     from edgeparity.text import printable
 
     report = {"pairs": [{"images": [{"image": name, "n": 1.5}]}], name: [name, 2]}
-    shown = safe_strings(report)
+    shown = safe_strings(report, ascii_json=_dumped(report) if given_json else None)
     assert shown["pairs"][0]["images"][0]["image"] == printable(name) != name
     assert shown[printable(name)] == [printable(name), 2]
 
 
-def test_safe_strings_returns_a_clean_report_as_it_is():
+@pytest.mark.parametrize("given_json", [False, True], ids=["own-check", "json-report-text"])
+def test_safe_strings_returns_a_clean_report_as_it_is(given_json):
     from edgeparity.report.words import safe_strings
 
-    report = {"pairs": [{"image": "写真 \\ \"quoted\".jpg", "inf": float("inf")}]}
-    assert safe_strings(report) is report
+    # Escaped backslashes followed by what looks like an escape are no escape.
+    report = {"pairs": [{"image": "写真 \\ \"quoted\" \\u0001 \\n \u2028.jpg",
+                         "inf": float("inf")}]}
+    assert safe_strings(report, ascii_json=_dumped(report) if given_json else None) is report

@@ -83,15 +83,26 @@ def md_code(text: Any) -> str:
 # escape (DEL, C1 controls, lone surrogates), and escapes other than \\ and \" (the C0 controls).
 _RAW_UNPRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff]")
 _CONTROL_ESCAPE = re.compile(r'\\[^"]')
+# In ASCII JSON text (json.dumps' default): the escapes of what printable() would change, C0
+# controls, DEL, C1 controls and surrogates. A character outside the BMP is written as a
+# surrogate pair too: a false alarm, which only costs the walk.
+_ASCII_UNPRINTABLE = re.compile(
+    r"\\(?:[bfnrt]|u00[0-1][0-9a-fA-F]|u007[fF]|u00[89][0-9a-fA-F]|u[dD][89a-fA-F])")
 
 
-def safe_strings(value: Any) -> Any:
+def safe_strings(value: Any, ascii_json: Optional[str] = None) -> Any:
     """A report with every string made printable (one line, no control sequences).
 
     Almost every report has nothing to escape: that is decided on its JSON text, in C, and the
     report is returned as it is (walking a 10,000-image report string by string took longer than
-    comparing it). Only a report holding such a string is rebuilt.
+    comparing it). Only a report holding such a string is rebuilt. ``ascii_json``: the report
+    already dumped as ASCII JSON (the JSON report, holding the same strings), which saves
+    dumping it again (0.2 s at 10,000 images).
     """
+    if ascii_json is not None:
+        if _ASCII_UNPRINTABLE.search(ascii_json.replace("\\\\", "")):
+            return _safe_strings(value)
+        return value
     try:
         text = json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
