@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Tuple
+from typing import Callable, Tuple
 
 import numpy as np
 
@@ -65,6 +65,15 @@ def run(python: str, *args: str, expect: Tuple[int, ...] = (0,)) -> Tuple[float,
             result.returncode, " ".join(args), stderr[-2000:]))
     rss = float(stderr.strip().splitlines()[-1].split()[-1])
     return seconds, rss
+
+
+REPEATS = 3
+
+
+def best_of(measure: Callable[[], Tuple[float, float]]) -> Tuple[float, float]:
+    """(the shortest time of REPEATS runs of ``measure``, the first run's peak RSS)."""
+    runs = [measure() for _ in range(REPEATS)]
+    return min(seconds for seconds, _ in runs), runs[0][1]
 
 
 def small_jpegs(folder: str, count: int) -> None:
@@ -178,18 +187,26 @@ def main() -> None:
                    for i in range(2))
 
     print("compare ...", flush=True)
-    manifests = []  # type: List[str]
-    for name in ("here", "here2"):
-        manifests.append(path("b", name, "manifest.json"))
-    started = time.perf_counter()
-    for manifest in manifests:
-        with open(manifest) as handle:
-            json.load(handle)
-    json_seconds = time.perf_counter() - started
-    same = run(here, "edgeparity", "compare", path("b", "here"), path("b", "here2"), "-q")
+    manifests = [path("b", name, "manifest.json") for name in ("here", "here2")]
+
+    def load_manifests() -> float:
+        started = time.perf_counter()
+        for manifest in manifests:
+            with open(manifest) as handle:
+                json.load(handle)
+        return time.perf_counter() - started
+
+    # Each compare and its yardstick: the best of REPEATS runs, side by side, so that another
+    # process waking up on a 2-core machine does not decide a ratio (the issue's own figures
+    # are the minimum of 3 too). Peak RSS does not depend on such noise: the first run's.
+    json_seconds = min(load_manifests() for _ in range(REPEATS))
+    same = best_of(lambda: run(here, "edgeparity", "compare", path("b", "here"),
+                               path("b", "here2"), "-q"))
     reports = ["--md", path("r.md"), "--html", path("r.html"), "--json", path("r.json")]
-    differ = run(here, "edgeparity", "compare", path("b", "cloud"), path("b", "here"), "-q",
-                 *reports, expect=(1,))
+    differ = best_of(lambda: run(here, "edgeparity", "compare", path("b", "cloud"),
+                                 path("b", "here"), "-q", *reports, expect=(1,)))
+    differ_plain = best_of(lambda: run(here, "edgeparity", "compare", path("b", "cloud"),
+                                       path("b", "here"), "-q", expect=(1,)))
     differ_small = run(here, "edgeparity", "compare", path("b", "cloud-1k"),
                        path("b", "here-1k"), "-q", expect=(1,))
 
@@ -202,6 +219,9 @@ def main() -> None:
     capture_time = results["capture here big"][0]
     line("compare, differing bundles / decode-only capture of one side",
          "{:.2f}x".format(differ[0] / capture_time), "<= 0.5x", differ[0] <= 0.5 * capture_time)
+    print("  {:<62} {:>16}   (the same compare writing no report file)".format(
+        "  compare, differing, terminal summary only", "{:.2f}x".format(
+            differ_plain[0] / capture_time)))
     line("compare, differing: peak RSS at {} / at {} images".format(big, small),
          "{:.2f}x ({:.0f} MB)".format(differ[1] / differ_small[1], differ[1]), "<= 1.3x",
          differ[1] <= 1.3 * differ_small[1])
@@ -228,9 +248,9 @@ def main() -> None:
     line("the bounded Markdown still names the stage and the count", "yes" if says else "no",
          "yes", says)
     print()
-    print("  timings: capture of {} small images {:.1f}s per side; compare identical {:.1f}s, "
-          "differing {:.1f}s; json.load of both manifests {:.2f}s".format(
-              big, capture_time, same[0], differ[0], json_seconds))
+    print("  timings: capture of {} small images {:.1f}s per side; compare identical {:.2f}s, "
+          "differing {:.1f}s ({:.1f}s without report files); json.load of both manifests "
+          "{:.2f}s".format(big, capture_time, same[0], differ[0], differ_plain[0], json_seconds))
     print("  photos: bare loop {:.1f}s ({:.1f}s with glibc's default allocator), capture -j 1 "
           "{:.1f}s, -j 2 {:.1f}s".format(bare, bare_default, one_job, two_jobs))
     if not args.keep:
