@@ -126,7 +126,9 @@ def _dumped(report):
 
 @pytest.mark.parametrize("given_json", [False, True], ids=["own-check", "json-report-text"])
 @pytest.mark.parametrize("name", ["a\x1b]0;x\x07.jpg", "b\x85.jpg", "c\udcff.jpg", "d\n.jpg",
-                                  "e\x7f.jpg", "f\\\x01.jpg", "g\t.jpg", "h\x9f.jpg"])
+                                  "e\x7f.jpg", "f\\\x01.jpg", "g\t.jpg", "h\x9f.jpg",
+                                  "i\b.jpg", "j\f.jpg", "k\r.jpg", "l\x00.jpg", "m\ud800.jpg",
+                                  "n\udbff.jpg", "o\x1f.jpg"])
 def test_safe_strings_escapes_every_unprintable_name_wherever_it_sits(name, given_json):
     from edgeparity.report.words import safe_strings
     from edgeparity.text import printable
@@ -145,3 +147,22 @@ def test_safe_strings_returns_a_clean_report_as_it_is(given_json):
     report = {"pairs": [{"image": "写真 \\ \"quoted\" \\u0001 \\n \u2028.jpg",
                          "inf": float("inf")}]}
     assert safe_strings(report, ascii_json=_dumped(report) if given_json else None) is report
+
+
+@pytest.mark.parametrize("given_json", [False, True], ids=["own-check", "json-report-text"])
+def test_safe_strings_keeps_names_outside_the_basic_plane(given_json):
+    # JSON writes them as surrogate pairs: a false alarm at most, never a changed name.
+    from edgeparity.report.words import safe_strings
+
+    report = {"pairs": [{"image": "\U0001f600 \U00020000.jpg"}]}
+    assert safe_strings(report, ascii_json=_dumped(report) if given_json else None) == report
+
+
+def test_safe_strings_checks_for_itself_when_the_json_text_is_not_ascii():
+    # Only ASCII JSON shows every control character as an escape; other text is not trusted.
+    from edgeparity.report.words import safe_strings
+    from edgeparity.text import printable
+
+    report = {"image": "b\x85.jpg"}
+    shown = safe_strings(report, ascii_json=json.dumps(report, ensure_ascii=False))
+    assert shown == {"image": printable("b\x85.jpg")}
