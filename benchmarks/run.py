@@ -2,7 +2,7 @@
 
 One command (after `make test` has created the tox environments):
 
-    .tox/reference/bin/python benchmarks/run.py            # the full run, ~10 min on 2 cores
+    .tox/reference/bin/python benchmarks/run.py            # the full run, ~11 min on 2 cores
     .tox/reference/bin/python benchmarks/run.py --quick    # a tenth of the sizes, ~1 min
 
 It generates its corpora (no downloads): small noisy 4:2:0 JPEGs (64-256 px) and 1.3 MP
@@ -27,6 +27,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "src")
 CLOUD = os.path.join(ROOT, ".tox", "cloud-mxnet", "bin", "python")
+sys.path.insert(0, SRC)  # this process measures some of edgeparity's own steps too
 
 # Runs a command in-process and prints its own peak RSS (MB) as the last stderr line. The peak is
 # VmHWM, the high-water mark of this process's own memory since its exec: ru_maxrss carries
@@ -127,7 +128,6 @@ def bare_loop(python: str, folder: str, capture_allocator: bool = True) -> float
     faulted in afresh, which on this VM costs about as much as the decode, so a loop without
     them measures the allocator, not capture's own bookkeeping.
     """
-    sys.path.insert(0, SRC)
     from edgeparity import allocator
 
     env = dict(os.environ)
@@ -137,6 +137,65 @@ def bare_loop(python: str, folder: str, capture_allocator: bool = True) -> float
     out = subprocess.run([python, "-c", _BARE_LOOP, folder], stdout=subprocess.PIPE, check=True,
                          env=env)
     return float(out.stdout.decode().strip())
+
+
+_IMPORTS = (
+    "import time\n"
+    "started = time.perf_counter()\n"
+    "import edgeparity.__main__, edgeparity.bundle, edgeparity.compare, edgeparity.report.write\n"
+    "print(time.perf_counter() - started)\n"
+)
+
+
+def startup(python: str) -> float:
+    """Seconds to start Python and import what `edgeparity compare` runs (numpy included)."""
+    env = dict(os.environ, PYTHONPATH=SRC)
+    started = time.perf_counter()
+    subprocess.run([python, "-c", _IMPORTS], stdout=subprocess.DEVNULL, check=True, env=env)
+    return time.perf_counter() - started
+
+
+def load_bundles(paths: Sequence[str]) -> float:
+    """Seconds for edgeparity to open bundles: parse each manifest and check every field."""
+    from edgeparity.bundle import load
+
+    started = time.perf_counter()
+    for bundle in paths:
+        load(bundle)
+    return time.perf_counter() - started
+
+
+def bookkeeping(folder: str, scratch: str, count: int = 50) -> Tuple[float, ...]:
+    """Milliseconds per photo of what capture adds to a decode: (decode, sha256, statistics,
+    storing the array), each the median over ``count`` photos, in this process, under the
+    malloc thresholds capture sets."""
+    from PIL import Image
+
+    from edgeparity.allocator import keep_image_buffers
+    from edgeparity.arrays import array_digest, array_stats
+    from edgeparity.bundle.writer import ArrayStore
+
+    keep_image_buffers()
+    staging = os.path.join(scratch, "bookkeeping")
+    os.makedirs(os.path.join(staging, "arrays"))
+    store = ArrayStore(staging, staging)
+    spans: List[List[float]] = [[], [], [], []]
+    for name in sorted(os.listdir(folder))[:count]:
+        steps = [time.perf_counter()]
+        with Image.open(os.path.join(folder, name)) as image:
+            array = np.asarray(image.convert("RGB"))
+        steps.append(time.perf_counter())
+        array_digest(array)
+        steps.append(time.perf_counter())
+        array_stats(array)
+        steps.append(time.perf_counter())
+        store.add_array(array)  # its digest again, then the file
+        steps.append(time.perf_counter())
+        for index in range(4):
+            spans[index].append(steps[index + 1] - steps[index])
+    store.close()
+    decode, digest, stats, stored = (1000 * float(np.median(span)) for span in spans)
+    return decode, digest, stats, stored - digest
 
 
 def capture(python: str, images: str, out: str, *extra: str) -> Tuple[float, float]:
@@ -197,6 +256,7 @@ def main() -> None:
             capture(here, path("photos"), path("b", "p1-{}".format(turn)), "-j", "1")[0],
             capture(here, path("photos"), path("b", "p2-{}".format(turn)), "-j", "2")[0]))
     bare, bare_default, one_job, two_jobs = (min(column) for column in zip(*rounds))
+    per_photo = bookkeeping(path("photos"), path("b"))
 
     print("compare ...", flush=True)
     manifests = [path("b", name, "manifest.json") for name in ("here", "here2")]
@@ -213,6 +273,8 @@ def main() -> None:
     measures: Dict[str, Callable[[], Tuple[float, float]]] = {
         "capture": lambda: capture(here, path("small"), path("b", "again"), "-j", "1"),
         "json.load": load_manifests,
+        "load": lambda: (load_bundles([path("b", "here"), path("b", "here2")]), 0.0),
+        "startup": lambda: (startup(here), 0.0),
         "same": lambda: run(here, "edgeparity", "compare", path("b", "here"),
                             path("b", "here2"), "-q"),
         "differ": lambda: run(here, "edgeparity", "compare", path("b", "cloud"),
@@ -276,8 +338,13 @@ def main() -> None:
           "differing {:.1f}s ({:.1f}s and {:.0f} MB with the three reports); json.load of both "
           "manifests {:.2f}s".format(big, capture_time, same[0], differ_plain[0], differ[0],
                                       differ[1], json_seconds))
+    print("  compare identical, in parts: starting Python and importing compare {:.2f}s; "
+          "opening both bundles (parse and check every field) {:.2f}s".format(
+              best(runs["startup"])[0], best(runs["load"])[0]))
     print("  photos: bare loop {:.1f}s ({:.1f}s with glibc's default allocator), capture -j 1 "
           "{:.1f}s, -j 2 {:.1f}s".format(bare, bare_default, one_job, two_jobs))
+    print("  per photo (median of 50, in one process): decode {:.1f} ms; capture adds sha256 "
+          "{:.1f} ms, statistics {:.1f} ms, writing the array {:.1f} ms".format(*per_photo))
     if not args.keep:
         import shutil
 
