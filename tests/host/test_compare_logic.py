@@ -12,9 +12,10 @@ IMAGE = "a.jpg"
 PIXELS = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
 
 
-def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pillow")):
+def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pillow"),
+                skipped=None):
     """outputs: {chain: array, or None for an error}; canonical:* chains are isolated runs,
-    probe:* chains probe runs."""
+    probe:* chains probe runs. skipped: {stage/impl: the reason capture recorded}."""
     writer = BundleWriter(str(path))
     for chain, array in outputs.items():
         isolated = chain.startswith(("canonical:", "probe:"))
@@ -34,7 +35,9 @@ def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pil
         "name": name,
         "images": {IMAGE: {"sha256": "same-bytes"}},
         "pipeline": {"decode": "pillow", "preprocess": "pillow"},
-        "implementations": {key: {"status": "available"} for key in available},
+        "implementations": dict(
+            {key: {"status": "available"} for key in available},
+            **{key: {"status": "skipped", "reason": why} for key, why in (skipped or {}).items()}),
     })
 
 
@@ -193,3 +196,36 @@ def test_later_stage_advice_counts_what_agrees():
         "agree": 7, "images": 10}  # the step differs on 3 of the 10
     advice = later_stage_advice("infer", ("dlr", "dlr"), {}, 3, 10)
     assert (advice["agree"], advice["images"]) == (7, 10)
+
+
+def test_what_did_not_run_on_one_side_says_why_not_always_not_installed(tmp_path):
+    from edgeparity.report.compare import terminal
+
+    left = make_bundle(tmp_path / "l", "left", {"decode=pillow": PIXELS}, available=(
+        "decode/pillow", "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr"))
+    right = make_bundle(tmp_path / "r", "right", {"decode=pillow": PIXELS}, available=(
+        "decode/pillow",), skipped={
+            "decode/mxnet": "MXNet is not importable here (ModuleNotFoundError: No module "
+                            "named 'mxnet')\nsecond line",
+            "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file"})
+    _, pair = run_compare(tmp_path, left, right)
+    like_for_like = pair["like_for_like"]
+    assert like_for_like["missing_in"] == {"right": [
+        "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr"]}
+    assert like_for_like["not_run_why"] == {"right": {
+        # What right's capture recorded (its first line), or what it left out and how.
+        "decode/mxnet": "MXNet is not importable here (ModuleNotFoundError: No module named "
+                        "'mxnet')",
+        "decode/opencv": "its capture did not ask for it (--impl)",
+        "preprocess/pillow": "its capture did not run the preprocess stage (--stages)",
+        "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file"}}
+    from edgeparity.compare import compare
+
+    report, _ = compare([left, right], want_heatmaps=False, jobs=1)
+    text = " ".join(terminal(report, width=1000).split())
+    assert "not installed" not in text
+    assert ("not run in right: decode/mxnet: MXNet is not importable here "
+            "(ModuleNotFoundError: No module named 'mxnet'); decode/opencv: its capture did not "
+            "ask for it (--impl); preprocess/pillow: its capture did not run the preprocess "
+            "stage (--stages); infer/dlr: failed to load: OSError: libdlr.so: cannot open "
+            "shared object file") in text

@@ -179,19 +179,20 @@ def test_the_coding_is_the_reason_only_when_every_file_of_it_fails(tmp_path):
 
 
 # -- 3. the HTML headline has the terminal's last lines ---------------------------------------
-def test_html_headline_says_what_is_not_installed_and_the_record_counts(tmp_path):
+def test_html_headline_says_what_did_not_run_and_the_record_counts(tmp_path):
     left, right = both_fail_bundles(tmp_path)
     report, _ = compare([left, right], want_heatmaps=False, jobs=1)
     text = " ".join(terminal(report, width=1000).split())
     page = html_report(report, {})
-    installed = "not installed in right: decode/mxnet"
+    installed = "not run in right: decode/mxnet: its capture did not ask for it (--impl)"
     counts = ("compared 3 outputs of the same name on both sides: 1 identical, 1 different, "
               "1 failing on both sides; 3 not captured on one side")
     for line in (installed, counts):
         assert line in text
         label, words = line.split(": ", 1)
         assert "<dt>{}</dt><dd>{}</dd>".format(label, words) in page
-    assert "Not installed in right: decode/mxnet" in markdown(report)  # all three say it
+    assert ("Not run in right: decode/mxnet: its capture did not ask for it (--impl)"
+            in markdown(report))  # all three say it
 
 
 # -- 4. what the progress line counts ---------------------------------------------------------

@@ -158,6 +158,7 @@ def compare_pair(
     one_sided = {image for names in only_in.values() for image in names}
     records = [r for r in comparator.like_for_like() if r["image"] not in one_sided]
     counts = _count(record["verdict"] for record in records)
+    not_run = causes.not_run(reference, other)
 
     divergent = [w for w in walks if w["first_divergent_stage"]]
     by_stage = {}  # type: Dict[str, List[str]]
@@ -214,7 +215,8 @@ def compare_pair(
         "like_for_like": {
             "counts": counts,
             "records": [r for r in records if r["verdict"] not in (IDENTICAL, MISSING)],
-            "missing_in": causes.not_installed(reference, other),
+            "missing_in": {label: list(why) for label, why in not_run.items()},
+            "not_run_why": not_run,
         },
         "isolation": isolation,
     }

@@ -10,7 +10,13 @@ import numpy as np
 from ..diffstats import AGREEING
 from ..models import label_of
 from ..stages.pipeline import STAGES, impl_key
-from .endpoints import Endpoint, available, implementation_details, implementation_entry
+from .endpoints import (
+    Endpoint,
+    available,
+    captured_stage,
+    implementation_details,
+    implementation_entry,
+)
 from .evidence import Side, agreement, decoded_key, display_name
 from .findings import decode_findings
 from .model import labels as model_labels
@@ -255,14 +261,32 @@ def unavailable_note(reference: Endpoint, other: Endpoint, stage: str) -> Option
     return "; ".join(notes) or None
 
 
-def not_installed(reference: Endpoint, other: Endpoint) -> Dict[str, List[str]]:
-    """{environment: [stage/impl, ...]} available on the other side but not there."""
+def not_run(reference: Endpoint, other: Endpoint) -> Dict[str, Dict[str, str]]:
+    """{environment: {stage/impl: why it did not run there}} for the implementations that ran on
+    the other side only.
+
+    Not always "not installed": its capture may have found it broken, found no form of the
+    model for it, or not asked for it at all; the reason is what that capture recorded.
+    """
     result = {}
     for this, that in ((reference, other), (other, reference)):
-        missing = []
+        why = {}
         for stage in STAGES:
-            names = set(available(that.bundle, stage)) - set(available(this.bundle, stage))
-            missing += [impl_key(stage, name) for name in sorted(names)]
-        if missing:
-            result[this.label] = missing
+            for name in sorted(set(available(that.bundle, stage))
+                               - set(available(this.bundle, stage))):
+                why[impl_key(stage, name)] = _why_not_run(this, stage, name)
+        if why:
+            result[this.label] = why
     return result
+
+
+def _why_not_run(endpoint: Endpoint, stage: str, name: str) -> str:
+    entry = implementation_entry(endpoint.bundle, stage, name)
+    reason = str(entry.get("reason") or "").strip()
+    if reason:
+        return reason.splitlines()[0]
+    if entry:
+        return "its capture recorded it as {}".format(entry.get("status"))
+    if captured_stage(endpoint.bundle, stage):
+        return "its capture did not ask for it (--impl)"
+    return "its capture did not run the {} stage (--stages)".format(stage)

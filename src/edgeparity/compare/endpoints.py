@@ -122,7 +122,7 @@ def available(loaded: Bundle, stage: str) -> List[str]:
     return names
 
 
-def _captured_stage(loaded: Bundle, stage: str) -> bool:
+def captured_stage(loaded: Bundle, stage: str) -> bool:
     """Whether the capture ran ``stage`` at all (``capture --stages decode`` did not run
     preprocess: it is then left out of the pipeline rather than reported as not compared)."""
     return any(split_impl_key(key)[0] == stage
@@ -138,7 +138,7 @@ def resolve_pipelines(endpoints: List[Endpoint]) -> None:
             declared = endpoint.bundle.manifest.get("pipeline", {}).get(stage)
             if declared:
                 endpoint.pipeline[stage] = declared
-            elif stage in DEFAULT_PIPELINE and _captured_stage(endpoint.bundle, stage):
+            elif stage in DEFAULT_PIPELINE and captured_stage(endpoint.bundle, stage):
                 endpoint.pipeline[stage] = DEFAULT_PIPELINE[stage]
     # Inference: prefer a runner every endpoint has, so the default comparison is like for like.
     common = None  # type: Optional[Set[str]]

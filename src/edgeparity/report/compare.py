@@ -14,7 +14,7 @@ from .headline import (
     Fact,
     headline,
     margin_text,
-    not_installed,
+    not_run,
     top1_by_image,
 )
 from .layout import colourize, field, shorten_paths
@@ -152,7 +152,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
             add("    ", stage_line(summary), 8)
         for fact in after:
             add_fact(fact)
-        for fact in not_installed(pair):
+        for fact in not_run(pair):
             add_fact(fact)
         if verbose:
             for record in pair["like_for_like"]["records"]:
@@ -244,7 +244,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                 )
             )
         out.extend(_markdown_facts(after))
-        out.extend(_markdown_facts(not_installed(pair)))
+        out.extend(_markdown_facts(not_run(pair)))
         changes = (pair.get("inference_impact") or {}).get("top1_changes") or []
         if changes:
             out.append("")

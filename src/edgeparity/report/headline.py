@@ -146,7 +146,17 @@ def headline(pair: Dict[str, Any]) -> Tuple[List[Fact], List[Fact]]:
     return before, after
 
 
-def not_installed(pair: Dict[str, Any]) -> List[Fact]:
-    """('not installed in jetson-dlr', 'decode/mxnet, infer/mxnet') per side missing some."""
-    return [("not installed in {}".format(label), ", ".join(names))
-            for label, names in sorted(pair["like_for_like"].get("missing_in", {}).items())]
+def not_run(pair: Dict[str, Any]) -> List[Fact]:
+    """('not run in jetson-dlr', 'decode/mxnet, infer/mxnet: MXNet is not importable here (...)')
+    per side missing some, with the reason its capture recorded."""
+    like_for_like = pair["like_for_like"]
+    facts = []
+    for label, names in sorted(like_for_like.get("missing_in", {}).items()):
+        why = like_for_like.get("not_run_why", {}).get(label, {})
+        by_reason = {}  # type: Dict[str, List[str]]
+        for name in names:
+            by_reason.setdefault(why.get(name, ""), []).append(name)
+        facts.append(("not run in {}".format(label), "; ".join(
+            ", ".join(keys) + (": " + reason if reason else "")
+            for reason, keys in by_reason.items())))
+    return facts

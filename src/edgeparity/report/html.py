@@ -17,7 +17,7 @@ from .headline import (
     first_divergence,
     headline,
     margin_text,
-    not_installed,
+    not_run,
     top1_by_image,
 )
 from .html_assets import CSS, SCRIPT
@@ -97,10 +97,11 @@ def _headline_box(pair: Dict[str, Any]) -> str:
     words = {"divergence": "DIVERGENCE", "parity": "PARITY",
              "incomplete": "PARITY NOT ESTABLISHED"}.get(verdict, verdict.upper())
     before, after = headline(pair)
-    # The terminal's last lines of a pair too, in its words: what is not installed, and the
-    # like-for-like counts ("compared N outputs of the same name on both sides: ...").
+    # The terminal's last lines of a pair too, in its words: what did not run on one side and
+    # why, and the like-for-like counts ("compared N outputs of the same name on both sides:
+    # ...").
     counted, _, counts = record_counts(pair["like_for_like"]["counts"]).partition(": ")
-    facts = before + after + not_installed(pair) + [(counted, counts)]
+    facts = before + after + not_run(pair) + [(counted, counts)]
     items = "".join("<dt>{}</dt><dd>{}</dd>".format(esc(label), esc(text))
                     for label, text in facts)
     return ("<div class='headline hl-{v}'><p class='verdict {v}'>{w}: {r} vs {o}</p>"
