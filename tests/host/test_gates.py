@@ -189,6 +189,25 @@ def test_fail_on_with_golden_is_refused_not_ignored(flipped, tmp_path, capsys, g
                      "--golden-name", "left"]) == errors.EXIT_DIVERGENCE
 
 
+@pytest.mark.parametrize("option", [["--reference", "left"], ["--heatmaps", "5"],
+                                    ["--heatmaps", "50"], ["--jobs", "1"], ["-j", "2"]])
+def test_compare_options_with_golden_are_refused_not_ignored(flipped, tmp_path, capsys, option):
+    # The golden check has no reference side, no difference views and no arrays to compute
+    # on: each of these given with --golden (even at its default value) is a usage error.
+    left, right = flipped
+    goldens = tmp_path / "goldens"
+    assert cli.main(["golden", "update", left, "--dir", str(goldens)]) == errors.EXIT_PARITY
+    capsys.readouterr()
+    code = cli.main(["compare", right, "--golden", str(goldens), "--golden-name", "left"]
+                    + option)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == errors.EXIT_ERROR and len(lines) == 1, captured
+    named = {"-j": "--jobs"}.get(option[0], option[0])
+    assert named in lines[0] and "--golden" in lines[0]
+    assert captured.out == ""
+
+
 def test_one_path_decides_the_exit_code_under_a_gate(flipped, capsys):
     # exit_code(report) is the default gate only; --fail-on goes through gates.evaluate, as
     # the command line does. No second, unused way to pass a gate to exit_code.

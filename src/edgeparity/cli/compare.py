@@ -97,6 +97,14 @@ def run_compare(args: argparse.Namespace) -> int:
             raise UsageError("--fail-on {} cannot be used with --golden: the golden gate fails "
                              "on any change since the golden (use --float-tolerance to let "
                              "float outputs move); drop one of them".format(args.fail_on))
+        for option, given in (("--reference", args.reference is not None),
+                              ("--heatmaps", args.heatmaps is not None),
+                              ("--jobs", args.jobs is not None)):
+            if given:  # options of a bundle-to-bundle compare: ignoring them would mislead
+                raise UsageError(
+                    "{} cannot be used with --golden: the golden check compares each bundle "
+                    "with its own golden fingerprints (no reference side, no difference views, "
+                    "no arrays to compute on); drop {}".format(option, option))
         return run_check(args)  # `compare --golden DIR` is `golden check --dir DIR`
     for option, given in (("--float-tolerance", getattr(args, "float_tolerance", False)),
                           ("--golden-name", getattr(args, "golden_name", None))):

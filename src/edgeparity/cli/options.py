@@ -107,7 +107,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     add_tolerance_arguments(parser)
     add_report_arguments(parser)
     parser.add_argument(
-        "--heatmaps", type=int, default=defaults.HEATMAPS, metavar="N",
+        # Default None, not the number: `compare --golden` refuses a --heatmaps given at all.
+        "--heatmaps", type=int, default=None, metavar="N",
         help="draw side-by-side difference views in the HTML report for the N worst divergent "
         "decoded images of each pair (default {}; the report says how many more diverge)".format(
             defaults.HEATMAPS),
@@ -135,9 +136,10 @@ def compare_options(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments of edgeparity.compare.compare() from add_compare_arguments' options."""
     from ..errors import UsageError
 
-    if args.heatmaps < 0 or (args.jobs is not None and args.jobs < 1):
+    heatmaps = defaults.HEATMAPS if args.heatmaps is None else args.heatmaps
+    if heatmaps < 0 or (args.jobs is not None and args.jobs < 1):
         raise UsageError("--heatmaps must be >= 0 and --jobs >= 1")
-    return {"max_heatmaps": args.heatmaps, "jobs": args.jobs, "quiet": args.quiet,
+    return {"max_heatmaps": heatmaps, "jobs": args.jobs, "quiet": args.quiet,
             "want_heatmaps": bool(args.html)}
 
 
