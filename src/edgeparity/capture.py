@@ -168,6 +168,16 @@ def capture(
     canonical = locate_canonical(canonical_dir, images_dir)
 
     chosen = _select(all_implementations(), stages, implementations)
+    if implementations and not quiet:
+        # `--impl pillow` over all stages leaves inference out without a word otherwise; a
+        # later compare can then only say that no infer implementation ran.
+        empty = [stage for stage in (stages or STAGES)
+                 if not any(impl.stage == stage for impl in chosen)]
+        if empty:
+            sys.stderr.write("edgeparity: note: --impl {} names no {} implementation: {} not "
+                             "captured\n".format(",".join(implementations), " or ".join(empty),
+                                                 "that stage is" if len(empty) == 1 else
+                                                 "those stages are"))
     if not canonical and not quiet:
         sys.stderr.write(_no_canonical_note(canonical))
     writer = BundleWriter(out, compression)

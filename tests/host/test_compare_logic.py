@@ -205,6 +205,7 @@ def test_what_did_not_run_on_one_side_says_why_not_always_not_installed(tmp_path
         "decode/pillow", "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr"))
     right = make_bundle(tmp_path / "r", "right", {"decode=pillow": PIXELS}, available=(
         "decode/pillow",), skipped={
+            # As bundles before 0.1.0's wording said it ("here": the capture's machine).
             "decode/mxnet": "MXNet is not importable here (ModuleNotFoundError: No module "
                             "named 'mxnet')\nsecond line",
             "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file"})
@@ -214,18 +215,19 @@ def test_what_did_not_run_on_one_side_says_why_not_always_not_installed(tmp_path
         "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr"]}
     assert like_for_like["not_run_why"] == {"right": {
         # What right's capture recorded (its first line), or what it left out and how.
-        "decode/mxnet": "MXNet is not importable here (ModuleNotFoundError: No module named "
+        "decode/mxnet": "MXNet is not importable (ModuleNotFoundError: No module named "
                         "'mxnet')",
         "decode/opencv": "its capture did not ask for it (--impl)",
-        "preprocess/pillow": "its capture did not run the preprocess stage (--stages)",
+        "preprocess/pillow": "its capture ran no preprocess implementation (--stages or --impl "
+                             "left it out)",
         "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file"}}
     from edgeparity.compare import compare
 
     report, _ = compare([left, right], want_heatmaps=False, jobs=1)
     text = " ".join(terminal(report, width=1000).split())
     assert "not installed" not in text
-    assert ("not run in right: decode/mxnet: MXNet is not importable here "
+    assert ("not run in right: decode/mxnet: MXNet is not importable "
             "(ModuleNotFoundError: No module named 'mxnet'); decode/opencv: its capture did not "
-            "ask for it (--impl); preprocess/pillow: its capture did not run the preprocess "
-            "stage (--stages); infer/dlr: failed to load: OSError: libdlr.so: cannot open "
-            "shared object file") in text
+            "ask for it (--impl); preprocess/pillow: its capture ran no preprocess "
+            "implementation (--stages or --impl left it out); infer/dlr: failed to load: OSError: "
+            "libdlr.so: cannot open shared object file") in text

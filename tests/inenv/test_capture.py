@@ -138,6 +138,17 @@ def test_the_no_canonical_note_says_what_was_looked_at(small_images, tmp_path, c
                 os.path.join(os.path.dirname(inputs.__file__), "no-such-folder"))) in note
 
 
+def test_an_impl_naming_no_implementation_of_a_stage_is_said(small_images, tmp_path, capsys):
+    # --impl pillow over every stage has nothing for infer: said, not silently left out.
+    capture(str(small_images), str(tmp_path / "a"), implementations=["pillow"])
+    note = " ".join(capsys.readouterr().err.split())
+    assert ("edgeparity: note: --impl pillow names no infer implementation: that stage is not "
+            "captured") in note
+    capture(str(small_images), str(tmp_path / "b"), stages=["decode", "preprocess"],
+            implementations=["pillow"])
+    assert "names no" not in capsys.readouterr().err  # both asked-for stages have one
+
+
 def test_probe_inputs_are_the_cases_ones_and_seeded_noise():
     probes = probe_inputs()
     assert probes["ones"].shape == (1, 3, 224, 224) and (probes["ones"] == 1).all()

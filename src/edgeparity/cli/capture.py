@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Tuple
+from typing import Any, Dict, List, Tuple
 
 from .. import defaults
 from ..errors import EXIT_PARITY, UsageError
@@ -204,19 +204,23 @@ def run_capture(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print("wrote {}: {} outputs, {} errors recorded".format(
-        printable(path), counts["ok"], counts["error"]))
+    print("wrote {}: {} outputs, {} error{} recorded".format(
+        printable(path), counts["ok"], counts["error"], "" if counts["error"] == 1 else "s"))
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
         implementations = json.load(handle).get("implementations", {})
-    skipped = sorted(k for k, v in implementations.items() if v.get("status") != "available")
+    # Grouped by the reason this capture recorded (a missing MXNet skips three at once).
+    skipped: Dict[str, List[str]] = {}
+    for key, entry in sorted(implementations.items()):
+        if entry.get("status") != "available":
+            reason = str(entry.get("reason") or entry.get("status")).strip().splitlines()[0]
+            skipped.setdefault(reason, []).append(key)
     for stage, impl in sorted(pipeline.items()):
         entry = implementations.get(impl_key(stage, impl), {})
         if entry.get("status") != "available":
             sys.stderr.write("edgeparity: warning: this environment's pipeline uses {}={}, which "
                              "did not run here: {}\n".format(stage, impl, entry.get("reason")))
-    if skipped:
-        sys.stderr.write("skipped here (see `edgeparity probe` for why): {}\n".format(
-            ", ".join(skipped)))
+    for reason, keys in skipped.items():
+        sys.stderr.write("skipped: {}: {}\n".format(", ".join(keys), printable(reason)))
     if counts["ok"] == 0:
         sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
                          "available in this environment (install e.g. Pillow)\n")

@@ -284,9 +284,13 @@ def _why_not_run(endpoint: Endpoint, stage: str, name: str) -> str:
     entry = implementation_entry(endpoint.bundle, stage, name)
     reason = str(entry.get("reason") or "").strip()
     if reason:
-        return reason.splitlines()[0]
+        # Bundles before 0.1.0's wording said "not importable here", which read as the machine
+        # running compare.
+        return reason.splitlines()[0].replace(" is not importable here (", " is not importable (")
     if entry:
         return "its capture recorded it as {}".format(entry.get("status"))
     if captured_stage(endpoint.bundle, stage):
         return "its capture did not ask for it (--impl)"
-    return "its capture did not run the {} stage (--stages)".format(stage)
+    # The manifest does not say which option: --stages without the stage, or an --impl
+    # naming no implementation of it.
+    return "its capture ran no {} implementation (--stages or --impl left it out)".format(stage)

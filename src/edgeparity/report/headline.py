@@ -147,8 +147,8 @@ def headline(pair: Dict[str, Any]) -> Tuple[List[Fact], List[Fact]]:
 
 
 def not_run(pair: Dict[str, Any]) -> List[Fact]:
-    """('not run in jetson-dlr', 'decode/mxnet, infer/mxnet: MXNet is not importable here (...)')
-    per side missing some, with the reason its capture recorded."""
+    """('not run in jetson-dlr', 'decode/mxnet, infer/mxnet: MXNet (pip install mxnet) is not
+    importable (...)') per side missing some, with the reason its capture recorded."""
     like_for_like = pair["like_for_like"]
     facts = []
     for label, names in sorted(like_for_like.get("missing_in", {}).items()):

@@ -66,7 +66,7 @@ def import_or_unavailable(module: str, what: Optional[str] = None) -> Any:
         return importlib.import_module(module)
     except Exception as exc:  # ImportError, but also broken native deps (OSError, ...)
         raise Unavailable(
-            "{} is not importable here ({}: {})".format(
+            "{} is not importable ({}: {})".format(
                 what or module, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""
             )
         ) from None

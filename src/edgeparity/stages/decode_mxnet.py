@@ -31,7 +31,7 @@ class Impl(Implementation):
     description = "MXNet mx.image.imdecode (to RGB)"
 
     def load(self, options: Dict[str, Any]) -> None:
-        self.mx = import_or_unavailable("mxnet", "MXNet")
+        self.mx = import_or_unavailable("mxnet", "MXNet (pip install mxnet)")
 
     def run(self, data: bytes) -> np.ndarray:
         decoded = self.mx.image.imdecode(bytearray(data), flag=1, to_rgb=1)

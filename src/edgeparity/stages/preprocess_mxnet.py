@@ -20,7 +20,7 @@ class Impl(Implementation):
                    "color_normalize, NCHW (sizes and normalization: the model's)")
 
     def load(self, options: Dict[str, Any]) -> None:
-        self.mx = import_or_unavailable("mxnet", "MXNet")
+        self.mx = import_or_unavailable("mxnet", "MXNet (pip install mxnet)")
         self.preprocessing = model_preprocessing(options.get("model"))
 
     def run(self, rgb: np.ndarray) -> np.ndarray:
