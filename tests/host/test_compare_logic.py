@@ -199,35 +199,47 @@ def test_later_stage_advice_counts_what_agrees():
 
 
 def test_what_did_not_run_on_one_side_says_why_not_always_not_installed(tmp_path):
-    from edgeparity.report.compare import terminal
+    from edgeparity.compare import compare
+    from edgeparity.report.compare import markdown, terminal
 
     left = make_bundle(tmp_path / "l", "left", {"decode=pillow": PIXELS}, available=(
-        "decode/pillow", "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr"))
-    right = make_bundle(tmp_path / "r", "right", {"decode=pillow": PIXELS}, available=(
+        "decode/pillow", "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr",
+        "infer/tvm"))
+    right = make_bundle(tmp_path / "r", "<b>right</b>", {"decode=pillow": PIXELS}, available=(
         "decode/pillow",), skipped={
             # As bundles before 0.1.0's wording said it ("here": the capture's machine).
             "decode/mxnet": "MXNet is not importable here (ModuleNotFoundError: No module "
                             "named 'mxnet')\nsecond line",
-            "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file"})
+            "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file",
+            "infer/tvm": ""})
     _, pair = run_compare(tmp_path, left, right)
     like_for_like = pair["like_for_like"]
-    assert like_for_like["missing_in"] == {"right": [
-        "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr"]}
-    assert like_for_like["not_run_why"] == {"right": {
+    assert like_for_like["missing_in"] == {"<b>right</b>": [
+        "decode/mxnet", "decode/opencv", "preprocess/pillow", "infer/dlr", "infer/tvm"]}
+    assert like_for_like["not_run_why"] == {"<b>right</b>": {
         # What right's capture recorded (its first line), or what it left out and how.
         "decode/mxnet": "MXNet is not importable (ModuleNotFoundError: No module named "
                         "'mxnet')",
         "decode/opencv": "its capture did not ask for it (--impl)",
+        # The manifest does not say whether --stages or --impl left a whole stage out.
         "preprocess/pillow": "its capture ran no preprocess implementation (--stages or --impl "
                              "left it out)",
-        "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file"}}
-    from edgeparity.compare import compare
+        "infer/dlr": "failed to load: OSError: libdlr.so: cannot open shared object file",
+        "infer/tvm": "its capture recorded it as skipped"}}
 
     report, _ = compare([left, right], want_heatmaps=False, jobs=1)
-    text = " ".join(terminal(report, width=1000).split())
-    assert "not installed" not in text
-    assert ("not run in right: decode/mxnet: MXNet is not importable "
-            "(ModuleNotFoundError: No module named 'mxnet'); decode/opencv: its capture did not "
-            "ask for it (--impl); preprocess/pillow: its capture ran no preprocess "
-            "implementation (--stages or --impl left it out); infer/dlr: failed to load: OSError: "
-            "libdlr.so: cannot open shared object file") in text
+    lines = [" ".join(line.split()) for line in terminal(report, width=1000).splitlines()]
+    assert not [line for line in lines if "not installed" in line]
+    said = [line for line in lines if line.startswith("not run in")]
+    assert said == [  # one line per reason
+        "not run in <b>right</b>: decode/mxnet: MXNet is not importable (ModuleNotFoundError: "
+        "No module named 'mxnet')",
+        "not run in <b>right</b>: decode/opencv: its capture did not ask for it (--impl)",
+        "not run in <b>right</b>: preprocess/pillow: its capture ran no preprocess "
+        "implementation (--stages or --impl left it out)",
+        "not run in <b>right</b>: infer/dlr: failed to load: OSError: libdlr.so: cannot open "
+        "shared object file",
+        "not run in <b>right</b>: infer/tvm: its capture recorded it as skipped"]
+    page = markdown(report)
+    assert "Not run in &lt;b&gt;right&lt;/b&gt;: infer/tvm:" in page  # a name is data
+    assert "<b>" not in page

@@ -194,8 +194,8 @@ def _markdown_facts(facts: List[Fact]) -> List[str]:
         name = label[:1].upper() + label[1:]
         if label in STATUS:
             out += ["", "**{}**: {}{}".format(name, md(text), "." if label == PARITY else "")]
-        else:
-            out += ["", "{}: {}".format(name, md(text))]
+        else:  # a label may hold an environment's name ("not run in NAME"): data, escaped
+            out += ["", "{}: {}".format(md(name), md(text))]
     return out
 
 

@@ -156,7 +156,8 @@ def not_run(pair: Dict[str, Any]) -> List[Fact]:
         by_reason = {}  # type: Dict[str, List[str]]
         for name in names:
             by_reason.setdefault(why.get(name, ""), []).append(name)
-        facts.append(("not run in {}".format(label), "; ".join(
-            ", ".join(keys) + (": " + reason if reason else "")
-            for reason, keys in by_reason.items())))
+        # One line per reason: reasons hold their own ';', ':' and parentheses.
+        facts += [("not run in {}".format(label), ", ".join(keys) + (": " + reason if reason
+                                                                       else ""))
+                  for reason, keys in by_reason.items()]
     return facts
