@@ -14,6 +14,28 @@ def test_a_bundle_compared_with_itself_is_parity(here_bundle, capsys):
     assert "PARITY" in out and "every stage agrees" in out
 
 
+def test_a_stage_run_on_one_side_only_is_never_parity(here_bundle, tmp_path, capsys):
+    # The same images and decoder, but the other capture ran no inference (--impl pillow):
+    # decode and preprocess agree, inference was compared with nothing, so parity is not
+    # established (exit 2), and the report says which stage and why.
+    import sys
+
+    from conftest import run_capture
+
+    partial = run_capture(sys.executable, tmp_path / "partial", "partial", "decode=pillow",
+                          extra=["--impl", "pillow"])
+    code = cli.main(["compare", here_bundle, partial, "--json", str(tmp_path / "r.json")])
+    assert code == errors.EXIT_ERROR
+    pair = json.loads((tmp_path / "r.json").read_text())["pairs"][0]
+    assert pair["verdict"] == "incomplete"
+    [said] = [line for line in pair["not_compared"] if line.startswith("infer:")]
+    assert said.startswith("infer: only here has outputs (infer=") and (
+        "partial ran no infer implementation" in said)
+    assert "its capture ran no infer implementation" in " ".join(
+        pair["like_for_like"]["not_run_why"]["partial"].values())
+    assert "PARITY:" not in capsys.readouterr().out
+
+
 def test_within_one_bundle_exif_transpose_is_a_decode_divergence(here_bundle, tmp_path, capsys):
     code = cli.main(
         [
