@@ -1,9 +1,15 @@
 """`edgeparity compare` as a user meets it: exit codes, error messages, report files."""
 
+import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 
+import pytest
+
+from conftest import PHOTOS, ROOT, run_capture
 from edgeparity import cli, errors
 from edgeparity.png import encode_png
 
@@ -18,10 +24,6 @@ def test_a_stage_run_on_one_side_only_is_never_parity(here_bundle, tmp_path, cap
     # The same images and decoder, but the other capture ran no inference (--impl pillow):
     # decode and preprocess agree, inference was compared with nothing, so parity is not
     # established (exit 2), and the report says which stage and why.
-    import sys
-
-    from conftest import run_capture
-
     partial = run_capture(sys.executable, tmp_path / "partial", "partial", "decode=pillow",
                           extra=["--impl", "pillow"])
     code = cli.main(["compare", here_bundle, partial, "--json", str(tmp_path / "r.json")])
@@ -34,6 +36,43 @@ def test_a_stage_run_on_one_side_only_is_never_parity(here_bundle, tmp_path, cap
     assert "its capture ran no infer implementation" in " ".join(
         pair["like_for_like"]["not_run_why"]["partial"].values())
     assert "PARITY:" not in capsys.readouterr().out
+    # The other way round too: the reference side is the one without inference.
+    assert cli.main(["compare", partial, here_bundle]) == errors.EXIT_ERROR
+    # An explicit gate over inference cannot pass either; one over decode alone can (the way to
+    # check only decoding against a full capture).
+    capsys.readouterr()
+    assert cli.main(["compare", here_bundle, partial, "--fail-on", "stage:infer"]) == (
+        errors.EXIT_ERROR)
+    assert "infer: only here has outputs" in capsys.readouterr().out
+    assert cli.main(["compare", here_bundle, partial, "--fail-on", "stage:decode"]) == (
+        errors.EXIT_PARITY)
+
+
+def test_a_pipeline_runtime_that_did_not_run_is_named_with_its_reason(tmp_path, capsys):
+    # A capture declaring infer=dlr where DLR is not installed, against a decode-only capture:
+    # no side has inference outputs, and the report says why, once, in the capture's words.
+    if importlib.util.find_spec("dlr") is not None:
+        pytest.skip("DLR is installed in this interpreter")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeparity", "capture", "--images", PHOTOS, "--out",
+         str(tmp_path / "declared"), "--pipeline", "decode=pillow,preprocess=pillow,infer=dlr",
+         "--impl", "pillow,dlr"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    err = result.stderr.decode()
+    # Said once, as a warning about the pipeline, not again among the skipped ones.
+    assert err.count("DLR is not installed") == 1, err
+    assert "pipeline uses infer=dlr, which did not run here: DLR is not installed" in err
+    decode_only = run_capture(sys.executable, tmp_path / "decode", "decode", "decode=pillow",
+                              extra=["--stages", "decode"])
+    code = cli.main(["compare", str(tmp_path / "declared"), decode_only, "--json",
+                     str(tmp_path / "r.json")])
+    assert code == errors.EXIT_ERROR
+    pair = json.loads((tmp_path / "r.json").read_text())["pairs"][0]
+    [said] = [line for line in pair["not_compared"] if line.startswith("infer:")]
+    assert said.startswith("infer: neither side has outputs: declared's infer=dlr did not run "
+                           "(DLR is not installed")
+    assert said.endswith("; decode ran no infer implementation")  # no 'not run in' line for it
 
 
 def test_within_one_bundle_exif_transpose_is_a_decode_divergence(here_bundle, tmp_path, capsys):

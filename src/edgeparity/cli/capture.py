@@ -208,19 +208,24 @@ def run_capture(args: argparse.Namespace) -> int:
         printable(path), counts["ok"], counts["error"], "" if counts["error"] == 1 else "s"))
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
         implementations = json.load(handle).get("implementations", {})
-    # Grouped by the reason this capture recorded (a missing MXNet skips three at once).
+    warned = set()
+    for stage, impl in sorted(pipeline.items()):
+        key = impl_key(stage, impl)
+        entry = implementations.get(key, {})
+        if entry.get("status") != "available":
+            warned.add(key)
+            why = entry.get("reason") or ("its stage was not captured (--stages)" if not entry
+                                          else entry.get("status"))
+            sys.stderr.write("edgeparity: warning: this environment's pipeline uses {}={}, which "
+                             "did not run here: {}\n".format(stage, impl, printable(why)))
+    # The others, grouped by the reason this capture recorded (no MXNet skips three at once).
     skipped: Dict[str, List[str]] = {}
     for key, entry in sorted(implementations.items()):
-        if entry.get("status") != "available":
+        if entry.get("status") != "available" and key not in warned:
             reason = str(entry.get("reason") or entry.get("status")).strip().splitlines()[0]
             skipped.setdefault(reason, []).append(key)
-    for stage, impl in sorted(pipeline.items()):
-        entry = implementations.get(impl_key(stage, impl), {})
-        if entry.get("status") != "available":
-            sys.stderr.write("edgeparity: warning: this environment's pipeline uses {}={}, which "
-                             "did not run here: {}\n".format(stage, impl, entry.get("reason")))
     for reason, keys in skipped.items():
-        sys.stderr.write("skipped: {}: {}\n".format(", ".join(keys), printable(reason)))
+        sys.stderr.write("edgeparity: skipped {}: {}\n".format(", ".join(keys), printable(reason)))
     if counts["ok"] == 0:
         sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
                          "available in this environment (install e.g. Pillow)\n")

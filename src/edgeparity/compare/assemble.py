@@ -175,14 +175,7 @@ def compare_pair(
     ]
     # A stage one pipeline runs and the other has no implementation of (its runtime missing
     # there, or a capture that left the stage out): compared with nothing, so never parity.
-    for stage in STAGES:
-        running = [e for e in (reference, other) if stage in e.pipeline]
-        if len(running) == 1:
-            lacking = other if running[0] is reference else reference
-            not_compared.append("{}: only {} has outputs ({}={}); {} ran no {} implementation "
-                                "(see 'not run in {}')".format(
-                                    stage, running[0].label, stage, running[0].pipeline[stage],
-                                    lacking.label, stage, lacking.label))
+    not_compared += causes.one_sided_stages(reference, other, not_run)
     # A file neither environment could read was compared nowhere: never count it as agreeing.
     unreadable = [image for image in images if "error" in ref_images.get(image, {})
                   and "error" in other_images.get(image, {})]

@@ -247,14 +247,26 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
     return impact
 
 
+def recorded_reason(entry: Dict[str, Any]) -> str:
+    """The first line of the reason a capture recorded for an implementation that did not run
+    ('' when none). Bundles captured before the wording changed said "not importable here",
+    which in a report read as the machine running compare."""
+    reason = str(entry.get("reason") or "").strip()
+    if not reason:
+        return ""
+    return reason.splitlines()[0].replace(" is not importable here (", " is not importable (")
+
+
 def unavailable_note(reference: Endpoint, other: Endpoint, stage: str) -> Optional[str]:
     """'infer=dlr is unavailable in jetson: <reason>' when a pipeline's implementation is absent."""
     notes = []
     for endpoint in (reference, other):
         impl = endpoint.pipeline.get(stage)
+        if impl is None:
+            continue  # this side runs no such stage: one_sided_stages() says so
         entry = implementation_entry(endpoint.bundle, stage, impl)
         if entry.get("status") != "available":
-            reason = (entry.get("reason") or "not captured there").strip().splitlines()[0]
+            reason = recorded_reason(entry) or "not captured there"
             notes.append(
                 "{}={} is unavailable in {}: {}".format(stage, impl, endpoint.label, reason)
             )
@@ -282,11 +294,9 @@ def not_run(reference: Endpoint, other: Endpoint) -> Dict[str, Dict[str, str]]:
 
 def _why_not_run(endpoint: Endpoint, stage: str, name: str) -> str:
     entry = implementation_entry(endpoint.bundle, stage, name)
-    reason = str(entry.get("reason") or "").strip()
+    reason = recorded_reason(entry)
     if reason:
-        # Bundles before 0.1.0's wording said "not importable here", which read as the machine
-        # running compare.
-        return reason.splitlines()[0].replace(" is not importable here (", " is not importable (")
+        return reason
     if entry:
         return "its capture recorded it as {}".format(entry.get("status"))
     if captured_stage(endpoint.bundle, stage):
@@ -294,3 +304,29 @@ def _why_not_run(endpoint: Endpoint, stage: str, name: str) -> str:
     # The manifest does not say which option: --stages without the stage, or an --impl
     # naming no implementation of it.
     return "its capture ran no {} implementation (--stages or --impl left it out)".format(stage)
+
+
+def one_sided_stages(reference: Endpoint, other: Endpoint,
+                     not_run: Dict[str, Dict[str, str]]) -> List[str]:
+    """'infer: only cloud has outputs (infer=mxnet); edge ran no infer implementation' for each
+    stage one pipeline runs and the other has no implementation of: compared with nothing."""
+    said = []
+    for stage in STAGES:
+        running = [e for e in (reference, other) if stage in e.pipeline]
+        if len(running) != 1:
+            continue
+        has = running[0]
+        lacking = other if has is reference else reference
+        impl = has.pipeline[stage]
+        entry = implementation_entry(has.bundle, stage, impl)
+        if entry.get("status") == "available":
+            first = "only {} has outputs ({}={})".format(has.label, stage, impl)
+        else:  # its pipeline names it, yet it did not run there either
+            first = "neither side has outputs: {}'s {}={} did not run ({})".format(
+                has.label, stage, impl, recorded_reason(entry) or "not captured there")
+        why = ""
+        if any(key.startswith(stage + "/") for key in not_run.get(lacking.label, {})):
+            why = " (see 'not run in {}')".format(lacking.label)
+        said.append("{}: {}; {} ran no {} implementation{}".format(
+            stage, first, lacking.label, stage, why))
+    return said
