@@ -48,6 +48,23 @@ def test_a_stage_run_on_one_side_only_is_never_parity(here_bundle, tmp_path, cap
         errors.EXIT_PARITY)
 
 
+def test_a_bundle_without_inference_does_not_change_the_others_runner(here_bundle, tmp_path):
+    # here ran every runner; tvm-only ran TVM alone: they share tvm, and a third, decode-only
+    # bundle in the same compare must not change that (it made here fall back to its first).
+    if importlib.util.find_spec("tvm") is None:
+        pytest.skip("Apache TVM is not installed in this interpreter")
+    tvm_only = run_capture(sys.executable, tmp_path / "tvm", "tvm-only", "decode=pillow",
+                           extra=["--impl", "pillow,tvm"])
+    decode_only = run_capture(sys.executable, tmp_path / "decode", "decode-only",
+                              "decode=pillow", extra=["--stages", "decode"])
+    for bundles in ([here_bundle, tvm_only], [here_bundle, tvm_only, decode_only]):
+        cli.main(["compare"] + bundles + ["--json", str(tmp_path / "r.json")])
+        pair = json.loads((tmp_path / "r.json").read_text())["pairs"][0]
+        assert pair["other"] == "tvm-only"
+        assert pair["pipelines"]["here"]["infer"] == "tvm" == pair["pipelines"]["tvm-only"][
+            "infer"], bundles
+
+
 def test_a_pipeline_runtime_that_did_not_run_is_named_with_its_reason(tmp_path, capsys):
     # A capture declaring infer=dlr where DLR is not installed, against a decode-only capture:
     # no side has inference outputs, and the report says why, once, in the capture's words.

@@ -141,12 +141,14 @@ def resolve_pipelines(endpoints: List[Endpoint]) -> None:
             elif stage in DEFAULT_PIPELINE and captured_stage(endpoint.bundle, stage):
                 endpoint.pipeline[stage] = DEFAULT_PIPELINE[stage]
     # Inference: prefer a runner every endpoint has, so the default comparison is like for like.
+    # A bundle with no runner at all (a decode-only capture) has no say: it would empty the set
+    # and change what every other pair compares.
     common = None  # type: Optional[Set[str]]
     for endpoint in endpoints:
         names = set(available(endpoint.bundle, "infer"))
-        common = names if common is None else common & names
+        if names:
+            common = names if common is None else common & names
     for endpoint in endpoints:
-        if "infer" not in endpoint.pipeline:
-            choices = sorted(common or ()) or sorted(available(endpoint.bundle, "infer"))
-            if choices:
-                endpoint.pipeline["infer"] = choices[0]
+        own = set(available(endpoint.bundle, "infer"))
+        if "infer" not in endpoint.pipeline and own:
+            endpoint.pipeline["infer"] = sorted((common or set()) & own or own)[0]
