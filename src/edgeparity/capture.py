@@ -168,7 +168,7 @@ def capture(
     canonical = locate_canonical(canonical_dir, images_dir)
 
     chosen = _select(all_implementations(), stages, implementations)
-    if implementations and not quiet:
+    if implementations:  # said under -q too (it only silences progress), like warnings
         # `--impl pillow` over all stages leaves inference out without a word otherwise; a
         # later compare can then only say that no infer implementation ran.
         empty = [stage for stage in (stages or STAGES)
@@ -229,7 +229,9 @@ def capture(
             for image in images:
                 done(image, session.run_file(images_dir, image, limits))
         _run_isolated(session, canonical, manifest, limits["max_canonical_bytes"])
-        progress.done("{ok} outputs, {error} errors".format(**session.counts))
+        progress.done("{} outputs, {} error{}".format(
+            session.counts["ok"], session.counts["error"],
+            "" if session.counts["error"] == 1 else "s"))
         manifest["implementations"] = session.implementation_status
         manifest["provenance"] = probe.collect(_provenance(session))
         manifest["finished"] = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"

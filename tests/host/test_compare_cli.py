@@ -88,7 +88,7 @@ def test_a_pipeline_runtime_that_did_not_run_is_named_with_its_reason(tmp_path, 
     pair = json.loads((tmp_path / "r.json").read_text())["pairs"][0]
     [said] = [line for line in pair["not_compared"] if line.startswith("infer:")]
     assert said.startswith("infer: neither side has outputs: declared's infer=dlr did not run "
-                           "(DLR is not installed")
+                           "there: DLR is not installed")
     assert said.endswith("; decode ran no infer implementation")  # no 'not run in' line for it
 
 

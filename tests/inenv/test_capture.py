@@ -147,6 +147,8 @@ def test_an_impl_naming_no_implementation_of_a_stage_is_said(small_images, tmp_p
     capture(str(small_images), str(tmp_path / "b"), stages=["decode", "preprocess"],
             implementations=["pillow"])
     assert "names no" not in capsys.readouterr().err  # both asked-for stages have one
+    capture(str(small_images), str(tmp_path / "c"), implementations=["pillow"], quiet=True)
+    assert "names no infer implementation" in capsys.readouterr().err  # -q: no progress only
 
 
 def test_probe_inputs_are_the_cases_ones_and_seeded_noise():

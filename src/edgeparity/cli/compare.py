@@ -11,7 +11,8 @@ from .options import add_compare_arguments, compare_options, fail_on_gate, repor
 
 NOT_ESTABLISHED = (
     "edgeparity: parity could not be established: some pipeline stages had nothing to "
-    "compare (see 'NOT COMPARED' in the report below); capture them, or compare other pipelines\n"
+    "compare (see 'NOT ESTABLISHED' in the report below); capture them, or compare other "
+    "pipelines\n"
 )
 
 

@@ -322,7 +322,7 @@ def one_sided_stages(reference: Endpoint, other: Endpoint,
         if entry.get("status") == "available":
             first = "only {} has outputs ({}={})".format(has.label, stage, impl)
         else:  # its pipeline names it, yet it did not run there either
-            first = "neither side has outputs: {}'s {}={} did not run ({})".format(
+            first = "neither side has outputs: {}'s {}={} did not run there: {}".format(
                 has.label, stage, impl, recorded_reason(entry) or "not captured there")
         why = ""
         if any(key.startswith(stage + "/") for key in not_run.get(lacking.label, {})):
