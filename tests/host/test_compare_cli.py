@@ -65,6 +65,26 @@ def test_a_bundle_without_inference_does_not_change_the_others_runner(here_bundl
             "infer"], bundles
 
 
+def test_a_pipeline_only_capture_says_which_side_lacks_the_outputs(here_bundle, tmp_path, capsys):
+    # Compared along a decoder its --pipeline-only capture did not follow, a side has no
+    # preprocess outputs: the report names that side and why, not "no outputs on one side".
+    if importlib.util.find_spec("cv2") is None:
+        pytest.skip("OpenCV is not installed in this interpreter")
+    narrow = run_capture(sys.executable, tmp_path / "narrow", "narrow",
+                         "decode=pillow,preprocess=pillow,infer=onnxruntime",
+                         extra=["--pipeline-only"])
+    code = cli.main(["compare", narrow + "@decode=opencv", here_bundle + "@decode=opencv",
+                     "--json", str(tmp_path / "r.json")])
+    assert code == errors.EXIT_ERROR
+    pair = json.loads((tmp_path / "r.json").read_text())["pairs"][0]
+    [preprocess] = [s for s in pair["stages"] if s["stage"] == "preprocess"]
+    assert preprocess["compared"] == 0
+    assert preprocess["unavailable"].startswith(
+        "narrow@decode=opencv has no preprocess=pillow output for 14 of 14 images (captured with "
+        "--pipeline-only along decode=pillow,preprocess=pillow,infer=onnxruntime)")
+    assert "no outputs on one side" not in capsys.readouterr().out
+
+
 def test_a_pipeline_runtime_that_did_not_run_is_named_with_its_reason(tmp_path, capsys):
     # A capture declaring infer=dlr where DLR is not installed, against a decode-only capture:
     # no side has inference outputs, and the report says why, once, in the capture's words.

@@ -10,7 +10,7 @@ from ..diffstats import BOTH_ERROR, ERROR, IDENTICAL, MISSING, SKIPPED, WITHIN_T
 from ..diffview import DiffView
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
-from ..stages.pipeline import STAGES
+from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
 from .model import preprocessing_mismatch
@@ -252,6 +252,8 @@ def _stage_summaries(
             "worst": _worst(different),
         }
         unavailable = causes.unavailable_note(reference, other, stage)
+        if not unavailable and summary["compared"] == 0:
+            unavailable = _no_outputs_note(reference, other, stage, [s for _, s in steps])
         if unavailable:
             summary["unavailable"] = unavailable
         if stage in isolation:
@@ -263,6 +265,27 @@ def _stage_summaries(
                 and v["verdict"] not in (MISSING, SKIPPED))
         summaries.append(summary)
     return summaries
+
+
+def _no_outputs_note(reference: Endpoint, other: Endpoint, stage: str,
+                     steps: List[Dict[str, Any]]) -> Optional[str]:
+    """'right has no infer=tvm output for 13 of 13 images (captured with --pipeline-only along
+    decode=pillow,preprocess=pillow,infer=onnxruntime)': which side lacks the stage's outputs
+    along the compared pipeline, when its implementation did run there."""
+    missing = _count(step.get("missing_in") for step in steps if step["verdict"] == MISSING)
+    notes = []
+    for endpoint in (reference, other):
+        count = missing.get(endpoint.label, 0) + missing.get("both", 0)
+        if not count:
+            continue
+        note = "{} has no {}={} output for {} of {} images".format(
+            endpoint.label, stage, endpoint.pipeline.get(stage), count, len(steps))
+        manifest = endpoint.bundle.manifest
+        if manifest.get("pipeline_only"):
+            note += " (captured with --pipeline-only along {})".format(
+                format_pipeline(manifest.get("pipeline") or {}))
+        notes.append(note)
+    return "; ".join(notes) or None
 
 
 def _count(values: Any) -> Dict[str, int]:
