@@ -165,7 +165,7 @@ def compare_pair(
     for walk in divergent:
         by_stage.setdefault(walk["first_divergent_stage"], []).append(walk["image"])
     first_stage = next((s for s in STAGES if s in by_stage), None)
-    stage_summary = _stage_summaries(reference, other, walks, isolation)
+    stage_summary = _stage_summaries(reference, other, walks, isolation, not_run)
     # Stages of the pipelines that could not be compared at all (an implementation that did not
     # run on a side): parity cannot be claimed for them.
     not_compared = [
@@ -173,9 +173,6 @@ def compare_pair(
         for summary in stage_summary
         if summary["compared"] == 0
     ]
-    # A stage one pipeline runs and the other has no implementation of (its runtime missing
-    # there, or a capture that left the stage out): compared with nothing, so never parity.
-    not_compared += causes.one_sided_stages(reference, other, not_run)
     # A file neither environment could read was compared nowhere: never count it as agreeing.
     unreadable = [image for image in images if "error" in ref_images.get(image, {})
                   and "error" in other_images.get(image, {})]
@@ -231,11 +228,23 @@ def _stage_summaries(
     other: Endpoint,
     walks: List[Dict[str, Any]],
     isolation: Dict[str, Dict[str, Any]],
+    not_run: Dict[str, Dict[str, str]],
 ) -> List[Dict[str, Any]]:
     """Per stage of the pipelines: how many images diverge there, how much, and from where."""
     summaries = []
     for stage in STAGES:
         steps = [(w["image"], s) for w in walks for s in w["stages"] if s["stage"] == stage]
+        one_sided = causes.one_sided_note(reference, other, stage, not_run)
+        if one_sided:
+            # One pipeline runs it, the other has no implementation of it (its runtime missing
+            # there, or a capture that left the stage out): a stage compared with nothing,
+            # which every reader of "compared == 0" (verdict, gates, reports) then sees.
+            summaries.append({
+                "stage": stage, "reference_impl": reference.pipeline.get(stage),
+                "other_impl": other.pipeline.get(stage), "images": 0, "divergent": 0,
+                "compared": 0, "verdicts": {}, "origins": {}, "worst": None,
+                "unavailable": one_sided})
+            continue
         if not steps:
             continue
         different = [s for _, s in steps if s["verdict"] in DIVERGENT]

@@ -263,7 +263,7 @@ def unavailable_note(reference: Endpoint, other: Endpoint, stage: str) -> Option
     for endpoint in (reference, other):
         impl = endpoint.pipeline.get(stage)
         if impl is None:
-            continue  # this side runs no such stage: one_sided_stages() says so
+            continue  # this side runs no such stage: one_sided_note() says so
         entry = implementation_entry(endpoint.bundle, stage, impl)
         if entry.get("status") != "available":
             reason = recorded_reason(entry) or "not captured there"
@@ -306,27 +306,24 @@ def _why_not_run(endpoint: Endpoint, stage: str, name: str) -> str:
     return "its capture ran no {} implementation (--stages or --impl left it out)".format(stage)
 
 
-def one_sided_stages(reference: Endpoint, other: Endpoint,
-                     not_run: Dict[str, Dict[str, str]]) -> List[str]:
-    """'infer: only cloud has outputs (infer=mxnet); edge ran no infer implementation' for each
-    stage one pipeline runs and the other has no implementation of: compared with nothing."""
-    said = []
-    for stage in STAGES:
-        running = [e for e in (reference, other) if stage in e.pipeline]
-        if len(running) != 1:
-            continue
-        has = running[0]
-        lacking = other if has is reference else reference
-        impl = has.pipeline[stage]
-        entry = implementation_entry(has.bundle, stage, impl)
-        if entry.get("status") == "available":
-            first = "only {} has outputs ({}={})".format(has.label, stage, impl)
-        else:  # its pipeline names it, yet it did not run there either
-            first = "neither side has outputs: {}'s {}={} did not run there: {}".format(
-                has.label, stage, impl, recorded_reason(entry) or "not captured there")
-        why = ""
-        if any(key.startswith(stage + "/") for key in not_run.get(lacking.label, {})):
-            why = " (see 'not run in {}')".format(lacking.label)
-        said.append("{}: {}; {} ran no {} implementation{}".format(
-            stage, first, lacking.label, stage, why))
-    return said
+def one_sided_note(reference: Endpoint, other: Endpoint, stage: str,
+                   not_run: Dict[str, Dict[str, str]]) -> Optional[str]:
+    """'infer: only cloud has outputs (infer=mxnet); edge ran no infer implementation' when one
+    pipeline runs ``stage`` and the other has no implementation of it; else None."""
+    running = [e for e in (reference, other) if stage in e.pipeline]
+    if len(running) != 1:
+        return None
+    has = running[0]
+    lacking = other if has is reference else reference
+    impl = has.pipeline[stage]
+    entry = implementation_entry(has.bundle, stage, impl)
+    if entry.get("status") == "available":
+        first = "only {} has outputs ({}={})".format(has.label, stage, impl)
+    else:  # its pipeline names it, yet it did not run there either
+        first = "neither side has outputs: {}'s {}={} did not run there: {}".format(
+            has.label, stage, impl, recorded_reason(entry) or "not captured there")
+    why = ""
+    if any(key.startswith(stage + "/") for key in not_run.get(lacking.label, {})):
+        why = " (see 'not run in {}')".format(lacking.label)
+    return "{}: {}; {} ran no {} implementation{}".format(
+        stage, first, lacking.label, stage, why)

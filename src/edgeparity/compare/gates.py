@@ -175,15 +175,8 @@ def _not_established(pair: Dict[str, Any], gate: Gate) -> List[str]:
         return list(pair.get("not_compared") or []) if pair["verdict"] == "incomplete" else []
     reasons = []
     summaries = {s["stage"]: s for s in pair["stages"]}
-    pipelines = list((pair.get("pipelines") or {}).values())
     for stage in gate.scope():
         summary = summaries.get(stage)
-        if summary is None and sum(stage in pipeline for pipeline in pipelines) == 1:
-            # One pipeline runs it, the other none: compared with nothing (assemble says how).
-            reasons.append(next((line for line in pair.get("not_compared") or []
-                                 if line.startswith(stage + ":")),
-                                "{}: run on one side only".format(stage)))
-            continue
         if summary is None and gate.kind != "top1" and not (gate.kind == "stat" and gate.stage):
             continue  # neither pipeline has the stage (e.g. a decode-only capture): nothing to fail
         if summary is None or summary.get("compared", summary["images"]) == 0:

@@ -32,15 +32,16 @@ def tolerance_text(report: Dict[str, Any]) -> str:
 
 
 
+def stage_implementations(summary: Dict[str, Any]) -> str:
+    """'pillow', or 'mxnet vs dlr'; a side that runs no such stage shows as '—'."""
+    reference, other = (summary[side] or "—" for side in ("reference_impl", "other_impl"))
+    return reference if reference == other else "{} vs {}".format(reference, other)
+
+
 def stage_line(summary: Dict[str, Any]) -> str:
     """One stage of a pair in one line: implementations, and how far they agree."""
     stage = summary["stage"]
-    impls = (
-        summary["reference_impl"]
-        if summary["reference_impl"] == summary["other_impl"]
-        else "{} vs {}".format(summary["reference_impl"], summary["other_impl"])
-    )
-    head = "{:<10} {:<22}".format(stage, impls)
+    head = "{:<10} {:<22}".format(stage, stage_implementations(summary))
     compared = summary.get("compared", summary["images"])
     if compared == 0:
         return head + " NOT COMPARED: " + (summary.get("unavailable") or "no outputs on one side")
@@ -229,11 +230,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
         out.append("| stage | implementations | images differing | worst | origin |")
         out.append("|---|---|---|---|---|")
         for summary in pair["stages"]:
-            impls = (
-                summary["reference_impl"]
-                if summary["reference_impl"] == summary["other_impl"]
-                else "{} vs {}".format(summary["reference_impl"], summary["other_impl"])
-            )
+            impls = stage_implementations(summary)
             out.append(
                 "| {} | {} | {} | {} | {} |".format(
                     md(summary["stage"]),
