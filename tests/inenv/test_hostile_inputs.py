@@ -133,6 +133,23 @@ def _save(manifest_path, manifest, fix_digest=False):
     (lambda m: next(iter(m["arrays"].values())).update(file="../../../../etc/passwd"),
      "field 'file'"),
     (lambda m: next(iter(m["arrays"].values())).update(file="/etc/passwd"), "field 'file'"),
+    # Each check the fast path of format._record_problem / _array_problem makes.
+    (lambda m: [entry.update(file=entry["file"] + "\n") for entry in m["arrays"].values()],
+     "field 'file'"),
+    (lambda m: [entry.update(file=entry["file"].replace(".npy", ".npy.gz"))
+                for entry in m["arrays"].values()], "'file_sha256' is missing"),
+    (lambda m: [entry.update(shape=[True] + entry["shape"][1:])
+                for entry in m["arrays"].values()], "'shape' or 'dtype' is malformed"),
+    (lambda m: [entry.update(dtype=None) for entry in m["arrays"].values()],
+     "'shape' or 'dtype' is malformed"),
+    (lambda m: m["arrays"].update({key.upper(): m["arrays"].pop(key)
+                                   for key in list(m["arrays"])[:1]}), "field 'file'"),
+    (lambda m: m["records"][0].pop("stage"), "record 0 lacks stage"),
+    (lambda m: m["records"][0].update(chain=7), "record 0 field 'chain' is not a string"),
+    (lambda m: m["records"][0].update(shape=[1, 2, 3]), "field 'shape' disagrees"),
+    (lambda m: m["records"][0].update(dtype="<f8"), "field 'dtype' disagrees"),
+    (lambda m: m["records"][0].update(stats=[1, 2]), "field 'stats' is not an object"),
+    (lambda m: m["records"][0].update(mode="fast"), "field 'mode'"),
 ])
 def test_edited_manifest_is_refused_by_name_even_with_a_fixed_digest(small_images, tmp_path,
                                                                     tamper, message):

