@@ -213,7 +213,9 @@ def capture(python: str, images: str, out: str, *extra: str) -> Tuple[float, flo
 
 
 def line(what: str, value: str, goal: str, ok: bool) -> None:
-    print("  {:<62} {:>16}   goal {:<10} {}".format(what, value, goal, "ok" if ok else "MISSED"))
+    """One result; a measurement without a goal (``goal`` "-") is neither ok nor missed."""
+    verdict = "" if goal == "-" else "ok" if ok else "MISSED"
+    print("  {:<62} {:>16}   goal {:<10} {}".format(what, value, goal, verdict).rstrip())
 
 
 def main() -> None:

@@ -80,7 +80,12 @@ class Progress:
     def done(self, summary: str = "") -> None:
         if self.quiet:
             return
-        text = self.line()
+        if self.total == 0 and self.count == 0 and self.unit:
+            # Nothing to count ("differing outputs 0/0" read as if something was left undone).
+            text = "{}: no {}  {}".format(self.what, self.unit,
+                                          _duration(time.time() - self.started))
+        else:
+            text = self.line()
         if summary:
             text += "  " + summary
         if self.tty:

@@ -6,6 +6,7 @@ import numpy as np
 
 from edgeparity import cli, errors
 from edgeparity.bundle import BundleWriter
+from edgeparity.bundle.format import index_digest
 from edgeparity.diffstats import difference_stats
 
 IMAGE = "a.jpg"
@@ -13,7 +14,7 @@ PIXELS = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
 
 
 def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pillow"),
-                skipped=None):
+                skipped=None, provenance=None):
     """outputs: {chain: array, or None for an error}; canonical:* chains are isolated runs,
     probe:* chains probe runs. skipped: {stage/impl: the reason capture recorded}."""
     writer = BundleWriter(str(path))
@@ -38,6 +39,7 @@ def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pil
         "implementations": dict(
             {key: {"status": "available"} for key in available},
             **{key: {"status": "skipped", "reason": why} for key, why in (skipped or {}).items()}),
+        "provenance": provenance or {},
     })
 
 
@@ -243,3 +245,76 @@ def test_what_did_not_run_on_one_side_says_why_not_always_not_installed(tmp_path
     page = markdown(report)
     assert "Not run in &lt;b&gt;right&lt;/b&gt;: infer/tvm:" in page  # a name is data
     assert "<b>" not in page
+
+
+def _environment(pillow, numpy, distro="Debian GNU/Linux 12 (bookworm)", variables=None):
+    return {"cpu": {"arch": "x86_64", "notable_features": ["sse2", "avx2"]},
+            "os": {"distro": distro}, "numpy": {"version": numpy},
+            "environment_variables": variables or {},
+            "implementations": {"preprocess/pillow": {"status": "available",
+                                                      "details": {"version": pillow}}}}
+
+
+def _preprocess_pair(tmp_path, left_env, right_env):
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    left = make_bundle(tmp_path / "l", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor},
+        provenance=left_env)
+    right = make_bundle(tmp_path / "r", "right", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor + 1},
+        provenance=right_env)
+    return run_compare(tmp_path, left, right)[1]
+
+
+def test_a_version_is_the_only_recorded_difference_only_when_nothing_else_differs(tmp_path):
+    pair = _preprocess_pair(tmp_path / "1", _environment("8.4.0", "1.26.4"),
+                            _environment("9.0.0", "1.26.4"))
+    assert pair["causes"] == [
+        "Pillow 8.4.0 in left vs 9.0.0 in right, the only recorded difference"]
+    # numpy, the OS and a thread count differ too: the version is not alone any more.
+    pair = _preprocess_pair(
+        tmp_path / "2", _environment("8.4.0", "1.23.5", "Debian GNU/Linux 11 (bullseye)"),
+        _environment("9.0.0", "1.26.4", variables={"OMP_NUM_THREADS": "1",
+                                                   "JSIMD_FORCESSE2": "1"}))
+    assert pair["causes"] == [
+        "Pillow 8.4.0 in left vs 9.0.0 in right; also recorded as different: OS Debian "
+        "GNU/Linux 11 (bullseye) vs Debian GNU/Linux 12 (bookworm); numpy 1.23.5 vs 1.26.4; "
+        "OMP_NUM_THREADS=1 in right only (the data cannot tell which matters)"]
+    # The same version on both sides: what else differs is listed, not called a cause.
+    pair = _preprocess_pair(tmp_path / "3", _environment("9.0.0", "1.23.5"),
+                            _environment("9.0.0", "1.26.4"))
+    assert pair["causes"] == []
+    assert pair["also_differs"] == [
+        "recorded as different between the environments (whether it is a cause cannot be "
+        "told): numpy 1.23.5 vs 1.26.4"]
+
+
+def test_the_environment_lines_say_only_what_the_capture_used_in_todays_words(tmp_path):
+    from edgeparity.compare import compare
+    from edgeparity.report.compare import markdown, terminal
+
+    old_words = {"decode/mxnet": {"status": "skipped", "reason": "MXNet is not importable here "
+                                  "(ModuleNotFoundError: No module named 'mxnet')\nline 2"}}
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    full = make_bundle(tmp_path / "f", "full", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor},
+        provenance={"implementations": old_words})
+    decode_only = make_bundle(tmp_path / "d", "decodes", {"decode=pillow": PIXELS},
+                              available=("decode/pillow",))
+    for path in (full, decode_only):  # both captures recorded the model they would use
+        manifest_path = tmp_path / path / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        manifest["model"] = {"name": "demo"}
+        if path == decode_only:  # as `capture --stages decode` records it
+            manifest["pipeline"] = {"decode": "pillow"}
+        manifest["index_sha256"] = index_digest(manifest)
+        manifest_path.write_text(json.dumps(manifest))
+    report, _ = compare([full, decode_only], want_heatmaps=False, jobs=1)
+    assert report["environments"][0]["implementations"]["decode/mxnet"]["reason"] == (
+        "MXNet is not importable (ModuleNotFoundError: No module named 'mxnet')\nline 2")
+    lines = [line.strip() for line in terminal(report, width=1000).splitlines()]
+    assert [line for line in lines if line.startswith(("full:", "decodes:"))] == [
+        "full: unknown CPU, unknown OS, Python ?; decode=pillow > preprocess=pillow; model demo",
+        "decodes: unknown CPU, unknown OS, Python ?; decode=pillow"]
+    rows = [line for line in markdown(report).splitlines() if line.startswith("| decodes |")]
+    assert rows and rows[0].endswith("| — |")

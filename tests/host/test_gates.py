@@ -94,6 +94,14 @@ def test_small_logit_change_keeps_top1_and_passes_top1(tmp_path, capsys):
     assert gate_exit(left, right, "any", capsys)[0] == errors.EXIT_DIVERGENCE
     code, err = gate_exit(left, right, "top1", capsys)
     assert code == errors.EXIT_PARITY and "passes" in err
+    # Under the DIVERGENCE line, the passing gate says what it looks at.
+    assert (
+        "edgeparity: exit 0: --fail-on top1 passes (it fails only on a changed top-1 class; "
+        "the verdict above counts any difference)\n") in err
+    code, err = gate_exit(left, right, "stage:preprocess", capsys)
+    assert code == errors.EXIT_PARITY and (
+        "edgeparity: exit 0: --fail-on stage:preprocess passes (it looks only at decode and "
+        "preprocess; the verdict above covers every stage)\n") in err
 
 
 def test_decode_failing_on_one_side_fails_top1_and_statistics(tmp_path, capsys):

@@ -31,7 +31,8 @@ def decoder(version, library, outputs):
     return {"version": version, "jpeg_library": library, "outputs": outputs}
 
 
-def make_bundle(path, name, deployed, decoders, headers, arch="x86_64", file_digests=None):
+def make_bundle(path, name, deployed, decoders, headers, arch="x86_64", file_digests=None,
+                environment=None):
     """decoders: {impl: decoder(...)}; an output is an array, or an error string; the images
     are ``headers``' keys, their file digests 'bytes of <image>' unless ``file_digests`` says."""
     writer = BundleWriter(str(path))
@@ -53,10 +54,10 @@ def make_bundle(path, name, deployed, decoders, headers, arch="x86_64", file_dig
                    for image, facts in headers.items()},
         "pipeline": {"decode": deployed},
         "implementations": {key: {"status": "available"} for key in keys},
-        "provenance": {"cpu": {"arch": arch}, "implementations": {
+        "provenance": dict({"cpu": {"arch": arch}, "implementations": {
             "decode/" + impl: {"status": "available", "details": {
                 "version": spec["version"], "jpeg_library": spec["jpeg_library"]}}
-            for impl, spec in decoders.items()}},
+            for impl, spec in decoders.items()}}, **(environment or {})),
     })
 
 
@@ -157,6 +158,41 @@ def test_same_library_different_version_is_a_cause_only_when_nothing_else_differ
         "Pillow 8.4.0 in left vs 9.0.0 in right, the only recorded difference (both load "
         "libjpeg-turbo 2.0.6): 1 of 1 ordinary JPEG files decode differently"]
     assert pair["also_differs"] == [] and pair["advice"] == []
+
+
+def test_a_version_is_not_the_only_difference_when_more_is_recorded(tmp_path):
+    headers = {"photo.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A})}, headers, environment={
+            "os": {"distro": "Debian GNU/Linux 11 (bullseye)"}, "numpy": {"version": "1.19.5"},
+            "environment_variables": {"JSIMD_FORCESSE2": "1", "OMP_NUM_THREADS": "2"}})
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("9.0.0", TURBO, {"photo.jpg": B})}, headers, environment={
+            "os": {"distro": "Debian GNU/Linux 12 (bookworm)"}, "numpy": {"version": "1.26.4"}})
+    pair = pair_of(left, right)
+    # numpy and OMP_NUM_THREADS do not reach a decoder: not named for decode.
+    assert pair["causes"] == [
+        "Pillow 8.4.0 in left vs 9.0.0 in right (both load libjpeg-turbo 2.0.6); also recorded "
+        "as different: OS Debian GNU/Linux 11 (bullseye) vs Debian GNU/Linux 12 (bookworm); "
+        "JSIMD_FORCESSE2=1 in left only; the data cannot tell which matters: 1 of 1 ordinary "
+        "JPEG files decode differently"]
+
+
+def test_the_same_build_name_from_different_files_is_named(tmp_path):
+    headers = {"photo.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("9.0.0", dict(TURBO, sha256="a" * 64), {"photo.jpg": A})}, headers,
+        environment={"cpu": {"arch": "x86_64", "notable_features": ["sse2", "avx2"]}})
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("9.0.0", dict(TURBO, sha256="b" * 64), {"photo.jpg": B})}, headers,
+        environment={"cpu": {"arch": "x86_64", "notable_features": ["sse2"]}})
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "same Pillow and JPEG library build (libjpeg-turbo 2.0.6) on both sides, yet 1 of 1 "
+        "ordinary JPEG files decode differently: look at CPU-specific code paths (SIMD: x86_64 "
+        "vs x86_64) or the JSIMD_* variables; recorded as different: CPU features (avx2 only "
+        "in left); the libjpeg-turbo 2.0.6 library files (same build name, sha256 aaaaaaaaaaaa "
+        "vs bbbbbbbbbbbb)"]
 
 
 def test_single_bundle_names_the_decoder_that_agrees(tmp_path):

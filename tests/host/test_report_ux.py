@@ -68,7 +68,9 @@ def test_images_captured_on_one_side_only_are_listed_not_input_files_that_differ
     # A gate fails on the images both captured, never for the ones only one side has.
     code, out = gate(capsys, (cloud, device), "--fail-on", "decode:max>5")
     assert code == errors.EXIT_PARITY, out
-    assert out.rstrip().splitlines()[-1] == "edgeparity: exit 0: --fail-on decode:max>5 passes"
+    assert out.rstrip().splitlines()[-1] == (
+        "edgeparity: exit 0: --fail-on decode:max>5 passes (it fails only above 5; the verdict "
+        "above counts any difference)")
 
 
 def test_a_subset_that_agrees_is_parity_and_passes_every_gate(tmp_path, capsys):
@@ -206,6 +208,9 @@ def test_progress_says_what_it_counts(tmp_path, capsys):
     compare([left, right], want_heatmaps=False, jobs=1, quiet=False)
     err = capsys.readouterr().err
     assert "compare left vs right: differing outputs 1/1" in err
+    compare([left, left], want_heatmaps=False, jobs=1, quiet=False)
+    err = capsys.readouterr().err  # nothing to count is said so, not "0/0"
+    assert "compare left vs left#2: no differing outputs" in err and "0/0" not in err
 
 
 # -- 5. golden check ends with its verdict ----------------------------------------------------

@@ -361,7 +361,8 @@ def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
         "implementations": {
             key: {
                 "status": entry.get("status"),
-                "reason": entry.get("reason"),
+                "reason": causes.reworded(entry["reason"]) if isinstance(
+                    entry.get("reason"), str) else entry.get("reason"),
                 "version": (entry.get("details") or {}).get("version"),
                 "jpeg_library": (entry.get("details") or {}).get("jpeg_library"),
             }

@@ -17,7 +17,7 @@ from .endpoints import (
     implementation_details,
     implementation_entry,
 )
-from .evidence import Side, agreement, decoded_key, display_name
+from .evidence import Side, agreement, decoded_key, display_name, other_recorded_differences
 from .findings import decode_findings
 from .model import labels as model_labels
 from .verdicts import COMPARED, Comparator
@@ -73,10 +73,19 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
     if ref_impl == other_impl and versions[0] != versions[1] and all(versions):
         words = "{} {} in {} vs {} in {}".format(
             display_name(ref_impl), versions[0], ref.label, versions[1], other.label)
+        others = other_recorded_differences(ref, other, stage, (ref_impl, other_impl))
         if causes:
             also.append(words + " (not a cause on its own: more differs, see above)")
+        elif others:
+            causes.append("{}; also recorded as different: {} (the data cannot tell which "
+                          "matters)".format(words, "; ".join(others)))
         else:
             causes.append(words + ", the only recorded difference")
+    elif not causes:
+        others = other_recorded_differences(ref, other, stage, (ref_impl, other_impl))
+        if others:  # nothing above: what else differs is worth a look, not yet a cause
+            also.append("recorded as different between the environments (whether it is a "
+                        "cause cannot be told): {}".format("; ".join(others)))
     return causes, also
 
 
@@ -251,10 +260,14 @@ def recorded_reason(entry: Dict[str, Any]) -> str:
     """The first line of the reason a capture recorded for an implementation that did not run
     ('' when none). Bundles captured before the wording changed said "not importable here",
     which in a report read as the machine running compare."""
-    reason = str(entry.get("reason") or "").strip()
-    if not reason:
-        return ""
-    return reason.splitlines()[0].replace(" is not importable here (", " is not importable (")
+    reason = reworded(str(entry.get("reason") or "").strip())
+    return reason.splitlines()[0] if reason else ""
+
+
+def reworded(reason: str) -> str:
+    """A recorded reason in today's words: older bundles' "not importable here" read, in a
+    report, as if about the machine running compare."""
+    return reason.replace(" is not importable here (", " is not importable (")
 
 
 def unavailable_note(reference: Endpoint, other: Endpoint, stage: str) -> Optional[str]:

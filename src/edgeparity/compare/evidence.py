@@ -307,3 +307,70 @@ def candidates(reference: Endpoint, other: Endpoint) -> List[Tuple[Side, Side, s
             if (name, name) != (ref_dec, oth_dec):
                 found.append((Side(reference, name), Side(other, name), "both"))
     return found
+
+
+def _fact_values(endpoint: Endpoint) -> Dict[str, Any]:
+    provenance = endpoint.bundle.provenance
+    os_info = provenance.get("os") or {}
+    return {
+        "OS": os_info.get("distro"),
+        "L4T release": os_info.get("l4t_release"),
+        "libc": (provenance.get("libc") or {}).get("gnu_libc"),
+        "numpy": (provenance.get("numpy") or {}).get("version"),
+        "CPU features": provenance.get("cpu", {}).get("notable_features"),
+    }
+
+
+def other_recorded_differences(reference: Endpoint, other: Endpoint, stage: str,
+                               impls: Tuple[str, str]) -> List[str]:
+    """What else the two bundles record as different that can change ``stage``'s outputs,
+    besides the implementation's version and the CPU architecture (said by the caller):
+    ``["OS Debian GNU/Linux 11 (bullseye) vs Debian GNU/Linux 12 (bookworm)",
+    "JSIMD_FORCESSE2=1 in cloud only"]``. Empty when nothing else differs: only then may a
+    version difference be called the only recorded difference.
+
+    Decoding does not go through numpy (the decoded buffer is copied as it is), so numpy is
+    left out for decode; libjpeg-turbo reads only the JSIMD_* variables, so decode looks only
+    at those and the later stages at the others (threads, BLAS core type, ...).
+    """
+    ref_facts, other_facts = _fact_values(reference), _fact_values(other)
+    found = []
+    for fact, ref_value in ref_facts.items():
+        other_value = other_facts[fact]
+        if fact == "numpy" and stage == "decode":
+            continue
+        if ref_value == other_value or ref_value is None or other_value is None:
+            continue  # unrecorded on a side is not a recorded difference
+        if fact == "CPU features":
+            if not isinstance(ref_value, list) or not isinstance(other_value, list):
+                continue
+            gained = sorted(set(other_value) - set(ref_value))
+            lost = sorted(set(ref_value) - set(other_value))
+            parts = (["{} only in {}".format(", ".join(lost), reference.label)] if lost else []) \
+                + (["{} only in {}".format(", ".join(gained), other.label)] if gained else [])
+            if parts:
+                found.append("CPU features ({})".format("; ".join(parts)))
+            continue
+        found.append("{} {} vs {}".format(fact, ref_value, other_value))
+    variables = [(e.label, e.bundle.provenance.get("environment_variables") or {})
+                 for e in (reference, other)]
+    names = sorted(set(variables[0][1]) | set(variables[1][1]))
+    for name in names:
+        if name.startswith("JSIMD_") != (stage == "decode"):
+            continue
+        values = [env.get(name) for _label, env in variables]
+        if values[0] == values[1]:
+            continue
+        if None in values:
+            label = variables[0][0] if values[1] is None else variables[1][0]
+            found.append("{}={} in {} only".format(name, values[0] or values[1], label))
+        else:
+            found.append("{}={} vs {}".format(name, *values))
+    files = [(implementation_details(e.bundle, stage, impl).get("jpeg_library") or {})
+             for e, impl in zip((reference, other), impls)] if stage == "decode" else []
+    if files and files[0].get("build") and files[0].get("build") == files[1].get("build") \
+            and files[0].get("sha256") and files[1].get("sha256") \
+            and files[0]["sha256"] != files[1]["sha256"]:
+        found.append("the {} library files (same build name, sha256 {} vs {})".format(
+            files[0]["build"], files[0]["sha256"][:12], files[1]["sha256"][:12]))
+    return found

@@ -7,10 +7,12 @@ Rules (each has a test in tests/host/test_report_evidence.py):
   differently; the decoder is a cause when the decoders differ; CMYK conversion, a file one side
   cannot decode, and EXIF orientation are named from the files' recorded headers and errors;
 - a version difference is a cause on its own only when nothing else recorded differs (library
-  build, CPU architecture); with the same build on different CPUs it is named together with the
-  architectures, the data not telling which matters; otherwise it "also differs", saying why
-  (the builds differ too, or the library is not identified on both sides); a library
-  difference with every ordinary file identical "also differs" too;
+  build, CPU architecture, and ``evidence.other_recorded_differences``: OS, libc, CPU features,
+  JSIMD_* variables, the library file); with those it is named together with them; with the
+  same build on different CPUs it is named together with the architectures, the data not
+  telling which matters; otherwise it "also differs", saying why (the builds differ too, or
+  the library is not identified on both sides); a library difference with every ordinary file
+  identical "also differs" too;
 - files failing on one side get advice per failing side, counted there, naming a decoder of
   that side that gives the other side's pixels on some of them, with how many;
 - advice names a decoder only when, in the captured data, it gives the other side's result on
@@ -43,6 +45,7 @@ from .evidence import (
     header,
     listed,
     ordinary_images,
+    other_recorded_differences,
     outcome,
     plural,
     two_names,
@@ -81,6 +84,8 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
             display_name(a.decoder), a.version, a.label, b.version, b.label)
     pixels = next((g for g in groups if g["kind"] == PIXELS), None)
     identical = ordinary_images(a, b, agree, reference, other)
+    # Besides the decoder's version and the CPU architecture, said apart below.
+    others = other_recorded_differences(reference, other, "decode", (a.decoder, b.decoder))
     unexplained = any(g["kind"] == UNEXPLAINED for g in groups)
     if pixels:
         ordinary = all(header(reference, other, image).get("colour") in ORDINARY_COLOURS
@@ -102,15 +107,21 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
                           "the data cannot tell which matters".format(
                               version_words, _arch(reference), _arch(other), a.build, count))
             version_words = None
-        elif relation == "same" and version_words:
+        elif relation == "same" and version_words and not others:
             causes.append("{}, the only recorded difference (both load {}): {}".format(
                 version_words, a.build, count))
+            version_words = None
+        elif relation == "same" and version_words:
+            causes.append("{} (both load {}); also recorded as different: {}; the data cannot "
+                          "tell which matters: {}".format(version_words, a.build,
+                                                          "; ".join(others), count))
             version_words = None
         elif relation == "same":
             causes.append(
                 "same {} and JPEG library build ({}) on both sides, yet {}: look at "
-                "CPU-specific code paths (SIMD: {} vs {}) or the JSIMD_* variables".format(
-                    display_name(a.decoder), a.build, count, _arch(reference), _arch(other)))
+                "CPU-specific code paths (SIMD: {} vs {}) or the JSIMD_* variables{}".format(
+                    display_name(a.decoder), a.build, count, _arch(reference), _arch(other),
+                    "; recorded as different: " + "; ".join(others) if others else ""))
         else:
             causes.append("{}; the JPEG library is not identified on both sides: {}".format(
                 count, libraries))

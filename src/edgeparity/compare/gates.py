@@ -127,7 +127,21 @@ def evaluate(report: Dict[str, Any], gate: Gate) -> GateResult:
     if unknown:
         return GateResult(EXIT_ERROR, "--fail-on {} cannot be decided: {}".format(
             gate.text, _few(unknown)))
-    return GateResult(EXIT_PARITY, "--fail-on {} passes".format(gate.text))
+    return GateResult(EXIT_PARITY, "--fail-on {} passes{}".format(
+        gate.text, _narrower_than_the_verdict(gate) if report.get("verdict") != "parity" else ""))
+
+
+def _narrower_than_the_verdict(gate: Gate) -> str:
+    """Why a gate passes under a DIVERGENCE or INCOMPLETE verdict line: it asks less."""
+    if gate.kind == "stage":
+        return " (it looks only at {}; the verdict above covers every stage)".format(
+            " and ".join(gate.scope()))
+    if gate.kind == "top1":
+        return " (it fails only on a changed top-1 class; the verdict above counts any difference)"
+    if gate.kind == "stat":
+        return " (it fails only above {}; the verdict above counts any difference)".format(
+            _number(gate.threshold))
+    return ""
 
 
 def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[str]:

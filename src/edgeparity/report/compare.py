@@ -95,12 +95,21 @@ def record_counts(counts: Dict[str, int]) -> str:
     return text
 
 
+def model_used(env: Dict[str, Any]) -> Optional[str]:
+    """The model an environment's pipeline used, or None when it has no stage that uses one (a
+    decode-only capture records the model it would have used; showing it would mislead)."""
+    if not env.get("model") or not set(env.get("pipeline") or {}) - {"decode"}:
+        return None
+    return str(env["model"])
+
+
 def environment_line(env: Dict[str, Any]) -> str:
     """'x86_64, Debian GNU/Linux 11 (bullseye), Python 3.9.2; decode=pillow > ...; model
     efficientnet-lite0'."""
     line = "{}, {}, Python {}; {}".format(env["arch"] or "unknown CPU", env["os"] or "unknown OS",
                                           env["python"] or "?", pipeline_text(env["pipeline"]))
-    return line + ("; model " + env["model"] if env.get("model") else "")
+    model = model_used(env)
+    return line + ("; model " + model if model else "")
 
 
 def verdict_line(report: Dict[str, Any]) -> str:
@@ -218,7 +227,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
         out.append(
             "| {} | {} | {} | {} | {} | {} |".format(
                 md(env["label"]), md(env["arch"]), md(env["os"]), md(env["python"]),
-                md_code(pipeline_text(env["pipeline"])), md(env.get("model") or "—"),
+                md_code(pipeline_text(env["pipeline"])), md(model_used(env) or "—"),
             )
         )
     for pair in report["pairs"]:
