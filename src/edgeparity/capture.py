@@ -192,6 +192,10 @@ def capture(
         "pipeline": pipeline or {},
         "pipeline_only": pipeline_only,
         "options": {k: v for k, v in (options or {}).items() if v is not None},
+        # What --stages and --impl asked for (null: everything), so that a compare can say
+        # which of them left an implementation or a stage out.
+        "selection": {"stages": list(stages) if stages else None,
+                      "implementations": list(implementations) if implementations else None},
         "limits": limits,
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,
         "images": {},

@@ -14,7 +14,7 @@ PIXELS = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
 
 
 def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pillow"),
-                skipped=None, provenance=None):
+                skipped=None, provenance=None, selection=None):
     """outputs: {chain: array, or None for an error}; canonical:* chains are isolated runs,
     probe:* chains probe runs. skipped: {stage/impl: the reason capture recorded}."""
     writer = BundleWriter(str(path))
@@ -32,7 +32,8 @@ def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pil
         else:
             record.update(status="ok", sha256=writer.add_array(array))
         writer.add_record(record)
-    return writer.finish({
+    extra = {"selection": selection} if selection else {}  # none: as older bundles are
+    return writer.finish(dict(extra, **{
         "name": name,
         "images": {IMAGE: {"sha256": "same-bytes"}},
         "pipeline": {"decode": "pillow", "preprocess": "pillow"},
@@ -40,7 +41,7 @@ def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pil
             {key: {"status": "available"} for key in available},
             **{key: {"status": "skipped", "reason": why} for key, why in (skipped or {}).items()}),
         "provenance": provenance or {},
-    })
+    }))
 
 
 def run_compare(tmp_path, left, right, *extra):
@@ -318,3 +319,25 @@ def test_the_environment_lines_say_only_what_the_capture_used_in_todays_words(tm
         "decodes: unknown CPU, unknown OS, Python ?; decode=pillow"]
     rows = [line for line in markdown(report).splitlines() if line.startswith("| decodes |")]
     assert rows and rows[0].endswith("| — |")
+
+
+def test_not_run_names_the_option_that_left_it_out(tmp_path):
+    left = make_bundle(tmp_path / "l", "left", {"decode=pillow": PIXELS}, available=(
+        "decode/pillow", "decode/opencv", "preprocess/pillow", "infer/onnxruntime"))
+    by_stages = make_bundle(tmp_path / "s", "stages", {"decode=pillow": PIXELS},
+                            available=("decode/pillow",),
+                            selection={"stages": ["decode"], "implementations": None})
+    by_impl = make_bundle(tmp_path / "i", "impl", {"decode=pillow": PIXELS},
+                          available=("decode/pillow", "preprocess/pillow"),
+                          selection={"stages": None, "implementations": ["pillow"]})
+    assert run_compare(tmp_path, left, by_stages)[1]["like_for_like"]["not_run_why"] == {
+        # Neither option left opencv out: that capture's edgeparity did not have it.
+        "stages": {"decode/opencv": "its capture did not try it (edgeparity had no such "
+                                    "implementation)",
+                   "preprocess/pillow": "its capture left the preprocess stage out (--stages "
+                                        "decode)",
+                   "infer/onnxruntime": "its capture left the infer stage out (--stages "
+                                        "decode)"}}
+    assert run_compare(tmp_path, left, by_impl)[1]["like_for_like"]["not_run_why"] == {
+        "impl": {"decode/opencv": "its capture did not ask for it (--impl pillow)",
+                 "infer/onnxruntime": "its capture did not ask for it (--impl pillow)"}}

@@ -149,6 +149,11 @@ def test_an_impl_naming_no_implementation_of_a_stage_is_said(small_images, tmp_p
     assert "names no" not in capsys.readouterr().err  # both asked-for stages have one
     capture(str(small_images), str(tmp_path / "c"), implementations=["pillow"], quiet=True)
     assert "names no infer implementation" in capsys.readouterr().err  # -q: no progress only
+    # The manifest keeps what was asked for: a compare can then say which option left it out.
+    assert bundle.load(str(tmp_path / "b")).manifest["selection"] == {
+        "stages": ["decode", "preprocess"], "implementations": ["pillow"]}
+    assert bundle.load(str(tmp_path / "c")).manifest["selection"] == {
+        "stages": None, "implementations": ["pillow"]}
 
 
 def test_probe_inputs_are_the_cases_ones_and_seeded_noise():

@@ -206,7 +206,7 @@ def manifest_problem(manifest: Dict[str, Any], raw: Optional[bytes] = None) -> O
 # Top-level fields and the JSON type each must have (None: may be absent or null).
 _FIELD_TYPES = (("name", str), ("images", dict), ("pipeline", dict), ("implementations", dict),
                 ("provenance", dict), ("canonical", dict), ("counts", dict), ("options", dict),
-                ("limits", dict), ("model", dict))
+                ("limits", dict), ("model", dict), ("selection", dict))
 
 
 def _field_problem(manifest: Dict[str, Any]) -> Optional[str]:

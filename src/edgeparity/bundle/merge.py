@@ -25,7 +25,7 @@ def _environment(loaded: Bundle) -> Dict[str, Any]:
     provenance = loaded.provenance
     same = {"/".join(path): provenance.get(path[0], {}).get(path[1]) for path in _SAME}
     # Captured the same way: the same model and options, pipeline and limits.
-    for key in ("options", "pipeline", "pipeline_only", "limits"):
+    for key in ("options", "selection", "pipeline", "pipeline_only", "limits"):
         same[key] = loaded.manifest.get(key)
     # The same model, as far as outputs go (each device has its own copy, at its own path).
     same["model"] = model_identity(loaded.manifest.get("model") or {})

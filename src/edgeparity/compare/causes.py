@@ -312,11 +312,25 @@ def _why_not_run(endpoint: Endpoint, stage: str, name: str) -> str:
         return reason
     if entry:
         return "its capture recorded it as {}".format(entry.get("status"))
+    selection = endpoint.bundle.manifest.get("selection") or {}
+    stages, names = _listed(selection.get("stages")), _listed(selection.get("implementations"))
+    if stages and stage not in stages:
+        return "its capture left the {} stage out (--stages {})".format(stage, ",".join(stages))
+    if names:
+        return "its capture did not ask for it (--impl {})".format(",".join(names))
+    if "selection" in endpoint.bundle.manifest:  # recorded, and neither option left it out
+        version = endpoint.bundle.manifest.get("edgeparity_version")
+        return "its capture did not try it (edgeparity{} had no such implementation)".format(
+            " " + str(version) if version else "")
     if captured_stage(endpoint.bundle, stage):
         return "its capture did not ask for it (--impl)"
-    # The manifest does not say which option: --stages without the stage, or an --impl
-    # naming no implementation of it.
+    # A bundle from before the manifest recorded the selection: either option could have.
     return "its capture ran no {} implementation (--stages or --impl left it out)".format(stage)
+
+
+def _listed(value: Any) -> List[str]:
+    """A recorded --stages or --impl list ([] when absent or malformed)."""
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def one_sided_note(reference: Endpoint, other: Endpoint, stage: str,
