@@ -1,5 +1,5 @@
 """What the divergence costs, named: top-1 changes with both class names and the margin, the
-closest calls first; and compare's refusal to compare outputs preprocessed for different models.
+closest calls first; and outputs preprocessed for different models, never compared.
 
 Hand-built bundles: each image's logits are chosen so that its top-1 class flips (or not) and
 its top-2 margin is known by construction, independently of the code under test.
@@ -32,10 +32,10 @@ def scores(top, runner_up, margin):
     return row
 
 
-def make_bundle(path, name, logits_by_image, model):
+def make_bundle(path, name, logits_by_image, model, pixels=PIXELS):
     writer = BundleWriter(str(path))
     for image, logits in sorted(logits_by_image.items()):
-        for chain, array in zip(CHAINS, (PIXELS, TENSOR, logits)):
+        for chain, array in zip(CHAINS, (pixels, TENSOR, logits)):
             stage, _, impl = chain.split(">")[-1].partition("=")
             writer.add_record({"key": "{}|{}".format(image, chain), "image": image,
                                "chain": chain, "stage": stage, "impl": impl, "mode": "e2e",
@@ -109,19 +109,39 @@ def test_without_labels_classes_are_named_by_index(tmp_path):
     assert (change["reference_label"], change["other_label"]) == ("class 2", "class 3")
 
 
-def test_compare_refuses_outputs_preprocessed_for_different_models(tmp_path, capsys):
-    logits = {"a.jpg": scores(2, 3, 0.5)}
-    cloud = make_bundle(tmp_path / "cloud", "cloud", logits,
+def test_outputs_preprocessed_for_different_models_compare_their_pixels_only(tmp_path, capsys):
+    # The logits differ wildly (they would say top-1 changed): the models differ, not the
+    # libraries, so that difference is never reported.
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.5)},
                         {"name": "efficientnet-lite0", "declared": True, "preprocess": LITE})
-    edge = make_bundle(tmp_path / "edge", "edge", logits,
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(7, 3, 0.5)},
                        {"name": "demo", "declared": False, "preprocess": IMAGENET.describe()})
-    code = cli.main(["compare", cloud, edge])
+    out = tmp_path / "r.json"
+    code = cli.main(["compare", cloud, edge, "--json", str(out)])
     said = capsys.readouterr()
-    assert code == errors.EXIT_ERROR
-    text = said.out + said.err
-    assert "different declared preprocessing" in text
+    assert code == errors.EXIT_ERROR  # decode agrees, the rest could not be compared
+    pair = json.loads(out.read_text())["pairs"][0]
+    assert pair["verdict"] == "incomplete" and pair["first_divergent_stage"] is None
+    assert [(s["stage"], s["compared"]) for s in pair["stages"]] == [
+        ("decode", 1), ("preprocess", 0), ("infer", 0)]
+    assert pair["inference_impact"] is None  # nothing about inference is said
+    assert pair["like_for_like"]["counts"] == {"identical": 1}  # the decoded pixels only
+    text = " ".join((said.out + said.err).split())
+    assert "preprocess: captured for different models — cloud: model efficientnet-lite0" in text
     assert "(x - 127) / 128" in text and "x / 255" in text
-    assert "same --model" in text
+    assert "capture both with the same --model to compare it" in text
+    assert "infer: captured for different models, as preprocess" in text
+    # Checking the decoders alone is possible, and a decoder difference is still found.
+    assert cli.main(["compare", cloud, edge, "--fail-on", "stage:decode"]) == errors.EXIT_PARITY
+    assert cli.main(["compare", cloud, edge, "--fail-on", "top1"]) == errors.EXIT_ERROR
+    capsys.readouterr()
+    other_pixels = make_bundle(tmp_path / "edge2", "edge2", {"a.jpg": scores(7, 3, 0.5)},
+                               {"name": "demo", "declared": False,
+                                "preprocess": IMAGENET.describe()}, pixels=PIXELS + 1)
+    assert cli.main(["compare", cloud, other_pixels, "--json", str(out)]) == \
+        errors.EXIT_DIVERGENCE
+    pair = json.loads(out.read_text())["pairs"][0]
+    assert pair["first_divergent_stage"] == "decode" and pair["verdict"] == "divergence"
 
 
 def test_bundles_from_before_the_model_field_count_as_imagenet(tmp_path):

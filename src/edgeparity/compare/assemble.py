@@ -2,6 +2,7 @@
 (schema edgeparity.report/2, documented in docs/report-schema.md). Renderers read only this dict.
 """
 
+import copy
 import gc
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -73,10 +74,6 @@ def _compare(endpoints: List[Endpoint], reference: Optional[str], tolerances: To
              quiet: bool) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
     resolve_pipelines(endpoints)
     ref = choose_reference(endpoints, reference)
-    for endpoint in endpoints:
-        problem = None if endpoint is ref else preprocessing_mismatch(ref, endpoint)
-        if problem:
-            raise ValueError(problem)
     pairs = []
     heatmaps: Dict[str, DiffView] = {}
     budget = ViewBudget()  # one bound on the views of all pairs: the HTML page's size
@@ -88,7 +85,7 @@ def _compare(endpoints: List[Endpoint], reference: Optional[str], tolerances: To
                             unit="differing outputs")
         pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps,
                                            max_heatmaps, jobs or os.cpu_count() or 1, progress,
-                                           budget)
+                                           budget, preprocessing_mismatch(ref, endpoint))
         progress.done()
         pairs.append(pair)
         heatmaps.update(pair_heatmaps)
@@ -146,9 +143,20 @@ def compare_pair(
     jobs: int = 1,
     progress: Optional[Progress] = None,
     budget: Optional[ViewBudget] = None,
+    models_differ: Optional[str] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
     """One pair's part of the report, and its difference views by id (as many as ``budget``,
-    shared by the report's pairs, holds)."""
+    shared by the report's pairs, holds).
+
+    ``models_differ`` (model.preprocessing_mismatch): the two were captured for different
+    models; only their decoded pixels are compared, and their later stages are "not compared",
+    saying why."""
+    later_stages = []  # type: List[str]
+    deployed = (dict(reference.pipeline), dict(other.pipeline))
+    if models_differ:
+        later_stages = [stage for stage in STAGES[1:]
+                        if stage in reference.pipeline or stage in other.pipeline]
+        reference, other = _decode_only(reference), _decode_only(other)
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
     ref_images = reference.bundle.manifest.get("images", {})
     other_images = other.bundle.manifest.get("images", {})
@@ -186,6 +194,16 @@ def compare_pair(
         by_stage.setdefault(walk["first_divergent_stage"], []).append(walk["image"])
     first_stage = next((s for s in STAGES if s in by_stage), None)
     stage_summary = _stage_summaries(reference, other, walks, isolation, not_run)
+    for index, stage in enumerate(later_stages):  # said in full once, at the first
+        stage_summary.append({
+            "stage": stage, "reference_impl": deployed[0].get(stage),
+            "other_impl": deployed[1].get(stage), "images": 0, "divergent": 0, "compared": 0,
+            "verdicts": {}, "origins": {}, "worst": None,
+            "unavailable": "{}: {} its outputs differ by that setting, not by the libraries; "
+                           "capture both with the same --model to compare it (docs/models.md)"
+                           .format(stage, models_differ) if index == 0 else
+                           "{}: captured for different models, as {}".format(
+                               stage, later_stages[0])})
     # Stages of the pipelines that could not be compared at all (an implementation that did not
     # run on a side): parity cannot be claimed for them.
     not_compared = [
@@ -208,7 +226,7 @@ def compare_pair(
     pair = {
         "reference": reference.label,
         "other": other.label,
-        "pipelines": {reference.label: dict(reference.pipeline), other.label: dict(other.pipeline)},
+        "pipelines": {reference.label: deployed[0], other.label: deployed[1]},
         "verdict": pair_verdict(divergent, input_mismatch, not_compared),
         "not_compared": not_compared,
         "first_divergent_stage": first_stage,
@@ -241,6 +259,15 @@ def compare_pair(
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
+
+
+def _decode_only(endpoint: Endpoint) -> Endpoint:
+    """The endpoint as far as decoding goes: its decode records and decoder only."""
+    view = copy.copy(endpoint.bundle)  # the same manifest and arrays, fewer records
+    view.records = {key: record for key, record in endpoint.bundle.records.items()
+                    if record["stage"] == "decode"}
+    pipeline = {"decode": endpoint.pipeline["decode"]} if "decode" in endpoint.pipeline else {}
+    return Endpoint(view, pipeline, endpoint.label)
 
 
 def _stage_summaries(

@@ -34,24 +34,20 @@ def _describe(info: Dict[str, Any]) -> str:
 
 
 def preprocessing_mismatch(reference: Endpoint, other: Endpoint) -> Optional[str]:
-    """Why preprocess and infer outputs of the two bundles cannot be compared, or None.
+    """Why preprocess and infer outputs of the two bundles cannot be compared, or None:
+    'captured for different models — <a>: model X (...); <b>: model Y (...) —'.
 
     Outputs preprocessed for different models differ because of the user's setting, not
-    the libraries; a report of that divergence would blame the wrong thing.
+    the libraries; a report of that divergence would blame the wrong thing. Their decoded
+    pixels still compare (``assemble.compare_pair`` then compares decode only).
     """
     ours, theirs = model_info(reference), model_info(other)
     if not ours or not theirs or ours["preprocess"] == theirs["preprocess"]:
         return None
     if not (_prepares(reference) and _prepares(other)):
         return None  # e.g. decode-only captures: their pixels compare whatever the model
-    return (
-        "{} and {} were captured with different declared preprocessing: {}: {}; {}: {}. "
-        "Their preprocess and infer outputs differ by that setting, not by the libraries. "
-        "Capture both with the same --model, with the same preprocess declared in its "
-        "edgeparity-model.json: give a device the model's folder (the declaration at its top, "
-        "a DLR artifact in a subfolder; docs/models.md), not one form of it".format(
-            reference.label, other.label, reference.label, _describe(ours), other.label,
-            _describe(theirs)))
+    return "captured for different models — {}: {}; {}: {} —".format(
+        reference.label, _describe(ours), other.label, _describe(theirs))
 
 
 def _prepares(endpoint: Endpoint) -> bool:
