@@ -341,3 +341,38 @@ def test_not_run_names_the_option_that_left_it_out(tmp_path):
     assert run_compare(tmp_path, left, by_impl)[1]["like_for_like"]["not_run_why"] == {
         "impl": {"decode/opencv": "its capture did not ask for it (--impl pillow)",
                  "infer/onnxruntime": "its capture did not ask for it (--impl pillow)"}}
+
+
+def test_an_inference_difference_names_model_files_that_differ(tmp_path):
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    logits = np.zeros((1, 10), np.float32)
+
+    def runner(onnx_digest, files=("/models/m/model.onnx",)):
+        return {"cpu": {"arch": "x86_64"}, "implementations": {"infer/onnxruntime": {
+            "status": "available", "details": {"version": "1.19.2", "model": {
+                "path": "/models/m", "files": {f: onnx_digest for f in files}}}}}}
+
+    def pair(name, left_env, right_env):
+        outputs = {"decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor}
+        chain = "decode=pillow>preprocess=pillow>infer=onnxruntime"
+        available = ("decode/pillow", "preprocess/pillow", "infer/onnxruntime")
+        left = make_bundle(tmp_path / name / "l", "left", dict(outputs, **{chain: logits}),
+                           available=available, provenance=left_env)
+        right = make_bundle(tmp_path / name / "r", "right", dict(outputs, **{chain: logits + 1}),
+                            available=available, provenance=right_env)
+        return run_compare(tmp_path / name, left, right)[1]
+
+    found = pair("digest", runner("sha256:" + "ec03b862cad4" * 5), runner("sha256:" + "0" * 64))
+    assert found["first_divergent_stage"] == "infer"
+    # Same runtime, same version, same CPU: the model was exported again.
+    assert found["causes"] == [
+        "the model files differ: model.onnx is sha256:ec03b862cad4 in left vs sha256:000000000000 "
+        "in right"]
+    found = pair("names", runner("sha256:" + "1" * 64),
+                 runner("sha256:" + "1" * 64, files=("/opt/other.onnx",)))
+    assert found["causes"] == [
+        "the model files differ: left loaded model.onnx, right loaded other.onnx"]
+    # The same files in other folders are the same model: nothing recorded tells them apart.
+    found = pair("same", runner("sha256:" + "1" * 64),
+                 runner("sha256:" + "1" * 64, files=("/elsewhere/model.onnx",)))
+    assert found["causes"] == []

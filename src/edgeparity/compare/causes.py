@@ -3,6 +3,7 @@ provenance, decoders that would agree, what a divergence costs at inference, and
 could not be compared.
 """
 
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -69,6 +70,12 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
     if arches[0] != arches[1]:
         causes.append("CPU architectures differ ({} vs {}): float results may differ in the "
                       "last bits".format(*arches))
+    elif stage == "infer" and ref_impl == other_impl:
+        # The same runtime on the same kind of CPU runs the same files unless someone exported
+        # or compiled the model again (across architectures a compiled artifact differs anyway).
+        files = [_model_files(d) for d in details]
+        if files[0] and files[1] and files[0] != files[1]:
+            causes.append(_model_files_words(files, ref.label, other.label))
     versions = [d.get("version") for d in details]
     if ref_impl == other_impl and versions[0] != versions[1] and all(versions):
         words = "{} {} in {} vs {} in {}".format(
@@ -87,6 +94,27 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
             also.append("recorded as different between the environments (whether it is a "
                         "cause cannot be told): {}".format("; ".join(others)))
     return causes, also
+
+
+def _model_files(details: Dict[str, Any]) -> Dict[str, str]:
+    """{file name: 'sha256:...'} of the model files a runner loaded (names without their
+    folders: each machine keeps the model where it likes)."""
+    files = (details.get("model") or {}).get("files")
+    if not isinstance(files, dict):
+        return {}
+    return {os.path.basename(str(path)): str(digest) for path, digest in files.items()}
+
+
+def _model_files_words(files: List[Dict[str, str]], ref_label: str, other_label: str) -> str:
+    """'the model files differ: model.onnx is sha256:ec03b862cad4 in cloud vs sha256:0a1b2c3d4e5f
+    in edge' (or which files each side loaded, when their names differ)."""
+    if set(files[0]) == set(files[1]):
+        return "the model files differ: {}".format("; ".join(
+            "{} is {} in {} vs {} in {}".format(name, files[0][name][:19], ref_label,
+                                              files[1][name][:19], other_label)
+            for name in sorted(files[0]) if files[0][name] != files[1][name]))
+    return "the model files differ: {} loaded {}, {} loaded {}".format(
+        ref_label, ", ".join(sorted(files[0])), other_label, ", ".join(sorted(files[1])))
 
 
 def _isolation_words(isolation: Dict[str, Any], short: bool = False) -> str:
