@@ -237,6 +237,7 @@ def capture(
             session.counts["ok"], session.counts["error"],
             "" if session.counts["error"] == 1 else "s"))
         manifest["implementations"] = session.implementation_status
+        _warn_about_label_count(manifest["model"], writer.records)
         manifest["provenance"] = probe.collect(_provenance(session))
         manifest["finished"] = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
         manifest["counts"] = session.counts
@@ -289,6 +290,29 @@ def capture(
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _warn_about_label_count(model: Dict[str, Any], records: List[Dict[str, Any]]) -> None:
+    """Said once: labels declared for another number of classes than the runtimes output (e.g.
+    1000 names, 1001 outputs with a background class) would name every class wrongly, so
+    reports name classes by index; the declaration is what to fix."""
+    labels = model.get("labels")
+    if not isinstance(labels, list):
+        return
+    sizes = {}  # type: Dict[int, str]
+    for record in records:
+        shape = record.get("shape")
+        if record.get("stage") == "infer" and record.get("status") == "ok" and shape:
+            sizes.setdefault(int(shape[-1]), "infer/" + str(record.get("impl")))
+    wrong = {size: impl for size, impl in sizes.items() if size != len(labels)}
+    if wrong:
+        runners = sorted(set(wrong.values()))
+        sys.stderr.write(
+            "edgeparity: warning: the model declares {} labels, but {} output{} {} classes: "
+            "reports will name classes by index; fix \"labels\" in its edgeparity-model.json "
+            "(docs/models.md)\n".format(
+                len(labels), ", ".join(runners), "s" if len(runners) == 1 else "",
+                " or ".join(str(size) for size in sorted(wrong))))
 
 
 def _run_isolated(

@@ -248,3 +248,27 @@ def test_capture_says_which_preprocessing_the_model_gets(tmp_path, capsys):
         "(x - 127) / 128" in said["declared"]
     assert "has no edgeparity-model.json: preprocessing with the default" in said["bare"]
     assert "(x / 255 - (0.485, 0.456, 0.406))" in said["bare"]
+
+
+def test_labels_for_another_number_of_classes_are_warned_about_once(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    images = tmp_path / "images"
+    os.makedirs(str(images))
+    for name in ("photo-420.jpg", "photo-444.jpg"):
+        shutil.copy(os.path.join(SAMPLES, name), str(images / name))
+    # Two names for the demo model's 1000 outputs.
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    capture(str(images), str(tmp_path / "b"), implementations=[
+        "decode/pillow", "preprocess/pillow", "infer/onnxruntime"], options={"model": folder},
+        quiet=True)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "labels" in line]
+    assert warnings == [
+        "edgeparity: warning: the model declares 2 labels, but infer/onnxruntime outputs 1000 "
+        "classes: reports will name classes by index; fix \"labels\" in its "
+        "edgeparity-model.json (docs/models.md)"]
+    names = ["class {}".format(i) for i in range(1000)]
+    folder = declared_model(tmp_path / "m2", lite_declaration(), labels=names)
+    capture(str(images), str(tmp_path / "b2"), implementations=[
+        "decode/pillow", "preprocess/pillow", "infer/onnxruntime"], options={"model": folder},
+        quiet=True)
+    assert "labels" not in capsys.readouterr().err  # as many as the outputs: nothing to say
