@@ -2,7 +2,7 @@
 
 One command (after `make test` has created the tox environments):
 
-    .tox/reference/bin/python benchmarks/run.py            # the full run, ~11 min on 2 cores
+    .tox/reference/bin/python benchmarks/run.py            # the full run, 5-11 min on 2 cores
     .tox/reference/bin/python benchmarks/run.py --quick    # a tenth of the sizes, ~1 min
 
 It generates its corpora (no downloads): small noisy 4:2:0 JPEGs (64-256 px) and 1.3 MP

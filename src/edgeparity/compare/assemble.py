@@ -57,8 +57,10 @@ def compare(
     # leave them out of its passes (gc.freeze, Python 3.7+) until it returns: walking 20,000
     # records' objects again on each of its passes cost 0.07 s of an identical 10,000-image
     # compare. It also keeps pool workers from touching (copying) the pages they inherit.
+    # A program that froze objects itself (a pre-forking server) is left as it was: unfreezing
+    # at the end would undo its freeze too.
     freeze, unfreeze = getattr(gc, "freeze", None), getattr(gc, "unfreeze", None)
-    if freeze is None or unfreeze is None:
+    if freeze is None or unfreeze is None or gc.get_freeze_count():
         return _compare(endpoints, reference, tolerances, want_heatmaps, max_heatmaps, jobs,
                         quiet)
     freeze()
