@@ -67,7 +67,7 @@ def probe_inputs(shape: Tuple[int, ...] = IMAGENET.input_shape) -> Dict[str, np.
 def model_record(options: Dict[str, Any]) -> Dict[str, Any]:
     """The manifest's ``model``: the name, declared preprocessing and labels of the model.
 
-    Compare refuses to compare preprocess or infer outputs whose preprocessing differs. A model
+    Compare never compares preprocess or infer outputs whose preprocessing differs. A model
     that cannot be read is recorded with the reason (its runners record it too).
     """
     try:
@@ -194,8 +194,8 @@ def capture(
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         # What --stages and --impl asked for (null: everything), so that a compare can say
         # which of them left an implementation or a stage out.
-        "selection": {"stages": list(stages) if stages else None,
-                      "implementations": list(implementations) if implementations else None},
+        "selection": {"stages": sorted(stages) if stages else None,
+                      "implementations": sorted(implementations) if implementations else None},
         "limits": limits,
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,
         "images": {},
@@ -210,9 +210,10 @@ def capture(
         jobs = choose_jobs(len(images), jobs)
         if not quiet:
             # Loading a runtime or a model takes seconds before the first image: say what runs.
-            sys.stderr.write("capture: {} images on {}; loading {} implementations\n".format(
-                len(images), "1 process" if jobs == 1 else "{} worker processes".format(jobs),
-                len(chosen)))
+            sys.stderr.write("capture: {} image{} on {}; loading {} implementation{}\n".format(
+                len(images), "" if len(images) == 1 else "s",
+                "1 process" if jobs == 1 else "{} worker processes".format(jobs),
+                len(chosen), "" if len(chosen) == 1 else "s"))
             if any(impl.stage != "decode" for impl in chosen):
                 sys.stderr.write(_model_line(manifest["model"], (options or {}).get("model")))
         session = Session(writer, chosen, options or {})
@@ -299,14 +300,16 @@ def _warn_about_label_count(model: Dict[str, Any], records: List[Dict[str, Any]]
     labels = model.get("labels")
     if not isinstance(labels, list):
         return
-    sizes = {}  # type: Dict[int, str]
+    sizes = {}  # type: Dict[int, set]
     for record in records:
         shape = record.get("shape")
-        if record.get("stage") == "infer" and record.get("status") == "ok" and shape:
-            sizes.setdefault(int(shape[-1]), "infer/" + str(record.get("impl")))
+        # (batch, classes), the outputs compare names classes for (diffstats.classifier_stats).
+        if record.get("stage") == "infer" and record.get("status") == "ok" and shape and \
+                len(shape) == 2:
+            sizes.setdefault(int(shape[-1]), set()).add("infer/" + str(record.get("impl")))
     wrong = {size: impl for size, impl in sizes.items() if size != len(labels)}
     if wrong:
-        runners = sorted(set(wrong.values()))
+        runners = sorted(set().union(*wrong.values()))
         sys.stderr.write(
             "edgeparity: warning: the model declares {} labels, but {} output{} {} classes: "
             "reports will name classes by index; fix \"labels\" in its edgeparity-model.json "

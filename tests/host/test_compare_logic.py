@@ -317,6 +317,7 @@ def test_the_environment_lines_say_only_what_the_capture_used_in_todays_words(tm
     assert [line for line in lines if line.startswith(("full:", "decodes:"))] == [
         "full: unknown CPU, unknown OS, Python ?; decode=pillow > preprocess=pillow; model demo",
         "decodes: unknown CPU, unknown OS, Python ?; decode=pillow"]
+    assert [env["model"] for env in report["environments"]] == ["demo", None]  # JSON too
     rows = [line for line in markdown(report).splitlines() if line.startswith("| decodes |")]
     assert rows and rows[0].endswith("| — |")
 
@@ -376,3 +377,24 @@ def test_an_inference_difference_names_model_files_that_differ(tmp_path):
     found = pair("same", runner("sha256:" + "1" * 64),
                  runner("sha256:" + "1" * 64, files=("/elsewhere/model.onnx",)))
     assert found["causes"] == []
+
+
+def test_a_stage_nothing_reached_is_listed_with_why(tmp_path):
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    chain = "decode=pillow>preprocess=pillow>infer=onnxruntime"
+    left = make_bundle(tmp_path / "l", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        chain: np.zeros((1, 10), np.float32)},
+        available=("decode/pillow", "preprocess/pillow", "infer/onnxruntime"))
+    # Captured with --impl decode/pillow,onnxruntime: a runner, but no preprocessing to feed it.
+    right = make_bundle(tmp_path / "r", "right", {"decode=pillow": PIXELS},
+                        available=("decode/pillow", "infer/onnxruntime"),
+                        selection={"stages": None,
+                                   "implementations": ["decode/pillow", "onnxruntime"]})
+    code, pair = run_compare(tmp_path, left, right)
+    assert code == errors.EXIT_ERROR
+    infer = [s for s in pair["stages"] if s["stage"] == "infer"]
+    assert infer and infer[0]["compared"] == 0
+    assert infer[0]["unavailable"] == (
+        "infer: nothing to compare: its input stage, preprocess, was not compared")
+    assert infer[0]["unavailable"] in pair["not_compared"]

@@ -30,6 +30,8 @@ def logits(top):
 def make_bundle(path, name, pixels, tensor, scores):
     writer = BundleWriter(str(path))
     for chain, array in zip(CHAINS, (pixels, tensor, scores)):
+        if array is None:
+            continue  # not captured
         stage, _, impl = chain.split(">")[-1].partition("=")
         writer.add_record({"key": "{}|{}".format(IMAGE, chain), "image": IMAGE, "chain": chain,
                            "stage": stage, "impl": impl, "mode": "e2e", "status": "ok",
@@ -248,3 +250,23 @@ def test_json_on_stdout_stays_json_under_a_gate(flipped, capsys):
     assert code == errors.EXIT_DIVERGENCE
     assert json.loads(captured.out)["verdict"] == "divergence"  # nothing but the JSON
     assert captured.err.strip().splitlines()[-1].startswith("edgeparity: exit 1: ")
+
+
+def test_a_passing_gate_under_an_incomplete_verdict_says_what_it_needed(tmp_path, capsys):
+    left = make_bundle(tmp_path / "left", "left", PIXELS, TENSOR, logits(3))
+    # The same pixels, and no preprocess or infer output: those stages are not compared.
+    right = make_bundle(tmp_path / "right", "right", PIXELS, None, None)
+    code, out = gate_exit(left, right, "decode:max>=1", capsys)
+    assert code == errors.EXIT_PARITY and "INCOMPLETE" in out
+    assert (
+        "edgeparity: exit 0: --fail-on decode:max>=1 passes (what it needs was compared; the "
+        "verdict above is about what was not)\n") in out
+
+
+def test_an_inclusive_threshold_is_said_as_such(tmp_path, capsys):
+    left = make_bundle(tmp_path / "left", "left", PIXELS, TENSOR, logits(3))
+    right = make_bundle(tmp_path / "right", "right", PIXELS, TENSOR, logits(3) + 0.5)
+    code, out = gate_exit(left, right, "infer:max>=0.6", capsys)
+    assert code == errors.EXIT_PARITY and (
+        "edgeparity: exit 0: --fail-on infer:max>=0.6 passes (it fails only at or above 0.6; "
+        "the verdict above counts any difference)\n") in out

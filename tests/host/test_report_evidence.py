@@ -195,6 +195,19 @@ def test_the_same_build_name_from_different_files_is_named(tmp_path):
         "vs bbbbbbbbbbbb)"]
 
 
+def test_a_file_whose_bytes_differ_is_not_blamed_on_the_decoders(tmp_path):
+    headers = {"a.jpg": YCBCR, "b.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("9.0.0", TURBO, {"a.jpg": A, "b.jpg": A})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("9.0.0", TURBO, {"a.jpg": A, "b.jpg": B})}, headers,
+        file_digests={"b.jpg": "other bytes"})
+    pair = pair_of(left, right)
+    assert pair["input_files_differ"] == ["b.jpg"] and pair["verdict"] == "divergence"
+    # b.jpg differs because the files do: no decoder, library or CPU is named for it.
+    assert pair["causes"] == [] and pair["advice"] == []
+
+
 def test_single_bundle_names_the_decoder_that_agrees(tmp_path):
     headers = {"photo.jpg": YCBCR, "cmyk.jpg": CMYK}
     one = make_bundle(tmp_path / "one", "one", "pillow", {

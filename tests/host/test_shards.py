@@ -97,3 +97,20 @@ def test_merge_refuses_an_unsharded_bundle_and_its_own_input_as_out(tmp_path, ca
     assert "is one of the shards" in capsys.readouterr().err
     assert cli.main(["merge", one, "--out", str(tmp_path / "m")]) == errors.EXIT_ERROR
     assert "shard 2/2 is missing" in capsys.readouterr().err
+
+
+def test_merge_refuses_shards_captured_with_another_selection(tmp_path, capsys):
+    one = run_capture(sys.executable, tmp_path / "one", "edge", "decode=pillow",
+                      extra=["--impl", "pillow", "--stages", "decode", "--shard", "1/2"])
+    # The same implementations run, asked for another way: a compare would word their
+    # not-run reasons differently, so the merged manifest could not say which was used.
+    other = run_capture(sys.executable, tmp_path / "other", "edge", "decode=pillow",
+                        extra=["--impl", "decode/pillow", "--stages", "decode",
+                               "--shard", "2/2"])
+    out = str(tmp_path / "merged")
+    assert cli.main(["merge", one, other, "--out", out]) == errors.EXIT_ERROR
+    assert "selection" in capsys.readouterr().err
+    # The same selection written in another order is the same capture.
+    same = run_capture(sys.executable, tmp_path / "same", "edge", "decode=pillow",
+                       extra=["--stages", "decode", "--impl", "pillow", "--shard", "2/2"])
+    assert cli.main(["merge", one, same, "--out", out]) == errors.EXIT_PARITY

@@ -6,6 +6,7 @@ its top-2 margin is known by construction, independently of the code under test.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from edgeparity import cli, errors
 from edgeparity.bundle import BundleWriter
 from edgeparity.models import IMAGENET
 
+ROOT = Path(__file__).resolve().parents[2]
 PIXELS = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
 TENSOR = np.linspace(-1, 1, 3 * 4 * 4, dtype=np.float32).reshape(1, 3, 4, 4)
 CHAINS = ("decode=pillow", "decode=pillow>preprocess=pillow",
@@ -120,17 +122,28 @@ def test_outputs_preprocessed_for_different_models_compare_their_pixels_only(tmp
     code = cli.main(["compare", cloud, edge, "--json", str(out)])
     said = capsys.readouterr()
     assert code == errors.EXIT_ERROR  # decode agrees, the rest could not be compared
-    pair = json.loads(out.read_text())["pairs"][0]
+    report = json.loads(out.read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "src" / "edgeparity" / "report" / "schema" /
+                         "compare-report.schema.json").read_text())
+    jsonschema.validate(report, schema)  # not_compared counts and the stage notes included
+    pair = report["pairs"][0]
     assert pair["verdict"] == "incomplete" and pair["first_divergent_stage"] is None
     assert [(s["stage"], s["compared"]) for s in pair["stages"]] == [
         ("decode", 1), ("preprocess", 0), ("infer", 0)]
     assert pair["inference_impact"] is None  # nothing about inference is said
-    assert pair["like_for_like"]["counts"] == {"identical": 1}  # the decoded pixels only
+    # The decoded pixels only; the other outputs both captured are counted apart.
+    assert pair["like_for_like"]["counts"] == {"identical": 1, "not_compared": 2}
     text = " ".join((said.out + said.err).split())
-    assert "preprocess: captured for different models — cloud: model efficientnet-lite0" in text
+    assert ("preprocess: captured with different declared preprocessing (cloud: model "
+            "efficientnet-lite0") in text
     assert "(x - 127) / 128" in text and "x / 255" in text
     assert "capture both with the same --model to compare it" in text
-    assert "infer: captured for different models, as preprocess" in text
+    assert "compared 1 outputs of the same name on both sides: 1 identical; 2 captured on both " \
+        "sides not compared (see NOT ESTABLISHED)" in text
+    # The exit line of a gate quotes it alone: it names the settings too.
+    assert "infer: its inputs were preprocessed differently (cloud: model efficientnet-lite0" \
+        in text
     # Checking the decoders alone is possible, and a decoder difference is still found.
     assert cli.main(["compare", cloud, edge, "--fail-on", "stage:decode"]) == errors.EXIT_PARITY
     assert cli.main(["compare", cloud, edge, "--fail-on", "top1"]) == errors.EXIT_ERROR
@@ -220,3 +233,43 @@ def test_labels_recorded_on_the_other_side_only_are_used(tmp_path):
     change = json.loads(out.read_text())["pairs"][0]["inference_impact"]["top1_changes"][0]
     assert (change["reference_label"], change["other_label"]) == (
         "daisy", "yellow lady's slipper")
+
+
+def test_two_different_models_compare_up_to_preprocessing_and_never_their_logits(tmp_path,
+                                                                                   capsys):
+    same = IMAGENET.describe()
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.5)},
+                        {"name": "efficientnet-lite0", "declared": False, "preprocess": same})
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(7, 3, 0.5)},
+                       {"name": "demo", "declared": False, "preprocess": same})
+    twin = make_bundle(tmp_path / "twin", "twin", {"a.jpg": scores(2, 3, 0.5)},
+                       {"name": "efficientnet-lite0", "declared": False, "preprocess": same})
+    out = tmp_path / "r.json"
+    # Three bundles: only the pair whose models differ leaves inference out.
+    code = cli.main(["compare", cloud, twin, edge, "--json", str(out)])
+    assert code == errors.EXIT_ERROR, capsys.readouterr()
+    with_twin, with_edge = json.loads(out.read_text())["pairs"]
+    assert with_twin["verdict"] == "parity"
+    assert [(s["stage"], s["compared"]) for s in with_twin["stages"]] == [
+        ("decode", 1), ("preprocess", 1), ("infer", 1)]
+    assert [(s["stage"], s["compared"]) for s in with_edge["stages"]] == [
+        ("decode", 1), ("preprocess", 1), ("infer", 0)]
+    assert with_edge["inference_impact"] is None  # no "top-1 changed", no tolerance advice
+    assert with_edge["not_compared"] == [
+        "infer: captured with different models (cloud: efficientnet-lite0; edge: demo): its "
+        "outputs differ by the model, not by the runtimes; capture both with the same --model "
+        "to compare it (docs/models.md)"]
+
+
+def test_the_same_model_declared_on_one_side_only_says_to_give_the_folder(tmp_path, capsys):
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.5)},
+                        {"name": "lite", "declared": True, "preprocess": LITE})
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(2, 3, 0.5)},
+                       {"name": "lite", "declared": False, "preprocess": IMAGENET.describe()})
+    out = tmp_path / "r.json"
+    cli.main(["compare", cloud, edge, "--json", str(out)])
+    [preprocess] = [s for s in json.loads(out.read_text())["pairs"][0]["stages"]
+                    if s["stage"] == "preprocess"]
+    assert preprocess["unavailable"].endswith(
+        "give edge the model's folder, with its edgeparity-model.json at the top, not one form "
+        "of it (docs/models.md)")

@@ -272,3 +272,13 @@ def test_labels_for_another_number_of_classes_are_warned_about_once(tmp_path, ca
         "decode/pillow", "preprocess/pillow", "infer/onnxruntime"], options={"model": folder},
         quiet=True)
     assert "labels" not in capsys.readouterr().err  # as many as the outputs: nothing to say
+
+
+def test_blank_lines_at_the_end_of_labels_are_ignored_and_inside_them_named(tmp_path):
+    folder = declared_model(tmp_path / "m", lite_declaration())
+    declaration = folder + "/" + models.DECLARATION_FILE
+    (tmp_path / "m" / "labels.txt").write_text("tench\ngoldfish\n\n\n")
+    assert models.read_declaration(declaration).labels == ["tench", "goldfish"]
+    (tmp_path / "m" / "labels.txt").write_text("tench\n\ngoldfish\n")
+    with pytest.raises(models.ModelError, match="line 2 is empty"):
+        models.read_declaration(declaration)

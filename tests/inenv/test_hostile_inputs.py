@@ -164,6 +164,14 @@ def test_edited_manifest_is_refused_by_name_even_with_a_fixed_digest(small_image
     (lambda m: next(iter(m["images"].values())).update(sha256="0" * 64), "index_sha256"),
     (lambda m: m["pipeline"].update(decode="opencv"), "index_sha256"),
     (lambda m: m.update(provenance=[]), "field 'provenance'"),
+    # Read by compare's causes: an edited part is refused by name, not a traceback there.
+    (lambda m: m["provenance"].update(os="Debian"), "field 'provenance.os'"),
+    (lambda m: m["provenance"].update(environment_variables={"OMP_NUM_THREADS": 1}),
+     "'provenance.environment_variables' entry 'OMP_NUM_THREADS'"),
+    (lambda m: m["provenance"]["cpu"].update(notable_features="avx2"),
+     "'provenance.cpu.notable_features'"),
+    (lambda m: [entry.update(details={"jpeg_library": "libjpeg"}) for entry in
+                m["provenance"]["implementations"].values()], "'provenance.implementations'"),
     (lambda m: m["records"][0].update(sha256=["not", "a", "digest"]), "record 0"),
 ])
 def test_any_edited_field_is_refused_without_a_traceback(small_images, tmp_path, tamper,

@@ -135,11 +135,10 @@ def _record_problem(index: int, record: Any, arrays: Dict[str, Any]) -> Optional
         if entry is None:
             return "record {} ({}) points at an array that is not listed".format(
                 index, record["key"])
-        if ("shape" in record and record["shape"] != entry.get("shape")) or (
-                "dtype" in record and record["dtype"] != entry.get("dtype")):
-            field = "shape" if record.get("shape") != entry.get("shape") else "dtype"
-            return "record {} ({}) field {!r} disagrees with its array".format(
-                index, record["key"], field)
+        for field in ("shape", "dtype"):
+            if field in record and record[field] != entry.get(field):
+                return "record {} ({}) field {!r} disagrees with its array".format(
+                    index, record["key"], field)
         if type(record.get("stats", {})) is not dict:
             return "record {} ({}) field 'stats' is not an object".format(index, record["key"])
     elif status not in RECORD_STATUSES:
@@ -225,4 +224,30 @@ def _field_problem(manifest: Dict[str, Any]) -> Optional[str]:
     for key, entry in (manifest.get("implementations") or {}).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("status"), str):
             return "field 'implementations' entry {!r} is malformed".format(key)
+    return _provenance_problem(manifest.get("provenance") or {})
+
+
+# Parts of ``provenance`` compare reads, and the JSON type each must have when present.
+_PROVENANCE_OBJECTS = ("cpu", "os", "libc", "python", "numpy", "environment_variables",
+                       "implementations")
+_DETAIL_OBJECTS = ("jpeg_library", "model", "library_build")
+
+
+def _provenance_problem(provenance: Dict[str, Any]) -> Optional[str]:
+    for field in _PROVENANCE_OBJECTS:
+        if provenance.get(field) is not None and not isinstance(provenance[field], dict):
+            return "field 'provenance.{}' is not a JSON object".format(field)
+    features = (provenance.get("cpu") or {}).get("notable_features")
+    if features is not None and not isinstance(features, list):
+        return "field 'provenance.cpu.notable_features' is not a list"
+    for name, value in (provenance.get("environment_variables") or {}).items():
+        if not isinstance(value, str):
+            return "field 'provenance.environment_variables' entry {!r} is not a string".format(
+                name)
+    for key, entry in (provenance.get("implementations") or {}).items():
+        details = entry.get("details") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(details or {}, dict) or any(
+                (details or {}).get(field) is not None
+                and not isinstance(details[field], dict) for field in _DETAIL_OBJECTS):
+            return "field 'provenance.implementations' entry {!r} is malformed".format(key)
     return None

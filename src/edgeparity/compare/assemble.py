@@ -15,7 +15,7 @@ from ..progress import Progress
 from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
-from .model import preprocessing_mismatch
+from .model import Incomparable, incomparable_stages, runs_the_model
 from .tolerances import Tolerances
 from .verdicts import (
     COMPARED,
@@ -87,7 +87,7 @@ def _compare(endpoints: List[Endpoint], reference: Optional[str], tolerances: To
                             unit="differing outputs")
         pair, pair_heatmaps = compare_pair(ref, endpoint, tolerances, want_heatmaps,
                                            max_heatmaps, jobs or os.cpu_count() or 1, progress,
-                                           budget, preprocessing_mismatch(ref, endpoint))
+                                           budget, incomparable_stages(ref, endpoint))
         progress.done()
         pairs.append(pair)
         heatmaps.update(pair_heatmaps)
@@ -145,20 +145,24 @@ def compare_pair(
     jobs: int = 1,
     progress: Optional[Progress] = None,
     budget: Optional[ViewBudget] = None,
-    models_differ: Optional[str] = None,
+    incomparable: Optional[Incomparable] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
     """One pair's part of the report, and its difference views by id (as many as ``budget``,
     shared by the report's pairs, holds).
 
-    ``models_differ`` (model.preprocessing_mismatch): the two were captured for different
-    models; only their decoded pixels are compared, and their later stages are "not compared",
-    saying why."""
+    ``incomparable`` (model.incomparable_stages): the two were captured for different
+    preprocessing or models; the stages up to its ``last_compared`` are compared, the later
+    ones are "not compared", saying why."""
     later_stages = []  # type: List[str]
     deployed = (dict(reference.pipeline), dict(other.pipeline))
-    if models_differ:
-        later_stages = [stage for stage in STAGES[1:]
-                        if stage in reference.pipeline or stage in other.pipeline]
-        reference, other = _decode_only(reference), _decode_only(other)
+    set_aside = 0  # outputs both sides captured at the stages left out
+    if incomparable:
+        kept = STAGES[:STAGES.index(incomparable.last_compared) + 1]
+        later_stages = [stage for stage in STAGES if stage not in kept
+                        and (stage in reference.pipeline or stage in other.pipeline)]
+        set_aside = sum(1 for key, record in reference.bundle.records.items()
+                        if record["stage"] not in kept and key in other.bundle.records)
+        reference, other = _up_to(reference, kept), _up_to(other, kept)
     comparator = Comparator(reference, other, tolerances, want_heatmaps)
     ref_images = reference.bundle.manifest.get("images", {})
     other_images = other.bundle.manifest.get("images", {})
@@ -188,6 +192,8 @@ def compare_pair(
     one_sided = {image for names in only_in.values() for image in names}
     records = [r for r in comparator.like_for_like() if r["image"] not in one_sided]
     counts = _count(record["verdict"] for record in records)
+    if set_aside:
+        counts["not_compared"] = set_aside
     not_run = causes.not_run(reference, other)
 
     divergent = [w for w in walks if w["first_divergent_stage"]]
@@ -196,16 +202,13 @@ def compare_pair(
         by_stage.setdefault(walk["first_divergent_stage"], []).append(walk["image"])
     first_stage = next((s for s in STAGES if s in by_stage), None)
     stage_summary = _stage_summaries(reference, other, walks, isolation, not_run)
-    for index, stage in enumerate(later_stages):  # said in full once, at the first
+    for stage in later_stages:
+        assert incomparable is not None
         stage_summary.append({
             "stage": stage, "reference_impl": deployed[0].get(stage),
             "other_impl": deployed[1].get(stage), "images": 0, "divergent": 0, "compared": 0,
             "verdicts": {}, "origins": {}, "worst": None,
-            "unavailable": "{}: {} its outputs differ by that setting, not by the libraries; "
-                           "capture both with the same --model to compare it (docs/models.md)"
-                           .format(stage, models_differ) if index == 0 else
-                           "{}: captured for different models, as {}".format(
-                               stage, later_stages[0])})
+            "unavailable": incomparable.notes[stage]})
     # Stages of the pipelines that could not be compared at all (an implementation that did not
     # run on a side): parity cannot be claimed for them.
     not_compared = [
@@ -223,8 +226,12 @@ def compare_pair(
         not_compared.append("no image captured on both sides")
     inherited = sum(1 for walk in divergent for step in walk["stages"]
                     if step["stage"] == first_stage and step.get("origin") == "inherited")
-    found = causes.findings(comparator, first_stage, images, isolation,
-                            len(by_stage.get(first_stage or "", [])), inherited)
+    # Images whose files differ between the sides (flagged apart) say nothing about the
+    # libraries: they are left out of the causes and advice.
+    differing_files = set(input_mismatch)
+    found = causes.findings(comparator, first_stage,
+                            [image for image in images if image not in differing_files],
+                            isolation, len(by_stage.get(first_stage or "", [])), inherited)
     pair = {
         "reference": reference.label,
         "other": other.label,
@@ -263,12 +270,12 @@ def compare_pair(
     return pair, comparator.heatmaps
 
 
-def _decode_only(endpoint: Endpoint) -> Endpoint:
-    """The endpoint as far as decoding goes: its decode records and decoder only."""
+def _up_to(endpoint: Endpoint, stages: Sequence[str]) -> Endpoint:
+    """The endpoint as far as ``stages`` go: their records and implementations only."""
     view = copy.copy(endpoint.bundle)  # the same manifest and arrays, fewer records
     view.records = {key: record for key, record in endpoint.bundle.records.items()
-                    if record["stage"] == "decode"}
-    pipeline = {"decode": endpoint.pipeline["decode"]} if "decode" in endpoint.pipeline else {}
+                    if record["stage"] in stages}
+    pipeline = {stage: impl for stage, impl in endpoint.pipeline.items() if stage in stages}
     return Endpoint(view, pipeline, endpoint.label)
 
 
@@ -295,6 +302,17 @@ def _stage_summaries(
                 "unavailable": one_sided})
             continue
         if not steps:
+            upstream = summaries[-1] if summaries else None
+            if upstream is not None and upstream["compared"] == 0 and \
+                    stage in reference.pipeline and stage in other.pipeline:
+                # Both pipelines run it, but nothing reached it: said, not left out (a gate
+                # on it would otherwise name a reason no report line gives).
+                summaries.append({
+                    "stage": stage, "reference_impl": reference.pipeline.get(stage),
+                    "other_impl": other.pipeline.get(stage), "images": 0, "divergent": 0,
+                    "compared": 0, "verdicts": {}, "origins": {}, "worst": None,
+                    "unavailable": "{}: nothing to compare: its input stage, {}, was not "
+                                   "compared".format(stage, upstream["stage"])})
             continue
         different = [s for _, s in steps if s["verdict"] in DIVERGENT]
         summary = {
@@ -385,8 +403,11 @@ def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
         "python": provenance.get("python", {}).get("version"),
         "numpy": provenance.get("numpy", {}).get("version"),
         "created": endpoint.bundle.manifest.get("created"),
-        # The model that ran (null: a bundle from before bundles recorded it).
-        "model": (endpoint.bundle.manifest.get("model") or {}).get("name"),
+        # The model that ran (null: a bundle from before bundles recorded it, or one whose
+        # capture ran no stage that uses it: a decode-only capture records the model it would
+        # have used, and naming it would mislead).
+        "model": (endpoint.bundle.manifest.get("model") or {}).get("name")
+        if runs_the_model(endpoint) else None,
         "implementations": {
             key: {
                 "status": entry.get("status"),

@@ -128,19 +128,23 @@ def evaluate(report: Dict[str, Any], gate: Gate) -> GateResult:
         return GateResult(EXIT_ERROR, "--fail-on {} cannot be decided: {}".format(
             gate.text, _few(unknown)))
     return GateResult(EXIT_PARITY, "--fail-on {} passes{}".format(
-        gate.text, _narrower_than_the_verdict(gate) if report.get("verdict") != "parity" else ""))
+        gate.text, _narrower_than_the_verdict(gate, report.get("verdict"))))
 
 
-def _narrower_than_the_verdict(gate: Gate) -> str:
+def _narrower_than_the_verdict(gate: Gate, verdict: Optional[str]) -> str:
     """Why a gate passes under a DIVERGENCE or INCOMPLETE verdict line: it asks less."""
-    if gate.kind == "stage":
+    if verdict == "incomplete":
+        return " (what it needs was compared; the verdict above is about what was not)"
+    if verdict != "divergence":
+        return ""
+    if gate.kind == "stage" and gate.scope() != STAGES:
         return " (it looks only at {}; the verdict above covers every stage)".format(
             " and ".join(gate.scope()))
     if gate.kind == "top1":
         return " (it fails only on a changed top-1 class; the verdict above counts any difference)"
     if gate.kind == "stat":
-        return " (it fails only above {}; the verdict above counts any difference)".format(
-            _number(gate.threshold))
+        return " (it fails only {} {}; the verdict above counts any difference)".format(
+            "at or above" if gate.inclusive else "above", _number(gate.threshold))
     return ""
 
 

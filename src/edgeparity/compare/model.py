@@ -5,7 +5,7 @@ declared preprocessing and, when it declares them, its class labels. Bundles mad
 field existed preprocessed with ImageNet mean/std, which is what they are taken to have used.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from ..models import IMAGENET, Preprocessing
 from .endpoints import Endpoint, available
@@ -33,24 +33,54 @@ def _describe(info: Dict[str, Any]) -> str:
     return "model {} ({})".format(info.get("name", "?"), text)
 
 
-def preprocessing_mismatch(reference: Endpoint, other: Endpoint) -> Optional[str]:
-    """Why preprocess and infer outputs of the two bundles cannot be compared, or None:
-    'captured for different models — <a>: model X (...); <b>: model Y (...) —'.
+class Incomparable(NamedTuple):
+    """The stages after ``last_compared`` cannot be compared, for ``notes`` {stage: why}."""
 
-    Outputs preprocessed for different models differ because of the user's setting, not
-    the libraries; a report of that divergence would blame the wrong thing. Their decoded
-    pixels still compare (``assemble.compare_pair`` then compares decode only).
+    last_compared: str
+    notes: Dict[str, str]
+
+
+def incomparable_stages(reference: Endpoint, other: Endpoint) -> Optional[Incomparable]:
+    """Which stages of two bundles must not be compared because the captures were set up
+    differently (not because the libraries differ), or None.
+
+    Outputs preprocessed for different declared preprocessing differ by that setting: only the
+    decoded pixels compare. Logits of two different models (names the captures recorded)
+    differ by the model: preprocessing still compares, inference does not. A report of either
+    divergence would blame the libraries for the user's setting.
     """
     ours, theirs = model_info(reference), model_info(other)
-    if not ours or not theirs or ours["preprocess"] == theirs["preprocess"]:
+    if not ours or not theirs:
         return None
-    if not (_prepares(reference) and _prepares(other)):
-        return None  # e.g. decode-only captures: their pixels compare whatever the model
-    return "captured for different models — {}: {}; {}: {} —".format(
-        reference.label, _describe(ours), other.label, _describe(theirs))
+    fix = "capture both with the same --model to compare it (docs/models.md)"
+    if ours["preprocess"] != theirs["preprocess"]:
+        if not (runs_the_model(reference) and runs_the_model(other)):
+            return None  # e.g. decode-only captures: their pixels compare whatever the model
+        settings = "{}: {}; {}: {}".format(
+            reference.label, _describe(ours), other.label, _describe(theirs))
+        undeclared = [e.label for e, info in ((reference, ours), (other, theirs))
+                      if not info.get("declared")]
+        if len(undeclared) == 1 and ours.get("name") == theirs.get("name"):
+            # The same model, declared on one side only: a device given one form of it.
+            fix = ("give {} the model's folder, with its edgeparity-model.json at the top, "
+                   "not one form of it (docs/models.md)".format(undeclared[0]))
+        return Incomparable("decode", {
+            "preprocess": "preprocess: captured with different declared preprocessing ({}): "
+                          "its outputs differ by that setting, not by the libraries; {}".format(
+                              settings, fix),
+            "infer": "infer: its inputs were preprocessed differently ({}); {}".format(
+                settings, fix)})
+    names = [(endpoint.bundle.manifest.get("model") or {}).get("name")
+             for endpoint in (reference, other)]  # as recorded: older bundles have none
+    if names[0] and names[1] and names[0] != names[1]:
+        return Incomparable("preprocess", {
+            "infer": "infer: captured with different models ({}: {}; {}: {}): its outputs "
+                     "differ by the model, not by the runtimes; {}".format(
+                         reference.label, names[0], other.label, names[1], fix)})
+    return None
 
 
-def _prepares(endpoint: Endpoint) -> bool:
+def runs_the_model(endpoint: Endpoint) -> bool:
     """Whether the bundle holds preprocess or infer outputs (captured with the model's
     preprocessing), i.e. not a decode-only capture."""
     return any(available(endpoint.bundle, stage) for stage in ("preprocess", "infer"))

@@ -12,8 +12,9 @@ A model directory may hold ``edgeparity-model.json`` (schema in docs/models.md):
 Preprocessing is declared because a model only gives the right answer on the inputs it was
 trained with: EfficientNet-Lite takes ``(x - 127) / 128``, most ImageNet models
 ``(x / 255 - mean) / std``. Every preprocess implementation reads one :class:`Preprocessing`,
-the bundle records it, and compare refuses to compare preprocess or infer outputs made with
-different ones (the difference would be the user's setting, not the libraries).
+the bundle records it, and compare never compares preprocess or infer outputs made with
+different ones (the difference would be the user's setting, not the libraries): it compares
+their decoded pixels only.
 
 A model without a declaration (a bare .onnx, an MXNet prefix, a Neo artifact) and the demo
 model get :data:`IMAGENET`, edgeparity's preprocessing before declarations existed.
@@ -222,9 +223,13 @@ def _read_labels(path: str, directory: str, name: Any) -> List[str]:
     except UnicodeDecodeError:
         raise _problem(path, "its labels file {} is not UTF-8 text".format(labels_file)) from None
     labels = text.splitlines()
-    if not labels or any(not label.strip() for label in labels):
+    while labels and not labels[-1].strip():
+        labels.pop()  # blank lines at the end (an editor's last newline) name no class
+    empty = [number for number, label in enumerate(labels, 1) if not label.strip()]
+    if not labels or empty:
         raise _problem(path, "its labels file {} must hold one non-empty class name per "
-                             "line".format(labels_file))
+                             "line{}".format(labels_file, "; line {} is empty".format(empty[0])
+                                             if empty else ""))
     return labels
 
 

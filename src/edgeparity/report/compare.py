@@ -84,23 +84,19 @@ COUNT_WORDS = (
 def record_counts(counts: Dict[str, int]) -> str:
     """'compared 119 outputs of the same name on both sides: 26 identical, ...; 264 not captured
     on one side' (the total counts only what both sides captured)."""
-    total = sum(n for key, n in counts.items() if key != "missing")
+    aside = ("missing", "not_compared")  # not part of the total compared
+    total = sum(n for key, n in counts.items() if key not in aside)
     parts = ["{} {}".format(counts[key], words) for key, words in COUNT_WORDS if counts.get(key)]
     parts += ["{} {}".format(n, key.replace("_", " ")) for key, n in sorted(counts.items())
-              if key not in dict(COUNT_WORDS) and key != "missing"]
+              if key not in dict(COUNT_WORDS) and key not in aside]
     text = "compared {} outputs of the same name on both sides: {}".format(
         total, ", ".join(parts) or "none on both sides")
+    if counts.get("not_compared"):
+        text += "; {} captured on both sides not compared (see NOT ESTABLISHED)".format(
+            counts["not_compared"])
     if counts.get("missing"):
         text += "; {} not captured on one side".format(counts["missing"])
     return text
-
-
-def model_used(env: Dict[str, Any]) -> Optional[str]:
-    """The model an environment's pipeline used, or None when it has no stage that uses one (a
-    decode-only capture records the model it would have used; showing it would mislead)."""
-    if not env.get("model") or not set(env.get("pipeline") or {}) - {"decode"}:
-        return None
-    return str(env["model"])
 
 
 def environment_line(env: Dict[str, Any]) -> str:
@@ -108,8 +104,7 @@ def environment_line(env: Dict[str, Any]) -> str:
     efficientnet-lite0'."""
     line = "{}, {}, Python {}; {}".format(env["arch"] or "unknown CPU", env["os"] or "unknown OS",
                                           env["python"] or "?", pipeline_text(env["pipeline"]))
-    model = model_used(env)
-    return line + ("; model " + model if model else "")
+    return line + ("; model " + env["model"] if env.get("model") else "")
 
 
 def verdict_line(report: Dict[str, Any]) -> str:
@@ -227,7 +222,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
         out.append(
             "| {} | {} | {} | {} | {} | {} |".format(
                 md(env["label"]), md(env["arch"]), md(env["os"]), md(env["python"]),
-                md_code(pipeline_text(env["pipeline"])), md(model_used(env) or "—"),
+                md_code(pipeline_text(env["pipeline"])), md(env.get("model") or "—"),
             )
         )
     for pair in report["pairs"]:

@@ -11,7 +11,7 @@ import html
 from typing import Any, Dict, Optional
 
 from ..diffview import DiffView
-from .compare import model_used, record_counts, stage_line, tolerance_text
+from .compare import record_counts, stage_line, tolerance_text
 from .headline import (
     cost,
     first_divergence,
@@ -84,7 +84,7 @@ def _environments_table(report: Dict[str, Any]) -> str:
                     "<td>{}</td><td>{}</td></tr>".format(
                         esc(env["label"]), esc(str(env["arch"])), esc(str(env["os"])),
                         esc(str(env["python"])), esc(pipeline_text(env["pipeline"])),
-                        esc(model_used(env) or "—"), jpeg))
+                        esc(env.get("model") or "—"), jpeg))
     return ("<details><summary>Environments ({})</summary><div class='wide'><table><tr>"
             "<th>environment</th><th>arch</th><th>OS</th><th>Python</th><th>pipeline</th>"
             "<th>model</th><th>JPEG library per decoder</th></tr>{}</table></div></details>"
