@@ -32,7 +32,7 @@ def decoder(version, library, outputs):
 
 
 def make_bundle(path, name, deployed, decoders, headers, arch="x86_64", file_digests=None,
-                environment=None):
+                environment=None, selection=None):
     """decoders: {impl: decoder(...)}; an output is an array, or an error string; the images
     are ``headers``' keys, their file digests 'bytes of <image>' unless ``file_digests`` says."""
     writer = BundleWriter(str(path))
@@ -47,7 +47,8 @@ def make_bundle(path, name, deployed, decoders, headers, arch="x86_64", file_dig
                               shape=list(output.shape), dtype=output.dtype.str)
             writer.add_record(record)
     keys = ["decode/" + impl for impl in decoders]
-    return writer.finish({
+    extra = {"selection": selection} if selection else {}
+    return writer.finish(dict(extra, **{
         "name": name,
         "images": {image: {"sha256": (file_digests or {}).get(image, "bytes of " + image),
                            "jpeg": facts}
@@ -58,7 +59,7 @@ def make_bundle(path, name, deployed, decoders, headers, arch="x86_64", file_dig
             "decode/" + impl: {"status": "available", "details": {
                 "version": spec["version"], "jpeg_library": spec["jpeg_library"]}}
             for impl, spec in decoders.items()}}, **(environment or {})),
-    })
+    }))
 
 
 def pair_of(*specs):
@@ -206,6 +207,19 @@ def test_a_file_whose_bytes_differ_is_not_blamed_on_the_decoders(tmp_path):
     assert pair["input_files_differ"] == ["b.jpg"] and pair["verdict"] == "divergence"
     # b.jpg differs because the files do: no decoder, library or CPU is named for it.
     assert pair["causes"] == [] and pair["advice"] == []
+
+
+def test_advice_to_add_a_decoder_says_when_the_capture_left_decoders_out(tmp_path):
+    headers = {"photo.jpg": YCBCR, "arith.jpg": ARITHMETIC}
+    cloud = make_bundle(tmp_path / "c", "cloud", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "arith.jpg": A})}, headers)
+    edge = make_bundle(tmp_path / "e", "edge", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "arith.jpg": BROKEN})}, headers,
+        selection={"stages": ["decode"], "implementations": ["pillow"]})
+    [text] = [t for t in advice_texts(pair_of(cloud, edge)) if t.startswith("for arith.jpg")]
+    # Other decoders may be installed there: the capture did not try them.
+    assert "no other decoder captured in edge (its capture asked only for --impl pillow) " \
+        "gives the other side's pixels" in text
 
 
 def test_single_bundle_names_the_decoder_that_agrees(tmp_path):

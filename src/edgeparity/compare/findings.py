@@ -267,8 +267,9 @@ def _both_fail_advice(a: Side, b: Side, files: List[str],
         if readers and without:
             # Switching only the side that has a reader would leave the file failing on the
             # other: the advice is about the side without one.
-            how = "; ".join(readers + ["no decoder captured in {} does".format(label)
-                                       for label in without])
+            how = "; ".join(readers + ["no decoder captured in {}{} does".format(
+                label, _asked_only(side)) for side, label in ((a, a.label), (b, b.label))
+                if label in without])
             how += ": add a decoder in {} that reads them, or leave such files out".format(
                 " and ".join(without))
         elif readers:
@@ -280,6 +281,16 @@ def _both_fail_advice(a: Side, b: Side, files: List[str],
         advice.append(_item("{}: {} to decode on both sides ({}){}; {}".format(
             scope, "it fails" if count == 1 else "they fail", errors, facts, how), 0, count))
     return advice
+
+
+def _asked_only(side: Side) -> str:
+    """' (its capture asked only for --impl pillow)' when ``side``'s capture left decoders out
+    on purpose: installed ones may read what the captured ones do not."""
+    selection = side.endpoint.bundle.manifest.get("selection") or {}
+    names = selection.get("implementations")
+    if not isinstance(names, list) or not names:
+        return ""
+    return " (its capture asked only for --impl {})".format(",".join(str(n) for n in names))
 
 
 def _split_failing(groups: List[Dict[str, Any]], chosen: Tuple[Side, Side], images: List[str],
@@ -370,9 +381,10 @@ def _failing_advice(entry: Dict[str, Any], scope: str,
             best = (len(fixed), name, fixed)
     why = "; ".join(entry["why"])
     if not best[0]:
-        return _item("{}: {}; no other decoder captured in {} gives the other side's pixels "
+        return _item("{}: {}; no other decoder captured in {}{} gives the other side's pixels "
                      "(fails on {} of {}): leave such files out or add a decoder that reads "
-                     "them".format(scope, why, failing.label, count, count), 0, count)
+                     "them".format(scope, why, failing.label, _asked_only(failing), count,
+                                   count), 0, count)
     if best[0] == count:
         return _item("{}: {}; decode={} in {} gives the other side's pixels on {} of {}: "
                      "decode such files with it".format(scope, why, best[1], failing.label,
