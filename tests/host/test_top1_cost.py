@@ -13,6 +13,7 @@ import pytest
 
 from edgeparity import cli, errors
 from edgeparity.bundle import BundleWriter
+from edgeparity.bundle.format import index_digest
 from edgeparity.models import IMAGENET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +141,7 @@ def test_outputs_preprocessed_for_different_models_compare_their_pixels_only(tmp
     assert "(x - 127) / 128" in text and "x / 255" in text
     assert "capture both with the same --model to compare it" in text
     assert "compared 1 outputs of the same name on both sides: 1 identical; 2 captured on both " \
-        "sides not compared (see NOT ESTABLISHED)" in text
+        "sides set aside (the captures' models or preprocessing differ)" in text
     # The exit line of a gate quotes it alone: it names the settings too.
     assert "infer: its inputs were preprocessed differently (cloud: model efficientnet-lite0" \
         in text
@@ -237,13 +238,13 @@ def test_labels_recorded_on_the_other_side_only_are_used(tmp_path):
 
 def test_two_different_models_compare_up_to_preprocessing_and_never_their_logits(tmp_path,
                                                                                    capsys):
-    same = IMAGENET.describe()
+    same = IMAGENET.describe()  # declared names: what tells two models apart
     cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.5)},
-                        {"name": "efficientnet-lite0", "declared": False, "preprocess": same})
+                        {"name": "efficientnet-lite0", "declared": True, "preprocess": same})
     edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(7, 3, 0.5)},
-                       {"name": "demo", "declared": False, "preprocess": same})
+                       {"name": "resnet50", "declared": True, "preprocess": same})
     twin = make_bundle(tmp_path / "twin", "twin", {"a.jpg": scores(2, 3, 0.5)},
-                       {"name": "efficientnet-lite0", "declared": False, "preprocess": same})
+                       {"name": "efficientnet-lite0", "declared": True, "preprocess": same})
     out = tmp_path / "r.json"
     # Three bundles: only the pair whose models differ leaves inference out.
     code = cli.main(["compare", cloud, twin, edge, "--json", str(out)])
@@ -256,9 +257,45 @@ def test_two_different_models_compare_up_to_preprocessing_and_never_their_logits
         ("decode", 1), ("preprocess", 1), ("infer", 0)]
     assert with_edge["inference_impact"] is None  # no "top-1 changed", no tolerance advice
     assert with_edge["not_compared"] == [
-        "infer: captured with different models (cloud: efficientnet-lite0; edge: demo): its "
-        "outputs differ by the model, not by the runtimes; capture both with the same --model "
-        "to compare it (docs/models.md)"]
+        "infer: captured with different models (cloud: efficientnet-lite0; edge: resnet50): "
+        "its outputs differ by the model, not by the runtimes; capture both with the same "
+        "--model to compare it (docs/models.md)"]
+
+
+def test_one_undeclared_model_in_two_forms_is_compared(tmp_path, capsys):
+    # Named after their files: the ONNX form and the MXNet prefix of one model read apart.
+    same = IMAGENET.describe()
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"a.jpg": scores(2, 3, 0.5)},
+                        {"name": "efficientnet-lite0.onnx", "declared": False, "preprocess": same})
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(2, 3, 0.4)},
+                       {"name": "efficientnet-lite0", "declared": False, "preprocess": same})
+    out = tmp_path / "r.json"
+    assert cli.main(["compare", cloud, edge, "--json", str(out)]) == errors.EXIT_DIVERGENCE
+    pair = json.loads(out.read_text())["pairs"][0]
+    assert pair["first_divergent_stage"] == "infer" and pair["not_compared"] == []
+
+
+def test_counts_behind_the_advice_leave_out_files_whose_bytes_differ(tmp_path, capsys):
+    model = {"name": "toy", "declared": True, "preprocess": LITE}
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {
+        "a.jpg": scores(2, 3, 0.5), "b.jpg": scores(2, 3, 0.5)}, model)
+    edge = make_bundle(tmp_path / "edge", "edge", {
+        "a.jpg": scores(3, 2, 0.5), "b.jpg": scores(3, 2, 0.5)}, model)
+    manifest_path = tmp_path / "edge" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["images"]["b.jpg"]["sha256"] = "other bytes"  # the same name, another file
+    manifest["index_sha256"] = index_digest(manifest)
+    manifest_path.write_text(json.dumps(manifest))
+    out = tmp_path / "r.json"
+    cli.main(["compare", cloud, edge, "--json", str(out)])
+    report = json.loads(out.read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(report, json.loads((ROOT / "src" / "edgeparity" / "report" / "schema" /
+                                            "compare-report.schema.json").read_text()))
+    pair = report["pairs"][0]
+    assert pair["input_files_differ"] == ["b.jpg"]
+    # The advice rests on a.jpg alone: the infer step differs on 1 of 1 such images.
+    assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(0, 1)]
 
 
 def test_the_same_model_declared_on_one_side_only_says_to_give_the_folder(tmp_path, capsys):
@@ -271,5 +308,6 @@ def test_the_same_model_declared_on_one_side_only_says_to_give_the_folder(tmp_pa
     [preprocess] = [s for s in json.loads(out.read_text())["pairs"][0]["stages"]
                     if s["stage"] == "preprocess"]
     assert preprocess["unavailable"].endswith(
-        "give edge the model's folder, with its edgeparity-model.json at the top, not one form "
-        "of it (docs/models.md)")
+        "if edge ran the same model, give it the model's folder, with its edgeparity-model.json "
+        "at the top, not one form of it; else capture both with the same --model to compare it "
+        "(docs/models.md)")

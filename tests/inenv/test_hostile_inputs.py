@@ -170,6 +170,10 @@ def test_edited_manifest_is_refused_by_name_even_with_a_fixed_digest(small_image
      "'provenance.environment_variables' entry 'OMP_NUM_THREADS'"),
     (lambda m: m["provenance"]["cpu"].update(notable_features="avx2"),
      "'provenance.cpu.notable_features'"),
+    (lambda m: m["provenance"]["cpu"].update(notable_features=[1, None]),
+     "'provenance.cpu.notable_features' is not a list of strings"),
+    (lambda m: m["provenance"]["cpu"].update(arch={"x": 1}), "'provenance.cpu.arch'"),
+    (lambda m: m["model"].update(name=["demo"]), "'model.name' is not a string"),
     (lambda m: [entry.update(details={"jpeg_library": "libjpeg"}) for entry in
                 m["provenance"]["implementations"].values()], "'provenance.implementations'"),
     (lambda m: m["records"][0].update(sha256=["not", "a", "digest"]), "record 0"),

@@ -217,6 +217,9 @@ def _field_problem(manifest: Dict[str, Any]) -> Optional[str]:
     for stage, impl in (manifest.get("pipeline") or {}).items():
         if stage not in STAGES or not isinstance(impl, str):
             return "field 'pipeline' has {!r}: {!r}".format(stage, impl)
+    model = manifest.get("model") or {}
+    if model.get("name") is not None and not isinstance(model["name"], str):
+        return "field 'model.name' is not a string"
     for image, entry in (manifest.get("images") or {}).items():
         if not isinstance(entry, dict) or not isinstance(
                 entry.get("sha256", entry.get("error", "")), str):
@@ -231,6 +234,9 @@ def _field_problem(manifest: Dict[str, Any]) -> Optional[str]:
 _PROVENANCE_OBJECTS = ("cpu", "os", "libc", "python", "numpy", "environment_variables",
                        "implementations")
 _DETAIL_OBJECTS = ("jpeg_library", "model", "library_build")
+# Facts the report shows as text.
+_PROVENANCE_TEXTS = (("cpu", "arch"), ("os", "distro"), ("python", "version"),
+                     ("numpy", "version"), ("libc", "gnu_libc"))
 
 
 def _provenance_problem(provenance: Dict[str, Any]) -> Optional[str]:
@@ -238,8 +244,13 @@ def _provenance_problem(provenance: Dict[str, Any]) -> Optional[str]:
         if provenance.get(field) is not None and not isinstance(provenance[field], dict):
             return "field 'provenance.{}' is not a JSON object".format(field)
     features = (provenance.get("cpu") or {}).get("notable_features")
-    if features is not None and not isinstance(features, list):
-        return "field 'provenance.cpu.notable_features' is not a list"
+    if features is not None and (not isinstance(features, list)
+                                 or not all(isinstance(f, str) for f in features)):
+        return "field 'provenance.cpu.notable_features' is not a list of strings"
+    for part, field in _PROVENANCE_TEXTS:
+        value = (provenance.get(part) or {}).get(field)
+        if value is not None and not isinstance(value, str):
+            return "field 'provenance.{}.{}' is not a string".format(part, field)
     for name, value in (provenance.get("environment_variables") or {}).items():
         if not isinstance(value, str):
             return "field 'provenance.environment_variables' entry {!r} is not a string".format(

@@ -224,14 +224,17 @@ def compare_pair(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
     if not images and (ref_images or other_images):
         not_compared.append("no image captured on both sides")
-    inherited = sum(1 for walk in divergent for step in walk["stages"]
-                    if step["stage"] == first_stage and step.get("origin") == "inherited")
     # Images whose files differ between the sides (flagged apart) say nothing about the
-    # libraries: they are left out of the causes and advice.
+    # libraries: they are left out of the causes and advice, and of the counts these rest on.
     differing_files = set(input_mismatch)
+    same_files = [w for w in divergent if w["image"] not in differing_files]
+    inherited = sum(1 for walk in same_files for step in walk["stages"]
+                    if step["stage"] == first_stage and step.get("origin") == "inherited")
     found = causes.findings(comparator, first_stage,
                             [image for image in images if image not in differing_files],
-                            isolation, len(by_stage.get(first_stage or "", [])), inherited)
+                            isolation, sum(1 for walk in same_files
+                                           if walk["first_divergent_stage"] == first_stage),
+                            inherited)
     pair = {
         "reference": reference.label,
         "other": other.label,
@@ -390,6 +393,10 @@ def _worst(steps: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return worst or None
 
 
+def _text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
 def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
     """One endpoint as the report's ``environments[]`` shows it."""
     provenance = endpoint.bundle.provenance
@@ -406,7 +413,7 @@ def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
         # The model that ran (null: a bundle from before bundles recorded it, or one whose
         # capture ran no stage that uses it: a decode-only capture records the model it would
         # have used, and naming it would mislead).
-        "model": (endpoint.bundle.manifest.get("model") or {}).get("name")
+        "model": _text((endpoint.bundle.manifest.get("model") or {}).get("name"))
         if runs_the_model(endpoint) else None,
         "implementations": {
             key: {

@@ -60,19 +60,23 @@ def incomparable_stages(reference: Endpoint, other: Endpoint) -> Optional[Incomp
             reference.label, _describe(ours), other.label, _describe(theirs))
         undeclared = [e.label for e, info in ((reference, ours), (other, theirs))
                       if not info.get("declared")]
-        if len(undeclared) == 1 and ours.get("name") == theirs.get("name"):
-            # The same model, declared on one side only: a device given one form of it.
-            fix = ("give {} the model's folder, with its edgeparity-model.json at the top, "
-                   "not one form of it (docs/models.md)".format(undeclared[0]))
+        if len(undeclared) == 1:
+            # Declared on one side only: often a device given one form of the model (its name
+            # then reads differently too: "model.onnx" against the declared "model").
+            fix = ("if {} ran the same model, give it the model's folder, with its "
+                   "edgeparity-model.json at the top, not one form of it; else {}".format(
+                       undeclared[0], fix))
         return Incomparable("decode", {
             "preprocess": "preprocess: captured with different declared preprocessing ({}): "
                           "its outputs differ by that setting, not by the libraries; {}".format(
                               settings, fix),
             "infer": "infer: its inputs were preprocessed differently ({}); {}".format(
                 settings, fix)})
-    names = [(endpoint.bundle.manifest.get("model") or {}).get("name")
-             for endpoint in (reference, other)]  # as recorded: older bundles have none
-    if names[0] and names[1] and names[0] != names[1]:
+    # Names are compared only as declarations give them: an undeclared model is named after
+    # its file, which differs between the forms of one model (model.onnx, an MXNet prefix).
+    names = [str(info.get("name")) if info.get("declared") else None for info in (ours, theirs)]
+    if names[0] and names[1] and names[0] != names[1] and runs_the_model(reference) \
+            and runs_the_model(other):
         return Incomparable("preprocess", {
             "infer": "infer: captured with different models ({}: {}; {}: {}): its outputs "
                      "differ by the model, not by the runtimes; {}".format(

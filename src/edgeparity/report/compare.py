@@ -92,8 +92,8 @@ def record_counts(counts: Dict[str, int]) -> str:
     text = "compared {} outputs of the same name on both sides: {}".format(
         total, ", ".join(parts) or "none on both sides")
     if counts.get("not_compared"):
-        text += "; {} captured on both sides not compared (see NOT ESTABLISHED)".format(
-            counts["not_compared"])
+        text += "; {} captured on both sides set aside (the captures' models or "\
+                "preprocessing differ)".format(counts["not_compared"])
     if counts.get("missing"):
         text += "; {} not captured on one side".format(counts["missing"])
     return text
