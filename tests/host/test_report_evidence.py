@@ -207,6 +207,8 @@ def test_a_file_whose_bytes_differ_is_not_blamed_on_the_decoders(tmp_path):
     assert pair["input_files_differ"] == ["b.jpg"] and pair["verdict"] == "divergence"
     # b.jpg differs because the files do: no decoder, library or CPU is named for it.
     assert pair["causes"] == [] and pair["advice"] == []
+    [step] = [walk["stages"][0] for walk in pair["images"] if walk["image"] == "b.jpg"]
+    assert step["verdict"] == "different" and step["origin"] == "input files differ"
 
 
 def test_advice_to_add_a_decoder_says_when_the_capture_left_decoders_out(tmp_path):

@@ -183,7 +183,7 @@ def compare_pair(
     comparator.prefetch(images, jobs, progress)
     # Decode's input is the file itself: only later stages have canonical inputs to isolate.
     isolation = {stage: comparator.isolated(stage) for stage in STAGES[1:]}
-    walks = comparator.walk(images, isolation)
+    walks = comparator.walk(images, isolation, set(input_mismatch))
     comparator.add_heatmaps(walks, max_heatmaps, budget)
     for walk in walks:
         walk["outcome"] = image_outcome(walk)

@@ -73,6 +73,8 @@ def _worker_difference(key: Tuple[str, str, str]) -> Dict[str, Any]:
 COMPARED = (IDENTICAL, WITHIN_TOLERANCE, DIFFERENT)
 # Verdicts that make a stage divergent.
 DIVERGENT = (DIFFERENT, ERROR)
+# The origin of a decode step whose input files differ between the sides.
+INPUT_FILES_DIFFER = "input files differ"
 
 
 class Comparator:
@@ -297,8 +299,12 @@ class Comparator:
         }
 
     # -- the pipeline walk -------------------------------------------------------------------
-    def walk(self, images: List[str], isolation: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
-        """Per image: each stage's verdict along both pipelines, and the first divergent one."""
+    def walk(self, images: List[str], isolation: Dict[str, Dict[str, Any]],
+             differing_files: Optional[set] = None) -> List[Dict[str, Any]]:
+        """Per image: each stage's verdict along both pipelines, and the first divergent one.
+        ``differing_files``: images whose files differ between the sides (their decode step
+        differs because its input does: the origin says so, never "intrinsic")."""
+        differing_files = differing_files or set()
         ref_records = self.reference.bundle.records
         other_records = self.other.bundle.records
         heatmap_suffix = "|{}|{}".format(self.reference.label, self.other.label)
@@ -327,7 +333,10 @@ class Comparator:
                         judged["heatmap_id"] = image + judged["heatmap_id"]
                 judged.update(stage=stage, reference_key=ref_key, other_key=other_key)
                 if judged["verdict"] in DIVERGENT:
-                    if first is None and (previous is None or previous["verdict"] == IDENTICAL):
+                    if previous is None and image in differing_files:
+                        judged["origin"] = INPUT_FILES_DIFFER
+                    elif first is None and (previous is None
+                                            or previous["verdict"] == IDENTICAL):
                         # Its input was bit-identical on both sides (file bytes for decode).
                         judged["origin"] = "intrinsic"
                     else:
