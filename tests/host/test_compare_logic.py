@@ -398,3 +398,14 @@ def test_a_stage_nothing_reached_is_listed_with_why(tmp_path):
     assert infer[0]["unavailable"] == (
         "infer: nothing to compare: its input stage, preprocess, was not compared")
     assert infer[0]["unavailable"] in pair["not_compared"]
+    from edgeparity.compare import compare
+    from edgeparity.report.compare import markdown, terminal
+
+    report, _ = compare([left, right], want_heatmaps=False, jobs=1)
+    rows = [" ".join(line.split()) for line in terminal(report, width=1000).splitlines()
+            if line.strip().startswith("infer ")]
+    # The row names the stage once; the note keeps its stage name where it stands alone.
+    assert rows == ["infer onnxruntime NOT COMPARED: nothing to compare: its input stage, "
+                    "preprocess, was not compared"]
+    assert "| not compared: nothing to compare: its input stage, preprocess, was not compared |" \
+        in markdown(report)

@@ -38,13 +38,21 @@ def stage_implementations(summary: Dict[str, Any]) -> str:
     return reference if reference == other else "{} vs {}".format(reference, other)
 
 
+def not_compared_note(summary: Dict[str, Any]) -> str:
+    """Why a stage row was not compared, without the stage name the row already shows (the
+    note itself starts with it, so that it reads alone in NOT ESTABLISHED and gate lines)."""
+    note = summary.get("unavailable") or "no outputs on one side"
+    prefix = summary["stage"] + ": "
+    return note[len(prefix):] if note.startswith(prefix) else note
+
+
 def stage_line(summary: Dict[str, Any]) -> str:
     """One stage of a pair in one line: implementations, and how far they agree."""
     stage = summary["stage"]
     head = "{:<10} {:<22}".format(stage, stage_implementations(summary))
     compared = summary.get("compared", summary["images"])
     if compared == 0:
-        return head + " NOT COMPARED: " + (summary.get("unavailable") or "no outputs on one side")
+        return head + " NOT COMPARED: " + not_compared_note(summary)
     if not summary["divergent"]:
         verdicts = summary["verdicts"]
         if set(verdicts) <= {"identical"}:
@@ -175,7 +183,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
 
 def _differing_cell(summary: Dict[str, Any]) -> str:
     if summary.get("compared", summary["images"]) == 0:
-        return "not compared: " + (summary.get("unavailable") or "no outputs on one side")
+        return "not compared: " + not_compared_note(summary)
     return "{}/{}".format(summary["divergent"], summary["images"])
 
 
