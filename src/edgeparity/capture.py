@@ -307,7 +307,7 @@ def _warn_about_label_count(model: Dict[str, Any], records: List[Dict[str, Any]]
         if record.get("stage") == "infer" and record.get("status") == "ok" and shape and \
                 len(shape) == 2:
             sizes.setdefault(int(shape[-1]), set()).add("infer/" + str(record.get("impl")))
-    wrong = {size: impl for size, impl in sizes.items() if size != len(labels)}
+    wrong = {size: runners for size, runners in sizes.items() if size != len(labels)}
     if wrong:
         runners = sorted(set().union(*wrong.values()))
         sys.stderr.write(

@@ -409,3 +409,14 @@ def test_a_stage_nothing_reached_is_listed_with_why(tmp_path):
                     "preprocess, was not compared"]
     assert "| not compared: nothing to compare: its input stage, preprocess, was not compared |" \
         in markdown(report)
+
+
+def test_provenance_parts_recorded_as_null_read_as_unknown(tmp_path):
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    outputs = {"decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor}
+    nulls = {"cpu": None, "os": None, "python": None, "numpy": None, "libc": None}
+    left = make_bundle(tmp_path / "l", "left", outputs, provenance=nulls)
+    right = make_bundle(tmp_path / "r", "right", dict(outputs, **{
+        "decode=pillow>preprocess=pillow": tensor + 1}), provenance=nulls)
+    code, pair = run_compare(tmp_path, left, right)
+    assert code == errors.EXIT_DIVERGENCE and pair["first_divergent_stage"] == "preprocess"

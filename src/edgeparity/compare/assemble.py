@@ -59,16 +59,15 @@ def compare(
     # compare. It also keeps pool workers from touching (copying) the pages they inherit.
     # A program that froze objects itself (a pre-forking server) is left as it was: unfreezing
     # at the end would undo its freeze too.
-    freeze, unfreeze = getattr(gc, "freeze", None), getattr(gc, "unfreeze", None)
-    if freeze is None or unfreeze is None or gc.get_freeze_count():
-        return _compare(endpoints, reference, tolerances, want_heatmaps, max_heatmaps, jobs,
-                        quiet)
-    freeze()
+    frozen = hasattr(gc, "freeze") and not gc.get_freeze_count()
+    if frozen:
+        gc.freeze()
     try:
         return _compare(endpoints, reference, tolerances, want_heatmaps, max_heatmaps, jobs,
                         quiet)
     finally:
-        unfreeze()
+        if frozen:
+            gc.unfreeze()
 
 
 def _compare(endpoints: List[Endpoint], reference: Optional[str], tolerances: Tolerances,
@@ -183,7 +182,8 @@ def compare_pair(
     comparator.prefetch(images, jobs, progress)
     # Decode's input is the file itself: only later stages have canonical inputs to isolate.
     isolation = {stage: comparator.isolated(stage) for stage in STAGES[1:]}
-    walks = comparator.walk(images, isolation, set(input_mismatch))
+    differing_files = set(input_mismatch)
+    walks = comparator.walk(images, isolation, differing_files)
     comparator.add_heatmaps(walks, max_heatmaps, budget)
     for walk in walks:
         walk["outcome"] = image_outcome(walk)
@@ -202,13 +202,9 @@ def compare_pair(
         by_stage.setdefault(walk["first_divergent_stage"], []).append(walk["image"])
     first_stage = next((s for s in STAGES if s in by_stage), None)
     stage_summary = _stage_summaries(reference, other, walks, isolation, not_run)
-    for stage in later_stages:
-        assert incomparable is not None
-        stage_summary.append({
-            "stage": stage, "reference_impl": deployed[0].get(stage),
-            "other_impl": deployed[1].get(stage), "images": 0, "divergent": 0, "compared": 0,
-            "verdicts": {}, "origins": {}, "worst": None,
-            "unavailable": incomparable.notes[stage]})
+    stage_summary += [_nothing_compared(stage, deployed[0].get(stage), deployed[1].get(stage),
+                                        incomparable.notes[stage])
+                      for stage in later_stages if incomparable]
     # Stages of the pipelines that could not be compared at all (an implementation that did not
     # run on a side): parity cannot be claimed for them.
     not_compared = [
@@ -226,7 +222,6 @@ def compare_pair(
         not_compared.append("no image captured on both sides")
     # Images whose files differ between the sides (flagged apart) say nothing about the
     # libraries: they are left out of the causes and advice, and of the counts these rest on.
-    differing_files = set(input_mismatch)
     same_files = [w for w in divergent if w["image"] not in differing_files]
     inherited = sum(1 for walk in same_files for step in walk["stages"]
                     if step["stage"] == first_stage and step.get("origin") == "inherited")
@@ -298,11 +293,8 @@ def _stage_summaries(
             # One pipeline runs it, the other has no implementation of it (its runtime missing
             # there, or a capture that left the stage out): a stage compared with nothing,
             # which every reader of "compared == 0" (verdict, gates, reports) then sees.
-            summaries.append({
-                "stage": stage, "reference_impl": reference.pipeline.get(stage),
-                "other_impl": other.pipeline.get(stage), "images": 0, "divergent": 0,
-                "compared": 0, "verdicts": {}, "origins": {}, "worst": None,
-                "unavailable": one_sided})
+            summaries.append(_nothing_compared(stage, reference.pipeline.get(stage),
+                                               other.pipeline.get(stage), one_sided))
             continue
         if not steps:
             upstream = summaries[-1] if summaries else None
@@ -310,12 +302,10 @@ def _stage_summaries(
                     stage in reference.pipeline and stage in other.pipeline:
                 # Both pipelines run it, but nothing reached it: said, not left out (a gate
                 # on it would otherwise name a reason no report line gives).
-                summaries.append({
-                    "stage": stage, "reference_impl": reference.pipeline.get(stage),
-                    "other_impl": other.pipeline.get(stage), "images": 0, "divergent": 0,
-                    "compared": 0, "verdicts": {}, "origins": {}, "worst": None,
-                    "unavailable": "{}: nothing to compare: its input stage, {}, was not "
-                                   "compared".format(stage, upstream["stage"])})
+                summaries.append(_nothing_compared(
+                    stage, reference.pipeline.get(stage), other.pipeline.get(stage),
+                    "{}: nothing to compare: its input stage, {}, was not compared".format(
+                        stage, upstream["stage"])))
             continue
         different = [s for _, s in steps if s["verdict"] in DIVERGENT]
         summary = {
@@ -344,6 +334,15 @@ def _stage_summaries(
                 and v["verdict"] not in (MISSING, SKIPPED))
         summaries.append(summary)
     return summaries
+
+
+def _nothing_compared(stage: str, reference_impl: Optional[str], other_impl: Optional[str],
+                      why: str) -> Dict[str, Any]:
+    """A stage summary with nothing compared, saying why: the verdict, the gates and every
+    report read it as any stage whose ``compared`` is 0."""
+    return {"stage": stage, "reference_impl": reference_impl, "other_impl": other_impl,
+            "images": 0, "divergent": 0, "compared": 0, "verdicts": {}, "origins": {},
+            "worst": None, "unavailable": why}
 
 
 def _no_outputs_note(reference: Endpoint, other: Endpoint, stage: str,
@@ -405,10 +404,10 @@ def environment_summary(endpoint: Endpoint) -> Dict[str, Any]:
         "name": endpoint.bundle.name,
         "bundle": endpoint.bundle.path,
         "pipeline": dict(endpoint.pipeline),
-        "arch": provenance.get("cpu", {}).get("arch"),
-        "os": provenance.get("os", {}).get("distro"),
-        "python": provenance.get("python", {}).get("version"),
-        "numpy": provenance.get("numpy", {}).get("version"),
+        "arch": (provenance.get("cpu") or {}).get("arch"),
+        "os": (provenance.get("os") or {}).get("distro"),
+        "python": (provenance.get("python") or {}).get("version"),
+        "numpy": (provenance.get("numpy") or {}).get("version"),
         "created": endpoint.bundle.manifest.get("created"),
         # The model that ran (null: a bundle from before bundles recorded it, or one whose
         # capture ran no stage that uses it: a decode-only capture records the model it would

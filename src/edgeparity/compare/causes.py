@@ -66,7 +66,7 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
     if stage == "infer" and maths[0] != maths[1] and any(maths):
         causes.append("math libraries differ: {} in {} vs {} in {}".format(
             maths[0], ref.label, maths[1], other.label))
-    arches = [e.bundle.provenance.get("cpu", {}).get("arch") for e in (ref, other)]
+    arches = [(e.bundle.provenance.get("cpu") or {}).get("arch") for e in (ref, other)]
     if arches[0] != arches[1]:
         causes.append("CPU architectures differ ({} vs {}): float results may differ in the "
                       "last bits".format(*arches))
@@ -77,10 +77,10 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
         if files[0] and files[1] and files[0] != files[1]:
             causes.append(_model_files_words(files, ref.label, other.label))
     versions = [d.get("version") for d in details]
+    others = other_recorded_differences(ref, other, stage, (ref_impl, other_impl))
     if ref_impl == other_impl and versions[0] != versions[1] and all(versions):
         words = "{} {} in {} vs {} in {}".format(
             display_name(ref_impl), versions[0], ref.label, versions[1], other.label)
-        others = other_recorded_differences(ref, other, stage, (ref_impl, other_impl))
         if causes:
             also.append(words + " (not a cause on its own: more differs, see above)")
         elif others:
@@ -88,11 +88,9 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
                           "matters)".format(words, "; ".join(others)))
         else:
             causes.append(words + ", the only recorded difference")
-    elif not causes:
-        others = other_recorded_differences(ref, other, stage, (ref_impl, other_impl))
-        if others:  # nothing above: what else differs is worth a look, not yet a cause
-            also.append("recorded as different between the environments (whether it is a "
-                        "cause cannot be told): {}".format("; ".join(others)))
+    elif not causes and others:  # nothing above: what else differs is worth a look
+        also.append("recorded as different between the environments (whether it is a "
+                    "cause cannot be told): {}".format("; ".join(others)))
     return causes, also
 
 

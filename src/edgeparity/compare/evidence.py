@@ -317,7 +317,7 @@ def _fact_values(endpoint: Endpoint) -> Dict[str, Any]:
         "L4T release": os_info.get("l4t_release"),
         "libc": (provenance.get("libc") or {}).get("gnu_libc"),
         "numpy": (provenance.get("numpy") or {}).get("version"),
-        "CPU features": provenance.get("cpu", {}).get("notable_features"),
+        "CPU features": (provenance.get("cpu") or {}).get("notable_features"),
     }
 
 

@@ -150,7 +150,7 @@ def _causes(a: Side, b: Side, groups: List[Dict[str, Any]], agree: List[str],
 
 
 def _arch(endpoint: Endpoint) -> str:
-    return str(endpoint.bundle.provenance.get("cpu", {}).get("arch") or "?")
+    return str((endpoint.bundle.provenance.get("cpu") or {}).get("arch") or "?")
 
 
 def _switch_text(ref_side: Side, oth_side: Side, what: str, now: Tuple[Side, Side],
