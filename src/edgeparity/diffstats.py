@@ -8,15 +8,16 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-IDENTICAL = "identical"
-WITHIN_TOLERANCE = "within_tolerance"
-DIFFERENT = "different"
-MISSING = "missing"
-ERROR = "error"
-SKIPPED = "skipped"
-BOTH_ERROR = "both_error"  # the same input fails on both sides: agreement, but worth showing
-
-AGREEING = (IDENTICAL, WITHIN_TOLERANCE, BOTH_ERROR)
+from .record_verdicts import (  # noqa: F401  (re-exported: the verdicts these numbers decide)
+    AGREEING,
+    BOTH_ERROR,
+    DIFFERENT,
+    ERROR,
+    IDENTICAL,
+    MISSING,
+    SKIPPED,
+    WITHIN_TOLERANCE,
+)
 
 
 def is_image(array: np.ndarray) -> bool:
@@ -246,11 +247,6 @@ def classifier_stats(reference: np.ndarray, other: np.ndarray) -> Optional[Dict[
         "margin_other": _top2_margin(other[0]),
         "classes": int(reference.shape[1]),
     }
-
-
-def top1_changed(steps: Any) -> bool:
-    """Whether any of an image's judged steps (``walk["stages"]``) records a top-1 change."""
-    return any((step.get("classification") or {}).get("top1_changed") for step in steps)
 
 
 def _top2_margin(scores: np.ndarray) -> Optional[float]:

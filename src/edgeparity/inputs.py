@@ -22,12 +22,14 @@ import os
 import stat
 import struct
 import zipfile
-from typing import Any, Dict, Iterator, List, Optional, Tuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from . import defaults
-from .arrays import read_npy
+
+# numpy (with arrays.read_npy) is imported when an input array is read: compare uses the JPEG
+# header helpers below and should not pay for numpy's import when it opens no array.
+if TYPE_CHECKING:
+    import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -130,8 +132,10 @@ class CanonicalInputs:
         """Where input ``name`` is, for messages."""
         return os.path.join(self.location, name)
 
-    def load(self, name: str, max_bytes: int) -> np.ndarray:
+    def load(self, name: str, max_bytes: int) -> "np.ndarray":
         """One input array, checked like any .npy capture reads (limits, no objects)."""
+        from .arrays import read_npy
+
         if self._archive is None:
             return load_canonical(os.path.join(self.location, name), max_bytes)
         try:
@@ -235,8 +239,10 @@ def read_image_file(path: str, max_bytes: int, max_pixels: int) -> bytes:
     return data
 
 
-def load_canonical(path: str, max_bytes: int) -> np.ndarray:
+def load_canonical(path: str, max_bytes: int) -> "np.ndarray":
     """One canonical input array, its header checked against ``max_bytes`` before allocation."""
+    from .arrays import read_npy
+
     _open_regular(path, max_bytes + 4096)
     try:
         with open(path, "rb") as handle:

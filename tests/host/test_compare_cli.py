@@ -281,3 +281,17 @@ def test_verify_names_every_damaged_bundle_not_only_the_first(here_bundle, tmp_p
     captured = capsys.readouterr()
     assert copies[0] in captured.err and copies[1] in captured.err
     assert "intact" in captured.out and "2 of 3 bundles damaged" in captured.err
+
+
+def test_a_compare_whose_digests_all_match_never_imports_numpy(here_bundle, tmp_path):
+    # numpy's import is a fifth of an identical 10,000-image compare (benchmarks/run.py), and
+    # such a compare opens no array: it is imported only to compute or draw a difference.
+    copy = shutil.copytree(here_bundle, str(tmp_path / "copy"))
+    script = ("import sys; from edgeparity import cli; code = cli.main(['compare', {!r}, {!r}, "
+              "'--json', {!r}, '--md', {!r}, '-q']); print(code, 'numpy' in sys.modules)").format(
+                  here_bundle, copy, str(tmp_path / "r.json"), str(tmp_path / "r.md"))
+    result = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            universal_newlines=True, env=dict(os.environ, PYTHONPATH=os.path.join(
+                                ROOT, "src")), check=True)
+    assert result.stdout.splitlines()[-1].split() == [str(errors.EXIT_PARITY), "False"]
+    assert "PARITY" in (tmp_path / "r.md").read_text()

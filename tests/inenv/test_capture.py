@@ -333,3 +333,33 @@ def test_numpy_older_than_the_measured_minimum_is_refused_with_what_to_do(versio
         assert refused in problem and "needs numpy >= 1.11" in problem
         assert "-m pip install numpy" in problem
     assert numpy_problem(numpy_version()) is None  # this environment's numpy runs capture
+
+
+def test_numpy_version_is_read_without_importing_numpy_and_matches_numpy():
+    import numpy
+
+    from edgeparity.cli.options import numpy_version
+
+    assert numpy_version() == numpy.__version__
+
+
+@pytest.mark.parametrize("metadata, expected", [
+    (["numpy-1.13.3-py3.6.egg-info"], "1.13.3"),  # Debian/Ubuntu's python3-numpy
+    (["numpy-2.4.6.dist-info"], "2.4.6"),
+    (["numpy-1.19.5.dist-info", "numpy-1.11.3.dist-info"], "1.9.1"),  # ambiguous: asks numpy
+    ([], "1.9.1"),  # a source checkout: asks numpy
+])
+def test_numpy_version_falls_back_to_numpy_itself_unless_one_metadata_folder_names_it(
+        tmp_path, metadata, expected):
+    # A folder on sys.path ahead of the real numpy, holding a package named numpy that says
+    # it is 1.9.1: what the version check reads is what a user's interpreter would import.
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text("__version__ = '1.9.1'\n")
+    for name in metadata:
+        (tmp_path / name).mkdir()
+    src = os.path.dirname(os.path.dirname(os.path.dirname(bundle.__file__)))  # above edgeparity/
+    found = subprocess.run(
+        [sys.executable, "-c", "from edgeparity.cli.options import numpy_version as v; "
+         "print(v())"], env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), src])),
+        stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.strip()
+    assert found == expected

@@ -15,17 +15,19 @@ import json
 import os
 import stat
 import zlib
-from typing import Any, BinaryIO, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional
 
-import numpy as np
-
-from ..arrays import array_digest, read_npy
 from .format import ARRAYS, MANIFEST, SCHEMA, BundleError, manifest_problem
+
+if TYPE_CHECKING:
+    import numpy as np  # imported when an array is read (``Bundle.array``), not to open a bundle
 
 READ_CHUNK = 1 << 20
 
 
 def _nbytes(shape: Any, dtype: str) -> int:
+    import numpy as np
+
     count = 1
     for size in shape:
         count *= int(size)
@@ -110,7 +112,7 @@ class Bundle:
                 if all(value is None or record.get(field) == value
                        for field, value in wanted.items())]
 
-    def output(self, key: str) -> np.ndarray:
+    def output(self, key: str) -> "np.ndarray":
         """The array record ``key`` captured, checked against its digest.
 
         Raises BundleError when the bundle has no such record or the record has no output
@@ -125,9 +127,13 @@ class Bundle:
                 self.path, key, record.get("status"), record.get("error") or "no reason"))
         return self.array(record["sha256"])
 
-    def array(self, digest: str) -> np.ndarray:
+    def array(self, digest: str) -> "np.ndarray":
         """Load one array by its content digest (a record's ``sha256``) and check it is the
         one the manifest promised; BundleError if the file is missing, damaged or edited."""
+        # Here, not at the top: numpy's import is a fifth of a compare whose digests all match,
+        # which opens no array.
+        from ..arrays import array_digest, read_npy
+
         entry = self.manifest["arrays"].get(digest)
         if entry is None:
             raise BundleError(

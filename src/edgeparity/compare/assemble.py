@@ -5,13 +5,12 @@
 import copy
 import gc
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__, defaults
-from ..diffstats import BOTH_ERROR, ERROR, IDENTICAL, MISSING, SKIPPED, WITHIN_TOLERANCE
-from ..diffview import DiffView
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
+from ..record_verdicts import BOTH_ERROR, ERROR, IDENTICAL, MISSING, SKIPPED, WITHIN_TOLERANCE
 from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
@@ -25,6 +24,9 @@ from .verdicts import (
     overall_verdict,
     pair_verdict,
 )
+
+if TYPE_CHECKING:
+    from ..diffview import DiffView  # numpy: imported only when a view is drawn
 
 REPORT_SCHEMA = "edgeparity.report/2"
 # What became of one image along both pipelines; `first_divergent_stage` is null for all but
@@ -40,7 +42,7 @@ def compare(
     max_heatmaps: Optional[int] = defaults.HEATMAPS,
     jobs: Optional[int] = None,
     quiet: bool = True,
-) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
+) -> Tuple[Dict[str, Any], Dict[str, "DiffView"]]:
     """Compare the bundles named by ``specs`` (``PATH[@stage=impl,...]``).
 
     Differences are computed on ``jobs`` processes (default: every core), with progress on
@@ -72,7 +74,7 @@ def compare(
 
 def _compare(endpoints: List[Endpoint], reference: Optional[str], tolerances: Tolerances,
              want_heatmaps: bool, max_heatmaps: Optional[int], jobs: Optional[int],
-             quiet: bool) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
+             quiet: bool) -> Tuple[Dict[str, Any], Dict[str, "DiffView"]]:
     resolve_pipelines(endpoints)
     ref = choose_reference(endpoints, reference)
     pairs = []
@@ -145,7 +147,7 @@ def compare_pair(
     progress: Optional[Progress] = None,
     budget: Optional[ViewBudget] = None,
     incomparable: Optional[Incomparable] = None,
-) -> Tuple[Dict[str, Any], Dict[str, DiffView]]:
+) -> Tuple[Dict[str, Any], Dict[str, "DiffView"]]:
     """One pair's part of the report, and its difference views by id (as many as ``budget``,
     shared by the report's pairs, holds).
 

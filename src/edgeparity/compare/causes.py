@@ -3,13 +3,12 @@ provenance, decoders that would agree, what a divergence costs at inference, and
 could not be compared.
 """
 
+import math
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-import numpy as np
-
-from ..diffstats import AGREEING
 from ..models import label_of
+from ..record_verdicts import AGREEING
 from ..stages.pipeline import STAGES, impl_key
 from .endpoints import (
     Endpoint,
@@ -275,7 +274,7 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
         "top1_changed_images": [change["image"] for change in changes],
         "top1_changes": changes,
         "labels": names is not None,
-        "mean_top5_overlap": float(np.mean(overlaps)),
+        "mean_top5_overlap": math.fsum(overlaps) / len(overlaps),
     }  # type: Dict[str, Any]
     if note:
         impact["labels_note"] = note

@@ -30,8 +30,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ..diffstats import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
+from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE
 from ..stages.pipeline import STAGES
 
 # --fail-on STAT names -> the statistic of diffstats.difference_stats they read.

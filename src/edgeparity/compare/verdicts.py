@@ -18,10 +18,9 @@
 
 import multiprocessing
 import signal
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from .. import diffstats
-from ..diffstats import (
+from ..record_verdicts import (
     AGREEING,
     BOTH_ERROR,
     DIFFERENT,
@@ -30,11 +29,14 @@ from ..diffstats import (
     MISSING,
     SKIPPED,
     WITHIN_TOLERANCE,
+    top1_changed,
 )
-from ..diffview import DiffView, build_view, view_bytes
 from ..stages.pipeline import STAGES, with_last_impl
 from .endpoints import Endpoint
 from .tolerances import Tolerances
+
+if TYPE_CHECKING:
+    from ..diffview import DiffView
 
 # PNG bytes of every view one report embeds, all pairs together: base64 adds a third, so the
 # HTML page stays under 10 MB at any corpus size and any number of pairs. Decoded photos (worst
@@ -103,6 +105,10 @@ class Comparator:
         """difference_stats of two stored arrays, computed once per (digests, stage)."""
         key = (ref_digest, other_digest, stage)
         if key not in self._judged:
+            # Imported here, with numpy, only when arrays are compared: a compare whose
+            # digests all match opens none and skips numpy's import (0.06 s).
+            from .. import diffstats
+
             a = self.reference.bundle.array(ref_digest)
             b = self.other.bundle.array(other_digest)
             atol, rtol = self.tolerances.for_stage(stage)
@@ -182,13 +188,15 @@ class Comparator:
             return
         # Images whose top-1 class changed come first: what the divergence cost is what a
         # reader looks at first, whatever its share of differing pixels.
-        steps = [(0 if diffstats.top1_changed(w["stages"]) else 1, s)
+        steps = [(0 if top1_changed(w["stages"]) else 1, s)
                  for w in walks for s in w["stages"]
                  if s.get("heatmap_id") and "fraction_pixels_differ" in s]
         steps.sort(key=lambda item: (item[0], -item[1].get("fraction_pixels_differ", 0),
                                      -item[1].get("max_channel_diff", 0),
                                      item[1]["heatmap_id"]))
         steps = [step for _flipped, step in steps]
+        from ..diffview import build_view, view_bytes  # numpy: only when there is a view to draw
+
         for step in steps[:limit] if limit is not None else steps:
             if budget.left <= 0:
                 break

@@ -29,9 +29,10 @@ import shutil
 import tempfile
 import zipfile
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
-import numpy as np
+if TYPE_CHECKING:  # imported in weights(): compare reads this package's paths, not its weights
+    import numpy as np
 
 from ..cache import cache_dir, publish_directory
 
@@ -114,7 +115,7 @@ CONVOLUTIONS = (
 DENSE = ("fc1", 32, NUM_CLASSES)
 
 
-def weights() -> Dict[str, np.ndarray]:
+def weights() -> Dict[str, "np.ndarray"]:
     """All parameters by name (MXNet naming: ``conv1_weight``, ``conv1_bias``, ... ``fc1_bias``).
 
     He-scaled normal weights keep ReLU activations O(1) for inputs in [0, 1] or ImageNet-
@@ -125,6 +126,8 @@ def weights() -> Dict[str, np.ndarray]:
     component picks the same top-1 class for every input, and a top-1 change between two
     environments could never show. With it, the ranking depends on the image.
     """
+    import numpy as np
+
     rng = np.random.RandomState(SEED)
     params = OrderedDict()  # type: Dict[str, np.ndarray]
     for name, in_channels, out_channels, _stride in CONVOLUTIONS:

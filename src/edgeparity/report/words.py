@@ -5,7 +5,7 @@ import json
 import re
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..diffstats import top1_changed
+from ..record_verdicts import top1_changed
 from ..stages.pipeline import STAGES, format_pipeline
 from ..text import printable
 

@@ -9,9 +9,10 @@ This module runs inside every environment, including a Jetson's CPython 3.6: no 
 no third-party imports beyond numpy.
 """
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
-import numpy as np
+if TYPE_CHECKING:  # the registry is read by compare too, which needs numpy only for arrays
+    import numpy as np
 
 
 class Unavailable(Exception):
@@ -39,7 +40,7 @@ class Implementation:
         ``options`` carries capture-wide settings, e.g. ``options["model"]`` for runners.
         """
 
-    def run(self, data: Any) -> np.ndarray:
+    def run(self, data: Any) -> "np.ndarray":
         """Run the stage on one input and return its output array.
 
         decode:     bytes of an image file     -> uint8 array H x W x 3 (RGB)
