@@ -183,14 +183,16 @@ def manifest_problem(manifest: Dict[str, Any], raw: Optional[bytes] = None) -> O
         problem = _array_problem(digest, entry)
         if problem:
             return problem
-    seen = set()  # type: set
     for index, record in enumerate(records):
         problem = _record_problem(index, record, arrays)
         if problem:
             return problem
-        if record["key"] in seen:
-            return "record {} repeats the key {!r}".format(index, record["key"])
-        seen.add(record["key"])
+    if len({record["key"] for record in records}) != len(records):
+        seen = set()  # type: set
+        for index, record in enumerate(records):  # which one: only when one is repeated
+            if record["key"] in seen:
+                return "record {} repeats the key {!r}".format(index, record["key"])
+            seen.add(record["key"])
     if stored is None:
         return ("no 'index_sha256' (every capture writes one: the manifest was edited, or written "
                 "by an older edgeparity)")

@@ -33,13 +33,17 @@ class Endpoint:
 
     def chain_key(self, image: str, upto: str) -> str:
         """The record key of ``image``'s output at stage ``upto`` along this pipeline."""
+        return record_key(image, self.chain(upto))
+
+    def chain(self, upto: str) -> str:
+        """The chain of this pipeline up to stage ``upto`` (record keys are IMAGE|CHAIN)."""
         # Asked for every image at every stage: the chain is built once per stage (and again
         # only if the pipeline was changed since, e.g. by resolve_pipelines).
         cache = self.__dict__.setdefault("_chains", {})
         cached = cache.get(upto)
         if cached is None or cached[0] != self.pipeline:
             cached = cache[upto] = (dict(self.pipeline), pipeline_chain(self.pipeline, upto))
-        return record_key(image, cached[1])
+        return cached[1]
 
 
 def parse_endpoint(text: str) -> Tuple[str, Dict[str, str]]:

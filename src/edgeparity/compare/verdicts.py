@@ -31,7 +31,7 @@ from ..record_verdicts import (
     WITHIN_TOLERANCE,
     top1_changed,
 )
-from ..stages.pipeline import STAGES, with_last_impl
+from ..stages.pipeline import STAGES, record_key, with_last_impl
 from .endpoints import Endpoint
 from .tolerances import Tolerances
 
@@ -263,23 +263,42 @@ class Comparator:
         return result
 
     # -- like with like: the same record key on both sides ---------------------------------
-    def like_for_like(self) -> List[Dict[str, Any]]:
+    def like_for_like(self, leave_out: Any = ()) -> Tuple[Dict[str, int], List[Dict[str, Any]]]:
+        """Every record key of either side judged against the same key on the other, but for
+        the images in ``leave_out``: how many got each verdict, and the records that are
+        neither identical nor missing (sorted by key), each with its key, image, chain, stage,
+        impl and mode.
+
+        A record whose digest is the same on both sides is counted and nothing else: most
+        records of a large corpus are, and a report lists only the others.
+        """
         ref_records = self.reference.bundle.records
         other_records = self.other.bundle.records
+        counts = {}  # type: Dict[str, int]
+        identical = 0
         results = []
-        for key in sorted(set(ref_records) | set(other_records)):
-            record = ref_records.get(key) or other_records[key]
-            judged = self.judge(ref_records.get(key), other_records.get(key), record["stage"])
-            judged.update(
-                key=key,
-                image=record["image"],
-                chain=record["chain"],
-                stage=record["stage"],
-                impl=record["impl"],
-                mode=record["mode"],
-            )
+        keys = list(ref_records)
+        keys += [key for key in other_records if key not in ref_records]
+        for key in keys:
+            a, b = ref_records.get(key), other_records.get(key)
+            record = a or b
+            if record["image"] in leave_out:
+                continue
+            if (a is not None and b is not None and a["status"] == "ok" == b["status"]
+                    and a["sha256"] == b["sha256"]):
+                identical += 1
+                continue
+            judged = self.judge(a, b, record["stage"])
+            counts[judged["verdict"]] = counts.get(judged["verdict"], 0) + 1
+            if judged["verdict"] in (IDENTICAL, MISSING):
+                continue
+            judged.update(key=key, image=record["image"], chain=record["chain"],
+                          stage=record["stage"], impl=record["impl"], mode=record["mode"])
             results.append(judged)
-        return results
+        if identical:
+            counts[IDENTICAL] = counts.get(IDENTICAL, 0) + identical
+        results.sort(key=lambda judged: judged["key"])
+        return dict(sorted(counts.items())), results
 
     # -- isolation: do two implementations agree on the canonical inputs? ------------------
     def isolated(self, stage: str) -> Dict[str, Any]:
@@ -316,6 +335,8 @@ class Comparator:
         ref_records = self.reference.bundle.records
         other_records = self.other.bundle.records
         heatmap_suffix = "|{}|{}".format(self.reference.label, self.other.label)
+        chains = {stage: (self.reference.chain(stage), self.other.chain(stage))
+                  for stage in STAGES}
         walks = []
         for image in images:
             stages = []  # type: List[Dict[str, Any]]
@@ -326,8 +347,8 @@ class Comparator:
                     break  # no implementation of this stage anywhere (e.g. no runner installed)
                 if previous is not None and previous["verdict"] not in COMPARED:
                     break  # upstream failed or is missing: nothing downstream to compare
-                ref_key = self.reference.chain_key(image, stage)
-                other_key = self.other.chain_key(image, stage)
+                ref_key = record_key(image, chains[stage][0])
+                other_key = record_key(image, chains[stage][1])
                 if ref_key not in ref_records and other_key not in other_records:
                     judged = {
                         "verdict": MISSING,

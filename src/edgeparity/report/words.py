@@ -105,10 +105,14 @@ def safe_strings(value: Any, ascii_json: Optional[str] = None) -> Any:
             return _safe_strings(value)
         return value
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        # A report is a tree (no cycle for json to look for: 20 % of this dump).
+        text = json.dumps(value, ensure_ascii=False, default=str, check_circular=False)
     except (TypeError, ValueError):
         return _safe_strings(value)
-    if _RAW_UNPRINTABLE.search(text) or _CONTROL_ESCAPE.search(text.replace("\\\\", "")):
+    # The quick tests first (whole-text scans in C): ASCII text can only hold DEL raw, and text
+    # without a backslash holds no escape.
+    raw = "\x7f" in text if text.isascii() else _RAW_UNPRINTABLE.search(text)
+    if raw or ("\\" in text and _CONTROL_ESCAPE.search(text.replace("\\\\", ""))):
         return _safe_strings(value)
     return value
 

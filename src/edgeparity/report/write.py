@@ -107,7 +107,8 @@ def _write_outputs(
     if targets.json:
         # Compact: only then does json use its C encoder (an indented 10,000-image report took
         # 1.2 s instead of 0.4 s). `python -m json.tool` or jq indent it for reading.
-        payload = json.dumps(to_json(report), default=str, allow_nan=False)
+        payload = json.dumps(to_json(report), default=str, allow_nan=False,
+                             check_circular=False)  # a tree: nothing to look for
     # Names are data: no control sequence from a file name reaches a terminal or a Markdown
     # line (the JSON keeps every name as captured).
     shown = safe_strings(report, ascii_json=payload)
