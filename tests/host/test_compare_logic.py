@@ -193,8 +193,9 @@ def test_later_stage_advice_counts_what_agrees():
                                 inherited=2)
     assert advice == {
         "text": "the infer step itself computes differently (they agree on all 2 canonical "
-                "inputs and probes, yet it differs on 1 of 3 images whose inputs were "
-                "identical): both sides already use infer=dlr: align what differs under why, "
+                "inputs and probes, yet it differs on 1 image whose inputs were identical on "
+                "both sides (the other 2 that differ got differing inputs)): both sides "
+                "already use infer=dlr: align what differs under why, "
                 "or accept the difference with --tolerance infer:ATOL",
         "agree": 7, "images": 10}  # the step differs on 3 of the 10
     advice = later_stage_advice("infer", ("dlr", "dlr"), {}, 3, 10)

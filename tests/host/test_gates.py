@@ -67,7 +67,7 @@ def flipped(tmp_path):
 def test_top1_fails_on_a_forced_top1_flip(flipped, capsys):
     code, err = gate_exit(*flipped, "top1", capsys)
     assert code == errors.EXIT_DIVERGENCE
-    assert "a.jpg top-1 class 3 -> 7" in err
+    assert "a.jpg top-1 class 3 → 7" in err
 
 
 def test_stage_gate_counts_the_named_stage_and_earlier_ones_only(flipped, capsys):
@@ -177,6 +177,32 @@ def test_top1_passes_on_the_sample_images_of_the_case(case_bundles, capsys):
     code, err = gate_exit(cloud, edge, "top1", capsys)
     assert code == errors.EXIT_PARITY, err
     assert gate_exit(cloud, edge, "stage:decode", capsys)[0] == errors.EXIT_DIVERGENCE
+
+
+def test_gate_messages_name_the_worst_images_first(case_bundles, capsys):
+    # The sample photos decode differently under IJG libjpeg 9d and libjpeg-turbo; which one
+    # differs most is worked out here from the decoded arrays, not from the report.
+    cloud, edge = case_bundles["cloud"], case_bundles["edge"]
+    left, right = bundle.load(cloud), bundle.load(edge)
+    largest, share = {}, {}
+    for key, record in left.records.items():
+        other = right.records.get(key) or {}
+        if record["chain"] != "decode=pillow" or not record["status"] == other.get("status") == "ok":
+            continue
+        a = left.array(record["sha256"]).astype(np.int16)
+        b = right.array(other["sha256"]).astype(np.int16)
+        if a.shape == b.shape and not np.array_equal(a, b):
+            largest[record["image"]] = int(np.abs(a - b).max())
+            share[record["image"]] = float(np.any(a != b, axis=2).mean())
+    assert len(largest) > 3
+    code, said = gate_exit(cloud, edge, "decode:max>0", capsys)
+    assert code == errors.EXIT_DIVERGENCE
+    listed = said.split("fails: ")[1].split(" (+")[0].split("; ")
+    values = [int(item.rsplit(" ", 1)[1]) for item in listed]
+    assert values == sorted(values, reverse=True) and values[0] == max(largest.values())
+    code, said = gate_exit(cloud, edge, "stage:decode", capsys)
+    first = said.split("fails: ")[1].split(" diverges at decode")[0].split(": ")[-1]
+    assert share[first] == max(share.values())
 
 
 @pytest.mark.parametrize("gate", ["top1", "stage:decode", "any", "top5"])

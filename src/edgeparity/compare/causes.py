@@ -17,7 +17,14 @@ from .endpoints import (
     implementation_details,
     implementation_entry,
 )
-from .evidence import Side, agreement, decoded_key, display_name, other_recorded_differences
+from .evidence import (
+    Side,
+    agreement,
+    decoded_key,
+    display_name,
+    other_recorded_differences,
+    plural,
+)
 from .findings import decode_findings
 from .model import labels as model_labels
 from .verdicts import COMPARED, Comparator
@@ -155,8 +162,14 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
                             stage, _isolation_words(isolation), upstream, accept, upstream),
                 "agree": agree, "images": inputs}
     if inputs and agree == inputs:
-        evidence = "they agree on all {}, yet it differs on {} of {} images whose inputs were " \
-            "identical".format(_isolation_words(isolation), identical_inputs, divergent)
+        # Not "N of M images whose inputs were identical": M counts every image that differs.
+        inherited_too = divergent - identical_inputs
+        evidence = "they agree on all {}, yet it differs on {} whose inputs were identical on " \
+            "both sides{}".format(
+                _isolation_words(isolation), plural(identical_inputs, "image"),
+                " (the other {} that differ got differing inputs)".format(inherited_too)
+                if inherited_too > 1 else " (the other one that differs got differing inputs)"
+                if inherited_too else "")
         count = (images - divergent, images)  # the images on which the step agrees
     elif inputs:
         evidence = "they differ on {} of {} isolated inputs, {}".format(

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
-from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE
+from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE, severity
 from ..stages.pipeline import STAGES
 
 # --fail-on STAT names -> the statistic of diffstats.difference_stats they read.
@@ -149,42 +149,49 @@ def _narrower_than_the_verdict(gate: Gate, verdict: Optional[str]) -> str:
 
 
 def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[str]:
-    """What in one pair fails the gate, one phrase per image (empty: the pair passes)."""
+    """What in one pair fails the gate, one phrase per image (empty: the pair passes), in the
+    order the report puts them: the worst images first; for ``top1`` the closest calls first,
+    as the report's cost line; for a statistic the largest value first."""
     if gate.kind == "any":
         return ["{} image(s) diverge".format(sum(len(v) for v in pair[
             "first_divergent_images"].values()))] if pair["first_divergent_stage"] else []
-    failures = []
+    failures = []  # type: List[Tuple[Any, str]]
     impact = pair.get("inference_impact") or {}
     named = {change["image"]: change for change in impact.get("top1_changes") or ()
              if impact.get("labels")}
-    for image, step in _steps(pair):
-        if step["stage"] not in gate.scope() and gate.kind != "top1":
-            continue
-        if gate.kind == "stage" and step["verdict"] in (DIFFERENT, ERROR):
-            failures.append("{} diverges at {}".format(image, step["stage"]))
-        elif gate.kind == "top1":
-            if step["verdict"] == ERROR:
-                failures.append("{} has no {} output on one side, so no class".format(
-                    image, step["stage"]))
-            elif step["stage"] == "infer" and (step.get("classification") or {}).get(
-                    "top1_changed"):
-                classes = step["classification"]
-                if image in named:  # the model's class names, as the cost line says them
-                    change = named[image]
-                    failures.append("{} top-1 {} -> {}{}".format(
-                        image, change["reference_label"], change["other_label"],
-                        "" if change["margin"] is None else " (margin {:.3g})".format(
-                            change["margin"])))
-                else:
-                    failures.append("{} top-1 class {} -> {}".format(
-                        image, classes["top1_reference"], classes["top1_other"]))
-        elif gate.kind == "stat":
-            value = _statistic(step, str(gate.stat))
-            if value is not None and (value >= gate.threshold if gate.inclusive
-                                      else value > gate.threshold):
-                failures.append("{} {} {} abs error {}".format(
-                    image, step["stage"], gate.stat, _number(value)))
-    return failures
+    for walk in sorted(pair["images"], key=severity):
+        image = walk["image"]
+        for step in walk["stages"]:
+            if step["stage"] not in gate.scope() and gate.kind != "top1":
+                continue
+            if gate.kind == "stage" and step["verdict"] in (DIFFERENT, ERROR):
+                failures.append((0, "{} diverges at {}".format(image, step["stage"])))
+            elif gate.kind == "top1":
+                if step["verdict"] == ERROR:
+                    failures.append(((1, False, 0.0), "{} has no {} output on one side, so no "
+                                     "class".format(image, step["stage"])))
+                elif step["stage"] == "infer" and (step.get("classification") or {}).get(
+                        "top1_changed"):
+                    classes = step["classification"]
+                    margin = classes.get("margin_reference")
+                    if image in named:  # the model's class names, as the cost line says them
+                        change = named[image]
+                        margin = change["margin"]
+                        text = "{} top-1 {} → {}{}".format(
+                            image, change["reference_label"], change["other_label"],
+                            "" if margin is None else " (margin {:.3g})".format(margin))
+                    else:
+                        text = "{} top-1 class {} → {}".format(
+                            image, classes["top1_reference"], classes["top1_other"])
+                    failures.append(((0, margin is None, margin or 0.0), text))
+            elif gate.kind == "stat":
+                value = _statistic(step, str(gate.stat))
+                if value is not None and (value >= gate.threshold if gate.inclusive
+                                          else value > gate.threshold):
+                    failures.append((-value, "{} {} {} abs error {}".format(
+                        image, step["stage"], gate.stat, _number(value))))
+    failures.sort(key=lambda failure: failure[0])  # stable: ties stay worst first
+    return [text for _, text in failures]
 
 
 def _not_established(pair: Dict[str, Any], gate: Gate) -> List[str]:

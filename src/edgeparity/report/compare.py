@@ -2,6 +2,7 @@
 
 from typing import Any, Dict, List, Optional
 
+from ..record_verdicts import severity
 from .headline import (
     ALSO_DIFFERS,
     DO,
@@ -18,7 +19,7 @@ from .headline import (
     top1_by_image,
 )
 from .layout import colourize, field, shorten_paths
-from .words import magnitude, md, md_code, pipeline_text, severity
+from .words import magnitude, md, md_code, pipeline_text
 
 # Per-image rows in the Markdown report, per pair: keeps it far below GitHub's 1 MiB job
 # summary limit at any corpus size.

@@ -11,6 +11,7 @@ import html
 from typing import Any, Dict, Optional
 
 from ..diffview import DiffView
+from ..record_verdicts import severity
 from .compare import record_counts, stage_line, tolerance_text
 from .headline import (
     cost,
@@ -22,7 +23,7 @@ from .headline import (
 )
 from .html_assets import CSS, SCRIPT
 from .html_views import absolute_legend, view_figure
-from .words import STAGE_WORDS, magnitude, pipeline_text, severity
+from .words import STAGE_WORDS, magnitude, pipeline_text
 
 # Image rows per pair: the page stays a few MB at any corpus size.
 HTML_IMAGES = 1000

@@ -5,8 +5,7 @@ import json
 import re
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..record_verdicts import top1_changed
-from ..stages.pipeline import STAGES, format_pipeline
+from ..stages.pipeline import format_pipeline
 from ..text import printable
 
 STAGE_WORDS = {"decode": "decode", "preprocess": "preprocess", "infer": "inference"}
@@ -127,14 +126,3 @@ def _safe_strings(value: Any) -> Any:
     return value
 
 
-def severity(walk: Dict[str, Any]) -> tuple:
-    """Sort key putting the worst images first: divergent before agreeing, those whose top-1
-    class changed before the rest (what the divergence costs), earlier stage first,
-    then the larger difference (share of pixels, largest channel or absolute error)."""
-    stage = walk.get("first_divergent_stage")
-    if not stage:
-        return (1, 0, 0, 0.0, 0.0, walk["image"])
-    step = next((s for s in walk["stages"] if s["stage"] == stage), {})
-    return (0, 0 if top1_changed(walk["stages"]) else 1, STAGES.index(stage),
-            -float(step.get("fraction_pixels_differ") or 0),
-            -float(step.get("max_channel_diff") or step.get("max_abs_error") or 0), walk["image"])
