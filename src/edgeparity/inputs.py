@@ -21,7 +21,6 @@ import hashlib
 import os
 import stat
 import struct
-import zipfile
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from . import defaults
@@ -134,6 +133,8 @@ class CanonicalInputs:
 
     def load(self, name: str, max_bytes: int) -> "np.ndarray":
         """One input array, checked like any .npy capture reads (limits, no objects)."""
+        import zipfile  # here, like numpy: compare reads JPEG headers, never canonical inputs
+
         from .arrays import read_npy
 
         if self._archive is None:
@@ -173,6 +174,8 @@ def packaged_canonical() -> CanonicalInputs:
     archive = os.path.abspath(archive)
     package = os.path.relpath(os.path.dirname(os.path.abspath(__file__)), archive)
     prefix = "{}/{}/".format(package.replace(os.sep, "/"), PACKAGED_CANONICAL)
+    import zipfile
+
     try:
         with zipfile.ZipFile(archive) as handle:
             members = [n[len(prefix):] for n in handle.namelist() if n.startswith(prefix)]

@@ -15,30 +15,15 @@ itself. ``format.py`` says what a valid manifest is.
 This package runs in every environment (CPython 3.6, numpy only).
 """
 
-import importlib
-import sys
-from typing import Any
-
+from ..exports import lazy_exports
 from .format import SCHEMA, BundleError, is_bundle, refuse_to_replace
 from .reader import Bundle, load, open_array_file
 
-# Writing and digesting arrays needs numpy; opening a bundle does not. These are imported on
-# first use (PEP 562), so a compare whose digests all match never imports numpy (0.06 s, a
-# fifth of an identical 10,000-image compare). Python 3.6 has no module __getattr__: there
-# they are imported with the package, as before.
-_WITH_NUMPY = {"BundleWriter": ".writer", "clean_leftovers": ".writer",
-               "array_digest": "..arrays", "array_stats": "..arrays"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WITH_NUMPY:
-        raise AttributeError("module {!r} has no attribute {!r}".format(__name__, name))
-    return getattr(importlib.import_module(_WITH_NUMPY[name], __name__), name)
-
-
-if sys.version_info < (3, 7):
-    from ..arrays import array_digest, array_stats
-    from .writer import BundleWriter, clean_leftovers
+# Writing and digesting arrays needs numpy; opening a bundle does not.
+__getattr__ = lazy_exports(__name__, {
+    "BundleWriter": ".writer", "clean_leftovers": ".writer",
+    "array_digest": "..arrays", "array_stats": "..arrays",
+}, globals())
 
 __all__ = [
     "SCHEMA",

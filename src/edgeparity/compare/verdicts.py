@@ -16,7 +16,6 @@
    ``overall_verdict`` combines the pairs.
 """
 
-import multiprocessing
 import signal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
@@ -163,6 +162,8 @@ class Comparator:
                 if progress is not None:
                     progress.step()
             return
+        import multiprocessing  # here: a compare whose digests all match starts no pool
+
         global _WORKER
         _WORKER = self  # forked workers inherit it: no bundle is pickled
         context = multiprocessing.get_context("fork")

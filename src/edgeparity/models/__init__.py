@@ -14,6 +14,7 @@ a runtime loaded, in ``native``. In-environment code: CPython 3.6+, numpy only.
 """
 
 from ..cache import cache_dir
+from ..exports import lazy_exports
 from .base import ModelError
 from .declaration import (
     DECLARATION_FILE,
@@ -23,26 +24,17 @@ from .declaration import (
     label_of,
     read_declaration,
 )
-from .dlr import (
-    DEMO_BUILD_INFO,
-    DEMO_KERNEL_CFLAGS,
-    build_demo_dlr_artifact,
-    check_shared_library,
-    demo_dlr_build_info,
-    dlr_artifact_files,
-    dlr_graph_inputs,
-    read_tvm_param_names,
-)
-from .source import (
-    USAGE,
-    ModelSource,
-    demo_source,
-    machine_architecture,
-    model_declaration,
-    model_preprocessing,
-    resolve_model,
-    unpack_archive,
-)
+
+# What compare reads (declarations, labels) is imported above; finding a model's files and
+# DLR artifacts (subprocess, zipfile, tempfile, the demo model) only when asked for.
+__getattr__ = lazy_exports(__name__, dict(
+    {name: ".dlr" for name in (
+        "DEMO_BUILD_INFO", "DEMO_KERNEL_CFLAGS", "build_demo_dlr_artifact",
+        "check_shared_library", "demo_dlr_build_info", "dlr_artifact_files", "dlr_graph_inputs",
+        "read_tvm_param_names")},
+    **{name: ".source" for name in (
+        "USAGE", "ModelSource", "demo_source", "machine_architecture", "model_declaration",
+        "model_preprocessing", "resolve_model", "unpack_archive")}), globals())
 
 __all__ = [
     "DECLARATION_FILE",
