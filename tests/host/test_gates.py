@@ -187,7 +187,8 @@ def test_gate_messages_name_the_worst_images_first(case_bundles, capsys):
     largest, share = {}, {}
     for key, record in left.records.items():
         other = right.records.get(key) or {}
-        if record["chain"] != "decode=pillow" or not record["status"] == other.get("status") == "ok":
+        both_ok = record["status"] == other.get("status") == "ok"
+        if record["chain"] != "decode=pillow" or not both_ok:
             continue
         a = left.array(record["sha256"]).astype(np.int16)
         b = right.array(other["sha256"]).astype(np.int16)

@@ -335,12 +335,12 @@ def test_numpy_older_than_the_measured_minimum_is_refused_with_what_to_do(versio
     assert numpy_problem(numpy_version()) is None  # this environment's numpy runs capture
 
 
-def test_numpy_version_is_read_without_importing_numpy_and_matches_numpy():
+def test_numpy_version_read_from_its_metadata_matches_numpy():
     import numpy
 
     from edgeparity.cli.options import numpy_version
 
-    assert numpy_version() == numpy.__version__
+    assert numpy_version() == numpy_version(load=False) == numpy.__version__
 
 
 @pytest.mark.parametrize("metadata, expected", [
@@ -360,6 +360,24 @@ def test_numpy_version_falls_back_to_numpy_itself_unless_one_metadata_folder_nam
     src = os.path.dirname(os.path.dirname(os.path.dirname(bundle.__file__)))  # above edgeparity/
     found = subprocess.run(
         [sys.executable, "-c", "from edgeparity.cli.options import numpy_version as v; "
-         "print(v())"], env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), src])),
+         "print(v(load=False), v())"],
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), src])),
         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.strip()
-    assert found == expected
+    assert found == "{} 1.9.1".format(expected)  # importing it: what numpy itself says
+
+
+def test_capture_with_a_numpy_that_fails_to_import_says_so_in_one_line(tmp_path):
+    # Its metadata folder says 2.4.6, but the package itself cannot be imported: capture needs
+    # numpy at once, so it imports it to check it instead of trusting the metadata.
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text("raise ImportError('broken build')\n")
+    (tmp_path / "numpy-2.4.6.dist-info").mkdir()
+    src = os.path.dirname(os.path.dirname(os.path.dirname(bundle.__file__)))
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeparity", "capture", "--images", str(tmp_path),
+         "--out", str(tmp_path / "out")],
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), src])),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("edgeparity: error: edgeparity needs numpy >= 1.11")
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

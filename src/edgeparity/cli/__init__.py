@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="edgeparity " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    # Imported here, after main() checked numpy: the command modules import the stages, which
-    # need it, and a missing numpy should be one sentence, not a traceback.
+    # Imported here, not at the top: `edgeparity.cli` is what the console script imports first.
+    # None of them imports numpy (main() checks it once the command is known).
     from . import capture, compare, export, golden, image, matrix
 
     for module in (capture, compare, golden, matrix, image, export):
@@ -46,14 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    problem = numpy_problem(numpy_version())
-    if problem:
-        sys.stderr.write("edgeparity: error: {}\n".format(problem))
-        return EXIT_ERROR
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
+        return EXIT_ERROR
+    # A missing, broken or too old numpy is one sentence, not a traceback. Capture and probe
+    # use it at once: it is imported to be checked. The host commands read its version from
+    # its installed metadata: a compare whose digests all match never needs it.
+    problem = numpy_problem(numpy_version(load=args.command not in HOST_COMMANDS))
+    if problem:
+        sys.stderr.write("edgeparity: error: {}\n".format(problem))
         return EXIT_ERROR
     try:
         if args.command in HOST_COMMANDS:

@@ -49,13 +49,13 @@ def numpy_problem(version: Optional[str]) -> Optional[str]:
     return None
 
 
-def numpy_version() -> Optional[str]:
-    """The importable numpy's version, or None when there is none.
+def numpy_version(load: bool = True) -> Optional[str]:
+    """The importable numpy's version, or None when there is none (or it fails to import).
 
-    Read from the metadata folder installed beside it (``numpy-2.4.6.dist-info``, or
-    ``numpy-1.13.3.egg-info`` from Debian/Ubuntu packages) when there is exactly one: importing
-    numpy costs 0.06 s, a fifth of a compare that opens no array, and such a compare never
-    needs it. Otherwise numpy is imported and asked.
+    ``load=False``: read from the metadata folder installed beside it (``numpy-2.4.6.dist-info``,
+    or ``numpy-1.13.3.egg-info`` from Debian/Ubuntu packages) when there is exactly one, without
+    importing it: that costs 0.06 s, a fifth of a compare that opens no array, and such a
+    compare never needs numpy. Otherwise numpy is imported and asked.
     """
     import importlib.util
 
@@ -65,21 +65,30 @@ def numpy_version() -> Optional[str]:
         spec = None
     if spec is None:
         return None
-    for location in spec.submodule_search_locations or []:
-        folder = os.path.dirname(os.path.abspath(location))
-        try:
-            names = [name for name in os.listdir(folder) if name.startswith("numpy-")
-                     and name.endswith((".dist-info", ".egg-info"))]
-        except OSError:
-            break
-        if len(names) == 1:  # numpy-VERSION[-pyX.Y].dist-info: versions hold no '-'
-            return names[0].rsplit(".", 1)[0].split("-")[1]
-        break
+    if not load:
+        version = _numpy_metadata_version(spec.submodule_search_locations or [])
+        if version:
+            return version
     try:
         import numpy
     except ImportError:
         return None
     return str(getattr(numpy, "__version__", "0"))
+
+
+def _numpy_metadata_version(locations: Any) -> Optional[str]:
+    """numpy's version from the one metadata folder beside its package, or None."""
+    for location in locations:
+        folder = os.path.dirname(os.path.abspath(location))
+        try:
+            names = [name for name in os.listdir(folder) if name.startswith("numpy-")
+                     and name.endswith((".dist-info", ".egg-info"))]
+        except OSError:
+            return None
+        if len(names) == 1:  # numpy-VERSION[-pyX.Y].dist-info: versions hold no '-'
+            return names[0].rsplit(".", 1)[0].split("-")[1]
+        return None  # none (a source checkout), or several: numpy itself says
+    return None
 
 
 def split_list(values: Optional[List[str]]) -> Optional[List[str]]:
