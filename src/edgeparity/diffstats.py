@@ -8,16 +8,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .record_verdicts import (  # noqa: F401  (re-exported: the verdicts these numbers decide)
-    AGREEING,
-    BOTH_ERROR,
-    DIFFERENT,
-    ERROR,
-    IDENTICAL,
-    MISSING,
-    SKIPPED,
-    WITHIN_TOLERANCE,
-)
+from .record_verdicts import DIFFERENT, WITHIN_TOLERANCE
 
 
 def is_image(array: np.ndarray) -> bool:
