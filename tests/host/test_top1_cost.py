@@ -181,6 +181,19 @@ def test_labels_for_another_number_of_classes_are_not_used(tmp_path):
     assert impact["top1_changes"][0]["reference_label"] == "class 2"
 
 
+def test_identical_inference_says_nothing_about_labels(tmp_path, capsys):
+    # Every output identical: no class was compared, so no label count can be wrong.
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
+    logits = {"a.jpg": scores(2, 3, 0.25), "b.jpg": scores(4, 5, 0.5)}
+    cloud = make_bundle(tmp_path / "cloud", "cloud", logits, model)
+    edge = make_bundle(tmp_path / "edge", "edge", logits, model)
+    out = tmp_path / "report.json"
+    assert cli.main(["compare", cloud, edge, "--json", str(out)]) == errors.EXIT_PARITY
+    impact = json.loads(out.read_text())["pairs"][0]["inference_impact"]
+    assert impact["top1_changed"] == 0 and "labels_note" not in impact
+    assert "named by index" not in capsys.readouterr().out
+
+
 def test_changes_without_a_finite_margin_come_last_in_a_stable_order(tmp_path):
     model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     infinite = scores(1, 0, 0.5)

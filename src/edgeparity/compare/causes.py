@@ -261,7 +261,8 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
                   if side is not None and model_labels(side) is not None), None)
     classes = {c.get("classes") for _, c in rows if c}
     note = None
-    if names is not None and classes != {len(names)}:
+    # No classes known (every output identical: nothing was compared): nothing to name wrongly.
+    if names is not None and classes and classes != {len(names)}:
         # Labels for another output size (e.g. 1000 names, 1001 outputs with a background
         # class) would name every class wrongly: name them by index and say why.
         note = "the model declares {} labels for {} classes: classes are named by index".format(
