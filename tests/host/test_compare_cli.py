@@ -295,3 +295,23 @@ def test_a_compare_whose_digests_all_match_never_imports_numpy(here_bundle, tmp_
                                 ROOT, "src")), check=True)
     assert result.stdout.splitlines()[-1].split() == [str(errors.EXIT_PARITY), "False"]
     assert "PARITY" in (tmp_path / "r.md").read_text()
+
+
+def test_a_broken_numpy_is_one_sentence_when_compare_first_needs_it(case_bundles, tmp_path):
+    # Its metadata says 2.4.6, so compare starts without importing it; the bundles' decoded
+    # pixels differ, and the first difference to compute imports it and fails.
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text("raise RuntimeError('broken build')\n")
+    (tmp_path / "numpy-2.4.6.dist-info").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeparity", "compare", case_bundles["cloud"],
+         case_bundles["edge"], "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.path.join(ROOT,
+                                                                                     "src")])))
+    assert result.returncode == errors.EXIT_ERROR
+    assert result.stderr.splitlines()[-1] == (
+        "edgeparity: error: edgeparity needs numpy >= 1.11; this Python's numpy fails to import "
+        "(RuntimeError: broken build): reinstall it for this interpreter: `{} -m pip install "
+        "--force-reinstall numpy`".format(sys.executable))
+    assert "Traceback" not in result.stderr

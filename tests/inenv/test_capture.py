@@ -331,8 +331,12 @@ def test_numpy_older_than_the_measured_minimum_is_refused_with_what_to_do(versio
         assert problem is None
     else:
         assert refused in problem and "needs numpy >= 1.11" in problem
-        assert "-m pip install numpy" in problem
+        assert ("-m pip install numpy" if version is None else "-m pip install --upgrade numpy"
+                ) in problem
     assert numpy_problem(numpy_version()) is None  # this environment's numpy runs capture
+    broken = numpy_problem(None, "RuntimeError: boom")
+    assert "numpy fails to import (RuntimeError: boom)" in broken
+    assert "-m pip install --force-reinstall numpy" in broken
 
 
 def test_numpy_version_read_from_its_metadata_matches_numpy():
@@ -366,11 +370,12 @@ def test_numpy_version_falls_back_to_numpy_itself_unless_one_metadata_folder_nam
     assert found == "{} 1.9.1".format(expected)  # importing it: what numpy itself says
 
 
-def test_capture_with_a_numpy_that_fails_to_import_says_so_in_one_line(tmp_path):
+@pytest.mark.parametrize("error", ["ImportError('broken build')", "RuntimeError('broken build')"])
+def test_capture_with_a_numpy_that_fails_to_import_says_so_in_one_line(tmp_path, error):
     # Its metadata folder says 2.4.6, but the package itself cannot be imported: capture needs
     # numpy at once, so it imports it to check it instead of trusting the metadata.
     (tmp_path / "numpy").mkdir()
-    (tmp_path / "numpy" / "__init__.py").write_text("raise ImportError('broken build')\n")
+    (tmp_path / "numpy" / "__init__.py").write_text("raise {}\n".format(error))
     (tmp_path / "numpy-2.4.6.dist-info").mkdir()
     src = os.path.dirname(os.path.dirname(os.path.dirname(bundle.__file__)))
     result = subprocess.run(
@@ -379,5 +384,7 @@ def test_capture_with_a_numpy_that_fails_to_import_says_so_in_one_line(tmp_path)
         env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), src])),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert result.returncode == 2
-    assert result.stderr.startswith("edgeparity: error: edgeparity needs numpy >= 1.11")
+    assert result.stderr.startswith("edgeparity: error: edgeparity needs numpy >= 1.11; this "
+                                    "Python's numpy fails to import ({}: broken build)".format(
+                                        error.split("(")[0]))
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

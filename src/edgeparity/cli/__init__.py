@@ -19,10 +19,13 @@ from typing import List, Optional
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
 from ..text import printable
-from .options import numpy_problem, numpy_version, require_host
+from .options import check_numpy, require_host
 
 # Commands of the host side (CPython >= 3.9); the others also run on a Jetson's CPython 3.6.
 HOST_COMMANDS = ("compare", "golden", "matrix", "image", "export")
+# Commands that may finish without numpy (a compare whose digests all match never imports it):
+# numpy's version is read from its metadata; the others import it to check it.
+NUMPY_WHEN_NEEDED = ("compare", "golden", "matrix", "image")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,16 +54,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
-    # A missing, broken or too old numpy is one sentence, not a traceback. Capture and probe
-    # use it at once: it is imported to be checked. The host commands read its version from
-    # its installed metadata: a compare whose digests all match never needs it.
-    problem = numpy_problem(numpy_version(load=args.command not in HOST_COMMANDS))
-    if problem:
-        sys.stderr.write("edgeparity: error: {}\n".format(problem))
-        return EXIT_ERROR
     try:
         if args.command in HOST_COMMANDS:
             require_host(args.command)
+        # A missing, broken or too old numpy is one sentence, not a traceback.
+        problem = check_numpy(load=args.command not in NUMPY_WHEN_NEEDED)
+        if problem:
+            raise UserError(problem)
         return args.func(args)
     except UserError as exc:  # includes UsageError and BundleError
         sys.stderr.write("edgeparity: error: {}\n".format(printable(exc, multiline=True)))
@@ -79,6 +79,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             where, printable(exc.strerror or exc)))
         return EXIT_ERROR
     except Exception:
+        # numpy read from its metadata, broken when a command first needed it: one sentence.
+        problem = check_numpy(load=True)
+        if problem:
+            sys.stderr.write("edgeparity: error: {}\n".format(problem))
+            return EXIT_ERROR
         # A bug. Exit 2, not Python's default 1, which would read as "divergence found".
         import traceback
 

@@ -31,26 +31,53 @@ def require_host(command: str) -> None:
 MIN_NUMPY = (1, 11)
 
 
-def numpy_problem(version: Optional[str]) -> Optional[str]:
-    """Why numpy ``version`` (None: not importable) cannot run capture; None when it can."""
+def numpy_problem(version: Optional[str], failure: Optional[str] = None) -> Optional[str]:
+    """Why numpy ``version`` (None: not importable) cannot run capture; None when it can.
+    ``failure``: the error importing an installed numpy raised (it is broken, not missing)."""
     wanted = "{}.{}".format(*MIN_NUMPY)
-    install = ("install it for this interpreter: `{} -m pip install numpy` (on JetPack 4 also "
-               "`sudo apt-get install python3-numpy`)".format(sys.executable))
+    pip = "`{} -m pip install {{}}numpy`".format(sys.executable)
+    if failure is not None:
+        return ("edgeparity needs numpy >= {}; this Python's numpy fails to import ({}): "
+                "reinstall it for this interpreter: {}".format(
+                    wanted, failure, pip.format("--force-reinstall ")))
     if version is None:
-        return "edgeparity needs numpy >= {}, and this Python has none: {}".format(
-            wanted, install)
+        return ("edgeparity needs numpy >= {}, and this Python has none: install it for this "
+                "interpreter: {} (on JetPack 4 also `sudo apt-get install python3-numpy`)".format(
+                    wanted, pip.format("")))
     parts = []
     for piece in version.split(".")[:2]:
         digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
         parts.append(int(digits) if digits else -1)
     if tuple(parts) < MIN_NUMPY:
-        return "edgeparity needs numpy >= {}; this Python has numpy {}: {}".format(
-            wanted, version, install.replace("install it", "upgrade it"))
+        return "edgeparity needs numpy >= {}; this Python has numpy {}: upgrade it for this " \
+            "interpreter: {}".format(wanted, version, pip.format("--upgrade "))
+    return None
+
+
+def check_numpy(load: bool = True) -> Optional[str]:
+    """Why this Python's numpy cannot run edgeparity (missing, failing to import, too old), or
+    None. ``load=False``: its version is read from its metadata (``numpy_version``)."""
+    version = numpy_version(load)
+    if version is None:
+        return numpy_problem(None, _numpy_import_failure())
+    return numpy_problem(version)
+
+
+def _numpy_import_failure() -> Optional[str]:
+    """The error importing numpy raises, or None when it imports or is not installed."""
+    try:
+        import numpy  # noqa: F401
+    except Exception as exc:  # a broken build raises anything: RuntimeError, SyntaxError...
+        if isinstance(exc, ImportError) and exc.name == "numpy":
+            return None  # not installed
+        lines = str(exc).strip().splitlines()  # numpy's own advice runs to many lines
+        return "{}: {}".format(type(exc).__name__, lines[0] if lines else "")
     return None
 
 
 def numpy_version(load: bool = True) -> Optional[str]:
-    """The importable numpy's version, or None when there is none (or it fails to import).
+    """The importable numpy's version, or None when there is none (``load``: or when it fails
+    to import).
 
     ``load=False``: read from the metadata folder installed beside it (``numpy-2.4.6.dist-info``,
     or ``numpy-1.13.3.egg-info`` from Debian/Ubuntu packages) when there is exactly one, without
@@ -71,14 +98,14 @@ def numpy_version(load: bool = True) -> Optional[str]:
             return version
     try:
         import numpy
-    except ImportError:
+    except Exception:  # broken: _numpy_import_failure says how
         return None
     return str(getattr(numpy, "__version__", "0"))
 
 
 def _numpy_metadata_version(locations: Any) -> Optional[str]:
     """numpy's version from the one metadata folder beside its package, or None."""
-    for location in locations:
+    for location in list(locations)[:1]:  # a regular package has one location
         folder = os.path.dirname(os.path.abspath(location))
         try:
             names = [name for name in os.listdir(folder) if name.startswith("numpy-")
@@ -87,8 +114,7 @@ def _numpy_metadata_version(locations: Any) -> Optional[str]:
             return None
         if len(names) == 1:  # numpy-VERSION[-pyX.Y].dist-info: versions hold no '-'
             return names[0].rsplit(".", 1)[0].split("-")[1]
-        return None  # none (a source checkout), or several: numpy itself says
-    return None
+    return None  # none (a source checkout), or several: numpy itself says
 
 
 def split_list(values: Optional[List[str]]) -> Optional[List[str]]:
