@@ -8,12 +8,13 @@ module ``__getattr__`` (PEP 562): there the names are imported with the package,
 
 import importlib
 import sys
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Tuple
 
 
-def lazy_exports(package: str, where: Dict[str, str],
-                 namespace: Dict[str, Any]) -> Callable[[str], Any]:
-    """The module ``__getattr__`` of ``package`` for ``where`` ({name: relative module}).
+def lazy_exports(package: str, where: Dict[str, str], namespace: Dict[str, Any]
+                 ) -> Tuple[Callable[[str], Any], Callable[[], List[str]]]:
+    """The module ``__getattr__`` and ``__dir__`` of ``package`` for ``where`` ({name: relative
+    module}): ``__getattr__, __dir__ = lazy_exports(__name__, {...}, globals())``.
 
     On Python 3.6 every name is imported now into ``namespace`` (the package's globals()).
     """
@@ -24,7 +25,10 @@ def lazy_exports(package: str, where: Dict[str, str],
         namespace[name] = value  # asked once: later uses are a plain global lookup
         return value
 
+    def __dir__() -> List[str]:  # dir(), help() and completion list them before first use
+        return sorted(set(namespace) | set(where))
+
     if sys.version_info < (3, 7):
         for name in where:
             __getattr__(name)
-    return __getattr__
+    return __getattr__, __dir__

@@ -315,3 +315,24 @@ def test_a_broken_numpy_is_one_sentence_when_compare_first_needs_it(case_bundles
         "(RuntimeError: broken build): reinstall it for this interpreter: `{} -m pip install "
         "--force-reinstall numpy`".format(sys.executable))
     assert "Traceback" not in result.stderr
+
+
+def test_compare_leaves_the_garbage_collector_as_it_found_it(here_bundle, tmp_path):
+    # compare() pauses the collector while it opens the bundles and freezes them during the
+    # comparison: on success, on a bundle it refuses, and under a caller that paused it itself.
+    import gc
+
+    from edgeparity.bundle import BundleError
+    from edgeparity.compare import compare
+
+    compare([here_bundle, here_bundle])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(BundleError):
+        compare([here_bundle, str(tmp_path / "missing")])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        compare([here_bundle, here_bundle])
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()

@@ -194,10 +194,18 @@ def test_later_stage_advice_counts_what_agrees():
     assert advice == {
         "text": "the infer step itself computes differently (they agree on all 2 canonical "
                 "inputs and probes, yet it differs on 1 image whose inputs were identical on "
-                "both sides (the other 2 that differ got differing inputs)): both sides "
+                "both sides; the other 2 that differ got differing inputs): both sides "
                 "already use infer=dlr: align what differs under why, "
                 "or accept the difference with --tolerance infer:ATOL",
         "agree": 7, "images": 10}  # the step differs on 3 of the 10
+    said = [later_stage_advice("infer", ("dlr", "dlr"), {"inputs": 2, "agree": 2}, divergent,
+                               10, inherited=inherited)["text"].split("(")[1].split(")")[0]
+            for divergent, inherited in ((2, 0), (2, 1))]
+    assert said == [
+        "they agree on all 2 canonical inputs and probes, yet it differs on 2 images whose "
+        "inputs were identical on both sides",
+        "they agree on all 2 canonical inputs and probes, yet it differs on 1 image whose "
+        "inputs were identical on both sides; the other one that differs got differing inputs"]
     advice = later_stage_advice("infer", ("dlr", "dlr"), {}, 3, 10)
     assert (advice["agree"], advice["images"]) == (7, 10)
 

@@ -199,11 +199,42 @@ def test_gate_messages_name_the_worst_images_first(case_bundles, capsys):
     code, said = gate_exit(cloud, edge, "decode:max>0", capsys)
     assert code == errors.EXIT_DIVERGENCE
     listed = said.split("fails: ")[1].split(" (+")[0].split("; ")
-    values = [int(item.rsplit(" ", 1)[1]) for item in listed]
+    values = [float(item.rsplit(" ", 1)[1]) for item in listed]  # inf: failed on one side
     assert values == sorted(values, reverse=True) and values[0] == max(largest.values())
     code, said = gate_exit(cloud, edge, "stage:decode", capsys)
     first = said.split("fails: ")[1].split(" diverges at decode")[0].split(": ")[-1]
     assert share[first] == max(share.values())
+
+
+def test_a_stage_gate_names_each_image_once_at_its_first_divergent_stage(case_bundles, capsys):
+    cloud, edge = case_bundles["cloud"], case_bundles["edge"]
+    code, said = gate_exit(cloud, edge, "stage:infer", capsys)
+    assert code == errors.EXIT_DIVERGENCE
+    failed = next(line for line in said.splitlines() if "fails: " in line).split("fails: ")[1]
+    listed, _, more = failed.partition(" (+")
+    images = [item.split(": ")[-1].split(" diverges at ")[0] for item in listed.split("; ")]
+    assert len(set(images)) == len(images) == 3
+    assert all(" diverges at decode" in item for item in listed.split("; "))
+    # Every image whose decoded pixels differ, each once (the report's first divergent count).
+    diverging = int(said.split("first divergent stage: decode (")[1].split(" of ")[0])
+    assert int(more.split(" more")[0]) == diverging - 3
+
+
+def test_several_gates_all_apply_and_the_deciding_one_is_said_last(flipped, capsys):
+    # Decode is identical (stage:decode passes) but the top-1 class flips (top1 fails).
+    code = cli.main(["compare", *flipped, "--fail-on", "stage:decode", "--fail-on", "top1",
+                     "--fail-on", "top1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == errors.EXIT_DIVERGENCE
+    assert lines[-2].startswith("edgeparity: --fail-on stage:decode passes")
+    assert lines[-1] == "edgeparity: exit 1: --fail-on top1 fails: left vs right: a.jpg top-1 " \
+        "class 3 → 7"
+    assert sum("--fail-on top1" in line for line in lines) == 1  # given twice, said once
+    # The other way round: the failing gate still decides, and is said last.
+    code = cli.main(["compare", *flipped, "--fail-on", "top1", "--fail-on", "stage:decode"])
+    assert code == errors.EXIT_DIVERGENCE
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
+        "edgeparity: exit 1: --fail-on top1 fails")
 
 
 @pytest.mark.parametrize("gate", ["top1", "stage:decode", "any", "top5"])

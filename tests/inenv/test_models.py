@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from edgeparity import demo_model, models, native
+from edgeparity.models import dlr as dlr_module
 from edgeparity.stages import Unavailable, infer_dlr, infer_mxnet, infer_onnxruntime
 from edgeparity.stages.runner import RunnerSettings, model_input
 
@@ -179,7 +180,7 @@ def test_foreign_libdlr_inside_the_artifact_is_refused(tmp_path):
 
 def test_python_m_models_builds_the_demo_artifact_ahead_of_time(tmp_path):
     """The Dockerfiles run ``python3 -m edgeparity.models`` at image build time."""
-    if models.dlr.find_compiler() is None:
+    if dlr_module.find_compiler() is None:
         pytest.skip("no C compiler here to build the demo DLR kernels with")
     env = dict(os.environ, EDGEPARITY_CACHE_DIR=str(tmp_path / "cache"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)

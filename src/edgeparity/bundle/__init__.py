@@ -20,7 +20,7 @@ from .format import SCHEMA, BundleError, is_bundle, refuse_to_replace
 from .reader import Bundle, load, open_array_file
 
 # Writing and digesting arrays needs numpy; opening a bundle does not.
-__getattr__ = lazy_exports(__name__, {
+__getattr__, __dir__ = lazy_exports(__name__, {
     "BundleWriter": ".writer", "clean_leftovers": ".writer",
     "array_digest": "..arrays", "array_stats": "..arrays",
 }, globals())

@@ -2,12 +2,12 @@
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, List
 
 from ..errors import EXIT_ERROR, EXIT_PARITY, UsageError
 from ..text import printable
 from .golden import add_golden_mode_arguments, run_check
-from .options import add_compare_arguments, compare_options, fail_on_gate, report_targets
+from .options import add_compare_arguments, compare_options, fail_on_gates, report_targets
 
 NOT_ESTABLISHED = (
     "edgeparity: parity could not be established: some pipeline stages had nothing to "
@@ -97,7 +97,8 @@ def run_compare(args: argparse.Namespace) -> int:
             # The golden gate has no --fail-on: it fails on any change since the golden.
             raise UsageError("--fail-on {} cannot be used with --golden: the golden gate fails "
                              "on any change since the golden (use --float-tolerance to let "
-                             "float outputs move); drop one of them".format(args.fail_on))
+                             "float outputs move); drop one of them".format(
+                                 " --fail-on ".join(args.fail_on)))
         for option, given in (("--reference", args.reference is not None),
                               ("--heatmaps", args.heatmaps is not None),
                               ("--jobs", args.jobs is not None)):
@@ -115,39 +116,39 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..bundle import BundleError
     from ..compare import Tolerances, compare
 
-    gate = fail_on_gate(args)  # a malformed gate is refused before any bundle is read
+    gates = fail_on_gates(args)  # a malformed gate is refused before any bundle is read
     try:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
         report, heatmaps = compare(args.bundles, args.reference, tolerances,
                                    **compare_options(args))
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
-    return report_and_exit(report, heatmaps, report_targets(args), gate)
+    return report_and_exit(report, heatmaps, report_targets(args), gates)
 
 
-def report_and_exit(report: Any, heatmaps: Any, targets: Any, gate: Any) -> int:
+def report_and_exit(report: Any, heatmaps: Any, targets: Any, gates: Any) -> int:
     """Write the reports; return the exit code, which ``--fail-on`` decides when given.
 
     The last line is what decided the exit code (what a CI log shows last): the report's
-    verdict, or under a gate other than ``any`` the gate's outcome after it. "Parity not
-    established" is said before the report.
+    verdict, or under gates other than ``any`` each gate's outcome after it, the one that
+    decided last. "Parity not established" is said before the report.
     """
-    from ..compare import evaluate, exit_code
+    from ..compare import decide, exit_code
     from ..report.write import write_compare_reports
 
-    gate_line = None
-    if gate.kind != "any":
-        result = evaluate(report, gate)
-        code = result.code
-        gate_line = "edgeparity: exit {}: {}".format(code, printable(result.reason))
+    gate_lines: List[str] = []
+    if [gate.kind for gate in gates] != ["any"]:
+        code, reasons = decide(report, gates)
+        gate_lines = ["edgeparity: {}".format(printable(reason)) for reason in reasons[:-1]]
+        gate_lines.append("edgeparity: exit {}: {}".format(code, printable(reasons[-1])))
     else:
         code = exit_code(report)
         if code == EXIT_ERROR:
             sys.stderr.write(NOT_ESTABLISHED)
             sys.stderr.flush()
     write_compare_reports(report, heatmaps, targets)
-    if gate_line:
+    if gate_lines:
         # Where the summary went: stderr when the JSON report is written to stdout (--json -).
         stream = sys.stderr if targets.json == "-" else sys.stdout
-        print(gate_line, file=stream, flush=True)
+        print("\n".join(gate_lines), file=stream, flush=True)
     return code

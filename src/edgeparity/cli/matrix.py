@@ -9,7 +9,7 @@ from typing import Any
 from .. import defaults
 from ..errors import UsageError
 from .compare import report_and_exit
-from .options import add_compare_arguments, compare_options, fail_on_gate, split_list
+from .options import add_compare_arguments, compare_options, fail_on_gates, split_list
 
 
 def say(message: str) -> None:
@@ -60,7 +60,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    gate = fail_on_gate(args)
+    gates = fail_on_gates(args)
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
     model = matrix_config.chosen_model(config, args.model)
@@ -107,4 +107,4 @@ def run_matrix(args: argparse.Namespace) -> int:
     # Everything else is said before the report, whose last line is the verdict.
     say("compared in {:.0f}s; reports: {}, {}, {}".format(
         time.time() - started, targets.md, targets.html, targets.json))
-    return report_and_exit(report, heatmaps, targets, gate)
+    return report_and_exit(report, heatmaps, targets, gates)

@@ -182,13 +182,14 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     # host-side compare package must not be imported.
     # Default None, not "any": `compare --golden` refuses a --fail-on that was given at all.
     parser.add_argument(
-        "--fail-on", default=None, metavar="GATE",
+        "--fail-on", action="append", default=None, metavar="GATE",
         help="what makes the exit code 1: 'any' divergence (default); 'stage:S' a divergence "
         "at stage S or earlier (decode < preprocess < infer); 'top1' a changed top-1 class; "
         "'[STAGE:]STAT>VALUE' an abs-error statistic of an output over a threshold, STAT one "
-        "of max, mean, p99 (e.g. infer:p99>0.01, decode:max>2). Input files that differ "
-        "always fail; exit 2 when the gate's stages were not compared. Not with compare "
-        "--golden, which fails on any change since the golden",
+        "of max, mean, p99 (e.g. infer:p99>0.01, decode:max>2). Repeatable: exit 1 when any "
+        "of the gates fails. Input files that differ always fail; exit 2 when a gate's "
+        "stages were not compared. Not with compare --golden, which fails on any change "
+        "since the golden",
     )
 
 
@@ -203,15 +204,21 @@ def compare_options(args: argparse.Namespace) -> Dict[str, Any]:
             "want_heatmaps": bool(args.html)}
 
 
-def fail_on_gate(args: argparse.Namespace) -> "Gate":
-    """The parsed --fail-on gate; a UsageError for a malformed one (before anything runs)."""
+def fail_on_gates(args: argparse.Namespace) -> List["Gate"]:
+    """The parsed --fail-on gates (``any`` when none was given), each once; a UsageError for a
+    malformed one (before anything runs)."""
     from ..compare.gates import parse_gate
     from ..errors import UsageError
 
-    try:
-        return parse_gate("any" if args.fail_on is None else args.fail_on)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    gates = []
+    for text in args.fail_on or ["any"]:
+        try:
+            gate = parse_gate(text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if gate not in gates:
+            gates.append(gate)
+    return gates
 
 
 def report_targets(args: argparse.Namespace) -> "Targets":

@@ -16,9 +16,9 @@ renders: ``edgeparity.report`` draws the report.
 """
 
 from .assemble import REPORT_SCHEMA, compare, exit_code
-from .gates import Gate, GateResult, evaluate, parse_gate
+from .gates import Gate, GateResult, decide, evaluate, parse_gate
 from .tolerances import Tolerances
 from .verdicts import overall_verdict
 
-__all__ = ["REPORT_SCHEMA", "Gate", "GateResult", "Tolerances", "compare", "evaluate",
+__all__ = ["REPORT_SCHEMA", "Gate", "GateResult", "Tolerances", "compare", "decide", "evaluate",
            "exit_code", "overall_verdict", "parse_gate"]

@@ -167,8 +167,8 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
         evidence = "they agree on all {}, yet it differs on {} whose inputs were identical on " \
             "both sides{}".format(
                 _isolation_words(isolation), plural(identical_inputs, "image"),
-                " (the other {} that differ got differing inputs)".format(inherited_too)
-                if inherited_too > 1 else " (the other one that differs got differing inputs)"
+                "; the other {} that differ got differing inputs".format(inherited_too)
+                if inherited_too > 1 else "; the other one that differs got differing inputs"
                 if inherited_too else "")
         count = (images - divergent, images)  # the images on which the step agrees
     elif inputs:

@@ -28,7 +28,7 @@ So can ``top1`` or ``STAGE:STAT>VALUE`` when the pipelines lack that stage altog
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE, severity
@@ -109,26 +109,40 @@ class GateResult:
 
 def evaluate(report: Dict[str, Any], gate: Gate) -> GateResult:
     """Apply ``gate`` to a comparison report (schema edgeparity.report/2)."""
-    failures = []  # type: List[str]
+    failures = []  # type: List[Tuple[Any, str]]
     unknown = []  # type: List[str]
     for pair in report["pairs"]:
         name = "{} vs {}".format(pair["reference"], pair["other"])
         if pair.get("input_files_differ"):
-            failures.append("{}: input files differ ({})".format(
-                name, ", ".join(pair["input_files_differ"][:3])))
+            failures.append(((0, len(failures)), "{}: input files differ ({})".format(
+                name, ", ".join(pair["input_files_differ"][:3]))))
             continue
         found = _pair_failures(pair, gate)
-        failures += ["{}: {}".format(name, text) for text in found]
+        failures += [((1, order), "{}: {}".format(name, text)) for order, text in found]
         if not found:
             unknown += ["{}: {}".format(name, text) for text in _not_established(pair, gate)]
     if failures:
+        # Input files that differ first, then the worst of every pair (ties by pair, then name).
+        failures.sort(key=lambda failure: failure[0])
         return GateResult(EXIT_DIVERGENCE, "--fail-on {} fails: {}".format(
-            gate.text, _few(failures)))
+            gate.text, _few([text for _, text in failures])))
     if unknown:
         return GateResult(EXIT_ERROR, "--fail-on {} cannot be decided: {}".format(
             gate.text, _few(unknown)))
     return GateResult(EXIT_PARITY, "--fail-on {} passes{}".format(
         gate.text, _narrower_than_the_verdict(gate, report.get("verdict"))))
+
+
+def decide(report: Dict[str, Any], gates: Sequence[Gate]) -> Tuple[int, List[str]]:
+    """The exit code under all of ``gates`` (``--fail-on`` given several times): 1 when any of
+    them fails, else 2 when any cannot be decided, else 0; and each gate's outcome, the one that
+    decided the code last (what a CI log shows last)."""
+    results = [evaluate(report, gate) for gate in gates]
+    code = next((code for code in (EXIT_DIVERGENCE, EXIT_ERROR)
+                 if any(result.code == code for result in results)), EXIT_PARITY)
+    deciding = next(result for result in results if result.code == code)
+    return code, [result.reason for result in results if result is not deciding] + [
+        deciding.reason]
 
 
 def _narrower_than_the_verdict(gate: Gate, verdict: Optional[str]) -> str:
@@ -148,50 +162,60 @@ def _narrower_than_the_verdict(gate: Gate, verdict: Optional[str]) -> str:
     return ""
 
 
-def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[str]:
-    """What in one pair fails the gate, one phrase per image (empty: the pair passes), in the
-    order the report puts them: the worst images first; for ``top1`` the closest calls first,
-    as the report's cost line; for a statistic the largest value first."""
+def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[Tuple[Any, str]]:
+    """What in one pair fails the gate, one phrase per image at its first failing stage (empty:
+    the pair passes), each with its place in the order the report puts them: the worst images
+    first; for ``top1`` the closest calls first, as the report's cost line; for a statistic the
+    earlier stage, then the larger value first."""
     if gate.kind == "any":
-        return ["{} image(s) diverge".format(sum(len(v) for v in pair[
-            "first_divergent_images"].values()))] if pair["first_divergent_stage"] else []
+        return [(0, "{} image(s) diverge".format(sum(len(v) for v in pair[
+            "first_divergent_images"].values())))] if pair["first_divergent_stage"] else []
     failures = []  # type: List[Tuple[Any, str]]
     impact = pair.get("inference_impact") or {}
     named = {change["image"]: change for change in impact.get("top1_changes") or ()
              if impact.get("labels")}
-    for walk in sorted(pair["images"], key=severity):
-        image = walk["image"]
-        for step in walk["stages"]:
-            if step["stage"] not in gate.scope() and gate.kind != "top1":
-                continue
-            if gate.kind == "stage" and step["verdict"] in (DIFFERENT, ERROR):
-                failures.append((0, "{} diverges at {}".format(image, step["stage"])))
-            elif gate.kind == "top1":
-                if step["verdict"] == ERROR:
-                    failures.append(((1, False, 0.0), "{} has no {} output on one side, so no "
-                                     "class".format(image, step["stage"])))
-                elif step["stage"] == "infer" and (step.get("classification") or {}).get(
-                        "top1_changed"):
-                    classes = step["classification"]
-                    margin = classes.get("margin_reference")
-                    if image in named:  # the model's class names, as the cost line says them
-                        change = named[image]
-                        margin = change["margin"]
-                        text = "{} top-1 {} → {}{}".format(
-                            image, change["reference_label"], change["other_label"],
-                            "" if margin is None else " (margin {:.3g})".format(margin))
-                    else:
-                        text = "{} top-1 class {} → {}".format(
-                            image, classes["top1_reference"], classes["top1_other"])
-                    failures.append(((0, margin is None, margin or 0.0), text))
-            elif gate.kind == "stat":
-                value = _statistic(step, str(gate.stat))
-                if value is not None and (value >= gate.threshold if gate.inclusive
-                                          else value > gate.threshold):
-                    failures.append((-value, "{} {} {} abs error {}".format(
-                        image, step["stage"], gate.stat, _number(value))))
-    failures.sort(key=lambda failure: failure[0])  # stable: ties stay worst first
-    return [text for _, text in failures]
+    for walk in pair["images"]:
+        failure = _image_failure(walk, gate, named)
+        if failure:
+            failures.append(failure)
+    return failures
+
+
+def _image_failure(walk: Dict[str, Any], gate: Gate,
+                   named: Dict[str, Dict[str, Any]]) -> Optional[Tuple[Any, str]]:
+    """The first step of one image that fails the gate, as (order, phrase), or None."""
+    image = walk["image"]
+    for step in walk["stages"]:
+        if step["stage"] not in gate.scope() and gate.kind != "top1":
+            continue
+        if gate.kind == "stage" and step["verdict"] in (DIFFERENT, ERROR):
+            return severity(walk), "{} diverges at {}".format(image, step["stage"])
+        if gate.kind == "top1":
+            if step["verdict"] == ERROR:
+                return ((1, False, 0.0, image), "{} has no {} output on one side, so no "
+                        "class".format(image, step["stage"]))
+            if step["stage"] == "infer" and (step.get("classification") or {}).get(
+                    "top1_changed"):
+                classes = step["classification"]
+                margin = classes.get("margin_reference")
+                if image in named:  # the model's class names, as the cost line says them
+                    change = named[image]
+                    margin = change["margin"]
+                    text = "{} top-1 {} → {}{}".format(
+                        image, change["reference_label"], change["other_label"],
+                        "" if margin is None else " (margin {:.3g})".format(margin))
+                else:
+                    text = "{} top-1 class {} → {}".format(
+                        image, classes["top1_reference"], classes["top1_other"])
+                return (0, margin is None, margin or 0.0, image), text
+        if gate.kind == "stat":
+            value = _statistic(step, str(gate.stat))
+            if value is not None and (value >= gate.threshold if gate.inclusive
+                                      else value > gate.threshold):
+                # Values of different stages are in different units: stage order first.
+                return ((STAGES.index(step["stage"]), -value, image), "{} {} {} abs error "
+                        "{}".format(image, step["stage"], gate.stat, _number(value)))
+    return None
 
 
 def _not_established(pair: Dict[str, Any], gate: Gate) -> List[str]:

@@ -164,6 +164,8 @@ class Comparator:
             return
         import multiprocessing  # here: a compare whose digests all match starts no pool
 
+        from .. import diffstats  # noqa: F401  (numpy too) imported once, shared by the workers
+
         global _WORKER
         _WORKER = self  # forked workers inherit it: no bundle is pickled
         context = multiprocessing.get_context("fork")

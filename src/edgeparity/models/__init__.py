@@ -27,7 +27,7 @@ from .declaration import (
 
 # What compare reads (declarations, labels) is imported above; finding a model's files and
 # DLR artifacts (subprocess, zipfile, tempfile, the demo model) only when asked for.
-__getattr__ = lazy_exports(__name__, dict(
+__getattr__, __dir__ = lazy_exports(__name__, dict(
     {name: ".dlr" for name in (
         "DEMO_BUILD_INFO", "DEMO_KERNEL_CFLAGS", "build_demo_dlr_artifact",
         "check_shared_library", "demo_dlr_build_info", "dlr_artifact_files", "dlr_graph_inputs",
