@@ -237,6 +237,33 @@ def test_several_gates_all_apply_and_the_deciding_one_is_said_last(flipped, caps
         "edgeparity: exit 1: --fail-on top1 fails")
 
 
+def test_the_gates_decision_is_in_the_report_files_too(flipped, tmp_path, capsys):
+    # A job summary headed DIVERGENCE under a job that passed must say why it passed.
+    import json
+
+    import jsonschema
+    from test_report_json import shipped_schema
+
+    out = {kind: tmp_path / "r.{}".format(kind) for kind in ("json", "md", "html")}
+    code = cli.main(["compare", *flipped, "--fail-on", "stage:decode", "--json", str(out["json"]),
+                     "--md", str(out["md"]), "--html", str(out["html"])])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == errors.EXIT_PARITY and last.startswith("edgeparity: exit 0: ")
+    report = json.loads(out["json"].read_text())
+    assert report["verdict"] == "divergence"
+    assert report["gate"] == {"fail_on": ["stage:decode"], "exit_code": 0,
+                              "outcomes": [last[len("edgeparity: exit 0: "):]]}
+    assert list(jsonschema.Draft202012Validator(shipped_schema()).iter_errors(report)) == []
+    markdown = out["md"].read_text()
+    assert "**Exit code 0** under `--fail-on stage:decode`:" in markdown
+    assert "- --fail-on stage:decode passes (it looks only at decode;" in markdown
+    assert "Exit code <b>0</b> under <code>--fail-on stage:decode</code>" in out[
+        "html"].read_text()
+    # Without --fail-on the exit code is the verdict's: nothing to add.
+    cli.main(["compare", *flipped, "--json", str(out["json"])])
+    assert "gate" not in json.loads(out["json"].read_text())
+
+
 @pytest.mark.parametrize("gate", ["top1", "stage:decode", "any", "top5"])
 def test_fail_on_with_golden_is_refused_not_ignored(flipped, tmp_path, capsys, gate):
     # The golden gate fails on any change; a --fail-on given with --golden would be silently

@@ -141,6 +141,9 @@ def report_and_exit(report: Any, heatmaps: Any, targets: Any, gates: Any) -> int
         code, reasons = decide(report, gates)
         gate_lines = ["edgeparity: {}".format(printable(reason)) for reason in reasons[:-1]]
         gate_lines.append("edgeparity: exit {}: {}".format(code, printable(reasons[-1])))
+        # In the files too: a job summary headed DIVERGENCE under a passing job says why.
+        report["gate"] = {"fail_on": [gate.text for gate in gates], "exit_code": code,
+                          "outcomes": reasons}
     else:
         code = exit_code(report)
         if code == EXIT_ERROR:

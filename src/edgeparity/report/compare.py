@@ -220,6 +220,13 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
     icon = {"divergence": "❌", "incomplete": "⚠️"}.get(report["verdict"], "✅")
     out.append("## {} edgeparity: {}".format(icon, report["verdict"]))
     out.append("")
+    gate = report.get("gate")
+    if gate:  # what decided the job's exit code, when --fail-on did
+        out.append("**Exit code {}** under {}:".format(
+            gate["exit_code"], " ".join(md_code("--fail-on " + text) for text in gate["fail_on"])))
+        out.append("")
+        out += ["- {}".format(md(reason)) for reason in gate["outcomes"]]
+        out.append("")
     out.append(
         "Reference: **{}** · tolerances {}".format(md(report["reference"]),
                                                    md(tolerance_text(report)))

@@ -50,6 +50,12 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, DiffView],
         "<p class='sub'>Reference <b>{}</b>; tolerances {}.</p>".format(
             esc(report["reference"]), esc(tolerance_text(report))),
     ]
+    gate = report.get("gate")
+    if gate:  # what decided the exit code, when --fail-on did
+        parts.append("<p class='sub'>Exit code <b>{}</b> under {}:</p><ul>{}</ul>".format(
+            gate["exit_code"], " ".join("<code>--fail-on {}</code>".format(esc(text))
+                                        for text in gate["fail_on"]),
+            "".join("<li>{}</li>".format(esc(reason)) for reason in gate["outcomes"])))
     if len(report["pairs"]) > 1:
         parts.append(_pairs_table(report))
     parts.append(_environments_table(report))
