@@ -230,11 +230,42 @@ def test_several_gates_all_apply_and_the_deciding_one_is_said_last(flipped, caps
     assert lines[-1] == "edgeparity: exit 1: --fail-on top1 fails: left vs right: a.jpg top-1 " \
         "class 3 → 7"
     assert sum("--fail-on top1" in line for line in lines) == 1  # given twice, said once
+    # Gates that all pass are said in the order given.
+    code = cli.main(["compare", *flipped, "--fail-on", "stage:decode", "--fail-on", "decode:max>0"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == errors.EXIT_PARITY
+    assert lines[-2].startswith("edgeparity: --fail-on stage:decode passes")
+    assert lines[-1].startswith("edgeparity: exit 0: --fail-on decode:max>0 passes")
     # The other way round: the failing gate still decides, and is said last.
     code = cli.main(["compare", *flipped, "--fail-on", "top1", "--fail-on", "stage:decode"])
     assert code == errors.EXIT_DIVERGENCE
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
         "edgeparity: exit 1: --fail-on top1 fails")
+
+
+def test_a_failing_gate_decides_over_one_that_cannot_be_decided(tmp_path, capsys):
+    # Decode-only captures whose pixels differ: stage:decode fails, top1 cannot be decided
+    # (nothing ran inference). Exit 1 in either order, the failing gate said last.
+    left = make_bundle(tmp_path / "left", "left", PIXELS, None, None)
+    right = make_bundle(tmp_path / "right", "right", PIXELS + 1, None, None)
+    for gates in (["top1", "stage:decode"], ["stage:decode", "top1"]):
+        code = cli.main(["compare", left, right] + [x for g in gates for x in ("--fail-on", g)])
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert code == errors.EXIT_DIVERGENCE
+        assert lines[-2].startswith("edgeparity: --fail-on top1 cannot be decided")
+        assert lines[-1].startswith("edgeparity: exit 1: --fail-on stage:decode fails")
+
+
+def test_failures_of_several_pairs_are_ordered_together(tmp_path, capsys):
+    # One reference, two others: the pair listed second holds the larger difference.
+    left = make_bundle(tmp_path / "left", "left", PIXELS, TENSOR, logits(3))
+    near = make_bundle(tmp_path / "near", "near", PIXELS + 1, TENSOR, logits(3))
+    far = make_bundle(tmp_path / "far", "far", PIXELS + 9, TENSOR, logits(3))
+    code = cli.main(["compare", left, near, far, "--fail-on", "decode:max>0"])
+    assert code == errors.EXIT_DIVERGENCE
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "edgeparity: exit 1: --fail-on decode:max>0 fails: left vs far: a.jpg decode max abs "
+        "error 9; left vs near: a.jpg decode max abs error 1")
 
 
 def test_the_gates_decision_is_in_the_report_files_too(flipped, tmp_path, capsys):

@@ -36,9 +36,11 @@ def scores(top, runner_up, margin):
 
 
 def make_bundle(path, name, logits_by_image, model, pixels=PIXELS):
+    """``pixels``: every image's decoded pixels, or {image: pixels}."""
     writer = BundleWriter(str(path))
     for image, logits in sorted(logits_by_image.items()):
-        for chain, array in zip(CHAINS, (pixels, TENSOR, logits)):
+        decoded = pixels[image] if isinstance(pixels, dict) else pixels
+        for chain, array in zip(CHAINS, (decoded, TENSOR, logits)):
             stage, _, impl = chain.split(">")[-1].partition("=")
             writer.add_record({"key": "{}|{}".format(image, chain), "image": image,
                                "chain": chain, "stage": stage, "impl": impl, "mode": "e2e",
@@ -179,6 +181,20 @@ def test_labels_for_another_number_of_classes_are_not_used(tmp_path):
     assert impact["labels_note"] == ("the model declares 11 labels for 10 classes: classes are "
                                      "named by index")
     assert impact["top1_changes"][0]["reference_label"] == "class 2"
+
+
+def test_a_statistic_gate_lists_the_earlier_stage_first_whatever_the_values(tmp_path, capsys):
+    # a.jpg differs at decode by 1 level; b.jpg decodes identically and differs only in its
+    # logits, by 2. Pixel levels and logits are different units: decode comes first.
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
+    logits = {"a.jpg": scores(2, 3, 0.25), "b.jpg": scores(4, 5, 1.0)}
+    cloud = make_bundle(tmp_path / "cloud", "cloud", logits, model)
+    edge = make_bundle(tmp_path / "edge", "edge", dict(logits, **{"b.jpg": scores(4, 5, 3.0)}),
+                       model, pixels={"a.jpg": PIXELS + 1, "b.jpg": PIXELS})
+    assert cli.main(["compare", cloud, edge, "--fail-on", "max>0.4"]) == errors.EXIT_DIVERGENCE
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "edgeparity: exit 1: --fail-on max>0.4 fails: cloud vs edge: a.jpg decode max abs error "
+        "1; cloud vs edge: b.jpg infer max abs error 2")
 
 
 def test_identical_inference_says_nothing_about_labels(tmp_path, capsys):

@@ -370,7 +370,11 @@ def test_numpy_version_falls_back_to_numpy_itself_unless_one_metadata_folder_nam
     assert found == "{} 1.9.1".format(expected)  # importing it: what numpy itself says
 
 
-@pytest.mark.parametrize("error", ["ImportError('broken build')", "RuntimeError('broken build')"])
+@pytest.mark.parametrize("error", [
+    "ImportError('broken build')", "RuntimeError('broken build')",
+    # numpy's own message: a banner of advice, the cause on its "Original error was:" line
+    "ImportError('\\n\\nIMPORTANT: PLEASE READ THIS FOR ADVICE\\n...\\n"
+    "Original error was: broken build\\n')"])
 def test_capture_with_a_numpy_that_fails_to_import_says_so_in_one_line(tmp_path, error):
     # Its metadata folder says 2.4.6, but the package itself cannot be imported: capture needs
     # numpy at once, so it imports it to check it instead of trusting the metadata.

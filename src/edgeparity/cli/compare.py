@@ -97,8 +97,8 @@ def run_compare(args: argparse.Namespace) -> int:
             # The golden gate has no --fail-on: it fails on any change since the golden.
             raise UsageError("--fail-on {} cannot be used with --golden: the golden gate fails "
                              "on any change since the golden (use --float-tolerance to let "
-                             "float outputs move); drop one of them".format(
-                                 " --fail-on ".join(args.fail_on)))
+                             "float outputs move); drop --fail-on or --golden".format(
+                                 " --fail-on ".join(dict.fromkeys(args.fail_on))))
         for option, given in (("--reference", args.reference is not None),
                               ("--heatmaps", args.heatmaps is not None),
                               ("--jobs", args.jobs is not None)):

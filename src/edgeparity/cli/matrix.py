@@ -54,13 +54,13 @@ def run_matrix(args: argparse.Namespace) -> int:
     from ..matrix.run import choose_backend, make_backend, run_all
     from ..report.write import Targets
 
+    gates = fail_on_gates(args)  # before anything else: a typo costs seconds, not a run
     config = matrix_config.load(args.config)
     try:
         # Before any build: a typo here should cost seconds, not a matrix run.
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    gates = fail_on_gates(args)
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
     model = matrix_config.chosen_model(config, args.model)

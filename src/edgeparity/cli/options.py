@@ -70,8 +70,12 @@ def _numpy_import_failure() -> Optional[str]:
     except Exception as exc:  # a broken build raises anything: RuntimeError, SyntaxError...
         if isinstance(exc, ImportError) and exc.name == "numpy":
             return None  # not installed
-        lines = str(exc).strip().splitlines()  # numpy's own advice runs to many lines
-        return "{}: {}".format(type(exc).__name__, lines[0] if lines else "")
+        # numpy's own message is a banner of advice with the cause on its "Original error
+        # was:" line; another message's last line says most.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = next((line.split(":", 1)[1].strip() for line in lines
+                      if line.startswith("Original error was:")), lines[-1] if lines else "")
+        return "{}: {}".format(type(exc).__name__, cause)
     return None
 
 

@@ -140,7 +140,8 @@ def decide(report: Dict[str, Any], gates: Sequence[Gate]) -> Tuple[int, List[str
     results = [evaluate(report, gate) for gate in gates]
     code = next((code for code in (EXIT_DIVERGENCE, EXIT_ERROR)
                  if any(result.code == code for result in results)), EXIT_PARITY)
-    deciding = next(result for result in results if result.code == code)
+    # The last of those that decided: the others keep the order they were given in.
+    deciding = [result for result in results if result.code == code][-1]
     return code, [result.reason for result in results if result is not deciding] + [
         deciding.reason]
 
