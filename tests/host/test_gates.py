@@ -133,7 +133,10 @@ def test_top1_without_inference_cannot_be_decided(tmp_path, capsys):
             "pipeline": {"decode": "pillow"},
             "implementations": {"decode/pillow": {"status": "available"}}})
     code, err = gate_exit(pixels_only["left"], pixels_only["right"], "top1", capsys)
-    assert code == errors.EXIT_ERROR and "cannot be decided" in err
+    assert code == errors.EXIT_ERROR and next(
+        line for line in err.splitlines() if "cannot be decided" in line) == (
+        "edgeparity: exit 2: --fail-on top1 cannot be decided: left vs right: infer: neither "
+        "side ran it (left: decode=pillow; right: decode=pillow)")
     assert gate_exit(pixels_only["left"], pixels_only["right"], "stage:decode",
                      capsys)[0] == errors.EXIT_PARITY
     # Stages neither pipeline has cannot fail an unqualified gate, but a named one is unknown.

@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE, severity
-from ..stages.pipeline import STAGES
+from ..stages.pipeline import STAGES, format_pipeline
 
 # --fail-on STAT names -> the statistic of diffstats.difference_stats they read.
 STATISTICS = {"max": "max_abs_error", "mean": "mean_abs_error", "p99": "p99_abs_error"}
@@ -230,8 +230,7 @@ def _not_established(pair: Dict[str, Any], gate: Gate) -> List[str]:
         if summary is None and gate.kind != "top1" and not (gate.kind == "stat" and gate.stage):
             continue  # neither pipeline has the stage (e.g. a decode-only capture): nothing to fail
         if summary is None or summary.get("compared", summary["images"]) == 0:
-            reasons.append((summary or {}).get("unavailable")
-                           or "{}: no outputs to compare".format(stage))
+            reasons.append((summary or {}).get("unavailable") or _no_outputs(pair, stage))
     if pair.get("unreadable_on_both_sides"):
         reasons.append("image files unreadable on both sides: {}".format(
             ", ".join(pair["unreadable_on_both_sides"][:3])))
@@ -244,6 +243,17 @@ def _not_established(pair: Dict[str, Any], gate: Gate) -> List[str]:
             reasons.append("inference outputs are not N x classes logits ({})".format(
                 ", ".join(blind[:3])))
     return reasons
+
+
+def _no_outputs(pair: Dict[str, Any], stage: str) -> str:
+    """Why a stage has no outputs to compare: neither pipeline has it (e.g. two decode-only
+    captures under ``top1``), said with the pipelines; else plainly."""
+    pipelines = pair.get("pipelines") or {}
+    if pipelines and all(stage not in pipeline for pipeline in pipelines.values()):
+        return "{}: neither side ran it ({})".format(stage, "; ".join(
+            "{}: {}".format(label, format_pipeline(pipeline) or "nothing")
+            for label, pipeline in pipelines.items()))
+    return "{}: no outputs to compare".format(stage)
 
 
 def _steps(pair: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]:
