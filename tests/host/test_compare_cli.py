@@ -336,3 +336,20 @@ def test_compare_leaves_the_garbage_collector_as_it_found_it(here_bundle, tmp_pa
         assert not gc.isenabled() and gc.get_freeze_count() == 0
     finally:
         gc.enable()
+
+
+def test_one_bundle_read_two_ways_counts_no_outputs_of_the_same_name(here_bundle, tmp_path,
+                                                                     capsys):
+    # Both sides are the same records: "N identical" would say nothing about the pipelines.
+    cli.main(["compare", here_bundle, here_bundle + "@decode=pillow-exif", "--json",
+              str(tmp_path / "r.json"), "--md", str(tmp_path / "r.md")])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "compared outputs of the same name: none (one bundle read two ways: they are the " \
+        "same files)" in out
+    assert "Compared outputs of the same name: none" in (tmp_path / "r.md").read_text()
+    like_for_like = json.loads((tmp_path / "r.json").read_text())["pairs"][0]["like_for_like"]
+    assert like_for_like["same_bundle"] is True
+    copy = shutil.copytree(here_bundle, str(tmp_path / "copy"))
+    cli.main(["compare", here_bundle, copy, "--json", str(tmp_path / "r.json")])
+    like_for_like = json.loads((tmp_path / "r.json").read_text())["pairs"][0]["like_for_like"]
+    assert "same_bundle" not in like_for_like and like_for_like["counts"]["identical"] > 0

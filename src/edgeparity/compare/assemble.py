@@ -164,6 +164,7 @@ def compare_pair(
     ones are "not compared", saying why."""
     later_stages = []  # type: List[str]
     deployed = (dict(reference.pipeline), dict(other.pipeline))
+    same_bundle = reference.bundle is other.bundle  # one bundle read two ways
     set_aside = 0  # outputs both sides captured at the stages left out
     if incomparable:
         kept = STAGES[:STAGES.index(incomparable.last_compared) + 1]
@@ -271,6 +272,7 @@ def compare_pair(
             "records": records,
             "missing_in": {label: list(why) for label, why in not_run.items()},
             "not_run_why": not_run,
+            **({"same_bundle": True} if same_bundle else {}),
         },
         "isolation": isolation,
     }

@@ -90,9 +90,13 @@ COUNT_WORDS = (
 )
 
 
-def record_counts(counts: Dict[str, int]) -> str:
+def record_counts(like_for_like: Dict[str, Any]) -> str:
     """'compared 119 outputs of the same name on both sides: 26 identical, ...; 264 not captured
     on one side' (the total counts only what both sides captured)."""
+    if like_for_like.get("same_bundle"):  # the same records on both sides: always identical
+        return "compared outputs of the same name: none (one bundle read two ways: they are " \
+            "the same files)"
+    counts = like_for_like["counts"]
     aside = ("missing", "not_compared")  # not part of the total compared
     total = sum(n for key, n in counts.items() if key not in aside)
     parts = ["{} {}".format(counts[key], words) for key, words in COUNT_WORDS if counts.get(key)]
@@ -174,7 +178,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
                     "reference_error") or ""
                 add("    {} ".format(record["verdict"]), "{}  {}".format(record["key"], detail),
                     8)
-        add("  ", record_counts(pair["like_for_like"]["counts"]), 4)
+        add("  ", record_counts(pair["like_for_like"]), 4)
     lines.append("")
     add("", verdict_line(report), 2)
     if colour:
@@ -280,7 +284,7 @@ def markdown(report: Dict[str, Any], max_images: int = MARKDOWN_IMAGES) -> str:
                 out.append("… and {} more (every change is in the JSON report).".format(
                     len(changes) - max_images))
         out.append("")
-        counts = record_counts(pair["like_for_like"]["counts"])
+        counts = record_counts(pair["like_for_like"])
         out.append(md(counts[:1].upper() + counts[1:]) + ".")
         rows = sorted((w for w in pair["images"] if w["first_divergent_stage"]), key=severity)
         if rows:

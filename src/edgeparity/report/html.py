@@ -107,7 +107,7 @@ def _headline_box(pair: Dict[str, Any]) -> str:
     # The terminal's last lines of a pair too, in its words: what did not run on one side and
     # why, and the like-for-like counts ("compared N outputs of the same name on both sides:
     # ...").
-    counted, _, counts = record_counts(pair["like_for_like"]["counts"]).partition(": ")
+    counted, _, counts = record_counts(pair["like_for_like"]).partition(": ")
     facts = before + after + not_run(pair) + [(counted, counts)]
     items = "".join("<dt>{}</dt><dd>{}</dd>".format(esc(label), esc(text))
                     for label, text in facts)
