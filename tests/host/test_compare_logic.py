@@ -161,8 +161,8 @@ def test_inherited_first_divergence_advice_follows_its_evidence(tmp_path):
     assert pair["advice"] == [{
         "text": "the preprocess step agrees on all 2 canonical inputs and 1 probe: the "
                 "difference comes from the within-tolerance change upstream (the decode outputs "
-                "it gets): accept the difference with --tolerance preprocess:ATOL, or make "
-                "decode identical on both sides",
+                "it gets): accept the difference with --tolerance preprocess:1 (the largest "
+                "absolute error here is 1), or make decode identical on both sides",
         "agree": 3, "images": 3}]
 
 
@@ -208,6 +208,9 @@ def test_later_stage_advice_counts_what_agrees():
         "inputs were identical on both sides; the other one that differs got differing inputs"]
     advice = later_stage_advice("infer", ("dlr", "dlr"), {}, 3, 10)
     assert (advice["agree"], advice["images"]) == (7, 10)
+    # With the largest error known, the tolerance that accepts it is named (rounded up).
+    assert later_stage_advice("infer", ("mxnet", "dlr"), {}, 3, 10, None, 9.12e-6)[
+        "text"].endswith("--tolerance infer:9.2e-06 (the largest absolute error here is 9.12e-06)")
 
 
 def test_what_did_not_run_on_one_side_says_why_not_always_not_installed(tmp_path):

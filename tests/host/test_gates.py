@@ -389,3 +389,19 @@ def test_an_inclusive_threshold_is_said_as_such(tmp_path, capsys):
     assert code == errors.EXIT_PARITY and (
         "edgeparity: exit 0: --fail-on infer:max>=0.6 passes (it fails only at or above 0.6; "
         "the verdict above counts any difference)\n") in out
+
+
+def test_the_tolerance_the_advice_names_accepts_the_difference(flipped, tmp_path, capsys):
+    # The logits differ by at most 4.7 (classes 3 and 7): the advice names that tolerance,
+    # and a compare run with it finds every output within tolerance.
+    import json
+
+    out = tmp_path / "r.json"
+    assert cli.main(["compare", *flipped, "--json", str(out)]) == errors.EXIT_DIVERGENCE
+    [advice] = json.loads(out.read_text())["pairs"][0]["advice"]
+    assert advice["text"].endswith(
+        "or accept the difference with --tolerance infer:4.7 (the largest absolute error here "
+        "is 4.7)")
+    capsys.readouterr()
+    assert cli.main(["compare", *flipped, "--tolerance", "infer:4.7"]) == errors.EXIT_PARITY
+    assert cli.main(["compare", *flipped, "--tolerance", "infer:4.6"]) == errors.EXIT_DIVERGENCE

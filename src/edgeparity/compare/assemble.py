@@ -4,13 +4,22 @@
 
 import copy
 import gc
+import math
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__, defaults
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
-from ..record_verdicts import BOTH_ERROR, ERROR, IDENTICAL, MISSING, SKIPPED, WITHIN_TOLERANCE
+from ..record_verdicts import (
+    BOTH_ERROR,
+    DIFFERENT,
+    ERROR,
+    IDENTICAL,
+    MISSING,
+    SKIPPED,
+    WITHIN_TOLERANCE,
+)
 from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
@@ -239,7 +248,7 @@ def compare_pair(
                             [image for image in images if image not in differing_files],
                             isolation, sum(1 for walk in same_files
                                            if walk["first_divergent_stage"] == first_stage),
-                            inherited)
+                            inherited, _largest_error(same_files, first_stage))
     pair = {
         "reference": reference.label,
         "other": other.label,
@@ -277,6 +286,16 @@ def compare_pair(
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
+
+
+def _largest_error(walks: List[Dict[str, Any]], stage: Optional[str]) -> Optional[float]:
+    """The largest absolute error of ``stage``'s differing outputs along the walks, or None
+    (none, or one that is not a finite positive number: no tolerance accepts it)."""
+    errors = [step.get("max_abs_error") for walk in walks for step in walk["stages"]
+              if step["stage"] == stage and step["verdict"] == DIFFERENT]
+    if not errors or not all(isinstance(e, (int, float)) and 0 < e < math.inf for e in errors):
+        return None
+    return float(max(errors))
 
 
 def _up_to(endpoint: Endpoint, stages: Sequence[str]) -> Endpoint:

@@ -39,9 +39,11 @@ def jpeg_build(endpoint: Endpoint) -> Optional[str]:
 
 def findings(comparator: Comparator, stage: Optional[str], images: List[str],
              isolation: Dict[str, Dict[str, Any]], divergent: int = 0,
-             inherited: Optional[int] = None) -> Dict[str, Any]:
+             inherited: Optional[int] = None,
+             largest_error: Optional[float] = None) -> Dict[str, Any]:
     """{causes, also_differs, advice, differences} for a divergence first seen at ``stage``
-    (on ``divergent`` of ``images``, ``inherited`` of them with the origin 'inherited')."""
+    (on ``divergent`` of ``images``, ``inherited`` of them with the origin 'inherited';
+    ``largest_error``: the largest absolute error of its differing outputs, when finite)."""
     if stage is None:
         return {"causes": [], "also_differs": [], "advice": [], "differences": []}
     if stage == "decode":
@@ -51,8 +53,14 @@ def findings(comparator: Comparator, stage: Optional[str], images: List[str],
              str(comparator.other.pipeline.get(stage)))
     return {"causes": causes, "also_differs": also,
             "advice": [later_stage_advice(stage, impls, isolation.get(stage) or {},
-                                          divergent, len(images), inherited)],
+                                          divergent, len(images), inherited, largest_error)],
             "differences": []}
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to two significant digits (0.5172 -> 0.52, 9.12e-06 -> 9.2e-06)."""
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return float("{:.2g}".format(math.ceil(round(value / step, 9)) * step))
 
 
 def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], List[str]]:
@@ -142,17 +150,21 @@ def _isolation_words(isolation: Dict[str, Any], short: bool = False) -> str:
 
 
 def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
-                       divergent: int, images: int,
-                       inherited: Optional[int] = None) -> Dict[str, Any]:
+                       divergent: int, images: int, inherited: Optional[int] = None,
+                       largest_error: Optional[float] = None) -> Dict[str, Any]:
     """Align what differs in the stage, or accept the difference; the canonical inputs (and
     probes) are the evidence when there are any. When the stage agrees on all of them, the
     difference came from upstream (its inputs differed within tolerance): the step itself is
     not asked to change. An implementation already the same on both sides is never asked to
     change. ``agree`` of ``images`` is the count the advice rests on. ``inherited``: how many
     of the ``divergent`` images got differing inputs (None: all of them, as far as known); an
-    image whose inputs were identical yet differs shows the step itself computes differently."""
+    image whose inputs were identical yet differs shows the step itself computes differently.
+    ``largest_error``: the largest absolute error of the stage's differing outputs; the
+    tolerance that accepts them all is then named (rounded up to two digits)."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
-    accept = "accept the difference with --tolerance {}:ATOL".format(stage)
+    accept = "accept the difference with --tolerance {}:{}".format(
+        stage, "ATOL" if largest_error is None else "{:g} (the largest absolute error "
+        "here is {:.4g})".format(_round_up(largest_error), largest_error))
     identical_inputs = divergent - inherited if inherited is not None else 0
     if inputs and agree == inputs and not identical_inputs:
         upstream = STAGES[STAGES.index(stage) - 1] if stage in STAGES[1:] else "upstream"
