@@ -345,7 +345,7 @@ def test_one_bundle_read_two_ways_counts_no_outputs_of_the_same_name(here_bundle
               str(tmp_path / "r.json"), "--md", str(tmp_path / "r.md")])
     out = " ".join(capsys.readouterr().out.split())
     assert "compared outputs of the same name: none (one bundle read two ways: they are the " \
-        "same files)" in out
+        "same records)" in out
     assert "Compared outputs of the same name: none" in (tmp_path / "r.md").read_text()
     like_for_like = json.loads((tmp_path / "r.json").read_text())["pairs"][0]["like_for_like"]
     assert like_for_like["same_bundle"] is True

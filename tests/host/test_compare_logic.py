@@ -162,7 +162,7 @@ def test_inherited_first_divergence_advice_follows_its_evidence(tmp_path):
         "text": "the preprocess step agrees on all 2 canonical inputs and 1 probe: the "
                 "difference comes from the within-tolerance change upstream (the decode outputs "
                 "it gets): accept the difference with --tolerance preprocess:1 (the largest "
-                "absolute error here is 1), or make decode identical on both sides",
+                "absolute error here: preprocess 1), or make decode identical on both sides",
         "agree": 3, "images": 3}]
 
 
@@ -209,8 +209,9 @@ def test_later_stage_advice_counts_what_agrees():
     advice = later_stage_advice("infer", ("dlr", "dlr"), {}, 3, 10)
     assert (advice["agree"], advice["images"]) == (7, 10)
     # With the largest error known, the tolerance that accepts it is named (rounded up).
-    assert later_stage_advice("infer", ("mxnet", "dlr"), {}, 3, 10, None, 9.12e-6)[
-        "text"].endswith("--tolerance infer:9.2e-06 (the largest absolute error here is 9.12e-06)")
+    assert later_stage_advice("infer", ("mxnet", "dlr"), {}, 3, 10, None, {"infer": 9.12e-6})[
+        "text"].endswith("--tolerance infer:9.2e-06 (the largest absolute error here: infer "
+                         "9.12e-06)")
 
 
 def test_what_did_not_run_on_one_side_says_why_not_always_not_installed(tmp_path):

@@ -400,8 +400,8 @@ def test_the_tolerance_the_advice_names_accepts_the_difference(flipped, tmp_path
     assert cli.main(["compare", *flipped, "--json", str(out)]) == errors.EXIT_DIVERGENCE
     [advice] = json.loads(out.read_text())["pairs"][0]["advice"]
     assert advice["text"].endswith(
-        "or accept the difference with --tolerance infer:4.7 (the largest absolute error here "
-        "is 4.7)")
+        "or accept the difference with --tolerance infer:4.7 (the largest absolute error here: "
+        "infer 4.7)")
     capsys.readouterr()
     assert cli.main(["compare", *flipped, "--tolerance", "infer:4.7"]) == errors.EXIT_PARITY
     assert cli.main(["compare", *flipped, "--tolerance", "infer:4.6"]) == errors.EXIT_DIVERGENCE

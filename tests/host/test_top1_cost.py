@@ -35,12 +35,13 @@ def scores(top, runner_up, margin):
     return row
 
 
-def make_bundle(path, name, logits_by_image, model, pixels=PIXELS):
-    """``pixels``: every image's decoded pixels, or {image: pixels}."""
+def make_bundle(path, name, logits_by_image, model, pixels=PIXELS, tensor=TENSOR):
+    """``pixels``: every image's decoded pixels, or {image: pixels}; ``tensor`` likewise."""
     writer = BundleWriter(str(path))
     for image, logits in sorted(logits_by_image.items()):
         decoded = pixels[image] if isinstance(pixels, dict) else pixels
-        for chain, array in zip(CHAINS, (decoded, TENSOR, logits)):
+        preprocessed = tensor[image] if isinstance(tensor, dict) else tensor
+        for chain, array in zip(CHAINS, (decoded, preprocessed, logits)):
             stage, _, impl = chain.split(">")[-1].partition("=")
             writer.add_record({"key": "{}|{}".format(image, chain), "image": image,
                                "chain": chain, "stage": stage, "impl": impl, "mode": "e2e",
@@ -195,6 +196,55 @@ def test_a_statistic_gate_lists_the_earlier_stage_first_whatever_the_values(tmp_
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
         "edgeparity: exit 1: --fail-on max>0.4 fails: cloud vs edge: a.jpg decode max abs error "
         "1; cloud vs edge: b.jpg infer max abs error 2")
+
+
+def _advice_and_exit_code(tmp_path, cloud, edge, *options):
+    out = tmp_path / "r.json"
+    code = cli.main(["compare", cloud, edge, "--json", str(out)] + list(options))
+    return json.loads(out.read_text())["pairs"][0]["advice"][0]["text"], code
+
+
+def test_the_named_tolerance_accepts_what_an_rtol_let_through_too(tmp_path, capsys):
+    # Under --tolerance infer:0:1 a.jpg's 3.0 is within tolerance (|reference| 4.25) and b.jpg's
+    # 1.0 is not (on a reference value of 0). The tolerance named must accept both, whatever
+    # rtol the next run uses.
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
+    b_edge = scores(4, 5, 0.5)
+    b_edge[0, 0] = 1.0
+    cloud = make_bundle(tmp_path / "c", "cloud", {"a.jpg": scores(2, 3, 0.25),
+                                                 "b.jpg": scores(4, 5, 0.5)}, model)
+    edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": scores(2, 3, 3.25), "b.jpg": b_edge},
+                       model)
+    text, code = _advice_and_exit_code(tmp_path, cloud, edge, "--tolerance", "infer:0:1")
+    assert code == errors.EXIT_DIVERGENCE
+    assert text.endswith("--tolerance infer:3 (the largest absolute error here: infer 3)")
+    capsys.readouterr()
+    assert cli.main(["compare", cloud, edge, "--tolerance", "infer:3"]) == errors.EXIT_PARITY
+
+
+def test_a_difference_through_two_stages_names_both_tolerances(tmp_path, capsys):
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
+    logits = {"a.jpg": scores(2, 3, 0.5)}
+    cloud = make_bundle(tmp_path / "c", "cloud", logits, model, tensor=np.zeros_like(TENSOR))
+    edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": scores(2, 3, 0.75)}, model,
+                       tensor=np.full_like(TENSOR, 0.5))
+    text, code = _advice_and_exit_code(tmp_path, cloud, edge)
+    assert code == errors.EXIT_DIVERGENCE
+    assert text.endswith("--tolerance preprocess:0.5 --tolerance infer:0.25 (the largest "
+                         "absolute errors here: preprocess 0.5, infer 0.25)")
+    capsys.readouterr()
+    assert cli.main(["compare", cloud, edge, "--tolerance", "preprocess:0.5", "--tolerance",
+                     "infer:0.25"]) == errors.EXIT_PARITY
+
+
+def test_integer_outputs_get_no_tolerance_named(tmp_path):
+    # Integer outputs are compared exactly: no tolerance would accept them.
+    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
+    counts = np.arange(10, dtype=np.int32)[None, :]
+    cloud = make_bundle(tmp_path / "c", "cloud", {"a.jpg": counts}, model)
+    edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": counts + 1}, model)
+    text, code = _advice_and_exit_code(tmp_path, cloud, edge)
+    assert code == errors.EXIT_DIVERGENCE and text.endswith("--tolerance infer:ATOL")
 
 
 def test_identical_inference_says_nothing_about_labels(tmp_path, capsys):

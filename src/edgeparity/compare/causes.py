@@ -40,10 +40,10 @@ def jpeg_build(endpoint: Endpoint) -> Optional[str]:
 def findings(comparator: Comparator, stage: Optional[str], images: List[str],
              isolation: Dict[str, Dict[str, Any]], divergent: int = 0,
              inherited: Optional[int] = None,
-             largest_error: Optional[float] = None) -> Dict[str, Any]:
+             accept: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """{causes, also_differs, advice, differences} for a divergence first seen at ``stage``
     (on ``divergent`` of ``images``, ``inherited`` of them with the origin 'inherited';
-    ``largest_error``: the largest absolute error of its differing outputs, when finite)."""
+    ``accept``: {stage: largest absolute error} that tolerances would have to accept)."""
     if stage is None:
         return {"causes": [], "also_differs": [], "advice": [], "differences": []}
     if stage == "decode":
@@ -53,14 +53,21 @@ def findings(comparator: Comparator, stage: Optional[str], images: List[str],
              str(comparator.other.pipeline.get(stage)))
     return {"causes": causes, "also_differs": also,
             "advice": [later_stage_advice(stage, impls, isolation.get(stage) or {},
-                                          divergent, len(images), inherited, largest_error)],
+                                          divergent, len(images), inherited, accept)],
             "differences": []}
 
 
 def _round_up(value: float) -> float:
-    """``value`` rounded up to two significant digits (0.5172 -> 0.52, 9.12e-06 -> 9.2e-06)."""
+    """``value`` rounded up to two significant digits (0.5172 -> 0.52, 9.12e-06 -> 9.2e-06),
+    never below it (a tolerance that names it must accept it)."""
+    if value <= 0:
+        return value
     step = 10.0 ** (math.floor(math.log10(value)) - 1)
-    return float("{:.2g}".format(math.ceil(round(value / step, 9)) * step))
+    # ceil of a quotient a hair above an integer (float noise) would add a whole step.
+    rounded = float("{:.2g}".format(math.ceil(value / step - 1e-9) * step))
+    if rounded < value:
+        rounded = float("{:.2g}".format(rounded + step))
+    return rounded if rounded >= value else value
 
 
 def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], List[str]]:
@@ -151,7 +158,7 @@ def _isolation_words(isolation: Dict[str, Any], short: bool = False) -> str:
 
 def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
                        divergent: int, images: int, inherited: Optional[int] = None,
-                       largest_error: Optional[float] = None) -> Dict[str, Any]:
+                       accept: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """Align what differs in the stage, or accept the difference; the canonical inputs (and
     probes) are the evidence when there are any. When the stage agrees on all of them, the
     difference came from upstream (its inputs differed within tolerance): the step itself is
@@ -159,19 +166,26 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     change. ``agree`` of ``images`` is the count the advice rests on. ``inherited``: how many
     of the ``divergent`` images got differing inputs (None: all of them, as far as known); an
     image whose inputs were identical yet differs shows the step itself computes differently.
-    ``largest_error``: the largest absolute error of the stage's differing outputs; the
-    tolerance that accepts them all is then named (rounded up to two digits)."""
+    ``accept``: {stage: the largest absolute error of its outputs} for this stage and each later
+    one that differs; the tolerances that accept them are then named (rounded up to two
+    digits), else ``--tolerance STAGE:ATOL``."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
-    accept = "accept the difference with --tolerance {}:{}".format(
-        stage, "ATOL" if largest_error is None else "{:g} (the largest absolute error "
-        "here is {:.4g})".format(_round_up(largest_error), largest_error))
+    accept_text = "accept the difference with " + (
+        "--tolerance {}:ATOL".format(stage) if not accept else "{} (the largest absolute "
+        "error{} here: {})".format(
+            " ".join("--tolerance {}:{:g}".format(name, _round_up(accept[name]))
+                     for name in STAGES if name in accept),
+            "s" if len(accept) > 1 else "",
+            ", ".join("{} {:.4g}".format(name, accept[name]) for name in STAGES
+                      if name in accept)))
     identical_inputs = divergent - inherited if inherited is not None else 0
     if inputs and agree == inputs and not identical_inputs:
         upstream = STAGES[STAGES.index(stage) - 1] if stage in STAGES[1:] else "upstream"
         return {"text": "the {} step agrees on all {}: the difference comes from the "
                         "within-tolerance change upstream (the {} outputs it gets): {}, or make "
                         "{} identical on both sides".format(
-                            stage, _isolation_words(isolation), upstream, accept, upstream),
+                            stage, _isolation_words(isolation), upstream, accept_text,
+                            upstream),
                 "agree": agree, "images": inputs}
     if inputs and agree == inputs:
         # Not "N of M images whose inputs were identical": M counts every image that differs.
@@ -197,7 +211,7 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
         align = "both sides already use {}={}: align what differs under why".format(
             stage, impls[0])
     return {"text": "the {} step itself computes differently ({}): {}, or {}".format(
-                stage, evidence, align, accept),
+                stage, evidence, align, accept_text),
             "agree": count[0], "images": count[1]}
 
 

@@ -251,7 +251,7 @@ def _no_outputs(pair: Dict[str, Any], stage: str) -> str:
     pipelines = pair.get("pipelines") or {}
     if pipelines and all(stage not in pipeline for pipeline in pipelines.values()):
         return "{}: neither side ran it ({})".format(stage, "; ".join(
-            "{}: {}".format(label, format_pipeline(pipeline) or "nothing")
+            "{}: {}".format(label, format_pipeline(pipeline, " > ") or "nothing")
             for label, pipeline in pipelines.items()))
     return "{}: no outputs to compare".format(stage)
 

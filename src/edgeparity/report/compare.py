@@ -95,7 +95,7 @@ def record_counts(like_for_like: Dict[str, Any]) -> str:
     on one side' (the total counts only what both sides captured)."""
     if like_for_like.get("same_bundle"):  # the same records on both sides: always identical
         return "compared outputs of the same name: none (one bundle read two ways: they are " \
-            "the same files)"
+            "the same records)"
     counts = like_for_like["counts"]
     aside = ("missing", "not_compared")  # not part of the total compared
     total = sum(n for key, n in counts.items() if key not in aside)
