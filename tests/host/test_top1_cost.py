@@ -25,6 +25,7 @@ LABELS = ["tench", "goldfish", "daisy", "yellow lady's slipper", "bee", "ant", "
           "coral reef", "volcano", "geyser"]
 LITE = {"resize_shorter_side": 256, "crop": 224, "divide_by": 1.0, "mean": [127.0] * 3,
         "std": [128.0] * 3}
+TOY = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}  # a model record
 
 
 def scores(top, runner_up, margin):
@@ -59,17 +60,16 @@ def make_bundle(path, name, logits_by_image, model, pixels=PIXELS, tensor=TENSOR
 @pytest.fixture()
 def flips(tmp_path):
     """Three images: two flip (margins 0.5 and 0.008 on the reference), one keeps its class."""
-    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     cloud = make_bundle(tmp_path / "cloud", "cloud", {
         "a.jpg": scores(2, 3, 0.5),      # daisy, then yellow lady's slipper
         "b.jpg": scores(4, 5, 0.008),    # bee, then ant
         "c.jpg": scores(8, 9, 1.0),      # volcano
-    }, model)
+    }, TOY)
     edge = make_bundle(tmp_path / "edge", "edge", {
         "a.jpg": scores(3, 2, 0.1),      # flipped to yellow lady's slipper
         "b.jpg": scores(5, 4, 0.001),    # flipped to ant
         "c.jpg": scores(8, 9, 0.9),      # still volcano, logits differ
-    }, model)
+    }, TOY)
     return cloud, edge
 
 
@@ -187,11 +187,10 @@ def test_labels_for_another_number_of_classes_are_not_used(tmp_path):
 def test_a_statistic_gate_lists_the_earlier_stage_first_whatever_the_values(tmp_path, capsys):
     # a.jpg differs at decode by 1 level; b.jpg decodes identically and differs only in its
     # logits, by 2. Pixel levels and logits are different units: decode comes first.
-    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     logits = {"a.jpg": scores(2, 3, 0.25), "b.jpg": scores(4, 5, 1.0)}
-    cloud = make_bundle(tmp_path / "cloud", "cloud", logits, model)
+    cloud = make_bundle(tmp_path / "cloud", "cloud", logits, TOY)
     edge = make_bundle(tmp_path / "edge", "edge", dict(logits, **{"b.jpg": scores(4, 5, 3.0)}),
-                       model, pixels={"a.jpg": PIXELS + 1, "b.jpg": PIXELS})
+                       TOY, pixels={"a.jpg": PIXELS + 1, "b.jpg": PIXELS})
     assert cli.main(["compare", cloud, edge, "--fail-on", "max>0.4"]) == errors.EXIT_DIVERGENCE
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
         "edgeparity: exit 1: --fail-on max>0.4 fails: cloud vs edge: a.jpg decode max abs error "
@@ -208,13 +207,12 @@ def test_the_named_tolerance_accepts_what_an_rtol_let_through_too(tmp_path, caps
     # Under --tolerance infer:0:1 a.jpg's 3.0 is within tolerance (|reference| 4.25) and b.jpg's
     # 1.0 is not (on a reference value of 0). The tolerance named must accept both, whatever
     # rtol the next run uses.
-    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     b_edge = scores(4, 5, 0.5)
     b_edge[0, 0] = 1.0
     cloud = make_bundle(tmp_path / "c", "cloud", {"a.jpg": scores(2, 3, 0.25),
-                                                 "b.jpg": scores(4, 5, 0.5)}, model)
+                                                 "b.jpg": scores(4, 5, 0.5)}, TOY)
     edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": scores(2, 3, 3.25), "b.jpg": b_edge},
-                       model)
+                       TOY)
     text, code = _advice_and_exit_code(tmp_path, cloud, edge, "--tolerance", "infer:0:1")
     assert code == errors.EXIT_DIVERGENCE
     assert text.endswith("--tolerance infer:3 (the largest absolute error here: infer 3)")
@@ -223,10 +221,9 @@ def test_the_named_tolerance_accepts_what_an_rtol_let_through_too(tmp_path, caps
 
 
 def test_a_difference_through_two_stages_names_both_tolerances(tmp_path, capsys):
-    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     logits = {"a.jpg": scores(2, 3, 0.5)}
-    cloud = make_bundle(tmp_path / "c", "cloud", logits, model, tensor=np.zeros_like(TENSOR))
-    edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": scores(2, 3, 0.75)}, model,
+    cloud = make_bundle(tmp_path / "c", "cloud", logits, TOY, tensor=np.zeros_like(TENSOR))
+    edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": scores(2, 3, 0.75)}, TOY,
                        tensor=np.full_like(TENSOR, 0.5))
     text, code = _advice_and_exit_code(tmp_path, cloud, edge)
     assert code == errors.EXIT_DIVERGENCE
@@ -239,20 +236,18 @@ def test_a_difference_through_two_stages_names_both_tolerances(tmp_path, capsys)
 
 def test_integer_outputs_get_no_tolerance_named(tmp_path):
     # Integer outputs are compared exactly: no tolerance would accept them.
-    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     counts = np.arange(10, dtype=np.int32)[None, :]
-    cloud = make_bundle(tmp_path / "c", "cloud", {"a.jpg": counts}, model)
-    edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": counts + 1}, model)
+    cloud = make_bundle(tmp_path / "c", "cloud", {"a.jpg": counts}, TOY)
+    edge = make_bundle(tmp_path / "e", "edge", {"a.jpg": counts + 1}, TOY)
     text, code = _advice_and_exit_code(tmp_path, cloud, edge)
     assert code == errors.EXIT_DIVERGENCE and text.endswith("--tolerance infer:ATOL")
 
 
 def test_identical_inference_says_nothing_about_labels(tmp_path, capsys):
     # Every output identical: no class was compared, so no label count can be wrong.
-    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     logits = {"a.jpg": scores(2, 3, 0.25), "b.jpg": scores(4, 5, 0.5)}
-    cloud = make_bundle(tmp_path / "cloud", "cloud", logits, model)
-    edge = make_bundle(tmp_path / "edge", "edge", logits, model)
+    cloud = make_bundle(tmp_path / "cloud", "cloud", logits, TOY)
+    edge = make_bundle(tmp_path / "edge", "edge", logits, TOY)
     out = tmp_path / "report.json"
     assert cli.main(["compare", cloud, edge, "--json", str(out)]) == errors.EXIT_PARITY
     impact = json.loads(out.read_text())["pairs"][0]["inference_impact"]
@@ -261,16 +256,15 @@ def test_identical_inference_says_nothing_about_labels(tmp_path, capsys):
 
 
 def test_changes_without_a_finite_margin_come_last_in_a_stable_order(tmp_path):
-    model = {"name": "toy", "declared": True, "preprocess": LITE, "labels": LABELS}
     infinite = scores(1, 0, 0.5)
     infinite[0, 1] = np.inf
     nan = scores(6, 7, 0.5)
     nan[0, 0] = np.nan
     cloud = make_bundle(tmp_path / "cloud", "cloud", {
-        "z.jpg": infinite, "m.jpg": scores(2, 3, 0.25), "a.jpg": nan}, model)
+        "z.jpg": infinite, "m.jpg": scores(2, 3, 0.25), "a.jpg": nan}, TOY)
     edge = make_bundle(tmp_path / "edge", "edge", {
         "z.jpg": scores(0, 1, 0.5), "m.jpg": scores(3, 2, 0.25), "a.jpg": scores(7, 6, 0.5)},
-        model)
+        TOY)
     out = tmp_path / "report.json"
     cli.main(["compare", cloud, edge, "--json", str(out)])
     changes = json.loads(out.read_text())["pairs"][0]["inference_impact"]["top1_changes"]

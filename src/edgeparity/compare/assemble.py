@@ -10,20 +10,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from .. import __version__, defaults
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
-from ..record_verdicts import (
-    BOTH_ERROR,
-    DIFFERENT,
-    ERROR,
-    IDENTICAL,
-    MISSING,
-    SKIPPED,
-    WITHIN_TOLERANCE,
-)
+from ..record_verdicts import BOTH_ERROR, ERROR, IDENTICAL, MISSING, SKIPPED, WITHIN_TOLERANCE
 from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
 from .model import Incomparable, incomparable_stages, runs_the_model
-from .tolerances import Tolerances
+from .tolerances import Tolerances, tolerances_to_accept
 from .verdicts import (
     COMPARED,
     DIVERGENT,
@@ -247,7 +239,7 @@ def compare_pair(
                             [image for image in images if image not in differing_files],
                             isolation, sum(1 for walk in same_files
                                            if walk["first_divergent_stage"] == first_stage),
-                            inherited, _tolerances_to_accept(
+                            inherited, tolerances_to_accept(
                                 [walk for walk in walks if walk["image"] not in differing_files],
                                 first_stage, reference, other))
     pair = {
@@ -287,40 +279,6 @@ def compare_pair(
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
-
-
-def _tolerances_to_accept(walks: List[Dict[str, Any]], stage: Optional[str],
-                          reference: Endpoint, other: Endpoint) -> Optional[Dict[str, float]]:
-    """{stage: the largest absolute error of its outputs along the walks} for ``stage`` and
-    every later stage that differs: per-stage atols that accept every difference whatever the
-    rtol. None when one of them cannot be accepted by a tolerance (integer outputs are compared
-    exactly; a non-finite error is never within one)."""
-    if stage not in STAGES[1:]:
-        return None
-    largest = {}  # type: Dict[str, float]
-    differing = set()
-    for walk in walks:
-        for step in walk["stages"]:
-            if STAGES.index(step["stage"]) < STAGES.index(stage) or step["verdict"] not in (
-                    DIFFERENT, WITHIN_TOLERANCE):
-                continue
-            error = step.get("max_abs_error")
-            floats = all(_floats(endpoint, step[key]) for endpoint, key in (
-                (reference, "reference_key"), (other, "other_key")))
-            if not floats or not isinstance(error, (int, float)) or not 0 <= error <= 1e300:
-                return None
-            largest[step["stage"]] = max(largest.get(step["stage"], 0.0), float(error))
-            if step["verdict"] == DIFFERENT:
-                differing.add(step["stage"])
-    accept = {name: value for name, value in largest.items() if name in differing}
-    return accept if accept and min(accept.values()) >= 1e-300 else None
-
-
-def _floats(endpoint: Endpoint, key: str) -> bool:
-    """Whether a record's array holds floating-point numbers (dtype '<f4', '<f8', ...)."""
-    digest = (endpoint.bundle.records.get(key) or {}).get("sha256")
-    entry = endpoint.bundle.manifest.get("arrays", {}).get(digest) or {}
-    return str(entry.get("dtype") or "")[1:2] == "f"
 
 
 def _up_to(endpoint: Endpoint, stages: Sequence[str]) -> Endpoint:

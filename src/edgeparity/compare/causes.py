@@ -27,6 +27,7 @@ from .evidence import (
 )
 from .findings import decode_findings
 from .model import labels as model_labels
+from .tolerances import round_up
 from .verdicts import COMPARED, Comparator
 
 
@@ -55,19 +56,6 @@ def findings(comparator: Comparator, stage: Optional[str], images: List[str],
             "advice": [later_stage_advice(stage, impls, isolation.get(stage) or {},
                                           divergent, len(images), inherited, accept)],
             "differences": []}
-
-
-def _round_up(value: float) -> float:
-    """``value`` rounded up to two significant digits (0.5172 -> 0.52, 9.12e-06 -> 9.2e-06),
-    never below it (a tolerance that names it must accept it)."""
-    if value <= 0:
-        return value
-    step = 10.0 ** (math.floor(math.log10(value)) - 1)
-    # ceil of a quotient a hair above an integer (float noise) would add a whole step.
-    rounded = float("{:.2g}".format(math.ceil(value / step - 1e-9) * step))
-    if rounded < value:
-        rounded = float("{:.2g}".format(rounded + step))
-    return rounded if rounded >= value else value
 
 
 def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], List[str]]:
@@ -173,7 +161,7 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     accept_text = "accept the difference with " + (
         "--tolerance {}:ATOL".format(stage) if not accept else "{} (the largest absolute "
         "error{} here: {})".format(
-            " ".join("--tolerance {}:{:g}".format(name, _round_up(accept[name]))
+            " ".join("--tolerance {}:{:g}".format(name, round_up(accept[name]))
                      for name in STAGES if name in accept),
             "s" if len(accept) > 1 else "",
             ", ".join("{} {:.4g}".format(name, accept[name]) for name in STAGES

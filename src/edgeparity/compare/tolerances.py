@@ -1,10 +1,16 @@
-"""How close two float outputs must be to count as agreeing: atol/rtol, per stage."""
+"""How close two float outputs must be to count as agreeing: atol/rtol, per stage; and the
+tolerances that would accept the differences a comparison found."""
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import defaults
+from ..record_verdicts import DIFFERENT, WITHIN_TOLERANCE
 from ..stages.pipeline import STAGES
+
+if TYPE_CHECKING:
+    from .endpoints import Endpoint
 
 
 @dataclass
@@ -61,3 +67,51 @@ class Tolerances:
                 raise ValueError("--tolerance {!r}: tolerances must be numbers >= 0".format(spec))
             per_stage[parts[0]] = (stage_atol, stage_rtol)
         return cls(atol, rtol, per_stage)
+
+
+def tolerances_to_accept(walks: List[Dict[str, Any]], stage: Optional[str],
+                         reference: "Endpoint", other: "Endpoint") -> Optional[Dict[str, float]]:
+    """{stage: the largest absolute error of its outputs along the pipeline walks} for
+    ``stage`` (the first divergent one) and every later stage that differs: per-stage atols that
+    accept every difference whatever the rtol (the advice rounds them up, ``round_up``). None
+    when one of them cannot be accepted by a tolerance (integer outputs are compared exactly;
+    a non-finite error is never within one)."""
+    if stage not in STAGES[1:]:
+        return None
+    largest = {}  # type: Dict[str, float]
+    differing = set()
+    for walk in walks:
+        for step in walk["stages"]:
+            if STAGES.index(step["stage"]) < STAGES.index(stage) or step["verdict"] not in (
+                    DIFFERENT, WITHIN_TOLERANCE):
+                continue
+            error = step.get("max_abs_error")
+            floats = all(_floats(endpoint, step[key]) for endpoint, key in (
+                (reference, "reference_key"), (other, "other_key")))
+            if not floats or not isinstance(error, (int, float)) or not 0 <= error <= 1e300:
+                return None
+            largest[step["stage"]] = max(largest.get(step["stage"], 0.0), float(error))
+            if step["verdict"] == DIFFERENT:
+                differing.add(step["stage"])
+    accept = {name: value for name, value in largest.items() if name in differing}
+    return accept if accept and min(accept.values()) >= 1e-300 else None
+
+
+def _floats(endpoint: "Endpoint", key: str) -> bool:
+    """Whether a record's array holds floating-point numbers (dtype '<f4', '<f8', ...)."""
+    digest = (endpoint.bundle.records.get(key) or {}).get("sha256")
+    entry = endpoint.bundle.manifest.get("arrays", {}).get(digest) or {}
+    return str(entry.get("dtype") or "")[1:2] == "f"
+
+
+def round_up(value: float) -> float:
+    """``value`` rounded up to two significant digits (0.5172 -> 0.52, 9.12e-06 -> 9.2e-06),
+    never below it (a tolerance that names it must accept it)."""
+    if value <= 0:
+        return value
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    # ceil of a quotient a hair above an integer (float noise) would add a whole step.
+    rounded = float("{:.2g}".format(math.ceil(value / step - 1e-9) * step))
+    if rounded < value:
+        rounded = float("{:.2g}".format(rounded + step))
+    return rounded if rounded >= value else value
