@@ -267,18 +267,20 @@ def _listing_problems(bundle_path: str, arrays: Dict[str, Any]) -> List[str]:
     """Listed array files that are missing or not regular files (symlinks, FIFOs, folders)."""
     try:
         with os.scandir(os.path.join(bundle_path, ARRAYS)) as listing:
-            present = {entry.name: entry.is_file(follow_symlinks=False) for entry in listing}
+            regular = {entry.name for entry in listing if entry.is_file(follow_symlinks=False)}
     except OSError:
-        present = {}
-    problems = []
-    for entry in arrays.values():
-        name = entry["file"][len(ARRAYS) + 1:]  # format._array_problem: always arrays/<name>
-        regular = present.get(name)
-        if regular is None:
-            problems.append("{} is missing".format(entry["file"]))
-        elif not regular:
-            problems.append("{} is not a regular file".format(entry["file"]))
-    return sorted(problems)
+        regular = set()
+    start = len(ARRAYS) + 1  # format._array_problem: every file is arrays/<name>
+    # Set differences, in C: the names are looked at one by one only when one is wrong.
+    wrong = {entry["file"][start:] for entry in arrays.values()} - regular
+    if not wrong:
+        return []
+    try:
+        present = set(os.listdir(os.path.join(bundle_path, ARRAYS)))
+    except OSError:
+        present = set()
+    return sorted("{}/{} is {}".format(ARRAYS, name, "not a regular file" if name in present
+                                      else "missing") for name in wrong)
 
 
 def _file_problem(loaded: Bundle, digest: str, entry: Dict[str, Any]) -> Optional[str]:

@@ -8,11 +8,13 @@ run only when named).
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any, List
+from typing import TYPE_CHECKING, Any, List
 
 from .. import defaults
 from ..errors import EXIT_PARITY, UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PROG = "edgeparity image"
 
@@ -98,7 +100,9 @@ def _environments(args: argparse.Namespace) -> Any:
     return config, environments
 
 
-def _out(args: argparse.Namespace, config: Any) -> Path:
+def _out(args: argparse.Namespace, config: Any) -> "Path":
+    from pathlib import Path
+
     return Path(args.out).resolve() if args.out else config.out
 
 
@@ -124,6 +128,8 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..matrix import config as matrix_config
     from ..matrix.docker import DockerBackend
     from ..matrix.run import run_all

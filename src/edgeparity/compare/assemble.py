@@ -2,7 +2,6 @@
 (schema edgeparity.report/2, documented in docs/report-schema.md). Renderers read only this dict.
 """
 
-import copy
 import gc
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
@@ -283,6 +282,8 @@ def compare_pair(
 
 def _up_to(endpoint: Endpoint, stages: Sequence[str]) -> Endpoint:
     """The endpoint as far as ``stages`` go: their records and implementations only."""
+    import copy  # only for captures of different models or preprocessing
+
     view = copy.copy(endpoint.bundle)  # the same manifest and arrays, fewer records
     view.records = {key: record for key, record in endpoint.bundle.records.items()
                     if record["stage"] in stages}

@@ -153,15 +153,19 @@ def agreement(a: Side, b: Side, images: List[str]) -> Tuple[List[str], List[str]
     """Images on which two sides give the same result (same pixels, or both fail), and those
     on which they do not; images without a record on a side are left out."""
     agree, disagree = [], []
-    # Asked several times per pair for every image: the records are looked up directly.
-    records_a, chain_a = a.endpoint.bundle.records, _decode_chain(a.decoder)
-    records_b, chain_b = b.endpoint.bundle.records, _decode_chain(b.decoder)
+    # Asked several times per pair for every image of the corpus: the records are looked up
+    # directly (a key is the image's name and this suffix) and judged inline, as _outcome does.
+    records_a, suffix_a = a.endpoint.bundle.records, record_key("", _decode_chain(a.decoder))
+    records_b, suffix_b = b.endpoint.bundle.records, record_key("", _decode_chain(b.decoder))
     for image in images:
-        result = _outcome(records_a.get(record_key(image, chain_a)),
-                          records_b.get(record_key(image, chain_b)))
-        if result in ("same", "both_fail"):
-            agree.append(image)
-        elif result == "differ":
+        x, y = records_a.get(image + suffix_a), records_b.get(image + suffix_b)
+        if x is None or y is None:
+            continue
+        status = x["status"]
+        if status == y["status"] and (status == "error" or (
+                status == "ok" and x["sha256"] == y["sha256"])):
+            agree.append(image)  # same pixels, or both fail
+        else:
             disagree.append(image)
     return agree, disagree
 

@@ -27,8 +27,7 @@ So can ``top1`` or ``STAGE:STAT>VALUE`` when the pipelines lack that stage altog
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE, severity
@@ -38,8 +37,7 @@ from ..stages.pipeline import STAGES, format_pipeline
 STATISTICS = {"max": "max_abs_error", "mean": "mean_abs_error", "p99": "p99_abs_error"}
 _STAT_GATE = re.compile(r"^(?:(?P<stage>[a-z]+):)?(?P<stat>[a-z0-9]+)(?P<op>>=?)(?P<value>\S+)$")
 
-@dataclass(frozen=True)
-class Gate:
+class Gate(NamedTuple):
     """A parsed --fail-on value."""
 
     kind: str  # "any", "stage", "top1" or "stat"
@@ -99,8 +97,7 @@ def parse_gate(text: str) -> Gate:
                 threshold=threshold)
 
 
-@dataclass(frozen=True)
-class GateResult:
+class GateResult(NamedTuple):
     """The gate's decision: exit code, and one sentence saying why."""
 
     code: int

@@ -2,7 +2,6 @@
 tolerances that would accept the differences a comparison found."""
 
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import defaults
@@ -13,13 +12,20 @@ if TYPE_CHECKING:
     from .endpoints import Endpoint
 
 
-@dataclass
 class Tolerances:
     """Default atol/rtol with per-stage overrides (``--tolerance infer:1e-4:1e-4``)."""
 
-    atol: float = defaults.ATOL
-    rtol: float = defaults.RTOL
-    per_stage: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    def __init__(self, atol: float = defaults.ATOL, rtol: float = defaults.RTOL,
+                 per_stage: Optional[Dict[str, Tuple[float, float]]] = None) -> None:
+        self.atol = atol
+        self.rtol = rtol
+        self.per_stage = dict(per_stage or {})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tolerances) and self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        return "Tolerances({})".format(self.describe())
 
     def for_stage(self, stage: str) -> Tuple[float, float]:
         return self.per_stage.get(stage, (self.atol, self.rtol))

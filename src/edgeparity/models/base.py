@@ -4,7 +4,6 @@ CPython 3.6+, standard library only.
 """
 
 import os
-import tempfile
 
 from ..stages.base import Unavailable
 
@@ -22,6 +21,8 @@ def make_dirs(path: str) -> None:
 
 def scratch_directory(parent: str, prefix: str, what: str) -> str:
     """A fresh hidden folder in the cache ``parent`` to build ``what`` in before publishing it."""
+    import tempfile  # here: the models package is imported by every compare
+
     try:
         make_dirs(parent)
         return tempfile.mkdtemp(prefix=prefix, dir=parent)

@@ -1,6 +1,5 @@
 """Wording every report shares: how numbers, differences, pipelines and lists are written."""
 
-import html
 import json
 import re
 from typing import Any, Dict, List, Mapping, Optional
@@ -70,7 +69,13 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
 
 def md(text: Any) -> str:
     """``text`` as literal Markdown: one line, HTML escaped, Markdown syntax backslashed."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(printable(text), quote=False))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _html_escape(printable(text)))
+
+
+def _html_escape(text: str) -> str:
+    # html.escape(text, quote=False), without importing html (and html.entities: 1.5 ms of
+    # every command's start).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def md_code(text: Any) -> str:

@@ -3,8 +3,7 @@
 import json
 import math
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional
 
 from ..atomic import write_atomic
 from . import compare as compare_report
@@ -16,8 +15,7 @@ if TYPE_CHECKING:
     from ..diffview import DiffView
 
 
-@dataclass(frozen=True)
-class Targets:
+class Targets(NamedTuple):
     """Which reports to write: a file path each (``json`` may be '-' for stdout), or None."""
 
     json: Optional[str] = None
