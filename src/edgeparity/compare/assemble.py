@@ -116,14 +116,17 @@ def image_outcome(walk: Dict[str, Any]) -> str:
     """One of OUTCOMES: diverges, agrees (every stage identical or within tolerance),
     fails_on_both_sides (a stage failed in both environments, nothing diverged), incomplete
     (a stage had no output on a side, or the file could not be read)."""
-    steps = walk["stages"]
     if walk["first_divergent_stage"]:
         return "diverges"
-    if any(step["verdict"] == BOTH_ERROR for step in steps):
+    verdicts = {step["verdict"] for step in walk["stages"]}
+    if BOTH_ERROR in verdicts:
         return "fails_on_both_sides"
-    if steps and all(step["verdict"] in (IDENTICAL, WITHIN_TOLERANCE) for step in steps):
+    if verdicts and verdicts <= _AGREE:
         return "agrees"
     return "incomplete"
+
+
+_AGREE = frozenset((IDENTICAL, WITHIN_TOLERANCE))
 
 
 def _sum_counts(counts: Any) -> Dict[str, int]:
@@ -300,8 +303,12 @@ def _stage_summaries(
 ) -> List[Dict[str, Any]]:
     """Per stage of the pipelines: how many images diverge there, how much, and from where."""
     summaries = []
+    by_stage = {stage: [] for stage in STAGES}  # type: Dict[str, List[Dict[str, Any]]]
+    for walk in walks:
+        for step in walk["stages"]:
+            by_stage[step["stage"]].append(step)
     for stage in STAGES:
-        steps = [(w["image"], s) for w in walks for s in w["stages"] if s["stage"] == stage]
+        steps = by_stage[stage]
         one_sided = causes.one_sided_note(reference, other, stage, not_run)
         if one_sided:
             # One pipeline runs it, the other has no implementation of it (its runtime missing
@@ -321,7 +328,7 @@ def _stage_summaries(
                     "{}: nothing to compare: its input stage, {}, was not compared".format(
                         stage, upstream["stage"])))
             continue
-        different = [s for _, s in steps if s["verdict"] in DIVERGENT]
+        different = [s for s in steps if s["verdict"] in DIVERGENT]
         summary = {
             "stage": stage,
             "reference_impl": reference.pipeline.get(stage),
@@ -329,14 +336,14 @@ def _stage_summaries(
             "images": len(steps),
             "divergent": len(different),
             # steps with outputs on both sides (not missing or skipped): what "N of M" means
-            "compared": len([1 for _, st in steps if st["verdict"] in COMPARED + (ERROR,)]),
-            "verdicts": _count(s["verdict"] for _, s in steps),
+            "compared": len([1 for st in steps if st["verdict"] in COMPARED + (ERROR,)]),
+            "verdicts": _count(s["verdict"] for s in steps),
             "origins": _count(s.get("origin") for s in different if s.get("origin")),
             "worst": _worst(different),
         }
         unavailable = causes.unavailable_note(reference, other, stage)
         if not unavailable and summary["compared"] == 0:
-            unavailable = _no_outputs_note(reference, other, stage, [s for _, s in steps])
+            unavailable = _no_outputs_note(reference, other, stage, steps)
         if unavailable:
             summary["unavailable"] = unavailable
         if stage in isolation:
