@@ -98,6 +98,21 @@ def test_libjpeg_build_differs_is_the_cause_and_the_version_only_also_differs(tm
     assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(2, 2), (1, 2)]
 
 
+def test_build_advice_counts_the_images_that_agree_not_those_that_differ(tmp_path):
+    # "agree" of an advice is "on agree of images images" (report schema): with the same
+    # decoder, 1 of 3 images decodes differently, so the other 2 agree.
+    headers = {"photo.jpg": YCBCR, "gray.jpg": GRAY, "other.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "gray.jpg": C, "other.jpg": C})},
+        headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "gray.jpg": C, "other.jpg": C})},
+        headers)
+    advice = pair_of(left, right)["advice"]
+    assert advice[0]["text"].endswith("1 of 3 images decode differently")
+    assert (advice[0]["agree"], advice[0]["images"]) == (2, 3)
+
+
 def test_only_the_decoder_differs_falls_back_to_one_decoder_on_both_sides(tmp_path):
     headers = {"photo.jpg": YCBCR}
     left = make_bundle(tmp_path / "l", "left", "opencv", {
