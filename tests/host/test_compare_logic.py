@@ -433,3 +433,34 @@ def test_provenance_parts_recorded_as_null_read_as_unknown(tmp_path):
         "decode=pillow>preprocess=pillow": tensor + 1}), provenance=nulls)
     code, pair = run_compare(tmp_path, left, right)
     assert code == errors.EXIT_DIVERGENCE and pair["first_divergent_stage"] == "preprocess"
+
+
+def test_a_later_stage_that_differs_on_its_own_gets_its_why_and_do_after_the_first(tmp_path):
+    """Decode differs first; preprocess then differs everywhere, inherited or not. Only when
+    its implementations also disagree on isolated inputs (the same on both sides) does fixing
+    decode leave it different: then it gets its own cause and advice, after decode's."""
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    left_isolated = {"canonical:decoded-x>preprocess=pillow": tensor,
+                     "canonical:decoded-y>preprocess=pillow": tensor + 1}
+    e2e = {"decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor}
+    left = make_bundle(tmp_path / "l", "left", dict(left_isolated, **e2e))
+    e2e_right = {"decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 1}
+    on_its_own = make_bundle(tmp_path / "own", "right", dict(e2e_right, **{
+        "canonical:decoded-x>preprocess=pillow": tensor,
+        "canonical:decoded-y>preprocess=pillow": tensor + 3}))
+    _, pair = run_compare(tmp_path, left, on_its_own)
+    assert pair["first_divergent_stage"] == "decode"
+    assert pair["causes"][-1] == (
+        "preprocess differs on its own too (1 of 2 isolated inputs differ); nothing recorded "
+        "in the bundles tells why")
+    assert pair["advice"][-1] == {
+        "text": "the preprocess step itself computes differently (they differ on 1 of 2 "
+                "isolated inputs, 2 canonical): both sides already use preprocess=pillow: align "
+                "what differs under why, or accept the difference with --tolerance "
+                "preprocess:ATOL",
+        "agree": 1, "images": 2}
+    # Agreeing on every isolated input, the preprocess difference is decode's: nothing more.
+    inherited = make_bundle(tmp_path / "inh", "right", dict(left_isolated, **e2e_right))
+    _, pair = run_compare(tmp_path, left, inherited)
+    assert not any("preprocess" in cause for cause in pair["causes"])
+    assert not any("preprocess" in item["text"] for item in pair["advice"])

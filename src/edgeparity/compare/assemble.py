@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from .. import __version__, defaults
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
-from ..record_verdicts import BOTH_ERROR, ERROR, IDENTICAL, MISSING, SKIPPED, WITHIN_TOLERANCE
+from ..record_verdicts import ERROR, MISSING, SKIPPED
 from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
 from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
@@ -112,23 +112,6 @@ def _compare(endpoints: List[Endpoint], reference: Optional[str], tolerances: To
     return report, heatmaps
 
 
-def image_outcome(walk: Dict[str, Any]) -> str:
-    """One of OUTCOMES: diverges, agrees (every stage identical or within tolerance),
-    fails_on_both_sides (a stage failed in both environments, nothing diverged), incomplete
-    (a stage had no output on a side, or the file could not be read)."""
-    if walk["first_divergent_stage"]:
-        return "diverges"
-    verdicts = {step["verdict"] for step in walk["stages"]}
-    if BOTH_ERROR in verdicts:
-        return "fails_on_both_sides"
-    if verdicts and verdicts <= _AGREE:
-        return "agrees"
-    return "incomplete"
-
-
-_AGREE = frozenset((IDENTICAL, WITHIN_TOLERANCE))
-
-
 def _sum_counts(counts: Any) -> Dict[str, int]:
     total = {}  # type: Dict[str, int]
     for count in counts:
@@ -198,8 +181,6 @@ def compare_pair(
     differing_files = set(input_mismatch)
     walks = comparator.walk(images, isolation, differing_files)
     comparator.add_heatmaps(walks, max_heatmaps, budget)
-    for walk in walks:
-        walk["outcome"] = image_outcome(walk)
     # Like for like over what both captured: records of an image only one side has would all
     # count as "not captured on one side" and say nothing the only_in list does not.
     one_sided = {image for names in only_in.values() for image in names}
@@ -243,7 +224,9 @@ def compare_pair(
                                            if walk["first_divergent_stage"] == first_stage),
                             inherited, tolerances_to_accept(
                                 [walk for walk in walks if walk["image"] not in differing_files],
-                                first_stage, reference, other))
+                                first_stage, reference, other),
+                            [summary["stage"] for summary in stage_summary
+                             if summary["divergent"]])
     pair = {
         "reference": reference.label,
         "other": other.label,

@@ -5,7 +5,7 @@ could not be compared.
 
 import math
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..models import label_of
 from ..record_verdicts import AGREEING
@@ -41,21 +41,52 @@ def jpeg_build(endpoint: Endpoint) -> Optional[str]:
 def findings(comparator: Comparator, stage: Optional[str], images: List[str],
              isolation: Dict[str, Dict[str, Any]], divergent: int = 0,
              inherited: Optional[int] = None,
-             accept: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+             accept: Optional[Dict[str, float]] = None,
+             differing_stages: Sequence[str] = ()) -> Dict[str, Any]:
     """{causes, also_differs, advice, differences} for a divergence first seen at ``stage``
     (on ``divergent`` of ``images``, ``inherited`` of them with the origin 'inherited';
-    ``accept``: {stage: largest absolute error} that tolerances would have to accept)."""
+    ``accept``: {stage: largest absolute error} that tolerances would have to accept), then
+    for each later stage of ``differing_stages`` that differs on its own (``on_its_own``)."""
     if stage is None:
         return {"causes": [], "also_differs": [], "advice": [], "differences": []}
     if stage == "decode":
-        return decode_findings(comparator.reference, comparator.other, images)
-    causes, also = explain_later_stage(comparator, stage)
-    impls = (str(comparator.reference.pipeline.get(stage)),
-             str(comparator.other.pipeline.get(stage)))
-    return {"causes": causes, "also_differs": also,
-            "advice": [later_stage_advice(stage, impls, isolation.get(stage) or {},
-                                          divergent, len(images), inherited, accept)],
-            "differences": []}
+        found = decode_findings(comparator.reference, comparator.other, images)
+    else:
+        causes, also = explain_later_stage(comparator, stage)
+        found = {"causes": causes, "also_differs": also,
+                 "advice": [later_stage_advice(stage, _impls(comparator, stage),
+                                               isolation.get(stage) or {}, divergent,
+                                               len(images), inherited, accept)],
+                 "differences": []}
+    for later in STAGES[STAGES.index(stage) + 1:]:
+        if later in differing_stages:
+            cause, also, advice = on_its_own(comparator, later, isolation.get(later) or {})
+            found["causes"] += cause
+            found["also_differs"] += also
+            found["advice"] += advice
+    return found
+
+
+def _impls(comparator: Comparator, stage: str) -> Tuple[str, str]:
+    return (str(comparator.reference.pipeline.get(stage)),
+            str(comparator.other.pipeline.get(stage)))
+
+
+def on_its_own(comparator: Comparator, stage: str, isolation: Dict[str, Any]
+               ) -> Tuple[List[str], List[str], List[Dict[str, Any]]]:
+    """([cause], also differs, [advice]) for a stage after the first divergent one that also
+    computes differently by itself: its implementations disagree on isolated inputs (the same
+    canonical inputs and probes on both sides), so fixing the first divergence would not fix it.
+    Nothing when they agree there (its difference is inherited) or there were none (it cannot be
+    told). The tolerance is left as ATOL: the errors of this run mix in the upstream difference."""
+    inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
+    if not inputs or agree == inputs:
+        return [], [], []
+    explained, also = explain_later_stage(comparator, stage)
+    cause = "{} differs on its own too ({} of {} isolated inputs differ); {}".format(
+        stage, inputs - agree, inputs,
+        "; ".join(explained) if explained else "nothing recorded in the bundles tells why")
+    return [cause], also, [later_stage_advice(stage, _impls(comparator, stage), isolation, 0, 0)]
 
 
 def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], List[str]]:

@@ -383,8 +383,27 @@ class Comparator:
                         first = stage
                 stages.append(judged)
                 previous = judged
-            walks.append({"image": image, "first_divergent_stage": first, "stages": stages})
+            walk = {"image": image, "first_divergent_stage": first, "stages": stages}
+            walk["outcome"] = image_outcome(walk)
+            walks.append(walk)
         return walks
+
+
+def image_outcome(walk: Dict[str, Any]) -> str:
+    """One of OUTCOMES: diverges, agrees (every stage identical or within tolerance),
+    fails_on_both_sides (a stage failed in both environments, nothing diverged), incomplete
+    (a stage had no output on a side, or the file could not be read)."""
+    if walk["first_divergent_stage"]:
+        return "diverges"
+    verdicts = {step["verdict"] for step in walk["stages"]}
+    if BOTH_ERROR in verdicts:
+        return "fails_on_both_sides"
+    if verdicts and verdicts <= _AGREE:
+        return "agrees"
+    return "incomplete"
+
+
+_AGREE = frozenset((IDENTICAL, WITHIN_TOLERANCE))
 
 
 def _origin(isolation: Dict[str, Any]) -> str:
