@@ -158,7 +158,7 @@ def test_a_file_failing_on_both_sides_is_advised_as_such(tmp_path):
         "differently",
         "for big.jpg: it fails to decode on both sides (same error on both: " + BROKEN + "); "
         "it is arithmetic-coded, like small.jpg, which both decode; decode=mxnet in left reads "
-        "it; no decoder captured in right does: add a decoder in right that reads them, or "
+        "it; no decoder captured in right does: add a decoder in right that reads it, or "
         "leave such files out"]
     report, _ = compare([left, right], want_heatmaps=False, jobs=1)
     for width in (100, 60):

@@ -270,8 +270,8 @@ def _both_fail_advice(a: Side, b: Side, files: List[str],
             how = "; ".join(readers + ["no decoder captured in {}{} does".format(
                 label, _asked_only(side)) for side, label in ((a, a.label), (b, b.label))
                 if label in without])
-            how += ": add a decoder in {} that reads them, or leave such files out".format(
-                " and ".join(without))
+            how += ": add a decoder in {} that reads {}, or leave such files out".format(
+                " and ".join(without), it)
         elif readers:
             how = "; ".join(readers)
             how += ": decode such files with a decoder that reads them, or leave them out"
