@@ -16,11 +16,16 @@ PIXELS = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
 def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pillow"),
                 skipped=None, provenance=None, selection=None):
     """outputs: {chain: array, or None for an error}; canonical:* chains are isolated runs,
-    probe:* chains probe runs. skipped: {stage/impl: the reason capture recorded}."""
+    probe:* chains probe runs; 'b.jpg|chain' is an output of another image than a.jpg.
+    skipped: {stage/impl: the reason capture recorded}."""
     writer = BundleWriter(str(path))
+    images = {IMAGE: {"sha256": "same-bytes"}}
     for chain, array in outputs.items():
+        image, _, chain = chain.rpartition("|")
         isolated = chain.startswith(("canonical:", "probe:"))
-        image = chain.split(">")[0] if isolated else IMAGE
+        image = chain.split(">")[0] if isolated else image or IMAGE
+        if not isolated:
+            images[image] = {"sha256": "same-bytes of " + image}
         last = chain.split(">")[-1]
         stage, _, impl = last.partition("=")
         record = {"key": "{}|{}".format(image, chain), "image": image, "chain": chain,
@@ -35,7 +40,7 @@ def make_bundle(path, name, outputs, available=("decode/pillow", "preprocess/pil
     extra = {"selection": selection} if selection else {}  # none: as older bundles are
     return writer.finish(dict(extra, **{
         "name": name,
-        "images": {IMAGE: {"sha256": "same-bytes"}},
+        "images": images,
         "pipeline": {"decode": "pillow", "preprocess": "pillow"},
         "implementations": dict(
             {key: {"status": "available"} for key in available},
@@ -451,16 +456,58 @@ def test_a_later_stage_that_differs_on_its_own_gets_its_why_and_do_after_the_fir
     _, pair = run_compare(tmp_path, left, on_its_own)
     assert pair["first_divergent_stage"] == "decode"
     assert pair["causes"][-1] == (
-        "preprocess differs on its own too (1 of 2 isolated inputs differ); nothing recorded "
-        "in the bundles tells why")
+        "besides the decode difference, preprocess differs on its own (1 of 2 isolated inputs "
+        "differ)")
+    # Nothing recorded explains it: the advice does not point at a "why" that is not there.
     assert pair["advice"][-1] == {
         "text": "the preprocess step itself computes differently (they differ on 1 of 2 "
-                "isolated inputs, 2 canonical): both sides already use preprocess=pillow: align "
-                "what differs under why, or accept the difference with --tolerance "
-                "preprocess:ATOL",
+                "isolated inputs, 2 canonical): both sides already use preprocess=pillow: look "
+                "for what differs in how each side built or runs it, or accept the difference "
+                "with --tolerance preprocess:ATOL",
         "agree": 1, "images": 2}
     # Agreeing on every isolated input, the preprocess difference is decode's: nothing more.
     inherited = make_bundle(tmp_path / "inh", "right", dict(left_isolated, **e2e_right))
     _, pair = run_compare(tmp_path, left, inherited)
     assert not any("preprocess" in cause for cause in pair["causes"])
     assert not any("preprocess" in item["text"] for item in pair["advice"])
+
+
+def test_a_later_stage_differing_on_identical_inputs_is_on_its_own_whatever_isolation_says(
+        tmp_path):
+    """a.jpg decodes differently (first divergent stage: decode); b.jpg decodes identically,
+    yet its preprocessing differs: the step computes differently on its own, though it agrees
+    on every isolated input."""
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    isolated = {"canonical:decoded-x>preprocess=pillow": tensor}
+    left = make_bundle(tmp_path / "l", "left", dict(isolated, **{
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor}))
+    right = make_bundle(tmp_path / "r", "right", dict(isolated, **{
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 1,
+        "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor + 1}))
+    _, pair = run_compare(tmp_path, left, right)
+    assert pair["first_divergent_stage"] == "decode"
+    assert pair["causes"][-1] == (
+        "besides the decode difference, preprocess differs on its own (it differs on 1 image "
+        "whose inputs were identical on both sides)")
+    assert pair["advice"][-1]["text"].startswith(
+        "the preprocess step itself computes differently (they agree on all 1 canonical input, "
+        "yet it differs on 1 image whose inputs were identical on both sides; the other one "
+        "that differs got differing inputs)")
+    assert (pair["advice"][-1]["agree"], pair["advice"][-1]["images"]) == (0, 2)
+
+
+def test_a_later_stage_failing_on_one_side_is_not_offered_a_tolerance(tmp_path):
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    left = make_bundle(tmp_path / "l", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": tensor})
+    right = make_bundle(tmp_path / "r", "right", {
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 1,
+        "canonical:decoded-x>preprocess=pillow": None})  # fails there
+    _, pair = run_compare(tmp_path, left, right)
+    assert pair["advice"][-1]["text"] == (
+        "the preprocess step itself computes differently (they differ on 1 of 1 isolated "
+        "inputs, 1 canonical; it fails on one side on 1 of them): both sides already use "
+        "preprocess=pillow: look for what differs in how each side built or runs it; see why "
+        "it fails (the JSON report's isolation has each error)")

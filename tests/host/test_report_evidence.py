@@ -100,17 +100,24 @@ def test_libjpeg_build_differs_is_the_cause_and_the_version_only_also_differs(tm
 
 def test_build_advice_counts_the_images_that_agree_not_those_that_differ(tmp_path):
     # "agree" of an advice is "on agree of images images" (report schema): with the same
-    # decoder, 1 of 3 images decodes differently, so the other 2 agree.
-    headers = {"photo.jpg": YCBCR, "gray.jpg": GRAY, "other.jpg": YCBCR}
+    # decoder, photo.jpg decodes differently (the build's doing), cmyk.jpg too (CMYK), bad.jpg
+    # fails on one side: only gray.jpg and other.jpg give the same pixels (failing on both
+    # sides, as fail.jpg does, is no evidence for a fix: as the other advice counts).
+    headers = {"photo.jpg": YCBCR, "gray.jpg": GRAY, "other.jpg": YCBCR, "cmyk.jpg": CMYK,
+               "bad.jpg": YCBCR, "fail.jpg": YCBCR}
     left = make_bundle(tmp_path / "l", "left", "pillow", {
-        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "gray.jpg": C, "other.jpg": C})},
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "gray.jpg": C, "other.jpg": C,
+                                         "cmyk.jpg": A, "bad.jpg": A, "fail.jpg": BROKEN})},
         headers)
     right = make_bundle(tmp_path / "r", "right", "pillow", {
-        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "gray.jpg": C, "other.jpg": C})},
-        headers)
-    advice = pair_of(left, right)["advice"]
-    assert advice[0]["text"].endswith("1 of 3 images decode differently")
-    assert (advice[0]["agree"], advice[0]["images"]) == (2, 3)
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "gray.jpg": C, "other.jpg": C,
+                                           "cmyk.jpg": B, "bad.jpg": BROKEN,
+                                           "fail.jpg": BROKEN})}, headers)
+    pair = pair_of(left, right)
+    build = next(item for item in pair["advice"] if "same JPEG library" in item["text"])
+    assert "decode differently" in build["text"]
+    assert (build["agree"], build["images"]) == (2, 6)
+    assert pair["outcomes"] == {"agrees": 2, "diverges": 3, "fails_on_both_sides": 1}
 
 
 def test_only_the_decoder_differs_falls_back_to_one_decoder_on_both_sides(tmp_path):

@@ -218,15 +218,13 @@ def compare_pair(
     same_files = [w for w in divergent if w["image"] not in differing_files]
     inherited = sum(1 for walk in same_files for step in walk["stages"]
                     if step["stage"] == first_stage and step.get("origin") == "inherited")
+    same_file_walks = [walk for walk in walks if walk["image"] not in differing_files]
     found = causes.findings(comparator, first_stage,
                             [image for image in images if image not in differing_files],
                             isolation, sum(1 for walk in same_files
                                            if walk["first_divergent_stage"] == first_stage),
-                            inherited, tolerances_to_accept(
-                                [walk for walk in walks if walk["image"] not in differing_files],
-                                first_stage, reference, other),
-                            [summary["stage"] for summary in stage_summary
-                             if summary["divergent"]])
+                            inherited, tolerances_to_accept(same_file_walks, first_stage,
+                                                            reference, other), same_file_walks)
     pair = {
         "reference": reference.label,
         "other": other.label,

@@ -217,7 +217,7 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
             "{}build both sides' {} against the same JPEG library (now {} vs {}): with the same "
             "decoder on both sides, {} of {} images decode differently{}".format(
                 "or " if better else "", display_name(a.decoder), a.build, b.build,
-                count, total, versions), total - count, total))  # "agree": the others
+                count, total, versions), len(same), total))  # same pixels, as advice counts
         remaining = [g for g in remaining if g["kind"] != PIXELS]
     # A file the deployed decoders both fail on is about neither side alone, whichever
     # decoders are chosen above: it gets its own advice, saying so.
