@@ -188,7 +188,7 @@ def test_later_stage_advice_counts_what_agrees():
     advice = later_stage_advice("preprocess", ("pillow", "mxnet"),
                                 {"inputs": 3, "agree": 2, "verdicts": verdicts}, 3, 10)
     assert advice == {
-        "text": "the preprocess step itself computes differently (they differ on 1 of 3 "
+        "text": "the preprocess step itself computes differently (the two sides differ on 1 of 3 "
                 "isolated inputs, 2 canonical and 1 probe): use one preprocess implementation "
                 "on both sides (now pillow vs mxnet), or accept the difference with --tolerance "
                 "preprocess:ATOL",
@@ -197,20 +197,21 @@ def test_later_stage_advice_counts_what_agrees():
     advice = later_stage_advice("infer", ("dlr", "dlr"), {"inputs": 2, "agree": 2}, 3, 10,
                                 inherited=2)
     assert advice == {
-        "text": "the infer step itself computes differently (they agree on all 2 canonical "
-                "inputs and probes, yet it differs on 1 image whose inputs were identical on "
-                "both sides; the other 2 that differ got differing inputs): both sides "
-                "already use infer=dlr: align what differs under why, "
+        "text": "the infer step itself computes differently (the two sides agree on all 2 "
+                "canonical inputs and probes, yet it differs on 1 image whose inputs were "
+                "identical on both sides; the other 2 that differ got differing inputs): both "
+                "sides already use infer=dlr: align what differs under why, "
                 "or accept the difference with --tolerance infer:ATOL",
         "agree": 7, "images": 10}  # the step differs on 3 of the 10
     said = [later_stage_advice("infer", ("dlr", "dlr"), {"inputs": 2, "agree": 2}, divergent,
                                10, inherited=inherited)["text"].split("(")[1].split(")")[0]
             for divergent, inherited in ((2, 0), (2, 1))]
     assert said == [
-        "they agree on all 2 canonical inputs and probes, yet it differs on 2 images whose "
-        "inputs were identical on both sides",
-        "they agree on all 2 canonical inputs and probes, yet it differs on 1 image whose "
-        "inputs were identical on both sides; the other one that differs got differing inputs"]
+        "the two sides agree on all 2 canonical inputs and probes, yet it differs on 2 images "
+        "whose inputs were identical on both sides",
+        "the two sides agree on all 2 canonical inputs and probes, yet it differs on 1 image "
+        "whose inputs were identical on both sides; the other one that differs got differing "
+        "inputs"]
     advice = later_stage_advice("infer", ("dlr", "dlr"), {}, 3, 10)
     assert (advice["agree"], advice["images"]) == (7, 10)
     # With the largest error known, the tolerance that accepts it is named (rounded up).
@@ -367,9 +368,12 @@ def test_an_inference_difference_names_model_files_that_differ(tmp_path):
     logits = np.zeros((1, 10), np.float32)
 
     def runner(onnx_digest, files=("/models/m/model.onnx",)):
+        # The math library's words name where the model is: not a difference of the library.
         return {"cpu": {"arch": "x86_64"}, "implementations": {"infer/onnxruntime": {
             "status": "available", "details": {"version": "1.19.2", "model": {
-                "path": "/models/m", "files": {f: onnx_digest for f in files}}}}}}
+                "path": "/models/m", "files": {f: onnx_digest for f in files}},
+                "math_library": "compiled operators ({}/model.so)".format(
+                    files[0].rpartition("/")[0])}}}}
 
     def pair(name, left_env, right_env):
         outputs = {"decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor}
@@ -460,7 +464,7 @@ def test_a_later_stage_that_differs_on_its_own_gets_its_why_and_do_after_the_fir
         "differ)")
     # Nothing recorded explains it: the advice does not point at a "why" that is not there.
     assert pair["advice"][-1] == {
-        "text": "the preprocess step itself computes differently (they differ on 1 of 2 "
+        "text": "the preprocess step itself computes differently (the two sides differ on 1 of 2 "
                 "isolated inputs, 2 canonical): both sides already use preprocess=pillow: look "
                 "for what differs in how each side built or runs it, or accept the difference "
                 "with --tolerance preprocess:ATOL",
@@ -491,9 +495,9 @@ def test_a_later_stage_differing_on_identical_inputs_is_on_its_own_whatever_isol
         "besides the decode difference, preprocess differs on its own (it differs on 1 image "
         "whose inputs were identical on both sides)")
     assert pair["advice"][-1]["text"].startswith(
-        "the preprocess step itself computes differently (they agree on all 1 canonical input, "
-        "yet it differs on 1 image whose inputs were identical on both sides; the other one "
-        "that differs got differing inputs)")
+        "the preprocess step itself computes differently (the two sides agree on all 1 "
+        "canonical input, yet it differs on 1 image whose inputs were identical on both "
+        "sides; the other one that differs got differing inputs)")
     assert (pair["advice"][-1]["agree"], pair["advice"][-1]["images"]) == (0, 2)
 
 
@@ -507,7 +511,37 @@ def test_a_later_stage_failing_on_one_side_is_not_offered_a_tolerance(tmp_path):
         "canonical:decoded-x>preprocess=pillow": None})  # fails there
     _, pair = run_compare(tmp_path, left, right)
     assert pair["advice"][-1]["text"] == (
-        "the preprocess step itself computes differently (they differ on 1 of 1 isolated "
+        "the preprocess step itself computes differently (the two sides differ on 1 of 1 isolated "
         "inputs, 1 canonical; it fails on one side on 1 of them): both sides already use "
         "preprocess=pillow: look for what differs in how each side built or runs it; see why "
         "it fails (the JSON report's isolation has each error)")
+
+
+def test_a_later_stage_advice_names_a_captured_implementation_that_agrees(tmp_path):
+    """left deploys preprocess=mxnet, which differs from right's pillow on the isolated input;
+    left also captured pillow, which agrees there: the advice names it, with its evidence. The
+    architectures differ too, but with different implementations that is not called a cause."""
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    left = make_bundle(tmp_path / "l", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=mxnet": tensor + 1,
+        "decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=mxnet": tensor + 1,
+        "canonical:decoded-x>preprocess=pillow": tensor},
+        available=("decode/pillow", "preprocess/pillow", "preprocess/mxnet"),
+        provenance={"cpu": {"arch": "x86_64"}})
+    right = make_bundle(tmp_path / "r", "right", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": tensor}, provenance={"cpu": {"arch": "aarch64"}})
+    _, pair = run_compare(tmp_path, str(left) + "@preprocess=mxnet", str(right))
+    assert pair["first_divergent_stage"] == "preprocess"
+    assert pair["causes"] == [
+        "the two sides use different implementations for preprocess: mxnet vs pillow"]
+    assert pair["also_differs"] == [
+        "the CPU architectures differ too (x86_64 vs aarch64); with different implementations "
+        "the data cannot tell whether that matters"]
+    assert pair["advice"][0]["text"] == (
+        "the preprocess step itself computes differently (the two sides differ on 1 of 1 "
+        "isolated inputs, 1 canonical): use preprocess=pillow in left@preprocess=mxnet (now "
+        "preprocess=mxnet): it agrees with right's preprocess=pillow on 1 of 1 isolated inputs "
+        "(now 0), or accept the difference with --tolerance preprocess:1 (the largest absolute "
+        "error here: preprocess 1)")

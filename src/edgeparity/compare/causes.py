@@ -22,7 +22,13 @@ from .evidence import (
     decoded_key,
 )
 from .findings import decode_findings
-from .later_stages import explain_later_stage, implementations, later_stage_advice, on_its_own
+from .later_stages import (
+    better_implementation,
+    explain_later_stage,
+    implementations,
+    later_stage_advice,
+    on_its_own,
+)
 from .model import labels as model_labels
 from .verdicts import COMPARED, Comparator
 
@@ -54,7 +60,9 @@ def findings(comparator: Comparator, stage: Optional[str], images: List[str],
                  "advice": [later_stage_advice(stage, implementations(comparator, stage),
                                                isolation.get(stage) or {}, divergent,
                                                len(images), inherited, accept,
-                                               explained=bool(causes))],
+                                               explained=bool(causes), better=better_implementation(
+                                                   comparator, stage,
+                                                   isolation.get(stage) or {}))],
                  "differences": []}
     for later in STAGES[STAGES.index(stage) + 1:]:
         cause, also, advice = on_its_own(comparator, stage, later, isolation.get(later) or {},

@@ -4,11 +4,12 @@ both sides) and on the images whose inputs were identical.
 """
 
 import os
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..record_verdicts import ERROR, IDENTICAL
 from ..stages.pipeline import STAGES
-from .endpoints import implementation_details
+from .endpoints import available, implementation_details
 from .evidence import display_name, other_recorded_differences, plural
 from .tolerances import round_up
 from .verdicts import DIVERGENT, Comparator
@@ -18,6 +19,32 @@ def implementations(comparator: Comparator, stage: str) -> Tuple[str, str]:
     """The two pipelines' implementations of ``stage`` (reference, other)."""
     return (str(comparator.reference.pipeline.get(stage)),
             str(comparator.other.pipeline.get(stage)))
+
+
+def better_implementation(comparator: Comparator, stage: str,
+                          isolation: Dict[str, Any]) -> Optional[str]:
+    """'use preprocess=pillow in cloud (now preprocess=mxnet): it agrees with edge's
+    preprocess=pillow on 3 of 3 isolated inputs (now 0)' when an implementation one side also
+    captured agrees with the other side's deployed one on every isolated input (at least as many
+    as the deployed pair ran), and the deployed pair does not; else None."""
+    inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
+    if inputs and agree == inputs:
+        return None
+    found = []
+    for side, that in ((comparator.reference, comparator.other),
+                       (comparator.other, comparator.reference)):
+        now, target = str(side.pipeline.get(stage)), str(that.pipeline.get(stage))
+        for name in sorted(set(available(side.bundle, stage)) - {now}):
+            pair = (name, target) if side is comparator.reference else (target, name)
+            run = comparator.isolated(stage, pair)
+            if run["inputs"] >= max(inputs, 1) and run["agree"] == run["inputs"]:
+                found.append((-run["inputs"], side is not comparator.reference, name, side.label,
+                              now, that.label, target))
+    if not found:
+        return None
+    size, _, name, label, now, that, target = min(found)  # most inputs, reference side first
+    return "use {s}={} in {} (now {s}={}): it agrees with {}'s {s}={} on {n} of {n} isolated " \
+        "inputs (now {})".format(name, label, now, that, target, agree, s=stage, n=-size)
 
 
 def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[str, Any],
@@ -54,7 +81,8 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
     return [cause], also, [later_stage_advice(
         stage, implementations(comparator, stage), isolation, divergent, reached,
         divergent - identical_inputs, {stage: accept[stage]} if accept and stage in accept
-        else None, explained=bool(explained))]
+        else None, explained=bool(explained),
+        better=better_implementation(comparator, stage, isolation))]
 
 
 def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], List[str]]:
@@ -70,12 +98,18 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
     if ref_impl != other_impl:
         causes.append("the two sides use different implementations for {}: {} vs {}".format(
             stage, ref_impl, other_impl))
-    maths = [d.get("math_library") for d in details]
+    # Compared without folders: a compiled artifact's path names where each machine keeps it.
+    maths = [_FOLDERS.sub("", str(d.get("math_library") or "")) for d in details]
     if stage == "infer" and maths[0] != maths[1] and any(maths):
         causes.append("math libraries differ: {} in {} vs {} in {}".format(
             maths[0], ref.label, maths[1], other.label))
     arches = [(e.bundle.provenance.get("cpu") or {}).get("arch") for e in (ref, other)]
-    if arches[0] != arches[1]:
+    if arches[0] != arches[1] and ref_impl != other_impl:
+        # Different implementations explain a difference by themselves: the data cannot tell
+        # whether the architecture adds to it.
+        also.append("the CPU architectures differ too ({} vs {}); with different "
+                    "implementations the data cannot tell whether that matters".format(*arches))
+    elif arches[0] != arches[1]:
         causes.append("CPU architectures differ ({} vs {}): float results may differ in the "
                       "last bits".format(*arches))
     elif stage == "infer" and ref_impl == other_impl:
@@ -100,6 +134,10 @@ def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], 
         also.append("recorded as different between the environments (whether it is a "
                     "cause cannot be told): {}".format("; ".join(others)))
     return causes, also
+
+
+# The folders of an absolute path inside a description: '/model/dlr-x86_64/model.so' -> 'model.so'.
+_FOLDERS = re.compile(r"(?<![\w.])/(?:[^/\s()]+/)+")
 
 
 def _model_files(details: Dict[str, Any]) -> Dict[str, str]:
@@ -146,7 +184,7 @@ def _isolation_words(isolation: Dict[str, Any], short: bool = False) -> str:
 def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
                        divergent: int, images: int, inherited: Optional[int] = None,
                        accept: Optional[Dict[str, float]] = None,
-                       explained: bool = True) -> Dict[str, Any]:
+                       explained: bool = True, better: Optional[str] = None) -> Dict[str, Any]:
     """Align what differs in the stage, or accept the difference; the canonical inputs (and
     probes) are the evidence when there are any. When the stage agrees on all of them, the
     difference came from upstream (its inputs differed within tolerance): the step itself is
@@ -157,8 +195,9 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     ``accept``: {stage: the largest absolute error of its outputs} for this stage and each later
     one that differs; the tolerances that accept them are then named (rounded up to two
     digits), else ``--tolerance STAGE:ATOL``. ``explained``: whether a cause was found (the
-    advice then points at it). A difference that is only a failure on one side is not offered a
-    tolerance: none accepts it."""
+    advice then points at it). ``better``: the implementation to switch to, when the isolated
+    runs found one (``better_implementation``). A difference that is only a failure on one side
+    is not offered a tolerance: none accepts it."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
     accept_text = "accept the difference with " + (
         "--tolerance {}:ATOL".format(stage) if not accept else "{} (the largest absolute "
@@ -180,8 +219,8 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     if inputs and agree == inputs:
         # Not "N of M images whose inputs were identical": M counts every image that differs.
         inherited_too = divergent - identical_inputs
-        evidence = "they agree on all {}, yet it differs on {} whose inputs were identical on " \
-            "both sides{}".format(
+        evidence = "the two sides agree on all {}, yet it differs on {} whose inputs were " \
+            "identical on both sides{}".format(
                 _isolation_words(isolation), plural(identical_inputs, "image"),
                 "; the other {} that differ got differing inputs".format(inherited_too)
                 if inherited_too > 1 else "; the other one that differs got differing inputs"
@@ -190,7 +229,7 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     elif inputs:
         failing = sum(1 for verdict in isolation.get("verdicts") or ()
                       if verdict.get("verdict") == ERROR)
-        evidence = "they differ on {} of {} isolated inputs, {}{}".format(
+        evidence = "the two sides differ on {} of {} isolated inputs, {}{}".format(
             inputs - agree, inputs, _isolation_words(isolation, short=True),
             "; it fails on one side on {} of them".format(failing) if failing else "")
         if failing == inputs - agree:
@@ -200,7 +239,9 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
         evidence = "it differs on {} of {} images; no canonical inputs isolate it".format(
             divergent, images)
         count = (images - divergent, images)
-    if impls[0] != impls[1]:
+    if better:
+        align = better
+    elif impls[0] != impls[1]:
         align = "use one {} implementation on both sides (now {} vs {})".format(stage, *impls)
     else:
         align = "both sides already use {}={}: {}".format(

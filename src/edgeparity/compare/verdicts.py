@@ -303,9 +303,11 @@ class Comparator:
         return dict(sorted(counts.items())), results
 
     # -- isolation: do two implementations agree on the canonical inputs? ------------------
-    def isolated(self, stage: str) -> Dict[str, Any]:
-        ref_impl = self.reference.pipeline.get(stage)
-        other_impl = self.other.pipeline.get(stage)
+    def isolated(self, stage: str, impls: Optional[Tuple[str, str]] = None) -> Dict[str, Any]:
+        """The two pipelines' implementations of ``stage`` (or ``impls``: reference's, other's)
+        on the same isolated inputs: {inputs, agree, missing, verdicts}."""
+        ref_impl, other_impl = impls or (self.reference.pipeline.get(stage),
+                                         self.other.pipeline.get(stage))
         verdicts = []
         records = self.reference.bundle.records
         # Picked out before sorting: most records of a corpus are end-to-end ones.
