@@ -8,6 +8,7 @@ touched. A failure is a ``UserError`` naming the file and what to do, and leaves
 file behind.
 """
 
+import errno
 import os
 import tempfile
 from typing import Union
@@ -34,11 +35,29 @@ def write_atomic(path: str, data: Union[bytes, str]) -> None:
         os.replace(temporary, path)
         temporary = None
     except OSError as exc:
-        raise UserError("cannot write {}: {}. Free space or choose another path.".format(
-            printable(path), exc.strerror or exc)) from None
+        raise UserError("cannot write {}: {}".format(printable(path), _why(exc, path))) from None
     finally:
         if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _why(exc: OSError, path: str) -> str:
+    """What went wrong, and the fix that fits it (not "free space" for a folder that is a file)."""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "{}. Free space or choose another path.".format(what)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "{}. Choose a folder you can write to.".format(what)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        # A folder on the way is a file: name it.
+        folder = os.path.dirname(os.path.abspath(path))
+        while folder and not os.path.lexists(folder):
+            folder = os.path.dirname(folder)
+        if folder and not os.path.isdir(folder):
+            return "{} is a file, not a folder. Choose another path.".format(printable(folder))
+    if exc.errno == errno.EISDIR:
+        return "it is a folder. Give a file name."
+    return "{}. Choose another path.".format(what)
 
 
 def _umask() -> int:

@@ -214,7 +214,16 @@ def test_an_unwritable_export_is_one_line_naming_the_file_and_the_fix(pair, tmp_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("edgeparity: error: cannot write {}: ".format(
         out))
-    assert "choose another path" in err
+    # The reason and the fix that fit: not "free space" (it said so for any failure).
+    assert err.endswith("{} is a file, not a folder. Choose another path.\n".format(blocker))
+    deeper = blocker / "sub" / "a.png"
+    assert export(pair["left"], "--image", "a.jpg", "--out", deeper) == errors.EXIT_ERROR
+    assert capsys.readouterr().err.endswith(
+        "{} is a file, not a folder. Choose another path.\n".format(blocker))
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    assert export(pair["left"], "--image", "a.jpg", "--out", folder) == errors.EXIT_ERROR
+    assert "it is a folder. Give a file name." in capsys.readouterr().err
 
 
 def test_concurrent_writes_of_one_file_never_mix(tmp_path):
