@@ -27,8 +27,27 @@ class Interrupted(KeyboardInterrupt):
 
 
 def error_text(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return "{}: {}".format(type(exc).__name__, text[0] if text else "").rstrip(": ")
+    """One line: the exception's type and the line of its message that says what failed."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    if line.startswith("Traceback (most recent call last)"):
+        # MXNet and TVM errors carry their C++ traceback first and the message last
+        # ("MXNetError: Check failed: !res.empty(): Decoding failed. Invalid image file.").
+        line = lines[-1]
+    name = type(exc).__name__
+    if line.startswith(name + ":"):
+        return line
+    return "{}: {}".format(name, line).rstrip(": ")
+
+
+class EmptyFile(ValueError):
+    pass
+
+
+def _empty_file() -> "np.ndarray":
+    # Every decoder has its own words for no data ("cannot identify image file"): this one
+    # says what is wrong with the file.
+    raise EmptyFile("the file is empty (0 bytes)")
 
 
 class Session:
@@ -135,7 +154,7 @@ class Session:
         for decoder in self.loaded["decode"]:
             decoded = self.record(
                 image, "e2e", extend_chain("", "decode", decoder.name), decoder,
-                lambda d=decoder: d.run(data), None,
+                (lambda d=decoder: d.run(data)) if data else _empty_file, None,
             )
             if decoded is None or not self.follows_pipeline("decode", decoder.name):
                 continue

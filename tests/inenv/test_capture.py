@@ -304,7 +304,39 @@ def test_decode_errors_name_the_file(small_images, tmp_path):
     path, _ = capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"],
                       quiet=True)
     error = bundle.load(path).records["empty.jpg|decode=pillow"]["error"]
+    assert error == "EmptyFile: the file is empty (0 bytes)"
+    (small_images / "empty.jpg").write_bytes(b"not an image")
+    path, _ = capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"],
+                      quiet=True)
+    error = bundle.load(path).records["empty.jpg|decode=pillow"]["error"]
     assert "empty.jpg" in error and "BytesIO" not in error
+
+
+def test_an_error_message_is_the_line_that_says_what_failed():
+    from edgeparity.session import error_text
+
+    class MXNetError(Exception):
+        pass
+
+    # MXNet's own layout of a decode failure: the C++ traceback first, the message last.
+    cpp = MXNetError('Traceback (most recent call last):\n  File "../src/io/image_io.cc", line '
+                     '146\nMXNetError: Check failed: !res.empty(): Decoding failed. Invalid '
+                     'image file.')
+    assert error_text(cpp) == ("MXNetError: Check failed: !res.empty(): Decoding failed. "
+                               "Invalid image file.")
+    assert error_text(OSError("broken data stream\nmore")) == "OSError: broken data stream"
+    assert error_text(ValueError()) == "ValueError"
+
+
+def test_a_real_mxnet_decode_failure_is_recorded_by_its_message(tmp_path):
+    pytest.importorskip("mxnet", reason="MXNet is not installed in this environment")
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "garbage.jpg").write_bytes(b"\xff\xd8 this is no JPEG")
+    path, _ = capture(str(images), str(tmp_path / "b"), implementations=["mxnet"],
+                      stages=["decode"], quiet=True)
+    error = bundle.load(path).records["garbage.jpg|decode=mxnet"]["error"]
+    assert error.startswith("MXNetError: ") and "Traceback" not in error
 
 
 def test_pipeline_only_follows_the_declared_chain_but_keeps_every_decoder(small_images,
