@@ -35,6 +35,8 @@ def error_text(exc: BaseException) -> str:
         # ("MXNetError: Check failed: !res.empty(): Decoding failed. Invalid image file.").
         line = lines[-1]
     name = type(exc).__name__
+    if name == "error":  # OpenCV's cv2.error: "error: error: OpenCV(...)" said nothing
+        name = "{}.error".format(type(exc).__module__)
     if line.startswith(name + ":"):
         return line
     return "{}: {}".format(name, line).rstrip(": ")

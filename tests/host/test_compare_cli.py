@@ -163,6 +163,10 @@ def test_bad_pipeline_and_tolerance_are_usage_errors(here_bundle, capsys):
     err = capsys.readouterr().err
     assert "bad pipeline" in err and "bad --tolerance" in err and "--reference 'x'" in err
     assert here_bundle + "@decod=pillow" in err  # names the argument that is wrong
+    assert cli.main(["compare", here_bundle, here_bundle, "--tolerance", "infr:1"]) == \
+        errors.EXIT_ERROR
+    assert "bad --tolerance 'infr:1': no stage 'infr' (the stages: decode, preprocess, infer)" \
+        in capsys.readouterr().err
 
 
 def test_markdown_fits_a_job_summary(here_bundle, tmp_path):

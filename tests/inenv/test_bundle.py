@@ -88,6 +88,17 @@ def test_corrupted_array_file_is_reported_by_name(tmp_path):
     assert "re-run `edgeparity capture`" in str(error.value).lower() or "Re-run" in str(error.value)
 
 
+def test_a_truncated_array_file_is_named_once_with_how_much_is_there(tmp_path):
+    path = _write(tmp_path / "b", [np.arange(100, dtype=np.float32)])
+    name = os.listdir(os.path.join(path, "arrays"))[0]
+    with open(os.path.join(path, "arrays", name), "r+b") as handle:
+        handle.truncate(200)
+    with pytest.raises(BundleError) as error:
+        bundle.load(path).array(name.split(".")[0])
+    message = str(error.value)
+    assert message.count(name) == 1 and "truncated (72 of 400 bytes)" in message
+
+
 @pytest.mark.parametrize("compression", ["none", "gzip"])
 def test_tampered_array_with_fixed_up_manifest_is_caught_on_read(tmp_path, compression):
     path = _write(tmp_path / "b", [np.arange(100, dtype=np.float32)], compression)

@@ -328,6 +328,16 @@ def test_an_error_message_is_the_line_that_says_what_failed():
     assert error_text(ValueError()) == "ValueError"
 
 
+def test_an_opencv_error_is_named_by_its_module():
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed in this environment")
+    from edgeparity.session import error_text
+
+    with pytest.raises(cv2.error) as raised:
+        cv2.imdecode(np.zeros(0, np.uint8), cv2.IMREAD_COLOR)
+    # Its type is called "error": "error: OpenCV(...)" said nothing of where it came from.
+    assert error_text(raised.value).startswith("cv2.error: OpenCV(")
+
+
 def test_a_real_mxnet_decode_failure_is_recorded_by_its_message(tmp_path):
     pytest.importorskip("mxnet", reason="MXNet is not installed in this environment")
     images = tmp_path / "images"

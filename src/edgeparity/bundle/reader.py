@@ -152,9 +152,12 @@ class Bundle:
                 array = read_npy(stream, _nbytes(shape, dtype), entry["file"],
                                  expect=(shape, dtype))
         except (OSError, ValueError, EOFError, TypeError, zlib.error) as exc:
+            # read_npy's messages start with the file's name: said once.
+            why = str(exc)
+            why = why[len(entry["file"]) + 2:] if why.startswith(entry["file"] + ": ") else why
             raise BundleError(
                 "{}: cannot read array file {} ({}). The bundle is damaged; re-run "
-                "`edgeparity capture` to regenerate it.".format(self.path, entry["file"], exc)
+                "`edgeparity capture` to regenerate it.".format(self.path, entry["file"], why)
             ) from None
         if array_digest(array) != digest:
             raise BundleError(

@@ -53,7 +53,10 @@ class Tolerances:
         per_stage = {}
         for spec in specs:
             parts = spec.split(":")
-            if len(parts) not in (2, 3) or parts[0] not in STAGES:
+            if len(parts) in (2, 3) and parts[0] not in STAGES:
+                raise ValueError("bad --tolerance {!r}: no stage {!r} (the stages: {})".format(
+                    spec, parts[0], ", ".join(STAGES)))
+            if len(parts) not in (2, 3):
                 raise ValueError(
                     "bad --tolerance {!r}: use STAGE:ATOL[:RTOL], e.g. infer:1e-4:1e-4".format(spec)
                 )
