@@ -22,7 +22,7 @@ def output(array):
             "stats": array_stats(array)}
 
 
-def make_bundle(path, name, pixels, tensor, arch="x86_64", logits=None):
+def make_bundle(path, name, pixels, tensor, arch="x86_64", logits=None, features=None):
     """decode and preprocess (and, with ``logits``, infer) of one image, each fed the one
     before it."""
     writer = BundleWriter(str(path))
@@ -48,7 +48,8 @@ def make_bundle(path, name, pixels, tensor, arch="x86_64", logits=None):
         "pipeline": pipeline,
         "implementations": {"{}/{}".format(stage, impl): {"status": "available"}
                             for stage, impl in pipeline.items()},
-        "provenance": {"cpu": {"arch": arch}},
+        "provenance": {"cpu": dict({"arch": arch}, **(
+            {"notable_features": features} if features is not None else {}))},
     })
 
 
@@ -221,3 +222,34 @@ def test_a_tolerated_move_after_a_real_change_does_not_make_the_next_change_intr
     origins = {r["stage"]: r["origin"] for r in env["changed"]}
     assert origins["decode"] == "intrinsic" and origins["infer"] == "inherited", origins
     assert not any(r.get("input_within_tolerance") for r in env["changed"])
+
+
+def test_a_golden_says_when_the_cpu_features_differ_from_the_machine_that_wrote_it(
+        tmp_path, capsys):
+    """Float kernels pick their code by the CPU's features: a golden keeps them, and a check on
+    a CPU with other ones says which differ, and that the last-bit moves are float rounding on
+    such a CPU (not 'e.g. another CPU?')."""
+    source = make_bundle(tmp_path / "a" / "edge", "edge", PIXELS, TENSOR,
+                         features=["avx2", "avx512f", "fma"])
+    goldens = tmp_path / "goldens"
+    assert cli.main(["golden", "update", source, "--dir", str(goldens)]) == errors.EXIT_PARITY
+    rounded = np.nextafter(TENSOR, np.float32(np.inf))
+    other = make_bundle(tmp_path / "b" / "edge", "edge", PIXELS, rounded,
+                        features=["avx2", "fma", "sse4_2"])
+    capsys.readouterr()
+    code, report = check(other, goldens, tmp_path, "--float-tolerance")
+    assert code == errors.EXIT_PARITY
+    assert report["environments"][0]["provenance_changes"] == [{
+        "what": "environment/cpu_features", "golden": ["avx2", "avx512f", "fma"],
+        "now": ["avx2", "fma", "sse4_2"],
+        "text": "the CPU's notable features differ from the golden's: now without avx512f and "
+                "with sse4_2 (float kernels such as oneDNN's pick their code by them)"}]
+    code, _ = check(other, goldens, tmp_path)  # exact: the tensor moved
+    assert code == errors.EXIT_DIVERGENCE
+    assert "float rounding on a CPU with other features" in capsys.readouterr().out
+    # A golden written before CPU features were recorded says nothing about them.
+    older = tmp_path / "older"
+    assert cli.main(["golden", "update", make_bundle(tmp_path / "c" / "edge", "edge", PIXELS,
+                                                      TENSOR), "--dir", str(older)]) == 0
+    _, report = check(other, older, tmp_path, "--float-tolerance")
+    assert report["environments"][0]["provenance_changes"] == []

@@ -16,7 +16,7 @@ def update_command(directory: str, bundles: List[str]) -> str:
     return "edgeparity golden update {} --dir {}".format(" ".join(bundles), directory)
 
 
-def _stage_text(summary: Dict[str, Any]) -> str:
+def _stage_text(summary: Dict[str, Any], env: Dict[str, Any]) -> str:
     parts = []
     if summary["changed"]:
         origins = ", ".join("{} {}".format(summary[key], key.replace("_", " "))
@@ -32,7 +32,10 @@ def _stage_text(summary: Dict[str, Any]) -> str:
     if summary["max_stats_delta"] is not None:
         text += "; stats moved by up to {}".format(num(summary["max_stats_delta"]))
         if summary["all_within_tolerance"]:
-            text += " (within atol/rtol: float rounding, e.g. another CPU?)"
+            other_cpu = any(change["what"] == "environment/cpu_features"
+                            for change in env.get("provenance_changes") or ())
+            text += " (within atol/rtol: float rounding{})".format(
+                " on a CPU with other features" if other_cpu else ", e.g. another CPU?")
     return text
 
 
@@ -113,7 +116,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
                 env["first_changed_stage"], env["first_changed_stage"])))
         for summary in env["stages"]:
             add("    ", "{:<10} {:<12} {}".format(summary["stage"], summary["impl"],
-                                                 _stage_text(summary)), 8)
+                                                 _stage_text(summary, env)), 8)
         for change in env["provenance_changes"]:
             add("  {}: ".format("why" if env["verdict"] == "changed" else "note"),
                 change["text"])
