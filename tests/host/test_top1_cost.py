@@ -36,10 +36,18 @@ def scores(top, runner_up, margin):
     return row
 
 
-def make_bundle(path, name, logits_by_image, model, pixels=PIXELS, tensor=TENSOR):
-    """``pixels``: every image's decoded pixels, or {image: pixels}; ``tensor`` likewise."""
+def make_bundle(path, name, logits_by_image, model, pixels=PIXELS, tensor=TENSOR, failing=()):
+    """``pixels``: every image's decoded pixels, or {image: pixels}; ``tensor`` likewise.
+    ``failing``: images whose decode fails (no output downstream)."""
     writer = BundleWriter(str(path))
+    for image in failing:
+        writer.add_record({"key": image + "|decode=pillow", "image": image, "chain":
+                           "decode=pillow", "stage": "decode", "impl": "pillow", "mode": "e2e",
+                           "status": "error", "error": "OSError: broken data stream"})
+    logits_by_image = dict(logits_by_image, **{image: None for image in failing})
     for image, logits in sorted(logits_by_image.items()):
+        if image in failing:
+            continue
         decoded = pixels[image] if isinstance(pixels, dict) else pixels
         preprocessed = tensor[image] if isinstance(tensor, dict) else tensor
         for chain, array in zip(CHAINS, (decoded, preprocessed, logits)):
@@ -385,3 +393,26 @@ def test_the_same_model_declared_on_one_side_only_says_to_give_the_folder(tmp_pa
         "if edge ran the same model, give it the model's folder, with its edgeparity-model.json "
         "at the top, not one form of it; else capture both with the same --model to compare it "
         "(docs/models.md)")
+
+
+def test_the_cost_line_names_images_with_a_class_on_one_side_only(tmp_path, capsys):
+    """d.jpg fails to decode on the edge: it has a class in the cloud only. The top1 gate fails
+    on it, so the cost line says why it is not among the changes."""
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {
+        "a.jpg": scores(2, 3, 0.5), "d.jpg": scores(4, 5, 0.5)}, TOY)
+    edge = make_bundle(tmp_path / "edge", "edge", {"a.jpg": scores(2, 3, 0.5)}, TOY,
+                       failing=("d.jpg",))
+    out = tmp_path / "report.json"
+    code = cli.main(["compare", cloud, edge, "--json", str(out), "--fail-on", "top1"])
+    text = capsys.readouterr().out
+    assert code == errors.EXIT_DIVERGENCE
+    assert "d.jpg has no decode output on one side, so no class" in text
+    assert ("top-1 class changes on 0 of 1 images, mean top-5 overlap 100.0%; 1 image has a "
+            "class on one side only (a stage fails on the other): d.jpg") in " ".join(
+                text.split())
+    report = json.loads(out.read_text())
+    impact = report["pairs"][0]["inference_impact"]
+    assert impact["no_class_on_one_side"] == ["d.jpg"] and impact["images"] == 1
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(report, json.loads((ROOT / "src" / "edgeparity" / "report" / "schema" /
+                                            "compare-report.schema.json").read_text()))

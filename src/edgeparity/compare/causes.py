@@ -7,7 +7,7 @@ import math
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..models import label_of
-from ..record_verdicts import AGREEING
+from ..record_verdicts import AGREEING, ERROR
 from ..stages.pipeline import STAGES, impl_key
 from .endpoints import (
     Endpoint,
@@ -134,10 +134,13 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
     closest calls first.
     """
     rows = []
+    one_sided = []  # a stage fails on one side only: a class there, none on the other
     for walk in walks:
         for step in walk["stages"]:
             if step["stage"] == "infer" and step["verdict"] in COMPARED:
                 rows.append((walk["image"], step.get("classification")))
+            if step["verdict"] == ERROR:
+                one_sided.append(walk["image"])
     if not rows:
         return None
     # The reference's labels, else the other side's (a device bundle may carry them alone).
@@ -174,6 +177,8 @@ def inference_impact(walks: List[Dict[str, Any]], reference: Optional[Endpoint] 
     }  # type: Dict[str, Any]
     if note:
         impact["labels_note"] = note
+    if one_sided:
+        impact["no_class_on_one_side"] = one_sided
     return impact
 
 

@@ -80,6 +80,12 @@ def cost(pair: Dict[str, Any]) -> str:
         impact["top1_changed"], impact["images"], named, pct(impact["mean_top5_overlap"]))
     if impact.get("labels_note"):
         text += " ({})".format(impact["labels_note"])
+    one_sided = impact.get("no_class_on_one_side") or []
+    if one_sided:
+        # A top1 gate fails on them: the cost line says why they are not among the changes.
+        text += "; {} {} a class on one side only (a stage fails on the other): {}".format(
+            len(one_sided), "image has" if len(one_sided) == 1 else "images have",
+            short_list(one_sided))
     return text
 
 
