@@ -330,8 +330,9 @@ def jpeg_header(data: bytes) -> Optional[Dict[str, Any]]:
     """What a JPEG's header says about how to decode it, for compare to explain a difference.
 
     ``{"coding": "baseline", "components": 3, "colour": "YCbCr", "exif_orientation": 6}``
-    (``exif_orientation`` only when an EXIF block carries one); None when ``data`` is not a
-    JPEG or its header cannot be parsed. Only markers are read, never the image data.
+    (``exif_orientation`` only when an EXIF block carries one; ``truncated: True`` when the
+    file ends before its end-of-image marker); None when ``data`` is not a JPEG or its header
+    cannot be parsed. Only markers are read, never the image data.
     """
     if data[:2] != b"\xff\xd8":
         return None
@@ -353,6 +354,12 @@ def jpeg_header(data: bytes) -> Optional[Dict[str, Any]]:
     if "components" not in facts:
         return facts or None
     facts["colour"] = _jpeg_colour(facts["components"], adobe_transform)
+    # Cut short (a download or copy that stopped): no end-of-image marker after the last scan.
+    # Entropy-coded data holds no 0xFFD9 (0xFF bytes are stuffed); an EXIF thumbnail's own
+    # markers come before the image's. Some decoders fill in the missing part, others refuse.
+    last_scan = data.rfind(b"\xff\xda")
+    if last_scan < 0 or data.rfind(b"\xff\xd9") < last_scan:
+        facts["truncated"] = True
     return facts
 
 

@@ -362,3 +362,40 @@ def test_files_failing_on_either_side_get_advice_about_the_side_that_fails(tmp_p
         "other decoder captured in right gives the other side's pixels (fails on 1 of 1): "
         "leave such files out or add a decoder that reads them"]
     assert [(a["agree"], a["images"]) for a in pair["advice"]] == [(1, 2), (0, 1)]
+
+
+def test_a_file_cut_short_is_named_as_such_and_is_no_evidence_for_a_decoder(tmp_path):
+    """cut.jpg ends before its end-of-image marker (its recorded header says so): left's Pillow
+    refuses it, right's fills in the missing part, and left's MXNet does too, the same way. What
+    a decoder fills in is not the image: no decoder is advised for it; the file is named."""
+    headers = {"photo.jpg": YCBCR, "cut.jpg": dict(YCBCR, truncated=True)}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "cut.jpg": BROKEN}),
+        "mxnet": decoder("1.9.1", MXNET_TURBO, {"photo.jpg": A, "cut.jpg": B})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "cut.jpg": B})}, headers)
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "cut.jpg (it ends before its end-of-image marker): left's Pillow refuses it (" + BROKEN
+        + "), right's Pillow fills in the missing part"]
+    # Without the header fact, left's MXNet would be advised: "same pixels on 2 of 2 (now 1)".
+    assert pair["advice"] == [{
+        "text": "for cut.jpg: it is cut short (it ends before its end-of-image marker): replace "
+                "it with a whole copy, or leave it out (what a decoder fills in is not the image)",
+        "agree": 0, "images": 1}]
+    assert [d["kind"] for d in pair["decode_differences"]] == ["truncated"]
+
+
+def test_several_reasons_in_one_group_each_name_their_files(tmp_path):
+    headers = {"photo.jpg": YCBCR, "a.jpg": YCBCR, "b.jpg": YCBCR}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "a.jpg": BROKEN,
+                                           "b.jpg": "OSError: image file is truncated"})},
+        headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "a.jpg": A, "b.jpg": A})}, headers)
+    assert pair_of(left, right)["causes"] == [
+        "2 failing files: a.jpg: left's Pillow cannot decode it: " + BROKEN + "; it is "
+        "baseline-coded, like photo.jpg, which it decodes; b.jpg: left's Pillow cannot decode it: "
+        "OSError: image file is truncated; it is baseline-coded, like photo.jpg, which it "
+        "decodes"]

@@ -38,3 +38,24 @@ def test_a_damaged_exif_block_keeps_the_frame_facts():
     broken_exif = b"\xff\xe1\x00\x10Exif\x00\x00II*\x00\xff\xff\x00\x00"  # IFD beyond the block
     facts = jpeg_header(data[:2] + broken_exif + data[2:])
     assert facts == {"coding": "baseline", "components": 3, "colour": "YCbCr"}
+
+
+def test_a_file_cut_short_is_flagged_and_no_whole_sample_is():
+    """A download or copy that stopped: no end-of-image marker after the last scan. Every whole
+    sample (progressive, arithmetic, restart markers, an EXIF thumbnail, a two-image MPO) is not
+    flagged."""
+    flagged = []
+    for folder, _, files in os.walk(SAMPLES):
+        for name in files:
+            if name.lower().endswith((".jpg", ".jpeg")):
+                with open(os.path.join(folder, name), "rb") as handle:
+                    facts = jpeg_header(handle.read()) or {}
+                if facts.get("truncated"):
+                    flagged.append(name)
+    assert flagged == []
+    for name in ("photo-420.jpg", "photo-progressive.jpg", "photo-exif-orientation6.jpg"):
+        with open(os.path.join(SAMPLES, name), "rb") as handle:
+            data = handle.read()
+        for keep in (0.3, 0.9):
+            assert jpeg_header(data[:int(len(data) * keep)])["truncated"] is True, (name, keep)
+        assert "truncated" not in jpeg_header(data + b"\x00" * 16)  # padding after the end

@@ -33,12 +33,13 @@ ORDINARY_COLOURS = ("YCbCr", "grayscale", "RGB")
 CMYK_COLOURS = ("CMYK", "YCCK")
 
 # Kinds of difference, in the order the report lists them.
-PIXELS, CMYK, FAILS, ORIENTATION, UNEXPLAINED = (
-    "pixels", "cmyk", "fails_on_one_side", "exif_orientation", "unexplained")
+PIXELS, CMYK, TRUNCATED, FAILS, ORIENTATION, UNEXPLAINED = (
+    "pixels", "cmyk", "truncated", "fails_on_one_side", "exif_orientation", "unexplained")
 KIND_WORDS = {
-    PIXELS: "ordinary JPEG", CMYK: "CMYK", FAILS: "failing", ORIENTATION: "rotated",
-    UNEXPLAINED: "unexplained",
+    PIXELS: "ordinary JPEG", CMYK: "CMYK", TRUNCATED: "cut-short", FAILS: "failing",
+    ORIENTATION: "rotated", UNEXPLAINED: "unexplained",
 }
+CUT_SHORT = "the file is cut short (it ends before its end-of-image marker)"
 
 
 def display_name(impl: str) -> str:
@@ -214,6 +215,14 @@ def classify(a: Side, b: Side, image: str, facts: Dict[str, Any],
     images, to say what the data shows about other files of the same JPEG coding)."""
     x, y = a.record(image) or {}, b.record(image) or {}
     failing = [(side, r) for side, r in ((a, x), (b, y)) if r.get("status") != "ok"]
+    if facts.get("truncated"):
+        # What a decoder makes of the missing part is its own invention, not the image.
+        if len(failing) == 1:
+            side, record = failing[0]
+            filler = b if side is a else a
+            return TRUNCATED, "{} refuses it ({}), {} fills in the missing part".format(
+                side.named(), first_error_line(record), filler.named())
+        return TRUNCATED, "both sides fill in the missing part, differently"
     if len(failing) == 1:
         side, record = failing[0]
         return FAILS, "{} cannot decode it: {}{}".format(
@@ -240,24 +249,35 @@ def group(a: Side, b: Side, images: List[str], reference: Endpoint,
           other: Endpoint) -> List[Dict[str, Any]]:
     """The images ``a`` and ``b`` decode differently, grouped by kind: [{kind, images, why}]."""
     groups = {}  # type: Dict[str, Dict[str, Any]]
+    by_why = {}  # type: Dict[str, Dict[str, List[str]]]
     for image in agreement(a, b, images)[1]:
         kind, why = classify(a, b, image, header(reference, other, image), images)
         entry = groups.setdefault(kind, {"kind": kind, "images": [], "why": []})
         entry["images"].append(image)
-        if why not in entry["why"]:
-            entry["why"].append(why)
-    order = (PIXELS, CMYK, FAILS, ORIENTATION, UNEXPLAINED)
+        by_why.setdefault(kind, {}).setdefault(why, []).append(image)
+    for kind, entry in groups.items():
+        # Several reasons in one group: each names its files ("a.jpg: it fails ...; b.jpg: ..."),
+        # or no one could tell which file gets which.
+        reasons = by_why[kind]
+        entry["why"] = list(reasons) if len(reasons) == 1 else [
+            "{}: {}".format(listed(files), why) for why, files in reasons.items()]
+    order = (PIXELS, CMYK, TRUNCATED, FAILS, ORIENTATION, UNEXPLAINED)
     return [groups[kind] for kind in order if kind in groups]
 
 
 def describe_group(entry: Dict[str, Any]) -> str:
     """'2 CMYK files (a.jpg, b.jpg): MXNet and Pillow convert CMYK to RGB differently'."""
     images = entry["images"]
-    if entry["kind"] == FAILS or len(images) == 1:
+    if len(entry["why"]) > 1:  # each reason names its files
+        head = plural(len(images), KIND_WORDS[entry["kind"]] + " file")
+    elif entry["kind"] == FAILS or len(images) == 1:
         head = listed(images)
     else:
         head = "{} ({})".format(plural(len(images), KIND_WORDS[entry["kind"]] + " file"),
                                 listed(images))
+    if entry["kind"] == TRUNCATED:
+        head += " ({} before its end-of-image marker)".format(
+            "it ends" if len(images) == 1 else "each ends")
     return "{}: {}".format(head, "; ".join(entry["why"]))
 
 

@@ -25,11 +25,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from .endpoints import Endpoint, available
 from .evidence import (
     CMYK,
+    CUT_SHORT,
     FAILS,
     KIND_WORDS,
     ORDINARY_COLOURS,
     ORIENTATION,
     PIXELS,
+    TRUNCATED,
     UNEXPLAINED,
     Side,
     agreement,
@@ -183,15 +185,19 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
     advice = []  # type: List[Dict[str, Any]]
     if not differ:
         return advice
-    total = len(agree) + len(differ)
+    # A file cut short is no evidence for any decoder (what it fills in is not the image): it
+    # gets its own advice, and the choices are scored on the whole files.
+    cut = [image for image in images if header(reference, other, image).get("truncated")]
+    whole = [image for image in images if image not in set(cut)]
+    total = len(agree) + len(differ) - sum(1 for image in cut if outcome(a, b, image))
     # A choice is scored by the images it gives the same pixels on: failing on both sides
     # is agreement, but never a reason to switch.
-    same = _same_pixels(a, b, images)
+    same = _same_pixels(a, b, whole)
     options = []
     for ref_side, oth_side, what in candidates(reference, other):
-        yes, no = agreement(ref_side, oth_side, images)
+        yes, no = agreement(ref_side, oth_side, whole)
         options.append((ref_side, oth_side, what, yes, no,
-                        _same_pixels(ref_side, oth_side, images)))
+                        _same_pixels(ref_side, oth_side, whole)))
     better = [o for o in options if len(o[5]) > len(same)]
     # Most images first; then changing one side before changing both.
     better.sort(key=lambda o: (-len(o[5]), o[2] == "both", o[0].decoder, o[1].decoder))
@@ -207,7 +213,8 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
             "keep decode={} in {} and decode={} in {}: they already give the same pixels on {} "
             "of {} images".format(a.decoder, a.label, b.decoder, b.label, len(same), total),
             len(same), total))
-    remaining = group(chosen[0], chosen[1], images, reference, other) if better else groups
+    remaining = [g for g in (group(chosen[0], chosen[1], images, reference, other) if better
+                             else groups) if g["kind"] != TRUNCATED]
     pixels = next((g for g in groups if g["kind"] == PIXELS), None)
     if pixels and a.decoder == b.decoder and build_relation(a, b) == "differ":
         count = len(pixels["images"])
@@ -221,7 +228,7 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
         remaining = [g for g in remaining if g["kind"] != PIXELS]
     # A file the deployed decoders both fail on is about neither side alone, whichever
     # decoders are chosen above: it gets its own advice, saying so.
-    both_fail = [image for image in images if outcome(a, b, image) == "both_fail"]
+    both_fail = [image for image in whole if outcome(a, b, image) == "both_fail"]
     remaining = [dict(g, images=[i for i in g["images"] if i not in both_fail])
                  if g["kind"] == FAILS else g for g in remaining]
     for entry in _split_failing([g for g in remaining if g["images"]], chosen, images,
@@ -231,6 +238,15 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
         if line:
             advice.append(line)
     advice += _both_fail_advice(a, b, both_fail, images)
+    broken = [image for image in cut if outcome(a, b, image) in ("differ", "both_fail")]
+    if broken:
+        advice.append(_item("for {}: {}: replace {} with a whole copy, or leave {} out (what a "
+                            "decoder fills in is not the image)".format(
+                                _group_name({"kind": TRUNCATED, "images": broken}),
+                                CUT_SHORT.replace("the file is", "it is" if len(broken) == 1
+                                                  else "each is"),
+                                "it" if len(broken) == 1 else "them",
+                                "it" if len(broken) == 1 else "them"), 0, len(broken)))
     return advice
 
 
