@@ -187,7 +187,7 @@ def test_first_change_beyond_tolerance_is_named_after_a_tolerated_one(tmp_path, 
     env = report["environments"][0]
     assert code == errors.EXIT_DIVERGENCE and env["verdict"] == "changed"
     terminal = capsys.readouterr().out
-    assert "first changed stage: inference" in terminal
+    assert "first changed stage: infer\n" in terminal
     assert "its input moved within tolerance" in terminal  # -v: why it is not "inherited"
     assert [r["stage"] for r in env["within_tolerance"]] == ["preprocess"]
     assert [(r["stage"], r["origin"]) for r in env["changed"]] == [("infer", "intrinsic")]

@@ -4,7 +4,7 @@ import html
 from typing import Any, Dict, List
 
 from .layout import colourize, field
-from .words import STAGE_WORDS, num, short_list
+from .words import num, short_list
 
 # Markdown reports list at most this many records per environment (a GitHub job summary is
 # capped at 1 MiB); the JSON report always has them all.
@@ -112,8 +112,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
             if env[label]:
                 add("  ! ", "{} inputs: {}".format(label.split("_")[1], short_list(env[label])))
         if env["first_changed_stage"]:
-            add("  ", "first changed stage: {}".format(STAGE_WORDS.get(
-                env["first_changed_stage"], env["first_changed_stage"])))
+            add("  ", "first changed stage: {}".format(env["first_changed_stage"]))
         for summary in env["stages"]:
             add("    ", "{:<10} {:<12} {}".format(summary["stage"], summary["impl"],
                                                  _stage_text(summary, env)), 8)

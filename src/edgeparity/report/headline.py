@@ -14,7 +14,7 @@ in ``compare.assemble``).
 
 from typing import Any, Dict, List, Tuple
 
-from .words import STAGE_WORDS, pct, short_list
+from .words import pct, short_list
 
 Fact = Tuple[str, str]
 
@@ -36,7 +36,8 @@ def first_divergence(pair: Dict[str, Any]) -> str:
     stage = pair["first_divergent_stage"]
     if not stage:
         return ""
-    return "{} ({} of {} images)".format(STAGE_WORDS.get(stage, stage),
+    # The stage's name as every row and option says it (`infer`, not "inference").
+    return "{} ({} of {} images)".format(stage,
                                          len(pair["first_divergent_images"][stage]),
                                          len(pair["images"]))
 

@@ -23,7 +23,7 @@ from .headline import (
 )
 from .html_assets import CSS, SCRIPT
 from .html_views import absolute_legend, view_figure
-from .words import STAGE_WORDS, magnitude, pipeline_text
+from .words import magnitude, pipeline_text
 
 # Image rows per pair: the page stays a few MB at any corpus size.
 HTML_IMAGES = 1000
@@ -150,7 +150,7 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
                                              esc(flipped[walk["image"]]["other_label"]), how)
         return ("<tr id='p{}-row-{}'><td>{}</td><td>{}</td><td>{}</td><td class='every'>{}</td>"
                 "</tr>").format(
-            index, n, name, esc(STAGE_WORDS.get(stage, stage) if stage else "—"), how,
+            index, n, name, esc(stage or "—"), how,
             _step_cells(walk))
 
     changes = (pair.get("inference_impact") or {}).get("top1_changes") or []

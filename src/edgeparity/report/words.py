@@ -7,8 +7,6 @@ from typing import Any, Dict, List, Mapping, Optional
 from ..stages.pipeline import format_pipeline
 from ..text import printable
 
-STAGE_WORDS = {"decode": "decode", "preprocess": "preprocess", "infer": "inference"}
-
 
 def pct(value: Optional[float]) -> str:
     if value is None:
