@@ -155,7 +155,8 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
         else:
             add("  {}: ".format(label), text, 4)
 
-    add("", "reference: {}; tolerances {}".format(report["reference"], tolerance_text(report)))
+    add("", "reference: {}; tolerances {}".format(report["reference"], tolerance_text(report)),
+        2)
     envs = {e["label"]: e for e in report["environments"]}
     for pair in report["pairs"]:
         lines.append("")
