@@ -395,19 +395,21 @@ def _failing_advice(entry: Dict[str, Any], scope: str,
                  if outcome(*pair(Side(failing.endpoint, name)), image) == "same"]
         if len(fixed) > best[0]:
             best = (len(fixed), name, fixed)
-    why = "; ".join(entry["why"])
+    # Why each fails is the why line's: the advice says what to do about it.
+    it = "it" if count == 1 else "them"
     if not best[0]:
-        return _item("{}: {}; no other decoder captured in {}{} gives the other side's pixels "
-                     "(fails on {} of {}): leave such files out or add a decoder that reads "
-                     "them".format(scope, why, failing.label, _asked_only(failing), count,
-                                   count), 0, count)
+        return _item("{}: no other decoder captured in {}{} gives the other side's pixels{}: "
+                     "leave {} out or add a decoder in {} that reads {}".format(
+                         scope, failing.label, _asked_only(failing),
+                         "" if count == 1 else " on any of the {}".format(count),
+                         "it" if count == 1 else "such files", failing.label, it), 0, count)
     if best[0] == count:
-        return _item("{}: {}; decode={} in {} gives the other side's pixels on {} of {}: "
-                     "decode such files with it".format(scope, why, best[1], failing.label,
-                                                        count, count), count, count)
-    return _item("{}: {}; decode={} in {} gives the other side's pixels on {} of {} ({}): "
+        return _item("{}: decode={} in {} gives the other side's pixels on {} of {}: decode "
+                     "{} with it".format(scope, best[1], failing.label, count, count,
+                                         "it" if count == 1 else "such files"), count, count)
+    return _item("{}: decode={} in {} gives the other side's pixels on {} of {} ({}): "
                  "decode those with it, and leave the others out or add a decoder that reads "
-                 "them".format(scope, why, best[1], failing.label, best[0], count,
+                 "them".format(scope, best[1], failing.label, best[0], count,
                                listed(best[2])), best[0], count)
 
 
