@@ -374,11 +374,11 @@ def test_a_file_cut_short_is_named_as_such_and_is_no_evidence_for_a_decoder(tmp_
     pair = pair_of(left, right)
     assert pair["causes"] == [
         "cut.jpg (it ends before its end-of-image marker): left's Pillow refuses it (" + BROKEN
-        + "), right's Pillow fills in the missing part"]
+        + "); right's Pillow fills in the missing part"]
     # Without the header fact, left's MXNet would be advised: "same pixels on 2 of 2 (now 1)".
     assert pair["advice"] == [{
-        "text": "for cut.jpg: it is cut short (it ends before its end-of-image marker): replace "
-                "it with a whole copy, or leave it out (what a decoder fills in is not the image)",
+        "text": "for cut.jpg (cut short): replace it with a whole copy, or leave it out (what a "
+                "decoder fills in for the missing part is not the image)",
         "agree": 0, "images": 1}]
     assert [d["kind"] for d in pair["decode_differences"]] == ["truncated"]
 
@@ -396,3 +396,19 @@ def test_several_reasons_in_one_group_each_name_their_files(tmp_path):
         "baseline-coded, like photo.jpg, which it decodes; b.jpg: left's Pillow cannot decode it: "
         "OSError: image file is truncated; it is baseline-coded, like photo.jpg, which it "
         "decodes"]
+
+
+def test_several_files_cut_short_are_named_together(tmp_path):
+    cut = dict(YCBCR, truncated=True)
+    headers = {"photo.jpg": YCBCR, "c1.jpg": cut, "c2.jpg": cut}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "c1.jpg": B, "c2.jpg": B})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "c1.jpg": C, "c2.jpg": C})}, headers)
+    pair = pair_of(left, right)
+    assert pair["causes"] == [
+        "2 cut-short files (c1.jpg, c2.jpg; each ends before its end-of-image marker): both "
+        "sides fill in the missing part, differently"]
+    assert advice_texts(pair) == [
+        "for the 2 cut-short files (c1.jpg, c2.jpg): replace them with whole copies, or leave "
+        "them out (what a decoder fills in for the missing part is not the image)"]

@@ -39,7 +39,6 @@ KIND_WORDS = {
     PIXELS: "ordinary JPEG", CMYK: "CMYK", TRUNCATED: "cut-short", FAILS: "failing",
     ORIENTATION: "rotated", UNEXPLAINED: "unexplained",
 }
-CUT_SHORT = "the file is cut short (it ends before its end-of-image marker)"
 
 
 def display_name(impl: str) -> str:
@@ -220,7 +219,7 @@ def classify(a: Side, b: Side, image: str, facts: Dict[str, Any],
         if len(failing) == 1:
             side, record = failing[0]
             filler = b if side is a else a
-            return TRUNCATED, "{} refuses it ({}), {} fills in the missing part".format(
+            return TRUNCATED, "{} refuses it ({}); {} fills in the missing part".format(
                 side.named(), first_error_line(record), filler.named())
         return TRUNCATED, "both sides fill in the missing part, differently"
     if len(failing) == 1:
@@ -268,16 +267,15 @@ def group(a: Side, b: Side, images: List[str], reference: Endpoint,
 def describe_group(entry: Dict[str, Any]) -> str:
     """'2 CMYK files (a.jpg, b.jpg): MXNet and Pillow convert CMYK to RGB differently'."""
     images = entry["images"]
-    if len(entry["why"]) > 1:  # each reason names its files
-        head = plural(len(images), KIND_WORDS[entry["kind"]] + " file")
-    elif entry["kind"] == FAILS or len(images) == 1:
-        head = listed(images)
+    several = len(entry["why"]) > 1  # then each reason names its files
+    ends = "{} before its end-of-image marker".format(
+        "it ends" if len(images) == 1 else "each ends") if entry["kind"] == TRUNCATED else ""
+    if several or (entry["kind"] != FAILS and len(images) > 1):
+        inside = "; ".join(part for part in ("" if several else listed(images), ends) if part)
+        head = plural(len(images), KIND_WORDS[entry["kind"]] + " file") + (
+            " ({})".format(inside) if inside else "")
     else:
-        head = "{} ({})".format(plural(len(images), KIND_WORDS[entry["kind"]] + " file"),
-                                listed(images))
-    if entry["kind"] == TRUNCATED:
-        head += " ({} before its end-of-image marker)".format(
-            "it ends" if len(images) == 1 else "each ends")
+        head = listed(images) + (" ({})".format(ends) if ends else "")
     return "{}: {}".format(head, "; ".join(entry["why"]))
 
 

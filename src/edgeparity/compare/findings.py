@@ -25,7 +25,6 @@ from typing import Any, Dict, List, Optional, Tuple
 from .endpoints import Endpoint, available
 from .evidence import (
     CMYK,
-    CUT_SHORT,
     FAILS,
     KIND_WORDS,
     ORDINARY_COLOURS,
@@ -240,13 +239,13 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
     advice += _both_fail_advice(a, b, both_fail, images)
     broken = [image for image in cut if outcome(a, b, image) in ("differ", "both_fail")]
     if broken:
-        advice.append(_item("for {}: {}: replace {} with a whole copy, or leave {} out (what a "
-                            "decoder fills in is not the image)".format(
-                                _group_name({"kind": TRUNCATED, "images": broken}),
-                                CUT_SHORT.replace("the file is", "it is" if len(broken) == 1
-                                                  else "each is"),
-                                "it" if len(broken) == 1 else "them",
-                                "it" if len(broken) == 1 else "them"), 0, len(broken)))
+        one = len(broken) == 1
+        advice.append(_item("for {}: replace {} with {}, or leave {} out (what a decoder fills "
+                            "in for the missing part is not the image)".format(
+                                broken[0] + " (cut short)" if one else "the {} ({})".format(
+                                    plural(len(broken), "cut-short file"), ", ".join(broken)),
+                                "it" if one else "them", "a whole copy" if one else
+                                "whole copies", "it" if one else "them"), 0, len(broken)))
     return advice
 
 
