@@ -487,7 +487,7 @@ def test_a_later_stage_differing_on_identical_inputs_is_on_its_own_whatever_isol
         "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
         "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor}))
     right = make_bundle(tmp_path / "r", "right", dict(isolated, **{
-        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 1,
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 5,
         "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor + 1}))
     _, pair = run_compare(tmp_path, left, right)
     assert pair["first_divergent_stage"] == "decode"
@@ -499,6 +499,10 @@ def test_a_later_stage_differing_on_identical_inputs_is_on_its_own_whatever_isol
         "canonical input, yet it differs on 1 image whose inputs were identical on both "
         "sides; the other one that differs got differing inputs)")
     assert (pair["advice"][-1]["agree"], pair["advice"][-1]["images"]) == (0, 2)
+    # Its tolerance is what it differs by where its inputs were identical (b.jpg), not what
+    # it inherits from the decode difference (a.jpg).
+    assert pair["advice"][-1]["text"].endswith(
+        "--tolerance preprocess:1 (the largest absolute error here: preprocess 1)")
 
 
 def test_a_later_stage_failing_on_one_side_is_not_offered_a_tolerance(tmp_path):
@@ -545,3 +549,28 @@ def test_a_later_stage_advice_names_a_captured_implementation_that_agrees(tmp_pa
         "preprocess=mxnet): it agrees with right's preprocess=pillow on 1 of 1 isolated inputs "
         "(now 0), or accept the difference with --tolerance preprocess:1 (the largest absolute "
         "error here: preprocess 1)")
+    # The evidence count is the named choice's, as the text says it.
+    assert (pair["advice"][0]["agree"], pair["advice"][0]["images"]) == (1, 1)
+
+
+def test_a_later_stage_advice_names_an_implementation_both_sides_captured_that_agrees(tmp_path):
+    """left runs infer=tvm, right infer=mxnet; neither side has the other's runtime, and neither
+    agrees with the other's on the isolated input, but both captured onnxruntime, which agrees
+    across them: that is the advice (not 'use one infer implementation on both sides')."""
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    logits = np.zeros((1, 10), np.float32)
+    chain = "decode=pillow>preprocess=pillow>infer="
+    common = {"decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+              chain + "onnxruntime": logits, "canonical:preprocessed-x>infer=onnxruntime": logits}
+    left = make_bundle(tmp_path / "l", "left", dict(common, **{
+        chain + "tvm": logits + 1, "canonical:preprocessed-x>infer=tvm": logits + 1}),
+        available=("decode/pillow", "preprocess/pillow", "infer/tvm", "infer/onnxruntime"))
+    right = make_bundle(tmp_path / "r", "right", dict(common, **{
+        chain + "mxnet": logits + 2, "canonical:preprocessed-x>infer=mxnet": logits + 2}),
+        available=("decode/pillow", "preprocess/pillow", "infer/mxnet", "infer/onnxruntime"))
+    _, pair = run_compare(tmp_path, str(left) + "@infer=tvm", str(right) + "@infer=mxnet")
+    assert pair["first_divergent_stage"] == "infer"
+    assert pair["advice"][0]["text"].startswith(
+        "the infer step itself computes differently (the two sides differ on 1 of 1 isolated "
+        "inputs, 1 canonical): use infer=onnxruntime on both sides (now tvm vs mxnet): the two "
+        "sides' infer=onnxruntime agree on 1 of 1 isolated inputs (now 0), or accept")

@@ -66,7 +66,7 @@ def findings(comparator: Comparator, stage: Optional[str], images: List[str],
                  "differences": []}
     for later in STAGES[STAGES.index(stage) + 1:]:
         cause, also, advice = on_its_own(comparator, stage, later, isolation.get(later) or {},
-                                         list(walks), accept)
+                                         list(walks))
         found["causes"] += cause
         found["also_differs"] += [item for item in also if item not in found["also_differs"]]
         found["advice"] += advice

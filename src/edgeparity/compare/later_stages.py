@@ -11,7 +11,7 @@ from ..record_verdicts import ERROR, IDENTICAL
 from ..stages.pipeline import STAGES
 from .endpoints import available, implementation_details
 from .evidence import display_name, other_recorded_differences, plural
-from .tolerances import round_up
+from .tolerances import round_up, tolerances_to_accept
 from .verdicts import DIVERGENT, Comparator
 
 
@@ -21,40 +21,50 @@ def implementations(comparator: Comparator, stage: str) -> Tuple[str, str]:
             str(comparator.other.pipeline.get(stage)))
 
 
-def better_implementation(comparator: Comparator, stage: str,
-                          isolation: Dict[str, Any]) -> Optional[str]:
-    """'use preprocess=pillow in cloud (now preprocess=mxnet): it agrees with edge's
-    preprocess=pillow on 3 of 3 isolated inputs (now 0)' when an implementation one side also
-    captured agrees with the other side's deployed one on every isolated input (at least as many
-    as the deployed pair ran), and the deployed pair does not; else None."""
+def better_implementation(comparator: Comparator, stage: str, isolation: Dict[str, Any]
+                          ) -> Optional[Tuple[str, int]]:
+    """(what to use, on how many isolated inputs it agrees) when the deployed pair disagrees on
+    isolated inputs and a captured choice agrees on every one (at least as many as the deployed
+    pair ran): an implementation one side also captured that agrees with the other side's
+    deployed one ('use preprocess=pillow in cloud (now preprocess=mxnet): it agrees with
+    edge's preprocess=pillow on 3 of 3 isolated inputs (now 0)'), else one both sides captured
+    ('use infer=onnxruntime on both sides (now tvm vs mxnet): ...'); else None."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
-    if inputs and agree == inputs:
+    if (inputs and agree == inputs) or comparator.reference.bundle is comparator.other.bundle:
         return None
+    ref, other = comparator.reference, comparator.other
+    deployed = implementations(comparator, stage)
     found = []
-    for side, that in ((comparator.reference, comparator.other),
-                       (comparator.other, comparator.reference)):
+    for side, that in ((ref, other), (other, ref)):
         now, target = str(side.pipeline.get(stage)), str(that.pipeline.get(stage))
         for name in sorted(set(available(side.bundle, stage)) - {now}):
-            pair = (name, target) if side is comparator.reference else (target, name)
-            run = comparator.isolated(stage, pair)
+            run = comparator.isolated(stage, (name, target) if side is ref else (target, name))
             if run["inputs"] >= max(inputs, 1) and run["agree"] == run["inputs"]:
-                found.append((-run["inputs"], side is not comparator.reference, name, side.label,
-                              now, that.label, target))
+                found.append((0, -run["inputs"], side is not ref, name, "use {s}={} in {} (now "
+                              "{s}={}): it agrees with {}'s {s}={}".format(
+                                  name, side.label, now, that.label, target, s=stage)))
+    # Changing both sides only when changing one does not do.
+    for name in sorted(set(available(ref.bundle, stage)) & set(available(other.bundle, stage))
+                       - set(deployed)):
+        run = comparator.isolated(stage, (name, name))
+        if run["inputs"] >= max(inputs, 1) and run["agree"] == run["inputs"]:
+            found.append((1, -run["inputs"], False, name, "use {s}={} on both sides (now {} vs "
+                          "{}): the two sides' {s}={} agree".format(name, deployed[0],
+                                                                    deployed[1], name, s=stage)))
     if not found:
         return None
-    size, _, name, label, now, that, target = min(found)  # most inputs, reference side first
-    return "use {s}={} in {} (now {s}={}): it agrees with {}'s {s}={} on {n} of {n} isolated " \
-        "inputs (now {})".format(name, label, now, that, target, agree, s=stage, n=-size)
+    _, size, _, _, text = min(found)  # one side before both, most inputs, reference first
+    return "{} on {n} of {n} isolated inputs (now {})".format(text, agree, n=-size), -size
 
 
 def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[str, Any],
-               walks: List[Dict[str, Any]], accept: Optional[Dict[str, float]] = None
-               ) -> Tuple[List[str], List[str], List[Dict[str, Any]]]:
+               walks: List[Dict[str, Any]]) -> Tuple[List[str], List[str], List[Dict[str, Any]]]:
     """([cause], also differs, [advice]) for ``stage``, after ``first`` (the first divergent
     stage), when it also computes differently by itself, so that fixing ``first`` would leave
     it: its implementations disagree on isolated inputs, or it differs on images whose inputs
     were identical on both sides (``walks``). Nothing when neither shows (its difference is
-    inherited, as far as the data tells). ``accept``: as for the first stage's advice."""
+    inherited, as far as the data tells). Its tolerance is what it differs by where its inputs
+    were identical."""
     divergent = reached = identical_inputs = 0
     for walk in walks:
         previous = None
@@ -80,9 +90,26 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
         first, stage, "; ".join(evidence), ": " + "; ".join(explained) if explained else "")
     return [cause], also, [later_stage_advice(
         stage, implementations(comparator, stage), isolation, divergent, reached,
-        divergent - identical_inputs, {stage: accept[stage]} if accept and stage in accept
-        else None, explained=bool(explained),
-        better=better_implementation(comparator, stage, isolation))]
+        divergent - identical_inputs, _own_errors(stage, walks, comparator),
+        explained=bool(explained), better=better_implementation(comparator, stage, isolation))]
+
+
+def _own_errors(stage: str, walks: List[Dict[str, Any]], comparator: Comparator
+                ) -> Optional[Dict[str, float]]:
+    """{stage: the largest absolute error of its outputs on images whose inputs were identical}
+    (what the stage differs by on its own), or None when there are none or a tolerance cannot
+    accept them: a difference inherited from upstream is not the stage's to accept."""
+    own = []
+    for walk in walks:
+        previous = None
+        for step in walk["stages"]:
+            if step["stage"] == stage:
+                if previous == IDENTICAL:
+                    own.append({"stages": [step]})
+                break
+            previous = step["verdict"]
+    accept = tolerances_to_accept(own, stage, comparator.reference, comparator.other)
+    return {stage: accept[stage]} if accept and stage in accept else None
 
 
 def explain_later_stage(comparator: Comparator, stage: str) -> Tuple[List[str], List[str]]:
@@ -184,7 +211,8 @@ def _isolation_words(isolation: Dict[str, Any], short: bool = False) -> str:
 def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
                        divergent: int, images: int, inherited: Optional[int] = None,
                        accept: Optional[Dict[str, float]] = None,
-                       explained: bool = True, better: Optional[str] = None) -> Dict[str, Any]:
+                       explained: bool = True, better: Optional[Tuple[str, int]] = None
+                       ) -> Dict[str, Any]:
     """Align what differs in the stage, or accept the difference; the canonical inputs (and
     probes) are the evidence when there are any. When the stage agrees on all of them, the
     difference came from upstream (its inputs differed within tolerance): the step itself is
@@ -240,7 +268,7 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
             divergent, images)
         count = (images - divergent, images)
     if better:
-        align = better
+        align, count = better[0], (better[1], better[1])  # the choice's evidence
     elif impls[0] != impls[1]:
         align = "use one {} implementation on both sides (now {} vs {})".format(stage, *impls)
     else:
