@@ -162,17 +162,6 @@ def _implementation_text(keys: str, field: str, old: Any, new: Any) -> str:
     return "{} {} is now {}, golden says {}".format(keys, field.replace("_", " "), new, old)
 
 
-def _cpu_change(old: List[str], new: List[str]) -> Dict[str, Any]:
-    """The CPU's notable features changed: which ones, and why that can move float outputs."""
-    gone, added = sorted(set(old) - set(new)), sorted(set(new) - set(old))
-    parts = (["without {}".format(", ".join(gone))] if gone else []) + (
-        ["with {}".format(", ".join(added))] if added else [])
-    return {"what": "environment/cpu_features", "golden": old, "now": new,
-            "text": "the CPU's notable features differ from the golden's: now {} (float "
-                    "kernels such as oneDNN's pick their code by them)".format(
-                        " and ".join(parts))}
-
-
 def _provenance_changes(golden: Dict[str, Any], now: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Every provenance fact that differs, each with one sentence a user can act on.
 
@@ -182,11 +171,6 @@ def _provenance_changes(golden: Dict[str, Any], now: Dict[str, Any]) -> List[Dic
     changes = []  # type: List[Dict[str, Any]]
     old_env, new_env = golden.get("environment") or {}, now.get("environment") or {}
     for field in sorted(set(old_env) | set(new_env)):
-        if field == "cpu_features":
-            # Said only when both recorded them: older goldens did not.
-            if field in old_env and field in new_env and old_env[field] != new_env[field]:
-                changes.append(_cpu_change(old_env[field], new_env[field]))
-            continue
         if old_env.get(field) != new_env.get(field):
             changes.append({
                 "what": "environment/" + field, "golden": old_env.get(field),

@@ -81,10 +81,7 @@ def implementation_fingerprint(entry: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def environment_fingerprint(provenance: Dict[str, Any]) -> Dict[str, Any]:
-    """The environment facts that can change outputs (not the host name, kernel or CPU model).
-
-    The CPU's notable features are kept: float kernels (oneDNN, OpenBLAS, MLAS) pick their code
-    by them, so the same image on another CPU can move float outputs in the last bits."""
+    """The environment facts that can change outputs (not the host name, kernel or CPU model)."""
     os_info = provenance.get("os") or {}
     result = {
         "arch": (provenance.get("cpu") or {}).get("arch"),
@@ -96,9 +93,6 @@ def environment_fingerprint(provenance: Dict[str, Any]) -> Dict[str, Any]:
     }
     if os_info.get("l4t_release"):
         result["l4t_release"] = os_info["l4t_release"]
-    features = (provenance.get("cpu") or {}).get("notable_features")
-    if isinstance(features, list):
-        result["cpu_features"] = sorted(str(feature) for feature in features)
     return result
 
 

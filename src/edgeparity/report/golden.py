@@ -16,7 +16,7 @@ def update_command(directory: str, bundles: List[str]) -> str:
     return "edgeparity golden update {} --dir {}".format(" ".join(bundles), directory)
 
 
-def _stage_text(summary: Dict[str, Any], env: Dict[str, Any]) -> str:
+def _stage_text(summary: Dict[str, Any]) -> str:
     parts = []
     if summary["changed"]:
         origins = ", ".join("{} {}".format(summary[key], key.replace("_", " "))
@@ -32,11 +32,13 @@ def _stage_text(summary: Dict[str, Any], env: Dict[str, Any]) -> str:
     if summary["max_stats_delta"] is not None:
         text += "; stats moved by up to {}".format(num(summary["max_stats_delta"]))
         if summary["all_within_tolerance"]:
-            other_cpu = any(change["what"] == "environment/cpu_features"
-                            for change in env.get("provenance_changes") or ())
-            text += " (within atol/rtol: float rounding{})".format(
-                " on a CPU with other features" if other_cpu else ", e.g. another CPU?")
+            text += " (within atol/rtol: float rounding, e.g. another CPU?)"
     return text
+
+
+def _unchanged(env: Dict[str, Any]) -> str:
+    """'identical', or 'unchanged within tolerance' when float outputs moved within it."""
+    return "unchanged within tolerance" if env["counts"].get("within_tolerance") else "identical"
 
 
 def _counts_text(env: Dict[str, Any]) -> str:
@@ -115,7 +117,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
             add("  ", "first changed stage: {}".format(env["first_changed_stage"]))
         for summary in env["stages"]:
             add("    ", "{:<10} {:<12} {}".format(summary["stage"], summary["impl"],
-                                                 _stage_text(summary, env)), 8)
+                                                 _stage_text(summary)), 8)
         for change in env["provenance_changes"]:
             add("  {}: ".format("why" if env["verdict"] == "changed" else "note"),
                 change["text"])
@@ -133,8 +135,8 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
             add("  do: ", "if this change is intended, refresh the golden and commit it:  "
                 "{}".format(update_command(report["golden_dir"], [env["bundle_argument"]])))
         elif env["provenance_changes"]:
-            add("  ", "every output is identical; `golden update` would record the new "
-                "provenance")
+            add("  ", "every output is {}; `golden update` would record the new "
+                "provenance".format(_unchanged(env)))
     lines.append("")
     add("", verdict_line(report), 2)
     if colour:
@@ -184,7 +186,8 @@ def markdown(report: Dict[str, Any]) -> str:
                     else "—"))
         if env["provenance_changes"]:
             out += ["", "**Why** (provenance changed since the golden)" if env["verdict"] ==
-                    "changed" else "**Note**: outputs identical, provenance changed", ""]
+                    "changed" else "**Note**: outputs {}, provenance changed".format(
+                        _unchanged(env)), ""]
             out += ["- " + change["text"] for change in env["provenance_changes"]]
         rows = env["changed"]
         if rows or env["new"] or env["removed"]:
