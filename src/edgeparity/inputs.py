@@ -354,13 +354,36 @@ def jpeg_header(data: bytes) -> Optional[Dict[str, Any]]:
     if "components" not in facts:
         return facts or None
     facts["colour"] = _jpeg_colour(facts["components"], adobe_transform)
-    # Cut short (a download or copy that stopped): no end-of-image marker after the last scan.
-    # Entropy-coded data holds no 0xFFD9 (0xFF bytes are stuffed); an EXIF thumbnail's own
-    # markers come before the image's. Some decoders fill in the missing part, others refuse.
-    last_scan = data.rfind(b"\xff\xda")
-    if last_scan < 0 or data.rfind(b"\xff\xd9") < last_scan:
+    # Cut short (a download or copy that stopped): some decoders fill in the missing part,
+    # others refuse it.
+    if not _ends_whole(data):
         facts["truncated"] = True
     return facts
+
+
+def _ends_whole(data: bytes) -> bool:
+    """Whether the image's end-of-image marker comes before the data ends. The header segments
+    are stepped over by their lengths (an EXIF thumbnail's own markers with them) up to the
+    first scan; from there the first 0xFFD9 is the end (scan data holds none: its 0xFF bytes are
+    stuffed), found in C. What follows the end (a trailer, an MPO's second picture) is not
+    looked at; a header that cannot be walked is not called cut short."""
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return True  # not what a JPEG header looks like: nothing to say
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            position += 2
+        elif marker == 0xD9:
+            return True
+        else:
+            end_of_segment = position + 2 + ((data[position + 2] << 8) | data[position + 3])
+            if marker == 0xDA:
+                return data.find(b"\xff\xd9", end_of_segment) >= 0
+            position = end_of_segment
+    return False  # the data ends before the first scan
 
 
 def _jpeg_colour(components: int, adobe_transform: Optional[int]) -> str:

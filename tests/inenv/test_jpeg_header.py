@@ -59,3 +59,11 @@ def test_a_file_cut_short_is_flagged_and_no_whole_sample_is():
         for keep in (0.3, 0.9):
             assert jpeg_header(data[:int(len(data) * keep)])["truncated"] is True, (name, keep)
         assert "truncated" not in jpeg_header(data + b"\x00" * 16)  # padding after the end
+        # A trailer after the end (a motion photo's video, an archive) may hold any bytes.
+        assert "truncated" not in jpeg_header(data + b"\xff\xda\x00\x08" + bytes(range(256)))
+    # Cut before the image's own scan: the EXIF thumbnail's markers (its own scan and end)
+    # are inside a segment that is stepped over, not taken for the image's.
+    with open(os.path.join(SAMPLES, "camera-canon-s40.jpg"), "rb") as handle:
+        data = handle.read()
+    assert data.find(b"\xff\xd9") < data.rfind(b"\xff\xda")  # it has a thumbnail
+    assert jpeg_header(data[:data.rfind(b"\xff\xda") - 10])["truncated"] is True
