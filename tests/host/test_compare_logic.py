@@ -574,3 +574,43 @@ def test_a_later_stage_advice_names_an_implementation_both_sides_captured_that_a
         "the infer step itself computes differently (the two sides differ on 1 of 1 isolated "
         "inputs, 1 canonical): use infer=onnxruntime on both sides (now tvm vs mxnet): the two "
         "sides' infer=onnxruntime agree on 1 of 1 isolated inputs (now 0), or accept")
+
+
+def test_on_its_own_needs_a_stage_that_differs_and_a_difference_of_values(tmp_path):
+    """Review findings: a later stage identical on every image is not called different on its
+    own whatever its isolated runs say; a failure on one side (b.jpg's preprocess) is not a
+    difference a tolerance accepts; an implementation failing on both sides' isolated input is
+    never advised."""
+    tensor = np.zeros((1, 3, 2, 2), np.float32)
+    left = make_bundle(tmp_path / "l", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": tensor})
+    same_everywhere = make_bundle(tmp_path / "r1", "right", {
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": tensor + 1})
+    _, pair = run_compare(tmp_path, left, same_everywhere)
+    assert pair["first_divergent_stage"] == "decode"
+    assert not any("preprocess" in cause for cause in pair["causes"])
+    fails = make_bundle(tmp_path / "r2", "right", {
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 1,
+        "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": None,
+        "canonical:decoded-x>preprocess=pillow": tensor})
+    left_b = make_bundle(tmp_path / "l2", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": tensor})
+    _, pair = run_compare(tmp_path, left_b, fails)
+    assert not any("preprocess differs on its own" in cause for cause in pair["causes"])
+    # left deploys mxnet, which differs on the isolated input; its pillow fails there, as
+    # right's does: failing on both sides is no reason to switch.
+    left_m = make_bundle(tmp_path / "l3", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=mxnet": tensor + 1,
+        "canonical:decoded-x>preprocess=mxnet": tensor + 1,
+        "canonical:decoded-x>preprocess=pillow": None},
+        available=("decode/pillow", "preprocess/pillow", "preprocess/mxnet"))
+    right_m = make_bundle(tmp_path / "r3", "right", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": None})
+    _, pair = run_compare(tmp_path, str(left_m) + "@preprocess=mxnet", right_m)
+    assert pair["first_divergent_stage"] == "preprocess"
+    assert not any("use preprocess=pillow in" in item["text"] for item in pair["advice"])

@@ -100,24 +100,24 @@ def test_libjpeg_build_differs_is_the_cause_and_the_version_only_also_differs(tm
 
 def test_build_advice_counts_the_images_that_agree_not_those_that_differ(tmp_path):
     # "agree" of an advice is "on agree of images images" (report schema): with the same
-    # decoder, photo.jpg decodes differently (the build's doing), cmyk.jpg too (CMYK), bad.jpg
-    # fails on one side: only gray.jpg and other.jpg give the same pixels (failing on both
+    # decoder, photo.jpg and cmyk.jpg decode differently (2, the build's doing), bad.jpg fails
+    # on one side: gray.jpg, other.jpg and more.jpg give the same pixels (3; failing on both
     # sides, as fail.jpg does, is no evidence for a fix: as the other advice counts).
-    headers = {"photo.jpg": YCBCR, "gray.jpg": GRAY, "other.jpg": YCBCR, "cmyk.jpg": CMYK,
-               "bad.jpg": YCBCR, "fail.jpg": YCBCR}
+    headers = {"photo.jpg": YCBCR, "gray.jpg": GRAY, "other.jpg": YCBCR, "more.jpg": YCBCR,
+               "cmyk.jpg": CMYK, "bad.jpg": YCBCR, "fail.jpg": YCBCR}
     left = make_bundle(tmp_path / "l", "left", "pillow", {
         "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "gray.jpg": C, "other.jpg": C,
-                                         "cmyk.jpg": A, "bad.jpg": A, "fail.jpg": BROKEN})},
-        headers)
+                                         "more.jpg": C, "cmyk.jpg": A, "bad.jpg": A,
+                                         "fail.jpg": BROKEN})}, headers)
     right = make_bundle(tmp_path / "r", "right", "pillow", {
         "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "gray.jpg": C, "other.jpg": C,
-                                           "cmyk.jpg": B, "bad.jpg": BROKEN,
+                                           "more.jpg": C, "cmyk.jpg": B, "bad.jpg": BROKEN,
                                            "fail.jpg": BROKEN})}, headers)
     pair = pair_of(left, right)
     build = next(item for item in pair["advice"] if "same JPEG library" in item["text"])
-    assert "decode differently" in build["text"]
-    assert (build["agree"], build["images"]) == (2, 6)
-    assert pair["outcomes"] == {"agrees": 2, "diverges": 3, "fails_on_both_sides": 1}
+    assert "2 of 7 images decode differently" in build["text"]
+    assert (build["agree"], build["images"]) == (3, 7)
+    assert pair["outcomes"] == {"agrees": 3, "diverges": 3, "fails_on_both_sides": 1}
 
 
 def test_only_the_decoder_differs_falls_back_to_one_decoder_on_both_sides(tmp_path):
@@ -412,3 +412,27 @@ def test_several_files_cut_short_are_named_together(tmp_path):
     assert advice_texts(pair) == [
         "for the 2 cut-short files (c1.jpg, c2.jpg): replace them with whole copies, or leave "
         "them out (what a decoder fills in for the missing part is not the image)"]
+
+
+def test_a_file_cut_short_is_no_ordinary_file_in_the_counts(tmp_path):
+    # cut.jpg decodes the same on both sides (both fill in alike): it is not counted among the
+    # ordinary files that decode identically, in the why line as in the advice.
+    headers = {"photo.jpg": YCBCR, "gray.jpg": GRAY, "cut.jpg": dict(YCBCR, truncated=True)}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "gray.jpg": C, "cut.jpg": C})},
+        headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "gray.jpg": C, "cut.jpg": C})},
+        headers)
+    assert "1 of 2 ordinary JPEG files decode differently" in pair_of(left, right)["causes"][0]
+
+
+def test_jpeg_facts_of_both_bundles_are_merged(tmp_path):
+    # The reference was captured before cut-short files were recorded; the other says so.
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "cut.jpg": BROKEN})},
+        {"photo.jpg": YCBCR, "cut.jpg": YCBCR})
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "cut.jpg": B})},
+        {"photo.jpg": YCBCR, "cut.jpg": dict(YCBCR, truncated=True)})
+    assert [d["kind"] for d in pair_of(left, right)["decode_differences"]] == ["truncated"]

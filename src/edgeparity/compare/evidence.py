@@ -103,10 +103,12 @@ def header(reference: Endpoint, other: Endpoint, image: str) -> Dict[str, Any]:
 
     A bundle captured before they were recorded: the header is read from the capture's own
     images folder when that folder is on this machine and the file's sha256 still matches."""
-    for endpoint in (reference, other):
-        facts = endpoint.bundle.manifest.get("images", {}).get(image, {}).get("jpeg")
-        if isinstance(facts, dict):
-            return facts
+    recorded = [endpoint.bundle.manifest.get("images", {}).get(image, {}).get("jpeg")
+                for endpoint in (other, reference)]
+    recorded = [facts for facts in recorded if isinstance(facts, dict)]
+    if recorded:
+        # Both, merged: a newer capture records facts an older one did not (``truncated``).
+        return recorded[0] if len(recorded) == 1 else dict(recorded[0], **recorded[1])
     for endpoint in (reference, other):
         cache = endpoint.bundle.__dict__.setdefault("_edgeparity_headers", {})
         if image not in cache:
@@ -290,7 +292,8 @@ def ordinary_images(a: Side, b: Side, images: List[str], reference: Endpoint,
                     other: Endpoint) -> List[str]:
     """Images with an ordinary colour space that both sides decoded to identical pixels."""
     return [image for image in images if outcome(a, b, image) == "same"
-            and header(reference, other, image).get("colour") in ORDINARY_COLOURS]
+            and header(reference, other, image).get("colour") in ORDINARY_COLOURS
+            and not header(reference, other, image).get("truncated")]
 
 
 def describe_library(side: Side) -> str:

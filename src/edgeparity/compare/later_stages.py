@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..record_verdicts import ERROR, IDENTICAL
+from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE
 from ..stages.pipeline import STAGES
 from .endpoints import available, implementation_details
 from .evidence import display_name, other_recorded_differences, plural
@@ -39,7 +39,7 @@ def better_implementation(comparator: Comparator, stage: str, isolation: Dict[st
         now, target = str(side.pipeline.get(stage)), str(that.pipeline.get(stage))
         for name in sorted(set(available(side.bundle, stage)) - {now}):
             run = comparator.isolated(stage, (name, target) if side is ref else (target, name))
-            if run["inputs"] >= max(inputs, 1) and run["agree"] == run["inputs"]:
+            if _agrees_on_every(run, inputs):
                 found.append((0, -run["inputs"], side is not ref, name, "use {s}={} in {} (now "
                               "{s}={}): it agrees with {}'s {s}={}".format(
                                   name, side.label, now, that.label, target, s=stage)))
@@ -47,7 +47,7 @@ def better_implementation(comparator: Comparator, stage: str, isolation: Dict[st
     for name in sorted(set(available(ref.bundle, stage)) & set(available(other.bundle, stage))
                        - set(deployed)):
         run = comparator.isolated(stage, (name, name))
-        if run["inputs"] >= max(inputs, 1) and run["agree"] == run["inputs"]:
+        if _agrees_on_every(run, inputs):
             found.append((1, -run["inputs"], False, name, "use {s}={} on both sides (now {} vs "
                           "{}): the two sides' {s}={} agree".format(name, deployed[0],
                                                                     deployed[1], name, s=stage)))
@@ -55,6 +55,14 @@ def better_implementation(comparator: Comparator, stage: str, isolation: Dict[st
         return None
     _, size, _, _, text = min(found)  # one side before both, most inputs, reference first
     return "{} on {n} of {n} isolated inputs (now {})".format(text, agree, n=-size), -size
+
+
+def _agrees_on_every(run: Dict[str, Any], inputs: int) -> bool:
+    """Whether an isolated run agrees on every input, at least as many as the deployed pair
+    ran: failing on both sides is agreement, never a reason to switch."""
+    agreeing = sum(1 for verdict in run["verdicts"]
+                   if verdict["verdict"] in (IDENTICAL, WITHIN_TOLERANCE))
+    return run["inputs"] >= max(inputs, 1) and agreeing == run["inputs"]
 
 
 def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[str, Any],
@@ -73,7 +81,8 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
                 reached += 1
                 if step["verdict"] in DIVERGENT:
                     divergent += 1
-                    identical_inputs += previous == IDENTICAL
+                    # A failure on one side is no difference of values: no tolerance for it.
+                    identical_inputs += previous == IDENTICAL and step["verdict"] == DIFFERENT
                 break
             previous = step["verdict"]
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
@@ -83,7 +92,7 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
     if identical_inputs:
         evidence.append("it differs on {} whose inputs were identical on both sides".format(
             plural(identical_inputs, "image")))
-    if not evidence:
+    if not evidence or not divergent:  # nothing differs there on any image: nothing to fix
         return [], [], []
     explained, also = explain_later_stage(comparator, stage)
     cause = "besides the {} difference, {} differs on its own ({}){}".format(
