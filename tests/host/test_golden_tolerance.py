@@ -130,6 +130,31 @@ def test_golden_name_checks_another_environment_against_one_golden(tmp_path):
                      "--float-tolerance"]) == errors.EXIT_PARITY
 
 
+def test_the_advice_for_a_named_golden_refreshes_that_golden(tmp_path, capsys):
+    """The command a check with --golden-name suggests writes DIR/NAME.json (it wrote a golden
+    named after the bundle, and the next check failed again)."""
+    goldens = golden_of(tmp_path)  # goldens/edge.json
+    moved = make_bundle(tmp_path / "jetson" / "jetson", "jetson", PIXELS, TENSOR + 1, "aarch64")
+    capsys.readouterr()
+    assert cli.main(["golden", "check", moved, "--dir", str(goldens), "--golden-name",
+                     "edge"]) == errors.EXIT_DIVERGENCE
+    advice = " ".join(capsys.readouterr().out.split())
+    command = "edgeparity golden update {} --dir {} --golden-name edge".format(moved, goldens)
+    assert command in advice
+    assert cli.main(command.split()[1:]) == errors.EXIT_PARITY
+    assert sorted(path.name for path in goldens.iterdir()) == ["edge.json"]
+    assert cli.main(["golden", "check", moved, "--dir", str(goldens), "--golden-name",
+                     "edge"]) == errors.EXIT_PARITY
+    # A missing named golden: the command that creates it, from one bundle.
+    assert cli.main(["golden", "check", moved, str(tmp_path / "x86" / "edge"), "--dir",
+                     str(goldens), "--golden-name", "nosuch"]) == errors.EXIT_ERROR
+    err = " ".join(capsys.readouterr().err.split())
+    assert "edgeparity golden update {} --dir {} --golden-name nosuch".format(
+        moved, goldens) in err
+    assert cli.main(["golden", "update", moved, moved, "--dir", str(goldens), "--golden-name",
+                     "two"]) == errors.EXIT_ERROR
+
+
 def test_non_finite_values_never_pass_as_within_tolerance(tmp_path):
     goldens = golden_of(tmp_path)
     # The statistics skip non-finite values (and count them): with one NaN or one Inf in

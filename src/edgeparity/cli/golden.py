@@ -13,6 +13,9 @@ def register(sub: Any) -> None:
     g = gsub.add_parser("update", help="write fingerprints (hashes and stats) of bundles")
     g.add_argument("bundles", nargs="+", metavar="BUNDLE")
     g.add_argument("--dir", required=True, metavar="DIR", help="golden folder to write")
+    g.add_argument("--golden-name", metavar="NAME",
+                   help="write DIR/NAME.json from one bundle: the golden that `golden check "
+                   "--golden-name NAME` checks other environments against")
     g.set_defaults(func=run_update)
 
     g = gsub.add_parser(
@@ -53,7 +56,7 @@ def run_update(args: argparse.Namespace) -> int:
     from ..golden import update
 
     try:
-        written = update(list(args.bundles), args.dir)
+        written = update(list(args.bundles), args.dir, args.golden_name)
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
     for target, golden, counts in written:

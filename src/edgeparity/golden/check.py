@@ -371,14 +371,18 @@ def check_bundles(bundle_paths: List[str], directory: str, tolerances: Tolerance
             "these environments" if len(missing) > 1 else "this environment",
             ", ".join(golden for golden, _ in missing),
             "them" if len(missing) > 1 else "it", "them" if len(missing) > 1 else "it",
-            update_command(directory, [path for _, path in missing])))
+            # One named golden is written from one bundle.
+            update_command(directory, [path for _, path in missing][:1 if golden_name else None],
+                           golden_name)))
     environments = []
     for argument, current in loaded:
         path = golden_path(directory, golden_name or current.name)
-        golden = load(path, update_command(directory, [argument]))
+        golden = load(path, update_command(directory, [argument], golden_name))
         result = check(golden, fingerprint(current), tolerances, float_tolerance)
         # The path as the user wrote it, so the suggested `golden update` command works as is.
         result.update(bundle=current.path, bundle_argument=argument, golden=path)
+        if golden_name:
+            result["golden_name"] = golden_name
         environments.append(result)
     return {
         "schema": GOLDEN_REPORT_SCHEMA,

@@ -1,7 +1,7 @@
 """`golden update`: write each bundle's golden, saying how much moved since the previous one."""
 
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..bundle import load as load_bundle
 from ..compare.tolerances import Tolerances
@@ -10,18 +10,25 @@ from .check import check
 from .fingerprint import check_name, dumps, fingerprint, golden_path, load
 
 
-def update(bundle_paths: List[str], directory: str
+def update(bundle_paths: List[str], directory: str, golden_name: Optional[str] = None
            ) -> List[Tuple[str, Dict[str, Any], Dict[str, int]]]:
-    """Write DIR/<name>.json for each bundle.
+    """Write DIR/<name>.json for each bundle (``golden_name``: DIR/NAME.json for one bundle,
+    the golden `golden check --golden-name NAME` checks other environments against).
 
     Returns (path, golden, counts of changes against the previous golden or {}) per bundle.
     Raises ValueError/BundleError for user errors, before writing anything.
     """
+    if golden_name and len(bundle_paths) != 1:
+        raise ValueError("--golden-name {} writes one golden: give one bundle (got {})".format(
+            golden_name, len(bundle_paths)))
     prepared = []
     for path in bundle_paths:
         current = load_bundle(path)
-        check_name(current.name, path)
-        prepared.append((golden_path(directory, current.name), fingerprint(current)))
+        name = golden_name or current.name
+        check_name(name, path)
+        golden = fingerprint(current)
+        golden["name"] = name
+        prepared.append((golden_path(directory, name), golden))
     names = [golden["name"] for _, golden in prepared]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

@@ -1,7 +1,7 @@
 """The golden gate's report (schema edgeparity.golden-report/1): terminal, Markdown, HTML."""
 
 import html
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from .layout import colourize, field
 from .words import num, short_list
@@ -11,9 +11,12 @@ from .words import num, short_list
 MARKDOWN_RECORD_LIMIT = 200
 
 
-def update_command(directory: str, bundles: List[str]) -> str:
-    """The command that refreshes the goldens of ``bundles`` (shown in reports and errors)."""
-    return "edgeparity golden update {} --dir {}".format(" ".join(bundles), directory)
+def update_command(directory: str, bundles: List[str], golden_name: Optional[str] = None
+                   ) -> str:
+    """The command that refreshes the goldens of ``bundles`` (shown in reports and errors);
+    with ``golden_name``, the one golden DIR/NAME.json."""
+    return "edgeparity golden update {} --dir {}{}".format(
+        " ".join(bundles), directory, " --golden-name " + golden_name if golden_name else "")
 
 
 def _stage_text(summary: Dict[str, Any]) -> str:
@@ -133,7 +136,8 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
                                                              record["output"]))
         if env["verdict"] == "changed":
             add("  do: ", "if this change is intended, refresh the golden and commit it:  "
-                "{}".format(update_command(report["golden_dir"], [env["bundle_argument"]])))
+                "{}".format(update_command(report["golden_dir"], [env["bundle_argument"]],
+                                           env.get("golden_name"))))
         elif env["provenance_changes"]:
             add("  ", "every output is {}; `golden update` would record the new "
                 "provenance".format(_unchanged(env)))
@@ -218,7 +222,8 @@ def markdown(report: Dict[str, Any]) -> str:
         if env["verdict"] == "changed":
             out += ["", "If this change is intended, refresh the golden and commit it: "
                     "`{}`".format(update_command(report["golden_dir"],
-                                                 [env["bundle_argument"]]))]
+                                                 [env["bundle_argument"]],
+                                                 env.get("golden_name")))]
     out.append("")
     return "\n".join(out)
 
