@@ -436,3 +436,26 @@ def test_jpeg_facts_of_both_bundles_are_merged(tmp_path):
         "pillow": decoder("8.4.0", TURBO, {"photo.jpg": A, "cut.jpg": B})},
         {"photo.jpg": YCBCR, "cut.jpg": dict(YCBCR, truncated=True)})
     assert [d["kind"] for d in pair_of(left, right)["decode_differences"]] == ["truncated"]
+
+
+def test_advice_after_a_switch_says_it_is_worked_out_on_the_switched_pair(tmp_path):
+    """Switching left to MXNet is advised (3 photos); the lines after it are worked out on that
+    switched pair: cmyk.jpg and arith.jpg (which MXNet cannot decode) are its exceptions ("but
+    for ...: keep decode=pillow on both sides"), not advice against what is deployed now."""
+    D = A + 3
+    photos = {"p1.jpg": YCBCR, "p2.jpg": YCBCR, "p3.jpg": YCBCR}
+    headers = dict(photos, **{"cmyk.jpg": CMYK, "arith.jpg": ARITHMETIC})
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", IJG, dict({p: A for p in photos}, **{
+            "cmyk.jpg": C, "arith.jpg": B})),
+        "mxnet": decoder("1.9.1", MXNET_TURBO, dict({p: B for p in photos}, **{
+            "cmyk.jpg": D, "arith.jpg": BROKEN}))}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, dict({p: B for p in photos}, **{
+            "cmyk.jpg": C, "arith.jpg": B}))}, headers)
+    texts = advice_texts(pair_of(left, right))
+    assert texts[0].startswith("use decode=mxnet in left (now decode=pillow)")
+    assert "but for cmyk.jpg: keep decode=pillow on both sides, which gives the same pixels on " \
+        "1 of 1" in texts
+    assert "but for arith.jpg: keep decode=pillow on both sides, which gives the same pixels on " \
+        "1 of 1" in texts

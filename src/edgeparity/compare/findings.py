@@ -233,7 +233,7 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
     for entry in _split_failing([g for g in remaining if g["images"]], chosen, images,
                                 reference, other):
         line = _group_advice(entry, options + [(a, b, "deployed", agree, differ, same)], chosen,
-                             reference, other)
+                             reference, other, after_switch=bool(better))
         if line:
             advice.append(line)
     advice += _both_fail_advice(a, b, both_fail, images)
@@ -343,13 +343,16 @@ def _group_name(entry: Dict[str, Any]) -> str:
 
 def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
                   chosen: Tuple[Side, Side], reference: Endpoint,
-                  other: Endpoint) -> Optional[Dict[str, Any]]:
+                  other: Endpoint, after_switch: bool = False) -> Optional[Dict[str, Any]]:
     """What makes one kind of remaining difference go away, if the data shows anything does:
     a choice of decoders giving the same pixels on all of them (failing on both sides is not
-    a fix)."""
+    a fix). ``after_switch``: ``chosen`` is the pair a switch advised above makes, which the
+    line says, or it would read as false against what is deployed now: a choice for these
+    files is the switch's exception ("but for ..."), a decoder for files failing there comes
+    "with that switch"."""
     files = entry["images"]
     count = len(files)
-    scope = "for {}".format(_group_name(entry))
+    scope = "{}for {}".format("but " if after_switch else "", _group_name(entry))
     # What is deployed first (keeping it changes nothing), then one decoder on both sides.
     order = {"deployed": 0, "both": 1, "reference": 2, "other": 2}
     for ref_side, oth_side, what, *_ in sorted(options, key=lambda o: order[o[2]]):
@@ -369,7 +372,8 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
             return _item("{}: {}, which gives the same pixels on {} of {}".format(
                 scope, how, count, count), count, count)
     if entry["kind"] == FAILS:
-        return _failing_advice(entry, scope, chosen)
+        return _failing_advice(entry, "{}for {}".format(
+            "with that switch, " if after_switch else "", _group_name(entry)), chosen)
     if entry["kind"] == ORIENTATION:
         return _item("{}: apply the EXIF orientation on both sides or on neither (differs on {} "
                      "of {})".format(scope, count, count), 0, count)
