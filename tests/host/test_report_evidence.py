@@ -459,3 +459,15 @@ def test_advice_after_a_switch_says_it_is_worked_out_on_the_switched_pair(tmp_pa
         "1 of 1" in texts
     assert "but for arith.jpg: keep decode=pillow on both sides, which gives the same pixels on " \
         "1 of 1" in texts
+
+
+def test_an_empty_file_is_not_advised_a_decoder(tmp_path):
+    empty = "EmptyFile: the file is empty (0 bytes)"  # what capture records for every decoder
+    headers = {"photo.jpg": YCBCR, "empty.jpg": {}}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "empty.jpg": empty})}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "empty.jpg": empty})}, headers)
+    assert advice_texts(pair_of(left, right))[-1] == (
+        "for empty.jpg: it fails to decode on both sides (same error on both: " + empty + "); "
+        "no decoder can read an empty file: put the image in it or leave it out")

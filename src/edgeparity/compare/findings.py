@@ -290,6 +290,9 @@ def _both_fail_advice(a: Side, b: Side, files: List[str],
         elif readers:
             how = "; ".join(readers)
             how += ": decode such files with a decoder that reads them, or leave them out"
+        elif ref_error.startswith("EmptyFile:") and oth_error.startswith("EmptyFile:"):
+            how = "no decoder can read an empty file: put the image in {} or leave {} out".format(
+                it, it)
         else:
             how = "no decoder captured in either bundle reads {}: leave such files out or " \
                 "add a decoder that reads them".format(it)
