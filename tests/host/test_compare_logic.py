@@ -600,7 +600,30 @@ def test_on_its_own_needs_a_stage_that_differs_and_a_difference_of_values(tmp_pa
         "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor,
         "canonical:decoded-x>preprocess=pillow": tensor})
     _, pair = run_compare(tmp_path, left_b, fails)
-    assert not any("preprocess differs on its own" in cause for cause in pair["causes"])
+    # b.jpg fails on one side though its input was identical: said, and no tolerance offered.
+    assert pair["causes"][-1] == (
+        "besides the decode difference, preprocess differs on its own (it fails on one side "
+        "on 1 image whose inputs were identical)")
+    assert pair["advice"][-1]["text"].endswith(
+        "look for what differs in how each side built or runs it; see why it fails (on 1 image "
+        "whose inputs were identical: the image rows say where)")
+    # With a value difference beside it (c.jpg), still no tolerance: none accepts b.jpg.
+    fails_and_differs = make_bundle(tmp_path / "r4", "right", {
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 1,
+        "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": None,
+        "c.jpg|decode=pillow": PIXELS, "c.jpg|decode=pillow>preprocess=pillow": tensor + 0.5,
+        "canonical:decoded-x>preprocess=pillow": tensor})
+    left_c = make_bundle(tmp_path / "l4", "left", {
+        "decode=pillow": PIXELS, "decode=pillow>preprocess=pillow": tensor,
+        "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor,
+        "c.jpg|decode=pillow": PIXELS, "c.jpg|decode=pillow>preprocess=pillow": tensor,
+        "canonical:decoded-x>preprocess=pillow": tensor})
+    _, pair = run_compare(tmp_path, left_c, fails_and_differs)
+    assert pair["causes"][-1] == (
+        "besides the decode difference, preprocess differs on its own (it differs on 1 image "
+        "whose inputs were identical on both sides; it fails on one side on 1 image whose "
+        "inputs were identical)")
+    assert "--tolerance" not in pair["advice"][-1]["text"]
     # left deploys mxnet, which differs on the isolated input; its pillow fails there, as
     # right's does: failing on both sides is no reason to switch.
     left_m = make_bundle(tmp_path / "l3", "left", {

@@ -248,3 +248,26 @@ def test_a_tolerated_move_after_a_real_change_does_not_make_the_next_change_intr
     origins = {r["stage"]: r["origin"] for r in env["changed"]}
     assert origins["decode"] == "intrinsic" and origins["infer"] == "inherited", origins
     assert not any(r.get("input_within_tolerance") for r in env["changed"])
+
+
+def test_a_golden_several_bundles_are_checked_against_is_refreshed_from_one(tmp_path, capsys):
+    goldens = golden_of(tmp_path)  # goldens/edge.json
+    same = make_bundle(tmp_path / "a" / "edge", "edge", PIXELS, TENSOR)
+    moved = make_bundle(tmp_path / "b" / "jetson", "jetson", PIXELS, TENSOR + 1, "aarch64")
+    capsys.readouterr()
+    assert cli.main(["golden", "check", same, moved, "--dir", str(goldens), "--golden-name",
+                     "edge"]) == errors.EXIT_DIVERGENCE
+    said = " ".join(capsys.readouterr().out.split())
+    # Not "golden update <moved> ... --golden-name edge": that would make `same` fail next.
+    assert "refresh the shared golden {} from the one bundle it stands for and commit it: " \
+        "edgeparity golden update BUNDLE --dir {} --golden-name edge".format(
+            goldens / "edge.json", goldens) in said
+    assert cli.main(["golden", "check", same, moved, "--dir", str(goldens), "--golden-name",
+                     "other"]) == errors.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "no golden for this environment: {}.".format(goldens / "other.json") in err
+    for name in ("", "../evil"):
+        assert cli.main(["golden", "update", same, "--dir", str(goldens), "--golden-name",
+                         name]) == errors.EXIT_ERROR
+        assert "--golden-name {!r} cannot be a golden file name".format(name) in \
+            capsys.readouterr().err

@@ -377,8 +377,8 @@ def test_a_file_cut_short_is_named_as_such_and_is_no_evidence_for_a_decoder(tmp_
         + "); right's Pillow fills in the missing part"]
     # Without the header fact, left's MXNet would be advised: "same pixels on 2 of 2 (now 1)".
     assert pair["advice"] == [{
-        "text": "for cut.jpg (cut short): replace it with a whole copy, or leave it out (what a "
-                "decoder fills in for the missing part is not the image)",
+        "text": "for cut.jpg (cut short): replace it with a whole copy, or leave it out (no "
+                "decoder gets the image from a file cut short)",
         "agree": 0, "images": 1}]
     assert [d["kind"] for d in pair["decode_differences"]] == ["truncated"]
 
@@ -411,7 +411,7 @@ def test_several_files_cut_short_are_named_together(tmp_path):
         "sides fill in the missing part, differently"]
     assert advice_texts(pair) == [
         "for the 2 cut-short files (c1.jpg, c2.jpg): replace them with whole copies, or leave "
-        "them out (what a decoder fills in for the missing part is not the image)"]
+        "them out (no decoder gets the image from a file cut short)"]
 
 
 def test_a_file_cut_short_is_no_ordinary_file_in_the_counts(tmp_path):
@@ -471,3 +471,36 @@ def test_an_empty_file_is_not_advised_a_decoder(tmp_path):
     assert advice_texts(pair_of(left, right))[-1] == (
         "for empty.jpg: it fails to decode on both sides (same error on both: " + empty + "); "
         "no decoder can read an empty file: put the image in it or leave it out")
+
+
+def test_a_switch_that_makes_a_file_fail_on_both_sides_says_so(tmp_path):
+    """MXNet on the left matches the right's pixels on the photos but fails arith.jpg, which
+    the right's MXNet fails too: after the advised switch it would fail on both sides (which
+    counts as agreeing), where Pillow on both sides gives the same pixels now."""
+    photos = {"p1.jpg": YCBCR, "p2.jpg": YCBCR, "p3.jpg": YCBCR}
+    headers = dict(photos, **{"arith.jpg": ARITHMETIC})
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", IJG, dict({p: A for p in photos}, **{"arith.jpg": B})),
+        "mxnet": decoder("1.9.1", MXNET_TURBO, dict({p: B for p in photos},
+                                                    **{"arith.jpg": BROKEN}))}, headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, dict({p: C for p in photos}, **{"arith.jpg": B})),
+        "mxnet": decoder("1.9.1", MXNET_TURBO, dict({p: B for p in photos},
+                                                    **{"arith.jpg": BROKEN}))}, headers)
+    texts = advice_texts(pair_of(left, right))
+    assert texts[0].startswith("use decode=mxnet on both sides")
+    assert ("but after that switch arith.jpg would fail to decode on both sides (" + BROKEN
+            + "): keep decode=pillow on both sides for it, which gives the same pixels") in texts
+
+
+def test_files_failing_on_both_sides_are_counted_in_words(tmp_path):
+    empty = "EmptyFile: the file is empty (0 bytes)"
+    headers = {"photo.jpg": YCBCR, "e1.jpg": {}, "e2.jpg": {}}
+    left = make_bundle(tmp_path / "l", "left", "pillow", {
+        "pillow": decoder("8.4.0", IJG, {"photo.jpg": A, "e1.jpg": empty, "e2.jpg": empty})},
+        headers)
+    right = make_bundle(tmp_path / "r", "right", "pillow", {
+        "pillow": decoder("8.4.0", TURBO, {"photo.jpg": B, "e1.jpg": empty, "e2.jpg": empty})},
+        headers)
+    assert advice_texts(pair_of(left, right))[-1].startswith(
+        "for the 2 files failing on both sides (e1.jpg, e2.jpg): they fail to decode")

@@ -236,17 +236,37 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
                              reference, other, after_switch=bool(better))
         if line:
             advice.append(line)
+    if better:
+        advice += _broken_by_switch(a, b, chosen, whole)
     advice += _both_fail_advice(a, b, both_fail, images)
     broken = [image for image in cut if outcome(a, b, image) in ("differ", "both_fail")]
     if broken:
         one = len(broken) == 1
-        advice.append(_item("for {}: replace {} with {}, or leave {} out (what a decoder fills "
-                            "in for the missing part is not the image)".format(
+        advice.append(_item("for {}: replace {} with {}, or leave {} out (no decoder gets the "
+                            "image from a file cut short)".format(
                                 broken[0] + " (cut short)" if one else "the {} ({})".format(
                                     plural(len(broken), "cut-short file"), ", ".join(broken)),
                                 "it" if one else "them", "a whole copy" if one else
                                 "whole copies", "it" if one else "them"), 0, len(broken)))
     return advice
+
+
+def _broken_by_switch(a: Side, b: Side, chosen: Tuple[Side, Side],
+                      images: List[str]) -> List[Dict[str, Any]]:
+    """Files the switch advised above would make fail on both sides (which counts as agreeing
+    when the switched pair is grouped): said, with what is deployed now for them."""
+    files = [image for image in images if outcome(chosen[0], chosen[1], image) == "both_fail"
+             and outcome(a, b, image) != "both_fail"]
+    if not files:
+        return []
+    it = "it" if len(files) == 1 else "them"
+    now = "keep decode={} on both sides".format(a.decoder) if a.decoder == b.decoder else \
+        "keep decode={} in {} and decode={} in {}".format(a.decoder, a.label, b.decoder, b.label)
+    same = all(outcome(a, b, image) == "same" for image in files)
+    return [_item("but after that switch {} would fail to decode on both sides ({}): {} for "
+                  "{}{}".format(listed(files), first_error_line(chosen[0].record(files[0])), now,
+                                it, ", which gives the same pixels" if same else ""),
+                  len(files) if same else 0, len(files))]
 
 
 def _both_fail_advice(a: Side, b: Side, files: List[str],
@@ -261,7 +281,7 @@ def _both_fail_advice(a: Side, b: Side, files: List[str],
     for (ref_error, oth_error), group_files in by_errors.items():
         count = len(group_files)
         scope = "for {}".format(group_files[0] if count == 1 else "the {} ({})".format(
-            plural(count, "file failing on both sides"), listed(group_files)))
+            plural(count, "file") + " failing on both sides", listed(group_files)))
         errors = ("same error on both: {}".format(ref_error) if ref_error == oth_error else
                   "{}: {}; {}: {}".format(a.label, ref_error, b.label, oth_error))
         facts = coding_fact([a, b], group_files[0], images) if count == 1 else ""

@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..record_verdicts import DIFFERENT, ERROR, IDENTICAL, WITHIN_TOLERANCE
+from ..record_verdicts import ERROR, IDENTICAL, WITHIN_TOLERANCE
 from ..stages.pipeline import STAGES
 from .endpoints import available, implementation_details
 from .evidence import display_name, other_recorded_differences, plural
@@ -43,9 +43,10 @@ def better_implementation(comparator: Comparator, stage: str, isolation: Dict[st
                 found.append((0, -run["inputs"], side is not ref, name, "use {s}={} in {} (now "
                               "{s}={}): it agrees with {}'s {s}={}".format(
                                   name, side.label, now, that.label, target, s=stage)))
-    # Changing both sides only when changing one does not do.
+    # Changing both sides only when changing one does not do, and never an implementation
+    # already the same on both sides.
     for name in sorted(set(available(ref.bundle, stage)) & set(available(other.bundle, stage))
-                       - set(deployed)):
+                       - set(deployed) if deployed[0] != deployed[1] else ()):
         run = comparator.isolated(stage, (name, name))
         if _agrees_on_every(run, inputs):
             found.append((1, -run["inputs"], False, name, "use {s}={} on both sides (now {} vs "
@@ -73,7 +74,7 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
     were identical on both sides (``walks``). Nothing when neither shows (its difference is
     inherited, as far as the data tells). Its tolerance is what it differs by where its inputs
     were identical."""
-    divergent = reached = identical_inputs = 0
+    divergent = reached = identical_inputs = failing = 0
     for walk in walks:
         previous = None
         for step in walk["stages"]:
@@ -81,17 +82,22 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
                 reached += 1
                 if step["verdict"] in DIVERGENT:
                     divergent += 1
-                    # A failure on one side is no difference of values: no tolerance for it.
-                    identical_inputs += previous == IDENTICAL and step["verdict"] == DIFFERENT
+                    if previous == IDENTICAL:
+                        identical_inputs += 1
+                        # A failure on one side is no difference of values: no tolerance.
+                        failing += step["verdict"] == ERROR
                 break
             previous = step["verdict"]
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
     evidence = []
     if inputs and agree < inputs:
         evidence.append("{} of {} isolated inputs differ".format(inputs - agree, inputs))
-    if identical_inputs:
+    if identical_inputs - failing:
         evidence.append("it differs on {} whose inputs were identical on both sides".format(
-            plural(identical_inputs, "image")))
+            plural(identical_inputs - failing, "image")))
+    if failing:
+        evidence.append("it fails on one side on {} whose inputs were identical".format(
+            plural(failing, "image")))
     if not evidence or not divergent:  # nothing differs there on any image: nothing to fix
         return [], [], []
     explained, also = explain_later_stage(comparator, stage)
@@ -99,8 +105,9 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
         first, stage, "; ".join(evidence), ": " + "; ".join(explained) if explained else "")
     return [cause], also, [later_stage_advice(
         stage, implementations(comparator, stage), isolation, divergent, reached,
-        divergent - identical_inputs, _own_errors(stage, walks, comparator),
-        explained=bool(explained), better=better_implementation(comparator, stage, isolation))]
+        divergent - identical_inputs, None if failing else _own_errors(stage, walks, comparator),
+        explained=bool(explained), better=better_implementation(comparator, stage, isolation),
+        failing_images=failing)]
 
 
 def _own_errors(stage: str, walks: List[Dict[str, Any]], comparator: Comparator
@@ -220,8 +227,8 @@ def _isolation_words(isolation: Dict[str, Any], short: bool = False) -> str:
 def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, Any],
                        divergent: int, images: int, inherited: Optional[int] = None,
                        accept: Optional[Dict[str, float]] = None,
-                       explained: bool = True, better: Optional[Tuple[str, int]] = None
-                       ) -> Dict[str, Any]:
+                       explained: bool = True, better: Optional[Tuple[str, int]] = None,
+                       failing_images: int = 0) -> Dict[str, Any]:
     """Align what differs in the stage, or accept the difference; the canonical inputs (and
     probes) are the evidence when there are any. When the stage agrees on all of them, the
     difference came from upstream (its inputs differed within tolerance): the step itself is
@@ -234,7 +241,8 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     digits), else ``--tolerance STAGE:ATOL``. ``explained``: whether a cause was found (the
     advice then points at it). ``better``: the implementation to switch to, when the isolated
     runs found one (``better_implementation``). A difference that is only a failure on one side
-    is not offered a tolerance: none accepts it."""
+    is not offered a tolerance: none accepts it (``failing_images``: images on which it fails
+    on one side although its inputs were identical)."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
     accept_text = "accept the difference with " + (
         "--tolerance {}:ATOL".format(stage) if not accept else "{} (the largest absolute "
@@ -284,8 +292,14 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
         align = "both sides already use {}={}: {}".format(
             stage, impls[0], "align what differs under why" if explained else
             "look for what differs in how each side built or runs it")
+    if failing_images:
+        accept_text = ""  # no tolerance accepts an output missing on one side
     remedy = "{}, or {}".format(align, accept_text) if accept_text else \
-        "{}; see why it fails (the JSON report's isolation has each error)".format(align)
+        "{}; see why it fails ({})".format(align, "on {} whose inputs were identical: the "
+                                           "image rows say where".format(
+                                               plural(failing_images, "image"))
+                                           if failing_images else
+                                           "the JSON report's isolation has each error")
     return {"text": "the {} step itself computes differently ({}): {}".format(
                 stage, evidence, remedy),
             "agree": count[0], "images": count[1]}

@@ -354,6 +354,8 @@ def check_bundles(bundle_paths: List[str], directory: str, tolerances: Tolerance
     ``golden_name`` checks every bundle against ``DIR/<golden_name>.json`` instead of the golden
     of its own name (one golden for several machines, e.g. with ``float_tolerance``).
     """
+    if golden_name is not None:
+        check_name(golden_name, "--golden-name")
     loaded = []  # type: List[Tuple[str, Bundle]]
     missing = []
     for path in bundle_paths:
@@ -367,6 +369,10 @@ def check_bundles(bundle_paths: List[str], directory: str, tolerances: Tolerance
         if not os.path.exists(golden_path(directory, name)):
             missing.append((golden_path(directory, name), path))
     if missing:
+        firsts = {}  # type: Dict[str, Tuple[str, str]]
+        for golden, path in missing:  # one named golden: said once, from the first bundle
+            firsts.setdefault(golden, (golden, path))
+        missing = list(firsts.values())
         raise ValueError("no golden for {}: {}. Create {} (and commit {}) with:  {}".format(
             "these environments" if len(missing) > 1 else "this environment",
             ", ".join(golden for golden, _ in missing),
@@ -381,8 +387,11 @@ def check_bundles(bundle_paths: List[str], directory: str, tolerances: Tolerance
         result = check(golden, fingerprint(current), tolerances, float_tolerance)
         # The path as the user wrote it, so the suggested `golden update` command works as is.
         result.update(bundle=current.path, bundle_argument=argument, golden=path)
-        if golden_name:
+        if golden_name and len(loaded) == 1:
             result["golden_name"] = golden_name
+        elif golden_name:
+            # One golden for several bundles: refreshing it from each would undo the others.
+            result["golden_shared"] = golden_name
         environments.append(result)
     return {
         "schema": GOLDEN_REPORT_SCHEMA,

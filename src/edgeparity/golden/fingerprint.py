@@ -149,6 +149,9 @@ def golden_path(directory: str, name: str) -> str:
 def check_name(name: str, bundle_path: str) -> None:
     """Refuse a bundle name that cannot be a file name in the golden folder."""
     if not name or name in (".", "..") or "/" in name or "\\" in name:
+        if bundle_path == "--golden-name":  # the name came from the option, not the bundle
+            raise ValueError("--golden-name {!r} cannot be a golden file name: use letters, "
+                             "digits, '-', '_'.".format(name))
         raise ValueError("{}: the bundle's name {!r} cannot be a golden file name; capture it "
                          "again with --name NAME (letters, digits, '-', '_').".format(
                              bundle_path, name))

@@ -18,6 +18,8 @@ def update(bundle_paths: List[str], directory: str, golden_name: Optional[str] =
     Returns (path, golden, counts of changes against the previous golden or {}) per bundle.
     Raises ValueError/BundleError for user errors, before writing anything.
     """
+    if golden_name is not None:
+        check_name(golden_name, "--golden-name")
     if golden_name and len(bundle_paths) != 1:
         raise ValueError("--golden-name {} writes one golden: give one bundle (got {})".format(
             golden_name, len(bundle_paths)))

@@ -1,7 +1,7 @@
 """The golden gate's report (schema edgeparity.golden-report/1): terminal, Markdown, HTML."""
 
 import html
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .layout import colourize, field
 from .words import num, short_list
@@ -15,8 +15,11 @@ def update_command(directory: str, bundles: List[str], golden_name: Optional[str
                    ) -> str:
     """The command that refreshes the goldens of ``bundles`` (shown in reports and errors);
     with ``golden_name``, the one golden DIR/NAME.json."""
+    import shlex  # the command is shown to be run as it is: names with spaces quoted
+
     return "edgeparity golden update {} --dir {}{}".format(
-        " ".join(bundles), directory, " --golden-name " + golden_name if golden_name else "")
+        " ".join(shlex.quote(bundle) for bundle in bundles), shlex.quote(directory),
+        " --golden-name " + shlex.quote(golden_name) if golden_name else "")
 
 
 def _stage_text(summary: Dict[str, Any]) -> str:
@@ -37,6 +40,19 @@ def _stage_text(summary: Dict[str, Any]) -> str:
         if summary["all_within_tolerance"]:
             text += " (within atol/rtol: float rounding, e.g. another CPU?)"
     return text
+
+
+def _refresh(report: Dict[str, Any], env: Dict[str, Any]) -> Tuple[str, str]:
+    """(words, command) that refresh this environment's golden; for a golden several bundles
+    were checked against, from the one bundle it stands for (each refreshing it would undo
+    the others)."""
+    shared = env.get("golden_shared")
+    if shared:
+        return ("refresh the shared golden {} from the one bundle it stands for and commit "
+                "it".format(env["golden"]),
+                update_command(report["golden_dir"], ["BUNDLE"], shared))
+    return ("refresh the golden and commit it", update_command(
+        report["golden_dir"], [env["bundle_argument"]], env.get("golden_name")))
 
 
 def _unchanged(env: Dict[str, Any]) -> str:
@@ -135,9 +151,7 @@ def terminal(report: Dict[str, Any], verbose: bool = False, width: int = 100,
                     lines.append("    {:<8} {:<60} {}".format(label, record["key"],
                                                              record["output"]))
         if env["verdict"] == "changed":
-            add("  do: ", "if this change is intended, refresh the golden and commit it:  "
-                "{}".format(update_command(report["golden_dir"], [env["bundle_argument"]],
-                                           env.get("golden_name"))))
+            add("  do: ", "if this change is intended, {}:  {}".format(*_refresh(report, env)))
         elif env["provenance_changes"]:
             add("  ", "every output is {}; `golden update` would record the new "
                 "provenance".format(_unchanged(env)))
@@ -220,10 +234,7 @@ def markdown(report: Dict[str, Any]) -> str:
                 out.append("{} more in the JSON report.".format(total - shown))
             out += ["", "</details>"]
         if env["verdict"] == "changed":
-            out += ["", "If this change is intended, refresh the golden and commit it: "
-                    "`{}`".format(update_command(report["golden_dir"],
-                                                 [env["bundle_argument"]],
-                                                 env.get("golden_name")))]
+            out += ["", "If this change is intended, {}: `{}`".format(*_refresh(report, env))]
     out.append("")
     return "\n".join(out)
 
