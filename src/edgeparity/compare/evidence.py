@@ -410,3 +410,8 @@ def other_recorded_differences(reference: Endpoint, other: Endpoint, stage: str,
         found.append("the {} library files (same build name, sha256 {} vs {})".format(
             files[0]["build"], files[0]["sha256"][:12], files[1]["sha256"][:12]))
     return found
+
+
+def advice_item(text: str, agree: int, images: int) -> Dict[str, Any]:
+    """One piece of advice and the evidence count it rests on ("on 11 of 14 images")."""
+    return {"text": text, "agree": agree, "images": images}

@@ -37,11 +37,9 @@ from .evidence import (
     build_relation,
     candidates,
     classify,
-    coding_fact,
     describe_group,
     describe_library,
     display_name,
-    first_error_line,
     group,
     header,
     listed,
@@ -51,11 +49,10 @@ from .evidence import (
     plural,
     two_names,
 )
-
-
-def _item(text: str, agree: int, images: int) -> Dict[str, Any]:
-    """One piece of advice and the evidence count it rests on ("on 11 of 14 images")."""
-    return {"text": text, "agree": agree, "images": images}
+from .evidence import (
+    advice_item as _item,
+)
+from .failing import both_fail_advice, broken_by_switch, failing_advice
 
 
 def decode_findings(reference: Endpoint, other: Endpoint, images: List[str]) -> Dict[str, Any]:
@@ -237,8 +234,8 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
         if line:
             advice.append(line)
     if better:
-        advice += _broken_by_switch(a, b, chosen, whole)
-    advice += _both_fail_advice(a, b, both_fail, images)
+        advice += broken_by_switch(a, b, chosen, whole)
+    advice += both_fail_advice(a, b, both_fail, images)
     broken = [image for image in cut if outcome(a, b, image) in ("differ", "both_fail")]
     if broken:
         one = len(broken) == 1
@@ -249,86 +246,6 @@ def _advice(a: Side, b: Side, agree: List[str], differ: List[str],
                                 "it" if one else "them", "a whole copy" if one else
                                 "whole copies", "it" if one else "them"), 0, len(broken)))
     return advice
-
-
-def _broken_by_switch(a: Side, b: Side, chosen: Tuple[Side, Side],
-                      images: List[str]) -> List[Dict[str, Any]]:
-    """Files the switch advised above would make fail on both sides (which counts as agreeing
-    when the switched pair is grouped): said, with what is deployed now for them."""
-    files = [image for image in images if outcome(chosen[0], chosen[1], image) == "both_fail"
-             and outcome(a, b, image) != "both_fail"]
-    if not files:
-        return []
-    it = "it" if len(files) == 1 else "them"
-    now = "keep decode={} on both sides".format(a.decoder) if a.decoder == b.decoder else \
-        "keep decode={} in {} and decode={} in {}".format(a.decoder, a.label, b.decoder, b.label)
-    same = all(outcome(a, b, image) == "same" for image in files)
-    return [_item("but after that switch {} would fail to decode on both sides ({}): {} for "
-                  "{}{}".format(listed(files), first_error_line(chosen[0].record(files[0])), now,
-                                it, ", which gives the same pixels" if same else ""),
-                  len(files) if same else 0, len(files))]
-
-
-def _both_fail_advice(a: Side, b: Side, files: List[str],
-                      images: List[str]) -> List[Dict[str, Any]]:
-    """Files both deployed decoders fail on, one line per error pair: they say so, with the
-    errors, and name the decoders captured in either bundle that read them (if any)."""
-    by_errors = {}  # type: Dict[Tuple[str, str], List[str]]
-    for image in files:
-        key = (first_error_line(a.record(image)), first_error_line(b.record(image)))
-        by_errors.setdefault(key, []).append(image)
-    advice = []
-    for (ref_error, oth_error), group_files in by_errors.items():
-        count = len(group_files)
-        scope = "for {}".format(group_files[0] if count == 1 else "the {} ({})".format(
-            plural(count, "file") + " failing on both sides", listed(group_files)))
-        errors = ("same error on both: {}".format(ref_error) if ref_error == oth_error else
-                  "{}: {}; {}: {}".format(a.label, ref_error, b.label, oth_error))
-        facts = coding_fact([a, b], group_files[0], images) if count == 1 else ""
-        readers, without = [], []  # type: List[str], List[str]
-        for side in (a, b):
-            found = []
-            for name in sorted(available(side.endpoint.bundle, "decode")):
-                read = [image for image in group_files
-                        if (Side(side.endpoint, name).record(image) or {}).get("status") == "ok"]
-                if read:
-                    found.append("decode={} in {} reads {}".format(
-                        name, side.label, "it" if count == 1 else "{} of {}".format(
-                            len(read), count)))
-            readers += found
-            if not found:
-                without.append(side.label)
-        it = "it" if count == 1 else "them"
-        if readers and without:
-            # Switching only the side that has a reader would leave the file failing on the
-            # other: the advice is about the side without one.
-            how = "; ".join(readers + ["no decoder captured in {}{} does".format(
-                label, _asked_only(side)) for side, label in ((a, a.label), (b, b.label))
-                if label in without])
-            how += ": add a decoder in {} that reads {}, or leave such files out".format(
-                " and ".join(without), it)
-        elif readers:
-            how = "; ".join(readers)
-            how += ": decode such files with a decoder that reads them, or leave them out"
-        elif ref_error.startswith("EmptyFile:") and oth_error.startswith("EmptyFile:"):
-            how = "no decoder can read an empty file: put the image in {} or leave {} out".format(
-                it, it)
-        else:
-            how = "no decoder captured in either bundle reads {}: leave such files out or " \
-                "add a decoder that reads them".format(it)
-        advice.append(_item("{}: {} to decode on both sides ({}){}; {}".format(
-            scope, "it fails" if count == 1 else "they fail", errors, facts, how), 0, count))
-    return advice
-
-
-def _asked_only(side: Side) -> str:
-    """' (its capture asked only for --impl pillow)' when ``side``'s capture left decoders out
-    on purpose: installed ones may read what the captured ones do not."""
-    selection = side.endpoint.bundle.manifest.get("selection") or {}
-    names = selection.get("implementations")
-    if not isinstance(names, list) or not names:
-        return ""
-    return " (its capture asked only for --impl {})".format(",".join(str(n) for n in names))
 
 
 def _split_failing(groups: List[Dict[str, Any]], chosen: Tuple[Side, Side], images: List[str],
@@ -395,7 +312,7 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
             return _item("{}: {}, which gives the same pixels on {} of {}".format(
                 scope, how, count, count), count, count)
     if entry["kind"] == FAILS:
-        return _failing_advice(entry, "{}for {}".format(
+        return failing_advice(entry, "{}for {}".format(
             "with that switch, " if after_switch else "", _group_name(entry)), chosen)
     if entry["kind"] == ORIENTATION:
         return _item("{}: apply the EXIF orientation on both sides or on neither (differs on {} "
@@ -403,40 +320,6 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
     if entry["kind"] in (CMYK, PIXELS) and chosen[0].decoder != chosen[1].decoder:
         return _same_decoder_fallback(scope, files, reference, other)
     return None
-
-
-def _failing_advice(entry: Dict[str, Any], scope: str,
-                    chosen: Tuple[Side, Side]) -> Dict[str, Any]:
-    """Files that fail on one side (``entry["failing"]``): which other decoder captured there
-    gives the other side's pixels on how many of them."""
-    files = entry["images"]
-    count = len(files)
-    failing, working = chosen[entry["failing"]], chosen[1 - entry["failing"]]
-    pair = (lambda s: (s, working)) if entry["failing"] == 0 else (lambda s: (working, s))
-    best = (0, "", [])  # type: Tuple[int, str, List[str]]
-    for name in sorted(available(failing.endpoint.bundle, "decode")):
-        if name == failing.decoder:
-            continue
-        fixed = [image for image in files
-                 if outcome(*pair(Side(failing.endpoint, name)), image) == "same"]
-        if len(fixed) > best[0]:
-            best = (len(fixed), name, fixed)
-    # Why each fails is the why line's: the advice says what to do about it.
-    it = "it" if count == 1 else "them"
-    if not best[0]:
-        return _item("{}: no other decoder captured in {}{} gives the other side's pixels{}: "
-                     "leave {} out or add a decoder in {} that reads {}".format(
-                         scope, failing.label, _asked_only(failing),
-                         "" if count == 1 else " on any of the {}".format(count),
-                         "it" if count == 1 else "such files", failing.label, it), 0, count)
-    if best[0] == count:
-        return _item("{}: decode={} in {} gives the other side's pixels on {} of {}: decode "
-                     "{} with it".format(scope, best[1], failing.label, count, count,
-                                         "it" if count == 1 else "such files"), count, count)
-    return _item("{}: decode={} in {} gives the other side's pixels on {} of {} ({}): "
-                 "decode those with it, and leave the others out or add a decoder that reads "
-                 "them".format(scope, best[1], failing.label, best[0], count,
-                               listed(best[2])), best[0], count)
 
 
 def _same_decoder_fallback(scope: str, files: List[str], reference: Endpoint,
