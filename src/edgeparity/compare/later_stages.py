@@ -75,6 +75,7 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
     inherited, as far as the data tells). Its tolerance is what it differs by where its inputs
     were identical."""
     divergent = reached = identical_inputs = failing = 0
+    own = []  # the steps at ``stage`` whose inputs were identical: what it differs by itself
     for walk in walks:
         previous = None
         for step in walk["stages"]:
@@ -84,6 +85,7 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
                     divergent += 1
                     if previous == IDENTICAL:
                         identical_inputs += 1
+                        own.append({"stages": [step]})
                         # A failure on one side is no difference of values: no tolerance.
                         failing += step["verdict"] == ERROR
                 break
@@ -105,25 +107,16 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
         first, stage, "; ".join(evidence), ": " + "; ".join(explained) if explained else "")
     return [cause], also, [later_stage_advice(
         stage, implementations(comparator, stage), isolation, divergent, reached,
-        divergent - identical_inputs, None if failing else _own_errors(stage, walks, comparator),
+        divergent - identical_inputs, None if failing else _own_errors(stage, own, comparator),
         explained=bool(explained), better=better_implementation(comparator, stage, isolation),
         failing_images=failing)]
 
 
-def _own_errors(stage: str, walks: List[Dict[str, Any]], comparator: Comparator
+def _own_errors(stage: str, own: List[Dict[str, Any]], comparator: Comparator
                 ) -> Optional[Dict[str, float]]:
-    """{stage: the largest absolute error of its outputs on images whose inputs were identical}
-    (what the stage differs by on its own), or None when there are none or a tolerance cannot
+    """{stage: the largest absolute error of its outputs in ``own`` (walks of its steps whose
+    inputs were identical: what it differs by on its own)}, or None when a tolerance cannot
     accept them: a difference inherited from upstream is not the stage's to accept."""
-    own = []
-    for walk in walks:
-        previous = None
-        for step in walk["stages"]:
-            if step["stage"] == stage:
-                if previous == IDENTICAL:
-                    own.append({"stages": [step]})
-                break
-            previous = step["verdict"]
     accept = tolerances_to_accept(own, stage, comparator.reference, comparator.other)
     return {stage: accept[stage]} if accept and stage in accept else None
 
