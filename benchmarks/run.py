@@ -32,24 +32,21 @@ sys.path.insert(0, SRC)  # this process measures some of edgeparity's own steps 
 # Runs a command in-process and prints its own peak RSS (MB) as the last stderr line. The peak is
 # VmHWM, the high-water mark of this process's own memory since its exec: ru_maxrss carries
 # over the RSS of the process that forked it (this benchmark, ~110 MB after generating the
-# corpora), which had hidden every smaller peak.
+# corpora), which had hidden every smaller peak. Printed by an atexit handler: the command
+# line ends its process with os._exit after running them (edgeparity/quick_exit.py).
 _MEASURED = (
-    "import resource, runpy, sys\n"
+    "import atexit, resource, runpy, sys\n"
+    "def peak():\n"
+    "    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    try:\n"
+    "        with open('/proc/self/status') as status:\n"
+    "            kb = int(next(l for l in status if l.startswith('VmHWM:')).split()[1])\n"
+    "    except (OSError, StopIteration, ValueError):\n"
+    "        pass  # not Linux: ru_maxrss\n"
+    "    sys.stderr.write('\\nmaxrss_mb %.1f\\n' % (kb / 1024.0))\n"
+    "atexit.register(peak)\n"
     "sys.argv = sys.argv[1:]\n"
-    "try:\n"
-    "    runpy.run_module(sys.argv[0], run_name='__main__')\n"
-    "except SystemExit as exit:\n"
-    "    code = exit.code\n"
-    "else:\n"
-    "    code = 0\n"
-    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "try:\n"
-    "    with open('/proc/self/status') as status:\n"
-    "        peak = int(next(l for l in status if l.startswith('VmHWM:')).split()[1])\n"
-    "except (OSError, StopIteration, ValueError):\n"
-    "    pass  # not Linux: ru_maxrss\n"
-    "sys.stderr.write('\\nmaxrss_mb %.1f\\n' % (peak / 1024.0))\n"
-    "sys.exit(code)\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__')\n"
 )
 
 

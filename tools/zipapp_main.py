@@ -16,6 +16,6 @@ if sys.version_info < (3, 6):
 # capture --jobs spawns workers, which run this file again as __mp_main__: only the parent
 # may start the command line.
 if __name__ == "__main__":
-    from edgeparity.cli import main
+    from edgeparity.cli import run
 
-    sys.exit(main())
+    run()

@@ -1,7 +1,5 @@
-import sys
-
-from .cli import main
+from .cli import run
 
 # Guarded: capture's worker processes (spawn) import the parent's main module again.
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

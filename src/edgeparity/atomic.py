@@ -10,7 +10,6 @@ file behind.
 
 import errno
 import os
-import tempfile
 from typing import Union
 
 from .errors import UserError
@@ -22,6 +21,8 @@ def write_atomic(path: str, data: Union[bytes, str]) -> None:
     if isinstance(data, str):
         # backslashreplace: a name that is not valid UTF-8 can never stop a report.
         data = data.encode("utf-8", "backslashreplace")
+    import tempfile  # here: a compare writing no report file does not need it
+
     directory = os.path.dirname(os.path.abspath(path))
     temporary = None
     try:

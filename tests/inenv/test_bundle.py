@@ -155,6 +155,28 @@ def test_the_manifest_is_sealed_over_its_own_bytes(tmp_path):
         bundle.load(path)
 
 
+def test_the_seal_of_a_large_manifest_is_checked_beside_the_parse(tmp_path):
+    """Over 1 MB the seal is hashed on a thread while the manifest is parsed: the same answer,
+    a changed byte refused, the untouched manifest accepted."""
+    from edgeparity.bundle.format import SealCheck, seal
+
+    path = _write(tmp_path / "b", [np.zeros(3, dtype=np.uint8)])
+    manifest_path = os.path.join(path, "manifest.json")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    manifest["images_dir"] = "x" * (2 << 20)
+    raw = seal(manifest)
+    with open(manifest_path, "wb") as handle:
+        handle.write(raw)
+    assert SealCheck(raw)._thread is not None  # the threaded path is the one under test
+    bundle.load(path)
+    middle = len(raw) // 2
+    with open(manifest_path, "wb") as handle:
+        handle.write(raw[:middle] + b"y" + raw[middle + 1:])
+    with pytest.raises(BundleError, match="index_sha256"):
+        bundle.load(path)
+
+
 def test_a_manifest_in_the_older_indented_form_still_loads(tmp_path):
     """Bundles written before the seal carry a digest of a canonical re-serialisation."""
     from edgeparity.bundle.format import index_digest

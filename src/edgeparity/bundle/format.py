@@ -7,7 +7,8 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, Optional
+import threading
+from typing import Any, Dict, Optional, Union
 
 from ..errors import UserError
 from ..stages.pipeline import STAGES
@@ -60,18 +61,47 @@ def seal(manifest: Dict[str, Any]) -> bytes:
     return body[:-1] + _SEAL % digest + b"\n"
 
 
-def _sealed_correctly(raw: bytes, stored: str) -> bool:
-    """Whether ``raw`` (manifest.json's bytes) is the sealed form and its digest matches."""
-    suffix = _SEAL % stored.encode("ascii", "replace")
-    end = len(raw)
-    while end and raw[end - 1] in b" \t\r\n":
-        end -= 1
-    if not raw.endswith(suffix, 0, end):
-        return False
-    # Hashed in place: slicing or stripping would copy the whole manifest, twice.
-    digest = hashlib.sha256(memoryview(raw)[:end - len(suffix)])
-    digest.update(b"}")
-    return digest.hexdigest() == stored
+class SealCheck:
+    """The seal of manifest.json's bytes (``seal``), hashed while the manifest is parsed.
+
+    sha256 releases the GIL: for a large manifest the hash runs on a thread, beside json's
+    parse and the field checks on this one (12 ms of an identical 10,000-image compare, which
+    the two cores of a CI runner do at once). The bytes are hashed up to where the seal member
+    must begin; ``matches`` then checks that member holds this very digest.
+    """
+
+    _ON_A_THREAD = 1 << 20  # bytes: below this, starting a thread costs more than it saves
+
+    def __init__(self, raw: bytes) -> None:
+        end = len(raw)
+        while end and raw[end - 1] in b" \t\r\n":
+            end -= 1
+        self._raw, self._end = raw, end
+        self._start = end - len(_SEAL % (b"0" * 64))  # where a sealed file's seal member starts
+        self._digest = None  # type: Optional[str]
+        self._thread = None  # type: Optional[threading.Thread]
+        if self._start < 0:
+            return  # too short to be sealed
+        if end >= self._ON_A_THREAD:
+            self._thread = threading.Thread(target=self._hash, name="seal-check", daemon=True)
+            self._thread.start()
+        else:
+            self._hash()
+
+    def _hash(self) -> None:
+        # Hashed in place: slicing or stripping would copy the whole manifest, twice.
+        digest = hashlib.sha256(memoryview(self._raw)[:self._start])
+        digest.update(b"}")
+        self._digest = digest.hexdigest()
+
+    def matches(self, stored: str) -> bool:
+        """Whether the bytes are the sealed form and their digest is ``stored``."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._start < 0 or self._raw[self._start:self._end] != _SEAL % stored.encode(
+                "ascii", "replace"):
+            return False
+        return self._digest == stored
 
 
 def is_bundle(path: str) -> bool:
@@ -147,12 +177,32 @@ def _record_problem(index: int, record: Any, arrays: Dict[str, Any]) -> Optional
     return None
 
 
-def _array_problem(digest: Any, entry: Any) -> Optional[str]:
+def _all_digests(names: Any) -> bool:
+    """Whether every one of ``names`` (strings: JSON object keys) is a sha256 hex digest.
+
+    Decided on the names joined by newlines, in C: the joined text holds only [0-9a-f] and
+    newlines, a newline at every 65th character and nowhere else (a regex per name took 4 ms
+    per 10,000 arrays; this, under 1 ms).
+    """
+    count = len(names)
+    if not count:
+        return True
+    joined = "\n".join(names)
+    if len(joined) != 65 * count - 1 or joined[64::65] != "\n" * (count - 1) or joined.count(
+            "\n") != count - 1:
+        return False
+    try:
+        return not joined.encode("ascii").translate(None, b"0123456789abcdef\n")
+    except UnicodeEncodeError:
+        return False
+
+
+def _array_problem(digest: Any, entry: Any, digest_checked: bool = False) -> Optional[str]:
     if type(entry) is not dict:
         return "array {} is not an object".format(str(digest)[:12])
     name = entry.get("file")
     plain = "arrays/" + digest + ".npy" if type(digest) is str else None
-    if plain is None or _DIGEST.match(digest) is None or (
+    if plain is None or (not digest_checked and _DIGEST.match(digest) is None) or (
             name != plain and name != plain + ".gz"):
         return "array {} field 'file' is {!r}, not arrays/<its digest>.npy[.gz]".format(
             str(digest)[:12], name)
@@ -163,12 +213,14 @@ def _array_problem(digest: Any, entry: Any) -> Optional[str]:
     return None
 
 
-def manifest_problem(manifest: Dict[str, Any], raw: Optional[bytes] = None) -> Optional[str]:
+def manifest_problem(manifest: Dict[str, Any],
+                     raw: Union[bytes, SealCheck, None] = None) -> Optional[str]:
     """What is wrong with a complete manifest of our schema, or None. Names the field.
 
-    ``raw``: the bytes it was parsed from, to check the seal (``seal``) with one hash of them
-    instead of re-serialising the manifest. Every field is checked either way: the seal only
-    shows the bytes were not damaged, and anyone can recompute it.
+    ``raw``: the bytes it was parsed from (or their ``SealCheck``, started before the parse),
+    to check the seal (``seal``) with one hash of them instead of re-serialising the manifest.
+    Every field is checked either way: the seal only shows the bytes were not damaged, and
+    anyone can recompute it.
     """
     stored = manifest.get("index_sha256")
     records, arrays = manifest.get("records"), manifest.get("arrays")
@@ -179,8 +231,10 @@ def manifest_problem(manifest: Dict[str, Any], raw: Optional[bytes] = None) -> O
         return "no 'records' list"
     if not isinstance(arrays, dict):
         return "no 'arrays' table"
+    # The names are checked all at once first; one by one only to say which is wrong.
+    digests_ok = _all_digests(arrays)
     for digest, entry in arrays.items():
-        problem = _array_problem(digest, entry)
+        problem = _array_problem(digest, entry, digests_ok)
         if problem:
             return problem
     for index, record in enumerate(records):
@@ -198,7 +252,9 @@ def manifest_problem(manifest: Dict[str, Any], raw: Optional[bytes] = None) -> O
                 "by an older edgeparity)")
     if not isinstance(stored, str):
         return "'index_sha256' is not a string"
-    sealed = raw is not None and _sealed_correctly(raw, stored)
+    if isinstance(raw, bytes):
+        raw = SealCheck(raw)
+    sealed = raw is not None and raw.matches(stored)
     if not sealed and stored != index_digest(manifest):  # older bundles: the canonical form
         return "it was changed after capture ('index_sha256' differs)"
     return None

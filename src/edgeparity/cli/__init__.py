@@ -93,5 +93,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
 
 
+def run() -> None:
+    """The process entry point (the `edgeparity` script, ``python -m edgeparity``): ``main``,
+    then the exit, without freeing the parsed bundles a compare held (``quick_exit``)."""
+    from .. import quick_exit
+
+    quick_exit.arm()
+    quick_exit.exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

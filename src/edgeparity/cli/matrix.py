@@ -3,7 +3,6 @@
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from .. import defaults
@@ -61,6 +60,8 @@ def run_matrix(args: argparse.Namespace) -> int:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from pathlib import Path  # here: `edgeparity compare` imports this module too
+
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
     model = matrix_config.chosen_model(config, args.model)

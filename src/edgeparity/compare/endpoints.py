@@ -33,6 +33,9 @@ class Endpoint:
         self.pipeline = pipeline
         self.label = label
         self._chains = {}  # type: Dict[str, Tuple[Dict[str, str], str]]
+        # evidence.agreement's answers (same/different images, and the other endpoint), by
+        # both decoders, the other endpoint's id and the images.
+        self.agreements = {}  # type: Dict[Tuple[Any, ...], Tuple[List[str], List[str], Any]]
 
     def __repr__(self) -> str:
         return "Endpoint({!r}, {!r})".format(self.label, self.pipeline)

@@ -154,6 +154,16 @@ def _outcome(x: Optional[Dict[str, Any]], y: Optional[Dict[str, Any]]) -> Option
 def agreement(a: Side, b: Side, images: List[str]) -> Tuple[List[str], List[str]]:
     """Images on which two sides give the same result (same pixels, or both fail), and those
     on which they do not; images without a record on a side are left out."""
+    # Asked twice per pair with the same sides and images (agreeing decoders, alternatives):
+    # answered once. The entry holds the other endpoint, so its id names no other object.
+    asked = (a.decoder, id(b.endpoint), b.decoder, tuple(images))
+    known = a.endpoint.agreements.get(asked)
+    if known is None:
+        known = a.endpoint.agreements[asked] = _agreement(a, b, images) + (b.endpoint,)
+    return list(known[0]), list(known[1])
+
+
+def _agreement(a: Side, b: Side, images: List[str]) -> Tuple[List[str], List[str]]:
     agree, disagree = [], []
     # Asked several times per pair for every image of the corpus: the records are looked up
     # directly (a key is the image's name and this suffix) and judged inline, as _outcome does.

@@ -16,6 +16,7 @@
    ``overall_verdict`` combines the pairs.
 """
 
+import gc
 import signal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
@@ -61,8 +62,9 @@ PARALLEL_MIN_PAIRS = 32
 _WORKER = None  # type: Optional[Comparator]
 
 
-def _ignore_interrupts() -> None:
+def _start_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report
+    gc.enable()  # paused in the parent for the comparison (compare()); a worker collects
 
 
 def _worker_difference(key: Tuple[str, str, str]) -> Dict[str, Any]:
@@ -169,7 +171,7 @@ class Comparator:
         _WORKER = self  # forked workers inherit it: no bundle is pickled
         context = multiprocessing.get_context("fork")
         chunk = max(1, min(PARALLEL_CHUNK, len(pairs) // (TASKS_PER_WORKER * jobs)))
-        with context.Pool(jobs, initializer=_ignore_interrupts) as pool:
+        with context.Pool(jobs, initializer=_start_worker) as pool:
             for key, result in zip(pairs, pool.imap(_worker_difference, pairs,
                                                      chunksize=chunk)):
                 self._judged[key] = result

@@ -1,6 +1,5 @@
 """The golden gate's report (schema edgeparity.golden-report/1): terminal, Markdown, HTML."""
 
-import html
 from typing import Any, Dict, List, Optional, Tuple
 
 from .layout import colourize, field
@@ -241,5 +240,7 @@ def markdown(report: Dict[str, Any]) -> str:
 
 def html_page(report: Dict[str, Any]) -> str:
     # The gate has no pixels to show; the HTML report is the Markdown in a <pre>.
+    import html  # here: every compare imports this module, few write a golden HTML page
+
     return ("<!doctype html><meta charset='utf-8'><title>edgeparity golden gate</title>"
             "<pre>{}</pre>\n".format(html.escape(markdown(report))))

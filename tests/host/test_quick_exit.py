@@ -1,0 +1,71 @@
+"""The command-line process ends without freeing what compare held (edgeparity/quick_exit.py):
+its output, exit code and atexit handlers must be exactly what a normal exit gives."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Output to a pipe buffered as it normally is (CI sets PYTHONUNBUFFERED): what the exit flushes.
+_BUFFERED = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+
+_SCRIPT = """
+import atexit, sys, threading, time
+sys.path.insert(0, {src!r})
+from edgeparity import quick_exit
+if {armed}:
+    quick_exit.arm()
+quick_exit.keep_until_exit(list(range(1000)))
+atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+if {thread}:
+    threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write("thread done\\n"))).start()
+sys.stdout.write("buffered line\\n" * 3)  # a pipe: block-buffered, not yet written
+print("kept:", len(quick_exit._kept))
+quick_exit.exit_process(3)
+print("never printed")
+"""
+
+
+def _run(armed: bool, thread: bool = False) -> subprocess.CompletedProcess:
+    script = _SCRIPT.format(src=os.path.join(ROOT, "src"), armed=armed, thread=thread)
+    return subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60, env=_BUFFERED)
+
+
+def test_an_armed_exit_flushes_output_runs_atexit_and_keeps_the_code():
+    result = _run(armed=True)
+    out = result.stdout.decode()
+    assert result.returncode == 3
+    assert out.count("buffered line") == 3 and "kept: 1" in out
+    assert "never printed" not in out
+    assert "atexit ran" in result.stderr.decode()
+
+
+def test_unarmed_code_keeps_nothing_and_exits_as_python_does():
+    """A library caller (tests, a notebook) gets its memory back: nothing is kept."""
+    result = _run(armed=False)
+    assert result.returncode == 3
+    assert "kept: 0" in result.stdout.decode()
+    assert "atexit ran" in result.stderr.decode()
+
+
+def test_a_running_thread_is_waited_for():
+    result = _run(armed=True, thread=True)
+    assert result.returncode == 3
+    assert "thread done" in result.stdout.decode()
+
+
+def test_a_compare_run_from_the_command_line_exits_with_its_code_and_whole_output(
+        case_bundles, tmp_path):
+    """`python -m edgeparity compare` ends through the quick exit (it kept both bundles): the
+    whole summary on a pipe, the report file written, exit 1 for the divergence."""
+    report = tmp_path / "r.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeparity", "compare", case_bundles["cloud"],
+         case_bundles["edge"], "--json", str(report)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=dict(_BUFFERED, PYTHONPATH=os.path.join(ROOT, "src")),
+        timeout=300)
+    assert result.returncode == 1, result.stderr.decode()
+    assert result.stdout.decode().rstrip().splitlines()[-1].startswith("edgeparity: DIVERGENCE")
+    assert json.loads(report.read_text())["verdict"] == "divergence"
