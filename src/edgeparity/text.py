@@ -14,6 +14,14 @@ _CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def shown_as_is(text: str) -> bool:
+    """Whether ``printable(text)`` is ``text`` itself (no control character, no lone
+    surrogate). str.isprintable answers most strings in C; it is stricter (a no-break space
+    or a line separator is "not printable", and printable() keeps them), so those are looked
+    at again."""
+    return text.isprintable() or not (_CONTROL.search(text) or _SURROGATE.search(text))
+
+
 def printable(text: object, multiline: bool = False) -> str:
     """``text`` with control characters and undecodable bytes shown as ``\\xNN`` escapes.
 

@@ -166,3 +166,18 @@ def test_safe_strings_checks_for_itself_when_the_json_text_is_not_ascii():
     report = {"image": "b\x85.jpg"}
     shown = safe_strings(report, ascii_json=json.dumps(report, ensure_ascii=False))
     assert shown == {"image": printable("b\x85.jpg")}
+
+
+def test_safe_strings_escapes_names_in_tuples_and_odd_values():
+    """Strings inside tuples are escaped too (they were returned as they were); a value that
+    is neither text, a number, a bool nor None has the report rebuilt, never trusted."""
+    from edgeparity.report.words import safe_strings
+    from edgeparity.text import printable
+
+    name = "a\x1b]0;x\x07.jpg"
+    shown = safe_strings({"pairs": [{"names": (name, "ok"), "n": 2}], "k": [None, True, 1.5]})
+    assert shown["pairs"][0]["names"] == (printable(name), "ok")
+    odd = {"pairs": [{"value": object()}]}
+    assert safe_strings(odd) is not odd and safe_strings(odd) == odd
+    clean = {"pairs": [{"names": ("\u00a0no-break \u2028 separator", 1)}], "x": [None, False]}
+    assert safe_strings(clean) is clean

@@ -157,6 +157,9 @@ def _save(manifest_path, manifest, fix_digest=False):
     (lambda m: m["records"][0].update(dtype="<f8"), "field 'dtype' disagrees"),
     (lambda m: m["records"][0].update(stats=[1, 2]), "field 'stats' is not an object"),
     (lambda m: m["records"][0].update(mode="fast"), "field 'mode'"),
+    (lambda m: m["records"][0].update(mode=["e2e"]), "field 'mode'"),
+    (lambda m: m["records"][0].update(stage={"decode": 1}), "field 'stage'"),
+    (lambda m: m["records"][0].update(impl=None), "record 0 field 'impl' is not a string"),
 ])
 def test_edited_manifest_is_refused_by_name_even_with_a_fixed_digest(small_images, tmp_path,
                                                                     tamper, message):

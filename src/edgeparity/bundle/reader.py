@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import zlib
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional
 
 from .format import ARRAYS, MANIFEST, SCHEMA, BundleError, SealCheck, manifest_problem
@@ -271,16 +272,19 @@ def _parse_and_check(path: str, manifest_path: str) -> Dict[str, Any]:
 
 def _listing_problems(bundle_path: str, arrays: Dict[str, Any]) -> List[str]:
     """Listed array files that are missing or not regular files (symlinks, FIFOs, folders)."""
+    prefix = ARRAYS + "/"  # format._array_problem: every file is arrays/<name>
     try:
         with os.scandir(os.path.join(bundle_path, ARRAYS)) as listing:
-            regular = {entry.name for entry in listing if entry.is_file(follow_symlinks=False)}
+            regular = {prefix + entry.name for entry in listing
+                       if entry.is_file(follow_symlinks=False)}
     except OSError:
         regular = set()
-    start = len(ARRAYS) + 1  # format._array_problem: every file is arrays/<name>
-    # Set differences, in C: the names are looked at one by one only when one is wrong.
-    wrong = {entry["file"][start:] for entry in arrays.values()} - regular
-    if not wrong:
+    # In C (one pass, no set of the wanted names): they are looked at one by one only when
+    # one is wrong.
+    if regular.issuperset(map(itemgetter("file"), arrays.values())):
         return []
+    wrong = {entry["file"][len(prefix):] for entry in arrays.values()
+             if entry["file"] not in regular}
     try:
         present = set(os.listdir(os.path.join(bundle_path, ARRAYS)))
     except OSError:

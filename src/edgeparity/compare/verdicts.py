@@ -350,6 +350,7 @@ class Comparator:
             stages = []  # type: List[Dict[str, Any]]
             first = None
             previous = None  # type: Optional[Dict[str, Any]]
+            identical = True  # every step so far: then the image agrees (image_outcome)
             for stage in STAGES:
                 if stage not in self.reference.pipeline or stage not in self.other.pipeline:
                     break  # no implementation of this stage anywhere (e.g. no runner installed)
@@ -361,10 +362,14 @@ class Comparator:
                 if (a is not None and b is not None and a["status"] == "ok" == b["status"]
                         and a["sha256"] == b["sha256"]):
                     # Equal digests: judge()'s answer, without the call (most steps of a
-                    # large corpus).
-                    judged = {"verdict": IDENTICAL}  # type: Dict[str, Any]
-                elif a is None and b is None:
-                    judged = {
+                    # large corpus), the whole step at once.
+                    previous = {"verdict": IDENTICAL, "stage": stage, "reference_key": ref_key,
+                                "other_key": other_key}
+                    stages.append(previous)
+                    continue
+                identical = False
+                if a is None and b is None:
+                    judged = {  # type: Dict[str, Any]
                         "verdict": MISSING,
                         "missing_in": "both",
                         "note": "{} was captured on neither side".format(stage),
@@ -388,7 +393,7 @@ class Comparator:
                 stages.append(judged)
                 previous = judged
             walk = {"image": image, "first_divergent_stage": first, "stages": stages}
-            walk["outcome"] = image_outcome(walk)
+            walk["outcome"] = "agrees" if identical and stages else image_outcome(walk)
             walks.append(walk)
         return walks
 
