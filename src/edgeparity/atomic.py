@@ -42,6 +42,31 @@ def write_atomic(path: str, data: Union[bytes, str]) -> None:
             os.remove(temporary)
 
 
+def check_writable(path: str) -> None:
+    """Refuse now what ``write_atomic(path, ...)`` would refuse at the end of a long run: a
+    path that is a folder, a folder on the way that is a file, or a folder this process may
+    not write to (permissions, a read-only file system). Creates nothing. UserError, worded
+    as write_atomic words it."""
+    code = _unwritable(os.path.abspath(path))
+    if code:
+        raise UserError("cannot write {}: {}".format(
+            printable(path), _why(OSError(code, os.strerror(code)), path)))
+
+
+def _unwritable(target: str) -> int:
+    """The errno writing ``target`` atomically would end in, or 0."""
+    if os.path.isdir(target):
+        return errno.EISDIR
+    folder = os.path.dirname(target)
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)  # not there yet: write_atomic will make it here
+    if not os.path.isdir(folder):
+        return errno.ENOTDIR
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return errno.EROFS if os.statvfs(folder).f_flag & os.ST_RDONLY else errno.EACCES
+    return 0
+
+
 def _why(exc: OSError, path: str) -> str:
     """What went wrong, and the fix that fits it (not "free space" for a folder that is a file)."""
     what = exc.strerror or str(exc)

@@ -3,10 +3,12 @@
 A compare of two 10,000-image bundles holds both parsed manifests (about 400,000 Python
 objects) until its end. Freeing them as compare returns and again as the interpreter shuts
 down took 20 ms of a 0.3 s compare, for memory the operating system takes back at once
-when the process ends. So the command-line entry point (``cli.run``) arms this module, the
-commands hand what they hold to ``keep_until_exit``, and ``exit_process`` then runs the
-atexit handlers, flushes the standard streams and ends the process with ``os._exit``. A command
-that kept nothing ends as Python programs do.
+when the process ends. So the command-line entry point (``cli.run``) arms this module,
+``bundle.load`` hands every bundle it opens to ``keep_until_exit``, and ``exit_process`` then
+runs the atexit handlers, flushes the standard streams and ends the process with
+``os._exit`` (every file edgeparity writes is closed by then: the streams and the handlers
+are all such an exit needs). A command that holds no bundle at its end (a capture, a compare
+that wrote report files: ``release_kept``) ends as Python programs do.
 
 Only the process entry arms it: code calling ``cli.main`` or the library in a long-running
 process (tests, a notebook) keeps nothing and exits nowhere. While a thread other than the
@@ -37,10 +39,19 @@ def keep_until_exit(value: Any) -> None:
         _kept.append(value)
 
 
+def release_kept() -> None:
+    """Free what was kept now, while the process still has work that needs the memory (a
+    command writing large report files): the time saved at the exit is not worth a higher
+    peak."""
+    del _kept[:]
+
+
 def exit_process(code: int) -> None:
     """End the process with ``code``: without the interpreter's teardown when it is safe."""
     if not _kept or threading.active_count() > 1:
-        sys.exit(code)  # nothing large held (capture, probe), or threads to wait for
+        # Nothing large held (a capture, a compare that wrote report files), or a library
+        # caller: the interpreter's own exit, as in any Python program. Threads are waited for.
+        sys.exit(code)
     atexit._run_exitfuncs()  # what a normal exit runs first (pool and temporary-file cleanups)
     for stream in (sys.stdout, sys.stderr):
         try:

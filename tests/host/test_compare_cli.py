@@ -357,3 +357,31 @@ def test_one_bundle_read_two_ways_counts_no_outputs_of_the_same_name(here_bundle
     cli.main(["compare", here_bundle, copy, "--json", str(tmp_path / "r.json")])
     like_for_like = json.loads((tmp_path / "r.json").read_text())["pairs"][0]["like_for_like"]
     assert "same_bundle" not in like_for_like and like_for_like["counts"]["identical"] > 0
+
+
+@pytest.mark.parametrize("bad", ["under-a-file", "a-folder"])
+def test_an_unwritable_report_path_is_refused_before_the_compare_and_nothing_is_written(
+        case_bundles, tmp_path, capsys, bad):
+    """A report that cannot be written is said at once (a long compare must not end in it),
+    and no other report is written meanwhile."""
+    (tmp_path / "file.txt").write_text("not a folder\n")
+    target = tmp_path / "file.txt" / "r.md" if bad == "under-a-file" else tmp_path
+    good = tmp_path / "out" / "r.json"
+    code = cli.main(["compare", case_bundles["cloud"], case_bundles["edge"], "--json", str(good),
+                     "--md", str(target), "-q"])
+    out, err = capsys.readouterr()
+    assert code == errors.EXIT_ERROR
+    assert err.strip().startswith("edgeparity: error: cannot write {}: ".format(target))
+    assert ("file.txt is a file, not a folder" if bad == "under-a-file"
+            else "it is a folder. Give a file name.") in err
+    assert out == ""  # no summary: nothing was compared
+    assert not good.exists() and not (tmp_path / "out").exists()  # and nothing made
+
+
+def test_golden_check_refuses_an_unwritable_report_path_first(here_bundle, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("x")
+    code = cli.main(["golden", "check", here_bundle, "--dir", str(tmp_path / "goldens"),
+                     "--html", str(tmp_path / "file.txt" / "r.html")])
+    err = capsys.readouterr().err
+    assert code == errors.EXIT_ERROR
+    assert "file.txt is a file, not a folder" in err and "no golden" not in err

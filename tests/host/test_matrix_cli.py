@@ -160,3 +160,16 @@ def test_local_backend_fails_naming_both_libraries_when_expect_libjpeg_is_wrong(
     assert (out / "logs" / "reference.exitcode").read_text().strip() == "1"
     assert (out / "bundles" / "reference" / "manifest.json").is_file(), "capture runs anyway"
     assert os.path.getsize(str(out / "logs" / "reference.capture.log")) > 0
+
+
+def test_an_unwritable_report_path_is_refused_before_anything_runs(tmp_path, capsys):
+    config = write(tmp_path, '[matrix]\nimages = "{}"\n\n[local.reference]\n'.format(
+        ROOT / "sample-images"))
+    (tmp_path / "file.txt").write_text("x")
+    out = tmp_path / "out"
+    code = cli.main(["matrix", "--backend", "local", "--config", str(config), "--out", str(out),
+                     "--md", str(tmp_path / "file.txt" / "report.md")])
+    err = capsys.readouterr().err
+    assert code == errors.EXIT_ERROR
+    assert "file.txt is a file, not a folder" in err
+    assert not out.exists()  # no environment ran

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Output to a pipe buffered as it normally is (CI sets PYTHONUNBUFFERED): what the exit flushes.
 _BUFFERED = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
@@ -56,16 +58,21 @@ def test_a_running_thread_is_waited_for():
     assert "thread done" in result.stdout.decode()
 
 
+@pytest.mark.parametrize("reports", [False, True], ids=["summary-only", "report-files"])
 def test_a_compare_run_from_the_command_line_exits_with_its_code_and_whole_output(
-        case_bundles, tmp_path):
-    """`python -m edgeparity compare` ends through the quick exit (it kept both bundles): the
-    whole summary on a pipe, the report file written, exit 1 for the divergence."""
+        case_bundles, tmp_path, reports):
+    """`python -m edgeparity compare` ends through the quick exit when it holds the bundles to
+    the end (a summary only), through Python's own when it freed them to write report files:
+    the whole summary on a pipe either way, exit 1 for the divergence."""
     report = tmp_path / "r.json"
     result = subprocess.run(
         [sys.executable, "-m", "edgeparity", "compare", case_bundles["cloud"],
-         case_bundles["edge"], "--json", str(report)], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=dict(_BUFFERED, PYTHONPATH=os.path.join(ROOT, "src")),
-        timeout=300)
+         case_bundles["edge"]] + (["--json", str(report)] if reports else []),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(_BUFFERED, PYTHONPATH=os.path.join(ROOT, "src")), timeout=300)
     assert result.returncode == 1, result.stderr.decode()
-    assert result.stdout.decode().rstrip().splitlines()[-1].startswith("edgeparity: DIVERGENCE")
-    assert json.loads(report.read_text())["verdict"] == "divergence"
+    lines = result.stdout.decode().rstrip().splitlines()
+    assert lines[0].startswith("reference: ") and len(lines) > 10
+    assert lines[-1].startswith("edgeparity: DIVERGENCE")
+    if reports:
+        assert json.loads(report.read_text())["verdict"] == "divergence"

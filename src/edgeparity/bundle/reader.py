@@ -17,6 +17,7 @@ import zlib
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional
 
+from ..quick_exit import keep_until_exit
 from .format import ARRAYS, MANIFEST, SCHEMA, BundleError, SealCheck, manifest_problem
 
 if TYPE_CHECKING:
@@ -228,6 +229,9 @@ def load(path: str, verify: bool = False) -> Bundle:
             "{}: {}. Re-run `edgeparity capture` for this environment to "
             "regenerate the bundle.".format(path, shown)
         )
+    # Run from the command line, the bundle is never freed one object at a time: the process
+    # ends soon after (quick_exit; a library caller gets its memory back as usual).
+    keep_until_exit(loaded)
     return loaded
 
 

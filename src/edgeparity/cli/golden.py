@@ -78,10 +78,11 @@ def run_check(args: argparse.Namespace) -> int:
 
     try:
         tolerances = Tolerances.parse(args.atol, args.rtol, args.tolerance)
+        targets = report_targets(args)  # an unwritable report path too
         report = check_bundles(list(args.bundles), args.golden_dir, tolerances,
                                float_tolerance=getattr(args, "float_tolerance", False),
                                golden_name=getattr(args, "golden_name", None))
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
-    write_golden_reports(report, report_targets(args))
+    write_golden_reports(report, targets)
     return EXIT_DIVERGENCE if report["verdict"] == "changed" else EXIT_PARITY

@@ -8,7 +8,13 @@ from typing import Any
 from .. import defaults
 from ..errors import UsageError
 from .compare import report_and_exit
-from .options import add_compare_arguments, compare_options, fail_on_gates, split_list
+from .options import (
+    add_compare_arguments,
+    compare_options,
+    fail_on_gates,
+    split_list,
+    writable_targets,
+)
 
 
 def say(message: str) -> None:
@@ -64,6 +70,11 @@ def run_matrix(args: argparse.Namespace) -> int:
 
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
+    # Checked before any build: a report path that cannot be written costs seconds, not a run.
+    targets = writable_targets(Targets(json=args.json or str(out_dir / "report.json"),
+                                       md=args.md or str(out_dir / "report.md"),
+                                       html=args.html or str(out_dir / "report.html"),
+                                       verbose=args.verbose))
     model = matrix_config.chosen_model(config, args.model)
     backend_name, why = choose_backend(args.backend, config)
     if backend_name == "local" and args.backend == "auto":
@@ -102,9 +113,6 @@ def run_matrix(args: argparse.Namespace) -> int:
         report, heatmaps = compare(specs, reference, tolerances, **options)
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
-    targets = Targets(json=args.json or str(out_dir / "report.json"),
-                      md=args.md or str(out_dir / "report.md"),
-                      html=args.html or str(out_dir / "report.html"), verbose=args.verbose)
     # Everything else is said before the report, whose last line is the verdict.
     say("compared in {:.0f}s; reports: {}, {}, {}".format(
         time.time() - started, targets.md, targets.html, targets.json))

@@ -226,7 +226,21 @@ def fail_on_gates(args: argparse.Namespace) -> List["Gate"]:
 
 
 def report_targets(args: argparse.Namespace) -> "Targets":
-    """The reports asked for with add_report_arguments' options."""
+    """The reports asked for with add_report_arguments' options, each checked writable
+    (``writable_targets``)."""
     from ..report.write import Targets
 
-    return Targets(json=args.json, md=args.md, html=args.html, verbose=args.verbose)
+    return writable_targets(Targets(json=args.json, md=args.md, html=args.html,
+                                    verbose=args.verbose))
+
+
+def writable_targets(targets: "Targets") -> "Targets":
+    """``targets``, once every report file of it is known to be writable: called before the
+    work, so a report path that cannot be written costs seconds, not a compare or a matrix run
+    (and no report is written while another one is refused)."""
+    from ..atomic import check_writable
+
+    for path in (targets.json, targets.md, targets.html):
+        if path and path != "-":
+            check_writable(path)
+    return targets

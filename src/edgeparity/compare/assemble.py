@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from .. import __version__, defaults
 from ..errors import EXIT_DIVERGENCE, EXIT_ERROR, EXIT_PARITY
 from ..progress import Progress
-from ..quick_exit import keep_until_exit
 from ..record_verdicts import ERROR, MISSING, SKIPPED
 from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
@@ -69,10 +68,9 @@ def compare(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        endpoints = load_endpoints(specs)
         # Run from the command line, the parsed bundles are not freed one object at a time
-        # as this returns (or at the exit right after it): quick_exit.
-        keep_until_exit(endpoints)
+        # as this returns, nor at the exit right after it (bundle.load, quick_exit).
+        endpoints = load_endpoints(specs)
         if frozen:
             gc.freeze()
         return _compare(endpoints, reference, tolerances, want_heatmaps, max_heatmaps, jobs,
