@@ -217,6 +217,7 @@ def test_a_stage_gate_names_each_image_once_at_its_first_divergent_stage(case_bu
     listed, _, more = failed.partition(" (+")
     images = [item.split(": ")[-1].split(" diverges at ")[0] for item in listed.split("; ")]
     assert len(set(images)) == len(images) == 3
+    assert failed.count(" vs ") == 1  # the pair is named once, not before every image
     assert all(" diverges at decode" in item for item in listed.split("; "))
     # Every image whose decoded pixels differ, each once (the report's first divergent count).
     diverging = int(said.split("first divergent stage: decode (")[1].split(" of ")[0])

@@ -202,7 +202,7 @@ def test_a_statistic_gate_lists_the_earlier_stage_first_whatever_the_values(tmp_
     assert cli.main(["compare", cloud, edge, "--fail-on", "max>0.4"]) == errors.EXIT_DIVERGENCE
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
         "edgeparity: exit 1: --fail-on max>0.4 fails: cloud vs edge: a.jpg decode max abs error "
-        "1; cloud vs edge: b.jpg infer max abs error 2")
+        "1; b.jpg infer max abs error 2")
 
 
 def _advice_and_exit_code(tmp_path, cloud, edge, *options):
@@ -302,7 +302,7 @@ def test_the_top1_gate_names_the_classes_it_fails_on(flips, capsys):
     assert cli.main(["compare", cloud, edge, "--fail-on", "top1"]) == errors.EXIT_DIVERGENCE
     said = " ".join(capsys.readouterr().out.split())
     # The closest call first, as the report's cost line lists them (not by name).
-    assert ("b.jpg top-1 bee → ant (margin 0.008); cloud vs edge: "
+    assert ("fails: cloud vs edge: b.jpg top-1 bee → ant (margin 0.008); "
             "a.jpg top-1 daisy → yellow lady's slipper (margin 0.5)") in said
 
 
@@ -406,7 +406,7 @@ def test_the_cost_line_names_images_with_a_class_on_one_side_only(tmp_path, caps
     code = cli.main(["compare", cloud, edge, "--json", str(out), "--fail-on", "top1"])
     text = capsys.readouterr().out
     assert code == errors.EXIT_DIVERGENCE
-    assert "d.jpg has no decode output on one side, so no class" in text
+    assert "d.jpg has no decode output on edge (it fails there), so no class" in text
     assert ("top-1 class changes on 0 of 1 images, mean top-5 overlap 100.0%; 1 image has a "
             "class on one side only (a stage fails on the other): d.jpg") in " ".join(
                 text.split())

@@ -106,23 +106,26 @@ class GateResult(NamedTuple):
 
 def evaluate(report: Dict[str, Any], gate: Gate) -> GateResult:
     """Apply ``gate`` to a comparison report (schema edgeparity.report/2)."""
-    failures = []  # type: List[Tuple[Any, str]]
+    failures = []  # type: List[Tuple[Any, str, str]]
     unknown = []  # type: List[str]
     for pair in report["pairs"]:
         name = "{} vs {}".format(pair["reference"], pair["other"])
         if pair.get("input_files_differ"):
-            failures.append(((0, len(failures)), "{}: input files differ ({})".format(
-                name, ", ".join(pair["input_files_differ"][:3]))))
+            failures.append(((0, len(failures)), name, "input files differ ({})".format(
+                ", ".join(pair["input_files_differ"][:3]))))
             continue
         found = _pair_failures(pair, gate)
-        failures += [((1, order), "{}: {}".format(name, text)) for order, text in found]
+        failures += [((1, order), name, text) for order, text in found]
         if not found:
             unknown += ["{}: {}".format(name, text) for text in _not_established(pair, gate)]
     if failures:
         # Input files that differ first, then the worst of every pair (ties by pair, then name).
         failures.sort(key=lambda failure: failure[0])
+        # The pair is named where its run of failures starts, not before every image.
+        said = ["{}: {}".format(name, text) if index == 0 or name != failures[index - 1][1]
+                else text for index, (_, name, text) in enumerate(failures)]
         return GateResult(EXIT_DIVERGENCE, "--fail-on {} fails: {}".format(
-            gate.text, _few([text for _, text in failures])))
+            gate.text, _few(said)))
     if unknown:
         return GateResult(EXIT_ERROR, "--fail-on {} cannot be decided: {}".format(
             gate.text, _few(unknown)))
@@ -172,16 +175,19 @@ def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[Tuple[Any, str]]:
     impact = pair.get("inference_impact") or {}
     named = {change["image"]: change for change in impact.get("top1_changes") or ()
              if impact.get("labels")}
+    sides = (pair["reference"], pair["other"])
     for walk in pair["images"]:
-        failure = _image_failure(walk, gate, named)
+        failure = _image_failure(walk, gate, named, sides)
         if failure:
             failures.append(failure)
     return failures
 
 
-def _image_failure(walk: Dict[str, Any], gate: Gate,
-                   named: Dict[str, Dict[str, Any]]) -> Optional[Tuple[Any, str]]:
-    """The first step of one image that fails the gate, as (order, phrase), or None."""
+def _image_failure(walk: Dict[str, Any], gate: Gate, named: Dict[str, Dict[str, Any]],
+                   sides: Tuple[str, str] = ("one side", "one side")
+                   ) -> Optional[Tuple[Any, str]]:
+    """The first step of one image that fails the gate, as (order, phrase), or None.
+    ``sides``: the pair's labels, reference first (which side has no output)."""
     image = walk["image"]
     for step in walk["stages"]:
         if step["stage"] not in gate.scope() and gate.kind != "top1":
@@ -190,8 +196,12 @@ def _image_failure(walk: Dict[str, Any], gate: Gate,
             return severity(walk), "{} diverges at {}".format(image, step["stage"])
         if gate.kind == "top1":
             if step["verdict"] == ERROR:
-                return ((1, False, 0.0, image), "{} has no {} output on one side, so no "
-                        "class".format(image, step["stage"]))
+                failed = [side for side, error in zip(sides, (step.get("reference_error"),
+                                                             step.get("other_error")))
+                          if error is not None]
+                return ((1, False, 0.0, image), "{} has no {} output on {} (it fails there), "
+                        "so no class".format(image, step["stage"], failed[0] if len(
+                            failed) == 1 else "one side"))
             if step["stage"] == "infer" and (step.get("classification") or {}).get(
                     "top1_changed"):
                 classes = step["classification"]
