@@ -137,12 +137,24 @@ def listing(loaded: Bundle, image: Optional[str] = None) -> List[str]:
             entry = loaded.manifest["arrays"][record["sha256"]]
             what = "{} {}".format(np.dtype(entry["dtype"]).name,
                                   "x".join(str(n) for n in entry["shape"]))
+            if cut_short(loaded, record["image"]):
+                what += "  ({})".format(CUT_SHORT)
         else:
             what = "{}: {}".format(record["status"], record.get("error") or "")
         lines.append("{}  {}  {}".format(record["key"], record["mode"], what))
     if image is not None and not lines:
         _require_image(loaded, image)
     return lines
+
+
+CUT_SHORT = "from a file cut short: the decoder filled in what is missing"
+
+
+def cut_short(loaded: Bundle, image: str) -> bool:
+    """Whether capture found ``image``'s file cut short (a JPEG with no end-of-image marker after
+    its first scan): what a decoder outputs for it is partly its own invention."""
+    entry = loaded.manifest.get("images", {}).get(image)
+    return isinstance(entry, dict) and bool((entry.get("jpeg") or {}).get("truncated"))
 
 
 def _pipeline_text(endpoint: Endpoint) -> str:
@@ -157,5 +169,16 @@ def _few(items: List[str], limit: int = 8) -> str:
                                        if len(items) > limit else "")
 
 
-__all__ = ["BundleError", "difference", "difference_file", "encode", "listing",
-           "open_endpoint", "output_array", "select", "write_bytes"]
+__all__ = [
+    "CUT_SHORT",
+    "BundleError",
+    "cut_short",
+    "difference",
+    "difference_file",
+    "encode",
+    "listing",
+    "open_endpoint",
+    "output_array",
+    "select",
+    "write_bytes",
+]

@@ -5,11 +5,12 @@ pixels come from the bundle's own arrays or from Pillow decoding the sample JPEG
 """
 
 import os
+import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES, tox_python
 from edgeparity import bundle, cli, errors
 from edgeparity.bundle import BundleError, BundleWriter
 
@@ -274,3 +275,31 @@ def test_list_of_a_canonical_input_names_its_records(here_bundle, capsys):
     assert export(here_bundle, "--list", "--image", canonical[0]) == errors.EXIT_PARITY
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.startswith(canonical[0] + "|") for line in lines)
+
+
+def test_outputs_of_a_file_cut_short_are_flagged(tmp_path, capsys):
+    """MXNet fills in what a cut-short JPEG lacks: --list and export say so for its outputs
+    (and only for them), so an exported PNG is not taken for the image."""
+    cloud = tox_python("cloud-mxnet")
+    images = tmp_path / "images"
+    images.mkdir()
+    with open(os.path.join(SAMPLES, "photo-420.jpg"), "rb") as handle:
+        (images / "cut.jpg").write_bytes(handle.read()[:60000])  # of 72,326 bytes
+    with open(os.path.join(SAMPLES, "photo-444.jpg"), "rb") as handle:
+        (images / "whole.jpg").write_bytes(handle.read())
+    out = tmp_path / "b"
+    subprocess.run([cloud, "-m", "edgeparity", "capture", "--images", str(images), "--out",
+                    str(out), "--impl", "mxnet", "-q"], check=True, stderr=subprocess.PIPE,
+                   env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
+    assert export(out, "--list") == errors.EXIT_PARITY
+    lines = capsys.readouterr().out.splitlines()
+    flagged = [line for line in lines if "from a file cut short" in line]
+    assert flagged and all(line.startswith("cut.jpg|") for line in flagged)
+    assert any(line.startswith("cut.jpg|decode=mxnet ") and "uint8" in line for line in flagged)
+    assert not any("cut short" in line for line in lines if line.startswith("whole.jpg|"))
+    mxnet = "{}@decode=mxnet".format(out)
+    assert export(mxnet, "--image", "cut.jpg", "--out", tmp_path / "cut.png") == errors.EXIT_PARITY
+    said = capsys.readouterr().out
+    assert "note: cut.jpg: from a file cut short: the decoder filled in what is missing" in said
+    assert export(mxnet, "--image", "whole.jpg", "--out", tmp_path / "w.png") == errors.EXIT_PARITY
+    assert "note:" not in capsys.readouterr().out

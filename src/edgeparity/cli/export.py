@@ -60,6 +60,9 @@ def run_export(args: argparse.Namespace) -> int:
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
     print("wrote {}: {}".format(printable(args.out), printable(what)))
+    image = endpoint.bundle.records[key]["image"]
+    if export.cut_short(endpoint.bundle, image):
+        print("note: {}: {}".format(printable(image), export.CUT_SHORT))
     return EXIT_PARITY
 
 
