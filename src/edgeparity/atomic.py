@@ -6,11 +6,16 @@ old file or the new one, never half of one; writers of the same target at once n
 temporary file, and a file that merely has the temporary-looking name ``TARGET.tmp`` is never
 touched. A failure is a ``UserError`` naming the file and what to do, and leaves no temporary
 file behind.
+
+Only regular files are written. A symlink is written through (the file it points to is
+replaced, as ``open`` would write it); a device, a FIFO or a socket is refused: renamed over,
+``--html /dev/full`` run as root replaced the device with a file.
 """
 
 import errno
 import os
-from typing import Union
+import stat
+from typing import Optional, Union
 
 from .errors import UserError
 from .text import printable
@@ -23,17 +28,21 @@ def write_atomic(path: str, data: Union[bytes, str]) -> None:
         data = data.encode("utf-8", "backslashreplace")
     import tempfile  # here: a compare writing no report file does not need it
 
-    directory = os.path.dirname(os.path.abspath(path))
+    special = _not_a_file(path)
+    if special:
+        raise UserError("cannot write {}: {}".format(printable(path), special))
+    target = os.path.realpath(path)  # through symlinks, as open() would write
+    directory = os.path.dirname(target)
     temporary = None
     try:
         os.makedirs(directory, exist_ok=True)
         handle, temporary = tempfile.mkstemp(
-            prefix=".{}.".format(os.path.basename(path)), suffix=".tmp", dir=directory)
+            prefix=".{}.".format(os.path.basename(target)), suffix=".tmp", dir=directory)
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         # mkstemp makes the file private (0600); the target gets what open() would give it.
         os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
         temporary = None
     except OSError as exc:
         raise UserError("cannot write {}: {}".format(printable(path), _why(exc, path))) from None
@@ -44,13 +53,34 @@ def write_atomic(path: str, data: Union[bytes, str]) -> None:
 
 def check_writable(path: str) -> None:
     """Refuse now what ``write_atomic(path, ...)`` would refuse at the end of a long run: a
-    path that is a folder, a folder on the way that is a file, or a folder this process may
-    not write to (permissions, a read-only file system). Creates nothing. UserError, worded
-    as write_atomic words it."""
-    code = _unwritable(os.path.abspath(path))
+    path that is a folder, a device, a FIFO or a socket, a folder on the way that is a file,
+    or a folder this process may not write to (permissions, a read-only file system). Creates
+    nothing. UserError, worded as write_atomic words it."""
+    special = _not_a_file(path)
+    if special:
+        raise UserError("cannot write {}: {}".format(printable(path), special))
+    code = _unwritable(os.path.realpath(path))
     if code:
         raise UserError("cannot write {}: {}".format(
             printable(path), _why(OSError(code, os.strerror(code)), path)))
+
+
+# What a path that exists is, when it is no file a report can replace.
+_SPECIAL = ((stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+            (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_a_file(path: str) -> Optional[str]:
+    """Why ``path`` (through symlinks, /dev/stdout's too) cannot be replaced by a file, or
+    None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # not there (yet): written as a new file
+    for test, what in _SPECIAL:
+        if test(mode):
+            return "it is {}, not a file. Give a file path.".format(what)
+    return None
 
 
 def _unwritable(target: str) -> int:

@@ -18,7 +18,7 @@ class Progress:
     def __init__(self, what: str, total: int, quiet: bool = False,
                  stream: Optional[TextIO] = None, log_every: float = 10.0,
                  unit: str = "") -> None:
-        self.what = what
+        self.what = printable(what)  # it names environments, which are data (text.py)
         self.unit = unit  # what is counted, e.g. "differing outputs": "what: unit 1/55"
         self.total = total
         self.quiet = quiet

@@ -4,11 +4,12 @@ A compare of two 10,000-image bundles holds both parsed manifests (about 400,000
 objects) until its end. Freeing them as compare returns and again as the interpreter shuts
 down took 20 ms of a 0.3 s compare, for memory the operating system takes back at once
 when the process ends. So the command-line entry point (``cli.run``) arms this module,
-``bundle.load`` hands every bundle it opens to ``keep_until_exit``, and ``exit_process`` then
-runs the atexit handlers, flushes the standard streams and ends the process with
-``os._exit`` (every file edgeparity writes is closed by then: the streams and the handlers
-are all such an exit needs). A command that holds no bundle at its end (a capture, a compare
-that wrote report files: ``release_kept``) ends as Python programs do.
+compare's ``load_endpoints`` hands the bundles it opens to ``keep_until_exit``, and
+``exit_process`` then runs the atexit handlers, flushes the standard streams and ends the
+process with ``os._exit`` (every file edgeparity writes is closed by then: the streams and
+the handlers are all such an exit needs). A command that holds no bundle at its end (a
+capture, a golden check, a compare that wrote report files: ``release_kept``) ends as Python
+programs do.
 
 Only the process entry arms it: code calling ``cli.main`` or the library in a long-running
 process (tests, a notebook) keeps nothing and exits nowhere. While a thread other than the

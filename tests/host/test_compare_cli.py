@@ -342,6 +342,32 @@ def test_compare_leaves_the_garbage_collector_as_it_found_it(here_bundle, tmp_pa
         gc.enable()
 
 
+def test_the_bundles_of_a_compare_are_freed_when_it_returns(case_bundles, monkeypatch):
+    """No cycle holds them (the agreement memo once tied the two endpoints together): a caller
+    gets their memory back at once, and the command line frees them before writing reports."""
+    import gc
+    import weakref
+
+    from edgeparity.compare import compare, endpoints
+
+    opened = []
+    load = endpoints.load_bundle
+
+    def load_and_watch(path):
+        loaded = load(path)
+        opened.append(weakref.ref(loaded))
+        return loaded
+
+    monkeypatch.setattr(endpoints, "load_bundle", load_and_watch)
+    gc.disable()  # freed by their counts alone, not by a collection
+    try:
+        report, _ = compare([case_bundles["cloud"], case_bundles["edge"]], want_heatmaps=False)
+        assert report["pairs"][0]["alternatives"] is not None  # the memo was used both ways
+        assert len(opened) == 2 and all(ref() is None for ref in opened)
+    finally:
+        gc.enable()
+
+
 def test_one_bundle_read_two_ways_counts_no_outputs_of_the_same_name(here_bundle, tmp_path,
                                                                      capsys):
     # Both sides are the same records: "N identical" would say nothing about the pipelines.
@@ -385,3 +411,53 @@ def test_golden_check_refuses_an_unwritable_report_path_first(here_bundle, tmp_p
     err = capsys.readouterr().err
     assert code == errors.EXIT_ERROR
     assert "file.txt is a file, not a folder" in err and "no golden" not in err
+
+
+def test_report_paths_that_are_no_files_are_refused_and_symlinks_written_through(
+        case_bundles, tmp_path, capsys):
+    """A FIFO (a device likewise) is never replaced by a report; a symlink to a file is
+    written through, as open() would; one path for two reports and `--md -` are refused."""
+    bundles = [case_bundles["cloud"], case_bundles["edge"]]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    link = tmp_path / "link.md"
+    os.symlink("real.md", str(link))
+    (tmp_path / "fifo-link.html").symlink_to(fifo)
+    for option, target, said in (
+            ("--md", fifo, "it is a named pipe (FIFO), not a file. Give a file path."),
+            ("--html", tmp_path / "fifo-link.html", "it is a named pipe (FIFO), not a file."),
+            ("--md", "-", "--md -: only the JSON report goes to stdout (--json -)")):
+        assert cli.main(["compare"] + bundles + [option, str(target), "-q"]) == errors.EXIT_ERROR
+        out, err = capsys.readouterr()
+        assert said in err and out == ""
+    assert stat_is_fifo(fifo) and stat_is_fifo(tmp_path / "fifo-link.html")
+    both = str(tmp_path / "same.txt")
+    assert cli.main(["compare"] + bundles + ["--json", both, "--md", both]) == errors.EXIT_ERROR
+    assert "--json and --md both name {}: give each report its own file".format(both) in \
+        capsys.readouterr().err
+    assert cli.main(["compare"] + bundles + ["--md", str(link), "-q"]) == errors.EXIT_DIVERGENCE
+    assert link.is_symlink() and "DIVERGENCE" in (tmp_path / "real.md").read_text()
+
+
+def stat_is_fifo(path):
+    import stat
+
+    return stat.S_ISFIFO(os.stat(str(path)).st_mode)
+
+
+def test_an_image_folder_given_for_a_bundle_is_told_to_be_captured_first(case_bundles, capsys):
+    assert cli.main(["compare", case_bundles["cloud"], PHOTOS]) == errors.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "this folder holds images, not a bundle (no manifest.json)" in err
+    assert "edgeparity capture --images" in err
+
+
+def test_golden_commands_take_a_bundle_folder_whose_name_holds_an_at(here_bundle, tmp_path,
+                                                                      capsys):
+    folder = tmp_path / "ev@il"
+    shutil.copytree(here_bundle, str(folder))
+    goldens = str(tmp_path / "goldens")
+    assert cli.main(["golden", "update", str(folder), "--dir", goldens]) == errors.EXIT_PARITY
+    assert cli.main(["golden", "check", str(folder), "--dir", goldens]) == errors.EXIT_PARITY
+    assert cli.main(["compare", str(folder), "--golden", goldens]) == errors.EXIT_PARITY
+    assert "@pipeline" not in capsys.readouterr().err

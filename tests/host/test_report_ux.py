@@ -2,7 +2,10 @@
 out: a bundle of a subset of the images, advice for a file failing on both sides, the HTML
 headline's last lines, what the progress line counts, golden check's verdict last."""
 
+import io
 import json
+import os
+import shutil
 
 from test_report_evidence import (
     ARITHMETIC,
@@ -21,6 +24,7 @@ from test_report_evidence import (
 )
 
 from edgeparity import cli, errors
+from edgeparity.bundle.format import seal
 from edgeparity.compare import compare
 from edgeparity.progress import Progress
 from edgeparity.report.compare import markdown, terminal
@@ -235,3 +239,23 @@ def test_golden_check_ends_with_its_verdict_within_columns(tmp_path, capsys, mon
         assert lines[-1] == verdict
         assert "UNCHANGED" not in lines[0] and "CHANGED" not in lines[0]
         assert [line for line in lines if len(line) > 60] == []
+
+
+def test_progress_and_golden_names_are_shown_escaped(here_bundle, tmp_path, capsys):
+    """Environment names are data: a compare's progress line names them escaped, and a name
+    with control characters is no golden file name."""
+    stream = io.StringIO()
+    progress = Progress("compare ref vs ev\x1b[2Jil\nX", 1, stream=stream)
+    progress.step()
+    progress.done()
+    assert "\x1b" not in stream.getvalue() and "ev\\x1b[2Jil\\x0aX" in stream.getvalue()
+    folder = tmp_path / "b"
+    shutil.copytree(here_bundle, str(folder))
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["name"] = "ev\x1b[2Jil"
+    manifest_path.write_bytes(seal(manifest))
+    assert cli.main(["golden", "update", str(folder), "--dir", str(tmp_path / "g")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be a golden file name" in err and "\x1b" not in err
+    assert not (tmp_path / "g").exists() or not os.listdir(str(tmp_path / "g"))

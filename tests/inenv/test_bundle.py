@@ -258,3 +258,16 @@ def test_an_out_path_under_a_file_is_refused_naming_that_file(tmp_path):
     blocker.write_text("a file, not a folder")
     with pytest.raises(BundleError, match="{} is a file, not a folder".format(blocker)):
         BundleWriter(str(blocker / "deeper" / "bundle"))
+
+
+def test_a_changed_manifest_is_said_to_be_changed_not_malformed(tmp_path):
+    path = _write(tmp_path / "b", [np.zeros(3, dtype=np.uint8)])
+    manifest_path = os.path.join(path, "manifest.json")
+    with open(manifest_path, "rb") as handle:
+        raw = handle.read()
+    with open(manifest_path, "wb") as handle:
+        handle.write(raw.replace(b'"name":"test"', b'"name":"tesT"'))
+    with pytest.raises(BundleError) as caught:
+        bundle.load(path)
+    assert "manifest.json was changed after capture" in str(caught.value)
+    assert "malformed" not in str(caught.value)

@@ -120,6 +120,16 @@ def _captured(small_images, tmp_path):
         return path, manifest_path, json.load(handle)
 
 
+def _rename_array(manifest, old, new):
+    """The array ``old`` listed as ``new``: its key, its file name and its records' digest."""
+    entry = manifest["arrays"].pop(old)
+    entry["file"] = "arrays/{}.npy".format(new)
+    manifest["arrays"][new] = entry
+    for record in manifest["records"]:
+        if record.get("sha256") == old:
+            record["sha256"] = new
+
+
 def _save(manifest_path, manifest, fix_digest=False):
     if fix_digest:
         manifest["index_sha256"] = index_digest(manifest)
@@ -144,13 +154,15 @@ def _save(manifest_path, manifest, fix_digest=False):
      "'shape' or 'dtype' is malformed"),
     (lambda m: m["arrays"].update({key.upper(): m["arrays"].pop(key)
                                    for key in list(m["arrays"])[:1]}), "field 'file'"),
-    # Array names are checked all at once (format._all_digests): one 63 and one 65 characters
-    # long add up to two whole digests.
-    (lambda m: m["arrays"].update({key[:-1] if index == 0 else key + "0": m["arrays"].pop(key)
-                                   for index, key in enumerate(list(m["arrays"])[:2])}),
+    # Array names are checked all at once (format._all_digests), each renamed with its file
+    # and its records, so that only the name is wrong: one 63 and one 65 characters long add
+    # up to two whole digests; a newline; upper case.
+    (lambda m: [_rename_array(m, key, key[:-1] if index == 0 else key + "0")
+                for index, key in enumerate(list(m["arrays"])[:2])], "field 'file'"),
+    (lambda m: _rename_array(m, next(iter(m["arrays"])), "\n" + next(iter(m["arrays"]))[1:]),
      "field 'file'"),
-    (lambda m: m["arrays"].update({key[:-1] + "\n": m["arrays"].pop(key)
-                                   for key in list(m["arrays"])[:1]}), "field 'file'"),
+    (lambda m: _rename_array(m, next(iter(m["arrays"])), next(iter(m["arrays"])).upper()),
+     "field 'file'"),
     (lambda m: m["records"][0].pop("stage"), "record 0 lacks stage"),
     (lambda m: m["records"][0].update(chain=7), "record 0 field 'chain' is not a string"),
     (lambda m: m["records"][0].update(shape=[1, 2, 3]), "field 'shape' disagrees"),

@@ -47,6 +47,7 @@ def index_digest(manifest: Dict[str, Any]) -> str:
 # text without that member. Checking it is one hash of the file's bytes, instead of parsing,
 # re-serialising with sorted keys and hashing (0.25 s per 10,000 records, more than json.load).
 _SEAL = b',"index_sha256":"%s"}'
+_SEAL_MEMBER = _SEAL.split(b"%s")[0]  # how the seal member starts
 
 
 def seal(manifest: Dict[str, Any]) -> bytes:
@@ -72,7 +73,9 @@ class SealCheck:
 
     _ON_A_THREAD = 1 << 20  # bytes: below this, starting a thread costs more than it saves
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, beside: bool = True) -> None:
+        """``beside``: hash on a thread (when large enough), for a caller that parses ``raw``
+        meanwhile."""
         end = len(raw)
         while end and raw[end - 1] in b" \t\r\n":
             end -= 1
@@ -80,11 +83,16 @@ class SealCheck:
         self._start = end - len(_SEAL % (b"0" * 64))  # where a sealed file's seal member starts
         self._digest = None  # type: Optional[str]
         self._thread = None  # type: Optional[threading.Thread]
-        if self._start < 0:
-            return  # too short to be sealed
-        if end >= self._ON_A_THREAD:
-            self._thread = threading.Thread(target=self._hash, name="seal-check", daemon=True)
-            self._thread.start()
+        if self._start < 0 or not raw.startswith(_SEAL_MEMBER, self._start):
+            return  # not sealed (too short, or an older bundle's form): nothing to hash
+        if beside and end >= self._ON_A_THREAD:
+            try:
+                thread = threading.Thread(target=self._hash, name="seal-check", daemon=True)
+                thread.start()
+            except RuntimeError:  # no thread to be had (a pids limit): hashed here instead
+                self._hash()
+            else:
+                self._thread = thread
         else:
             self._hash()
 
@@ -98,7 +106,7 @@ class SealCheck:
         """Whether the bytes are the sealed form and their digest is ``stored``."""
         if self._thread is not None:
             self._thread.join()
-        if self._start < 0 or self._raw[self._start:self._end] != _SEAL % stored.encode(
+        if self._digest is None or self._raw[self._start:self._end] != _SEAL % stored.encode(
                 "ascii", "replace"):
             return False
         return self._digest == stored
@@ -136,6 +144,8 @@ def _is_int_list(value: Any) -> bool:
     return True
 
 
+# manifest_problem's answer for bytes that no longer match their seal (the reader words it).
+CHANGED_AFTER_CAPTURE = "it was changed after capture ('index_sha256' differs)"
 _RECORD_FIELD_SET = frozenset(RECORD_FIELDS)
 _STAGE_SET = frozenset(STAGES)
 _MODE_SET = frozenset(RECORD_MODES)
@@ -195,7 +205,10 @@ def _all_digests(names: Any) -> bool:
     count = len(names)
     if not count:
         return True
-    joined = "\n".join(names)
+    try:
+        joined = "\n".join(names)
+    except TypeError:  # a name that is not a string: said by the check of each name
+        return False
     if len(joined) != 65 * count - 1 or joined[64::65] != "\n" * (count - 1) or joined.count(
             "\n") != count - 1:
         return False
@@ -261,10 +274,10 @@ def manifest_problem(manifest: Dict[str, Any],
     if not isinstance(stored, str):
         return "'index_sha256' is not a string"
     if isinstance(raw, bytes):
-        raw = SealCheck(raw)
+        raw = SealCheck(raw, beside=False)
     sealed = raw is not None and raw.matches(stored)
     if not sealed and stored != index_digest(manifest):  # older bundles: the canonical form
-        return "it was changed after capture ('index_sha256' differs)"
+        return CHANGED_AFTER_CAPTURE
     return None
 
 

@@ -17,8 +17,15 @@ import zlib
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional
 
-from ..quick_exit import keep_until_exit
-from .format import ARRAYS, MANIFEST, SCHEMA, BundleError, SealCheck, manifest_problem
+from .format import (
+    ARRAYS,
+    CHANGED_AFTER_CAPTURE,
+    MANIFEST,
+    SCHEMA,
+    BundleError,
+    SealCheck,
+    manifest_problem,
+)
 
 if TYPE_CHECKING:
     import numpy as np  # imported when an array is read (``Bundle.array``), not to open a bundle
@@ -194,6 +201,11 @@ def load(path: str, verify: bool = False) -> Bundle:
             "--images DIR --out {}`.".format(path, path)
         )
     if not os.path.exists(manifest_path):
+        if _holds_images(path):
+            raise BundleError(
+                "{}: this folder holds images, not a bundle (no manifest.json). Capture it in "
+                "each environment first (`edgeparity capture --images {} --out BUNDLE`), then "
+                "compare the bundles.".format(path, path))
         hint = ""
         if ".partial-" in os.path.basename(path):
             hint = " It is the staging directory of a capture that was killed before finishing."
@@ -229,9 +241,6 @@ def load(path: str, verify: bool = False) -> Bundle:
             "{}: {}. Re-run `edgeparity capture` for this environment to "
             "regenerate the bundle.".format(path, shown)
         )
-    # Run from the command line, the bundle is never freed one object at a time: the process
-    # ends soon after (quick_exit; a library caller gets its memory back as usual).
-    keep_until_exit(loaded)
     return loaded
 
 
@@ -266,12 +275,27 @@ def _parse_and_check(path: str, manifest_path: str) -> Dict[str, Any]:
             )
         )
     problem = manifest_problem(manifest, seal_check)
+    if problem == CHANGED_AFTER_CAPTURE:
+        raise BundleError(
+            "{}: manifest.json was changed after capture (its bytes no longer match the digest "
+            "it was sealed with, 'index_sha256'). The bundle was edited or damaged; re-run "
+            "`edgeparity capture`.".format(path))
     if problem:
         raise BundleError(
             "{}: manifest.json is malformed ({}). The bundle was edited or damaged; re-run "
             "`edgeparity capture`.".format(path, problem)
         )
     return manifest
+
+
+def _holds_images(path: str) -> bool:
+    """Whether a folder without a manifest holds image files (it was given for a bundle)."""
+    from ..inputs import IMAGE_SUFFIXES  # here: only when a folder is refused
+
+    try:
+        return any(name.lower().endswith(IMAGE_SUFFIXES) for name in os.listdir(path))
+    except OSError:
+        return False
 
 
 def _listing_problems(bundle_path: str, arrays: Dict[str, Any]) -> List[str]:
@@ -311,8 +335,11 @@ def _file_problem(loaded: Bundle, digest: str, entry: Dict[str, Any]) -> Optiona
                 pass  # a missing file, a symlink or a FIFO is named as such
             loaded.array(digest)
     except OSError as exc:
-        return "{} is {}".format(entry["file"], "missing" if isinstance(exc, FileNotFoundError)
-                                 else "unusable ({})".format(exc.strerror or exc))
+        if isinstance(exc, FileNotFoundError):
+            return "{} is missing".format(entry["file"])
+        if exc.strerror is None:
+            return str(exc)  # open_array_file's own words, which name the file
+        return "{} is unusable ({})".format(entry["file"], exc.strerror)
     except BundleError:
         return "{} is corrupted (its content differs from the digest it is named by)".format(
             entry["file"])

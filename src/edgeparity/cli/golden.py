@@ -4,6 +4,7 @@ import argparse
 from typing import Any
 
 from ..errors import EXIT_DIVERGENCE, EXIT_PARITY, UsageError
+from ..text import printable
 from .options import add_report_arguments, add_tolerance_arguments, report_targets
 
 
@@ -60,7 +61,7 @@ def run_update(args: argparse.Namespace) -> int:
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None
     for target, golden, counts in written:
-        text = "wrote {}: {} records".format(target, len(golden["records"]))
+        text = "wrote {}: {} records".format(printable(target), len(golden["records"]))
         if counts:
             text += " ({} changed, {} new, {} removed since the previous golden)".format(
                 counts["changed"], counts["new"], counts["removed"])

@@ -239,8 +239,21 @@ def writable_targets(targets: "Targets") -> "Targets":
     work, so a report path that cannot be written costs seconds, not a compare or a matrix run
     (and no report is written while another one is refused)."""
     from ..atomic import check_writable
+    from ..errors import UsageError
+    from ..text import printable
 
-    for path in (targets.json, targets.md, targets.html):
-        if path and path != "-":
-            check_writable(path)
+    seen = {}  # type: Dict[str, str]
+    for option, path in (("--json", targets.json), ("--md", targets.md),
+                         ("--html", targets.html)):
+        if not path or (path == "-" and option == "--json"):
+            continue
+        if path == "-":
+            raise UsageError("{} -: only the JSON report goes to stdout (--json -); give {} a "
+                             "file name".format(option, option))
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError("{} and {} both name {}: give each report its own file".format(
+                seen[real], option, printable(path)))
+        seen[real] = option
+        check_writable(path)
     return targets

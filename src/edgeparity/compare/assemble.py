@@ -69,7 +69,7 @@ def compare(
     gc.disable()
     try:
         # Run from the command line, the parsed bundles are not freed one object at a time
-        # as this returns, nor at the exit right after it (bundle.load, quick_exit).
+        # as this returns, nor at the exit right after it (load_endpoints, quick_exit).
         endpoints = load_endpoints(specs)
         if frozen:
             gc.freeze()

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..bundle import Bundle
 from ..bundle import load as load_bundle
+from ..quick_exit import keep_until_exit
 from ..stages import known_implementations
 from ..stages.pipeline import (
     DEFAULT_PIPELINE,
@@ -33,9 +34,9 @@ class Endpoint:
         self.pipeline = pipeline
         self.label = label
         self._chains = {}  # type: Dict[str, Tuple[Dict[str, str], str]]
-        # evidence.agreement's answers (same/different images, and the other endpoint), by
-        # both decoders, the other endpoint's id and the images.
-        self.agreements = {}  # type: Dict[Tuple[Any, ...], Tuple[List[str], List[str], Any]]
+        # evidence.agreement's answers (same and different images), by both decoders, the
+        # other endpoint's label and the images.
+        self.agreements = {}  # type: Dict[Tuple[Any, ...], Tuple[List[str], List[str]]]
 
     def __repr__(self) -> str:
         return "Endpoint({!r}, {!r})".format(self.label, self.pipeline)
@@ -90,6 +91,9 @@ def load_endpoints(specs: Sequence[str]) -> List[Endpoint]:
         real = os.path.realpath(path)
         if real not in loaded_by_path:
             loaded_by_path[real] = load_bundle(path)
+            # From the command line, never freed one object at a time: the process ends soon
+            # after (quick_exit; a library caller gets its memory back as usual).
+            keep_until_exit(loaded_by_path[real])
         loaded = loaded_by_path[real]
         endpoints.append(Endpoint(loaded, pipeline, _label(loaded, pipeline, endpoints)))
     if len(endpoints) < 2:

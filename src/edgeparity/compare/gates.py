@@ -184,8 +184,7 @@ def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[Tuple[Any, str]]:
 
 
 def _image_failure(walk: Dict[str, Any], gate: Gate, named: Dict[str, Dict[str, Any]],
-                   sides: Tuple[str, str] = ("one side", "one side")
-                   ) -> Optional[Tuple[Any, str]]:
+                   sides: Tuple[str, str]) -> Optional[Tuple[Any, str]]:
     """The first step of one image that fails the gate, as (order, phrase), or None.
     ``sides``: the pair's labels, reference first (which side has no output)."""
     image = walk["image"]

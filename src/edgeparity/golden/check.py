@@ -359,9 +359,10 @@ def check_bundles(bundle_paths: List[str], directory: str, tolerances: Tolerance
     loaded = []  # type: List[Tuple[str, Bundle]]
     missing = []
     for path in bundle_paths:
-        if "@" in os.path.basename(path):
-            raise ValueError("{}: --golden checks whole bundles; drop the '@pipeline' part (the "
-                             "golden covers every record of the bundle).".format(path))
+        if "@" in os.path.basename(path) and not os.path.exists(path):
+            # A folder whose name holds '@' is a bundle like any other (as compare takes it).
+            raise ValueError("{}: the golden check reads whole bundles; drop the '@pipeline' "
+                             "part (the golden covers every record of the bundle).".format(path))
         current = load_bundle(path)
         name = golden_name or current.name
         check_name(name, path)

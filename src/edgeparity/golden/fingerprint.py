@@ -17,6 +17,7 @@ from typing import Any, Dict
 
 from ..bundle import Bundle
 from ..models.declaration import model_identity
+from ..text import printable
 
 GOLDEN_SCHEMA = "edgeparity.golden/1"
 # Statistics are for people, not for equality: rounding keeps goldens from changing in the last
@@ -147,14 +148,16 @@ def golden_path(directory: str, name: str) -> str:
 
 
 def check_name(name: str, bundle_path: str) -> None:
-    """Refuse a bundle name that cannot be a file name in the golden folder."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
+    """Refuse a bundle name that cannot be a file name in the golden folder (control
+    characters included: a file named with an escape sequence would act in every `ls`)."""
+    if (not name or name in (".", "..") or "/" in name or "\\" in name
+            or printable(name) != name):
         if bundle_path == "--golden-name":  # the name came from the option, not the bundle
             raise ValueError("--golden-name {!r} cannot be a golden file name: use letters, "
                              "digits, '-', '_'.".format(name))
         raise ValueError("{}: the bundle's name {!r} cannot be a golden file name; capture it "
                          "again with --name NAME (letters, digits, '-', '_').".format(
-                             bundle_path, name))
+                             printable(bundle_path), name))
 
 
 def load(path: str, update_hint: str) -> Dict[str, Any]:
