@@ -102,6 +102,10 @@ def _why(exc: OSError, path: str) -> str:
     what = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "{}. Free space or choose another path.".format(what)
+    if exc.errno == errno.EPERM and os.path.lexists(path) and os.access(
+            os.path.dirname(os.path.abspath(path)) or ".", os.W_OK):
+        # The folder takes files, this one may not be replaced (immutable, a sticky folder).
+        return "{}: the file there cannot be replaced. Choose another path.".format(what)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "{}. Choose a folder you can write to.".format(what)
     if exc.errno in (errno.EEXIST, errno.ENOTDIR):
