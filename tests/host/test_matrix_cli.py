@@ -1,6 +1,7 @@
 """`edgeparity matrix` and `edgeparity image`: the matrix.toml schema, configuration errors, the
 fallback when no Docker engine answers, and the local backend's in-environment tests."""
 
+import argparse
 import os
 from pathlib import Path
 
@@ -173,3 +174,21 @@ def test_an_unwritable_report_path_is_refused_before_anything_runs(tmp_path, cap
     assert code == errors.EXIT_ERROR
     assert "file.txt is a file, not a folder" in err
     assert not out.exists()  # no environment ran
+
+
+def test_each_command_builds_its_own_parser_and_help_lists_them_all(capsys):
+    """cli.COMMAND_MODULES names every command with the module that registers it: a command
+    line naming one builds that module's parsers only; without one, all are listed."""
+    def commands(parser):
+        return set(next(action for action in parser._actions
+                        if isinstance(action, argparse._SubParsersAction)).choices)
+
+    every = commands(cli.build_parser())
+    assert every == set(cli.COMMAND_MODULES)
+    for command, module in cli.COMMAND_MODULES.items():
+        own = commands(cli.build_parser(command))
+        assert command in own and own == {c for c, m in cli.COMMAND_MODULES.items() if m == module}
+    with pytest.raises(SystemExit):
+        cli.main(["comprae"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'comprae'" in err and all(command in err for command in every)
