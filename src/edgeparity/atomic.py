@@ -74,9 +74,20 @@ def _not_a_file(path: str) -> Optional[str]:
     """Why ``path`` (through symlinks, /dev/stdout's too) cannot be replaced by a file, or
     None."""
     try:
-        mode = os.stat(path).st_mode
+        found = os.stat(path)
     except OSError:
         return None  # not there (yet): written as a new file
+    for fd, stream in ((1, "output"), (2, "error"), (0, "input")):
+        try:
+            std = os.fstat(fd)
+        except OSError:
+            continue
+        if (std.st_dev, std.st_ino) == (found.st_dev, found.st_ino):
+            # /dev/stdout while the shell sends stdout to a file: that file would be replaced
+            # (what was in it and the summary lost).
+            return ("it is this process's standard {}. Give a file path (the JSON report goes "
+                    "to stdout with --json -).".format(stream))
+    mode = found.st_mode
     for test, what in _SPECIAL:
         if test(mode):
             return "it is {}, not a file. Give a file path.".format(what)

@@ -5,6 +5,7 @@ Bottom layer: imports nothing of edgeparity. Runs in every environment (CPython 
 """
 
 import os
+import shutil
 
 
 def cache_dir() -> str:
@@ -29,6 +30,4 @@ def publish_directory(scratch: str, target: str) -> None:
             raise
     finally:
         if os.path.isdir(scratch):
-            import shutil  # here: every compare imports this module, few publish anything
-
             shutil.rmtree(scratch, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Ending the `edgeparity` process without freeing what it holds, one object at a time.
 
-A compare of two 10,000-image bundles holds both parsed manifests (about 400,000 Python
+A compare of two 10,000-image bundles holds both parsed manifests (about 600,000 Python
 objects) until its end. Freeing them as compare returns and again as the interpreter shuts
 down took 20 ms of a 0.3 s compare, for memory the operating system takes back at once
 when the process ends. So the command-line entry point (``cli.run``) arms this module,

@@ -3,9 +3,11 @@
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
+from conftest import ROOT
 from edgeparity.atomic import check_writable, write_atomic
 from edgeparity.errors import UserError
 
@@ -43,3 +45,33 @@ def test_a_symlink_is_written_through(tmp_path):
     check_writable(str(link))
     write_atomic(str(link), "new\n")
     assert link.is_symlink() and (tmp_path / "real.txt").read_text() == "new\n"
+
+
+def test_a_report_path_that_is_the_redirected_stdout_is_refused(case_bundles, tmp_path):
+    """`--md /dev/stdout >> summary.txt` (a symlink to /proc/self/fd/1): written through, it
+    replaced summary.txt, losing what was in it and the summary printed to it."""
+    link = tmp_path / "so.md"
+    link.symlink_to("/proc/self/fd/1")
+    summary = tmp_path / "summary.txt"
+    summary.write_text("previous\n")
+    with open(str(summary), "a") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "edgeparity", "compare", case_bundles["cloud"],
+             case_bundles["edge"], "--md", str(link)], stdout=out, stderr=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")), timeout=300)
+    assert result.returncode == 2
+    assert "it is this process's standard output" in result.stderr.decode()
+    assert summary.read_text() == "previous\n"
+
+
+def test_a_golden_that_is_no_file_is_refused_without_reading_it(here_bundle, tmp_path):
+    """A FIFO where a golden should be would hang the read."""
+    goldens = tmp_path / "goldens"
+    goldens.mkdir()
+    os.mkfifo(str(goldens / "here.json"))
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeparity", "golden", "check", here_bundle, "--dir",
+         str(goldens)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")), timeout=120)
+    assert result.returncode == 2
+    assert "not a golden file (a folder, a FIFO or a device)" in result.stderr.decode()

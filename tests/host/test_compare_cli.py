@@ -461,3 +461,18 @@ def test_golden_commands_take_a_bundle_folder_whose_name_holds_an_at(here_bundle
     assert cli.main(["golden", "check", str(folder), "--dir", goldens]) == errors.EXIT_PARITY
     assert cli.main(["compare", str(folder), "--golden", goldens]) == errors.EXIT_PARITY
     assert "@pipeline" not in capsys.readouterr().err
+
+
+def test_labels_stay_unique_whatever_the_bundles_are_named():
+    """Bundles named x, x#3 and x: the third is not labelled x#3 again (labels key the pairs
+    and the agreement answers)."""
+    from types import SimpleNamespace
+
+    from edgeparity.compare.endpoints import Endpoint, _label
+
+    taken = []
+    for name in ("x", "x#3", "x", "x"):
+        bundle = SimpleNamespace(name=name)
+        taken.append(Endpoint(bundle, {}, _label(bundle, {}, taken)))
+    labels = [endpoint.label for endpoint in taken]
+    assert len(set(labels)) == 4 and labels[:2] == ["x", "x#3"]

@@ -192,3 +192,20 @@ def test_each_command_builds_its_own_parser_and_help_lists_them_all(capsys):
         cli.main(["comprae"])
     err = capsys.readouterr().err
     assert "invalid choice: 'comprae'" in err and all(command in err for command in every)
+
+
+def test_a_bad_compare_option_is_refused_before_anything_runs(tmp_path, capsys):
+    config = write(tmp_path, '[matrix]\nimages = "{}"\n\n[local.reference]\n'.format(
+        ROOT / "sample-images"))
+    out = tmp_path / "out"
+    code = cli.main(["matrix", "--backend", "local", "--config", str(config), "--out", str(out),
+                     "--jobs", "0"])
+    assert code == errors.EXIT_ERROR
+    assert "--jobs >= 1" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_command_without_its_action_shows_every_command(capsys):
+    assert cli.main(["golden"]) == errors.EXIT_ERROR
+    out = capsys.readouterr().out
+    assert all(command in out for command in cli.COMMAND_MODULES)

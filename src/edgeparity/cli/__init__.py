@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     if not getattr(args, "func", None):
-        parser.print_help()
+        build_parser().print_help()  # every command (`edgeparity golden` names no action)
         return EXIT_ERROR
     try:
         if args.command in HOST_COMMANDS:

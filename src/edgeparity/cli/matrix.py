@@ -70,7 +70,10 @@ def run_matrix(args: argparse.Namespace) -> int:
 
     images_dir = Path(args.images).resolve() if args.images else config.images
     out_dir = Path(args.out).resolve() if args.out else config.out
-    # Checked before any build: a report path that cannot be written costs seconds, not a run.
+    # Checked before any build: a bad option or a report path that cannot be written costs
+    # seconds, not a run.
+    options = compare_options(args)
+    options["want_heatmaps"] = True  # the matrix always writes report.html
     targets = writable_targets(Targets(json=args.json or str(out_dir / "report.json"),
                                        md=args.md or str(out_dir / "report.md"),
                                        html=args.html or str(out_dir / "report.html"),
@@ -108,8 +111,6 @@ def run_matrix(args: argparse.Namespace) -> int:
         reference = next(iter(bundles))
     specs = [str(bundles[reference])] + [str(p) for n, p in bundles.items() if n != reference]
     try:
-        options = compare_options(args)
-        options["want_heatmaps"] = True  # the matrix always writes report.html
         report, heatmaps = compare(specs, reference, tolerances, **options)
     except (ValueError, BundleError) as exc:
         raise UsageError(str(exc)) from None

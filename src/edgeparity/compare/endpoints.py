@@ -35,7 +35,7 @@ class Endpoint:
         self.label = label
         self._chains = {}  # type: Dict[str, Tuple[Dict[str, str], str]]
         # evidence.agreement's answers (same and different images), by both decoders, the
-        # other endpoint's label and the images.
+        # other endpoint's bundle and the images.
         self.agreements = {}  # type: Dict[Tuple[Any, ...], Tuple[List[str], List[str]]]
 
     def __repr__(self) -> str:
@@ -77,8 +77,13 @@ def _label(loaded: Bundle, pipeline: Dict[str, str], taken: List["Endpoint"]) ->
     if pipeline:
         # Stages in alphabetical order, as labels have always been written in reports.
         label += "@" + ",".join("{}={}".format(k, v) for k, v in sorted(pipeline.items()))
-    if any(e.label == label for e in taken):
-        label = "{}#{}".format(label, len(taken) + 1)
+    labels = {e.label for e in taken}
+    if label in labels:
+        # 'x', 'x#3', 'x': the third may not take 'x#3' too (labels key the report's pairs).
+        number = len(taken) + 1
+        while "{}#{}".format(label, number) in labels:
+            number += 1
+        label = "{}#{}".format(label, number)
     return label
 
 

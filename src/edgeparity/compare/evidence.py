@@ -155,10 +155,10 @@ def agreement(a: Side, b: Side, images: List[str]) -> Tuple[List[str], List[str]
     """Images on which two sides give the same result (same pixels, or both fail), and those
     on which they do not; images without a record on a side are left out."""
     # Asked twice per pair with the same sides and images (agreeing decoders, alternatives):
-    # answered once. The other endpoint by its label (unique among a compare's endpoints, and
-    # a pipeline cut short keeps its bundle and label): holding the endpoint itself tied the
-    # two in a cycle that kept both bundles alive after the compare.
-    asked = (a.decoder, b.endpoint.label, b.decoder, tuple(images))
+    # answered once. The answer depends on the two bundles' records and decoders only; the
+    # other bundle is named by its id, which no other object takes while a compare holds it
+    # (holding the endpoint itself tied the two in a cycle that outlived the compare).
+    asked = (a.decoder, id(b.endpoint.bundle), b.decoder, tuple(images))
     known = a.endpoint.agreements.get(asked)
     if known is None:
         known = a.endpoint.agreements[asked] = _agreement(a, b, images)

@@ -165,6 +165,9 @@ def load(path: str, update_hint: str) -> Dict[str, Any]:
     if not os.path.exists(path):
         raise ValueError("{}: no golden for this environment. Create it (and commit it) with:  "
                          "{}".format(path, update_hint))
+    if not os.path.isfile(path):  # a FIFO would hang the read, a folder would not parse
+        raise ValueError("{}: not a golden file (a folder, a FIFO or a device). Regenerate it "
+                         "with:  {}".format(path, update_hint))
     try:
         with open(path, encoding="utf-8") as handle:
             golden = json.load(handle)
