@@ -28,9 +28,7 @@ def write_atomic(path: str, data: Union[bytes, str]) -> None:
         data = data.encode("utf-8", "backslashreplace")
     import tempfile  # here: a compare writing no report file does not need it
 
-    special = _not_a_file(path)
-    if special:
-        raise UserError("cannot write {}: {}".format(printable(path), special))
+    _refuse_if_not_a_file(path)
     target = os.path.realpath(path)  # through symlinks, as open() would write
     directory = os.path.dirname(target)
     temporary = None
@@ -56,9 +54,7 @@ def check_writable(path: str) -> None:
     path that is a folder, a device, a FIFO or a socket, a folder on the way that is a file,
     or a folder this process may not write to (permissions, a read-only file system). Creates
     nothing. UserError, worded as write_atomic words it."""
-    special = _not_a_file(path)
-    if special:
-        raise UserError("cannot write {}: {}".format(printable(path), special))
+    _refuse_if_not_a_file(path)
     code = _unwritable(os.path.realpath(path))
     if code:
         raise UserError("cannot write {}: {}".format(
@@ -68,6 +64,12 @@ def check_writable(path: str) -> None:
 # What a path that exists is, when it is no file a report can replace.
 _SPECIAL = ((stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
             (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_if_not_a_file(path: str) -> None:
+    special = _not_a_file(path)
+    if special:
+        raise UserError("cannot write {}: {}".format(printable(path), special))
 
 
 def _not_a_file(path: str) -> Optional[str]:

@@ -153,8 +153,7 @@ CUT_SHORT = "from a file cut short: the decoder filled in what is missing"
 def cut_short(loaded: Bundle, image: str) -> bool:
     """Whether capture found ``image``'s file cut short (a JPEG with no end-of-image marker after
     its first scan): what a decoder outputs for it is partly its own invention."""
-    entry = loaded.manifest.get("images", {}).get(image)
-    return isinstance(entry, dict) and bool((entry.get("jpeg") or {}).get("truncated"))
+    return bool((loaded.jpeg_header(image) or {}).get("truncated"))
 
 
 def _pipeline_text(endpoint: Endpoint) -> str:

@@ -112,6 +112,13 @@ class Bundle:
         """Names of the captured input images, sorted (canonical inputs are not images)."""
         return sorted(self.manifest.get("images", {}))
 
+    def jpeg_header(self, image: str) -> Optional[Dict[str, Any]]:
+        """The JPEG header facts capture recorded for ``image``'s file (``coding``,
+        ``components``, ``colour``, ``truncated`` when it is cut short, ...), or None when it
+        recorded none (not a JPEG, or a capture older than these facts)."""
+        facts = self.manifest.get("images", {}).get(image, {}).get("jpeg")
+        return facts if isinstance(facts, dict) else None
+
     def find(self, image: Optional[str] = None, stage: Optional[str] = None,
              impl: Optional[str] = None, mode: Optional[str] = None) -> List[Dict[str, Any]]:
         """The records matching every given field, sorted by key (None: any value)."""

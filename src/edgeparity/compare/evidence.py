@@ -103,9 +103,8 @@ def header(reference: Endpoint, other: Endpoint, image: str) -> Dict[str, Any]:
 
     A bundle captured before they were recorded: the header is read from the capture's own
     images folder when that folder is on this machine and the file's sha256 still matches."""
-    recorded = [endpoint.bundle.manifest.get("images", {}).get(image, {}).get("jpeg")
-                for endpoint in (other, reference)]
-    recorded = [facts for facts in recorded if isinstance(facts, dict)]
+    recorded = [facts for facts in (endpoint.bundle.jpeg_header(image)
+                                     for endpoint in (other, reference)) if facts is not None]
     if recorded:
         # Both, merged: a newer capture records facts an older one did not (``truncated``).
         return recorded[0] if len(recorded) == 1 else dict(recorded[0], **recorded[1])
