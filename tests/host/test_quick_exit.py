@@ -76,3 +76,27 @@ def test_a_compare_run_from_the_command_line_exits_with_its_code_and_whole_outpu
     assert lines[-1].startswith("edgeparity: DIVERGENCE")
     if reports:
         assert json.loads(report.read_text())["verdict"] == "divergence"
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["flushed-at-exit", "written-at-once"])
+@pytest.mark.parametrize("command", [["verify"], ["compare", "-q"]])
+def test_a_reader_that_leaves_gets_the_shells_sigpipe_code_and_no_traceback(
+        case_bundles, command, buffered):
+    """`edgeparity verify B | head` under `set -o pipefail`: exit 141, as for any program a
+    closed pipe stopped, not 2 (which reads as "damaged" / "parity not established"). Whether
+    the output was still buffered at the exit or written while the command ran."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already left: every write fails with EPIPE
+    bundles = [case_bundles["cloud"]] + ([case_bundles["edge"]] if command[0] == "compare" else [])
+    env = dict(_BUFFERED if buffered else os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "edgeparity", command[0]] + bundles + command[1:],
+            stdout=write_end, stderr=subprocess.PIPE, env=env, timeout=300)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+    assert "Exception ignored" not in result.stderr.decode()

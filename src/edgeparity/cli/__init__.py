@@ -8,7 +8,7 @@ Host-side packages are imported inside the handlers, so ``edgeparity capture`` o
 imports them. Nothing imports this package.
 
 Exit codes, everywhere: 0 parity holds, 1 a divergence was found, 2 usage or environment error,
-130 interrupted (Ctrl-C, SIGTERM).
+130 interrupted (Ctrl-C, SIGTERM), 141 the reader of the output left (`| head`).
 """
 
 import argparse
@@ -17,7 +17,7 @@ import sys
 from typing import List, Optional
 
 from .. import __version__
-from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
+from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_READER_LEFT, UserError
 from ..text import printable
 from .options import check_numpy, require_host
 
@@ -45,7 +45,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         "disagree on the same input: capture decode -> preprocess -> infer outputs in each, "
         "then compare.",
         epilog="Exit codes: 0 parity, 1 divergence found, 2 usage or environment error, "
-        "130 interrupted.",
+        "130 interrupted, 141 the output's reader left (| head).",
     )
     parser.add_argument("--version", action="version", version="edgeparity " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -83,10 +83,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write("edgeparity: {}\n".format(printable(exc) or "interrupted"))
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # `edgeparity probe --json | head`: the reader left; nothing more to say.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_ERROR
+        # `edgeparity probe --json | head`: the reader left; nothing more to say. Not exit 2:
+        # `verify B | head` would read as "damaged" under `set -o pipefail`.
+        _silence_stdout()
+        return EXIT_READER_LEFT
     except OSError as exc:
         where = "{}: ".format(printable(exc.filename)) if exc.filename else ""
         sys.stderr.write("edgeparity: error: {}{}\n".format(
@@ -107,13 +107,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for a reader that left is dropped
+    instead of failing again (and printing a traceback) as the interpreter exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def run() -> None:
     """The process entry point (the `edgeparity` script, ``python -m edgeparity``): ``main``,
     then the exit, without freeing the parsed bundles a compare held (``quick_exit``)."""
     from .. import quick_exit
 
     quick_exit.arm()
-    quick_exit.exit_process(main())
+    code = main()
+    try:
+        # What is still buffered goes now, while a reader that left can still be told apart
+        # (at the interpreter's exit it would be exit 120 and a traceback).
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_READER_LEFT
+    except OSError as exc:
+        sys.stderr.write("edgeparity: error: cannot write the output: {}\n".format(
+            printable(exc.strerror or exc)))
+        _silence_stdout()
+        code = EXIT_ERROR
+    quick_exit.exit_process(code)
 
 
 if __name__ == "__main__":
