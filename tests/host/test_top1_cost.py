@@ -36,14 +36,15 @@ def scores(top, runner_up, margin):
     return row
 
 
-def make_bundle(path, name, logits_by_image, model, pixels=PIXELS, tensor=TENSOR, failing=()):
+def make_bundle(path, name, logits_by_image, model, pixels=PIXELS, tensor=TENSOR, failing=(),
+                error="OSError: broken data stream"):
     """``pixels``: every image's decoded pixels, or {image: pixels}; ``tensor`` likewise.
-    ``failing``: images whose decode fails (no output downstream)."""
+    ``failing``: images whose decode fails (no output downstream), with ``error`` recorded."""
     writer = BundleWriter(str(path))
     for image in failing:
         writer.add_record({"key": image + "|decode=pillow", "image": image, "chain":
                            "decode=pillow", "stage": "decode", "impl": "pillow", "mode": "e2e",
-                           "status": "error", "error": "OSError: broken data stream"})
+                           "status": "error", "error": error})
     logits_by_image = dict(logits_by_image, **{image: None for image in failing})
     for image, logits in sorted(logits_by_image.items()):
         if image in failing:
@@ -416,3 +417,14 @@ def test_the_cost_line_names_images_with_a_class_on_one_side_only(tmp_path, caps
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(report, json.loads((ROOT / "src" / "edgeparity" / "report" / "schema" /
                                             "compare-report.schema.json").read_text()))
+
+
+@pytest.mark.parametrize("error", [None, ""])
+def test_the_gate_names_the_failing_side_when_its_record_has_no_error_text(tmp_path, capsys,
+                                                                           error):
+    """Which side failed is its record's status, not which side has an error text."""
+    cloud = make_bundle(tmp_path / "cloud", "cloud", {"d.jpg": scores(4, 5, 0.5)}, TOY,
+                        failing=("d.jpg",), error=error)
+    edge = make_bundle(tmp_path / "edge", "edge", {"d.jpg": scores(4, 5, 0.5)}, TOY)
+    cli.main(["compare", cloud, edge, "--fail-on", "top1"])
+    assert "d.jpg has no decode output on cloud (it fails there)" in capsys.readouterr().out

@@ -175,18 +175,16 @@ def _pair_failures(pair: Dict[str, Any], gate: Gate) -> List[Tuple[Any, str]]:
     impact = pair.get("inference_impact") or {}
     named = {change["image"]: change for change in impact.get("top1_changes") or ()
              if impact.get("labels")}
-    sides = (pair["reference"], pair["other"])
     for walk in pair["images"]:
-        failure = _image_failure(walk, gate, named, sides)
+        failure = _image_failure(walk, gate, named)
         if failure:
             failures.append(failure)
     return failures
 
 
-def _image_failure(walk: Dict[str, Any], gate: Gate, named: Dict[str, Dict[str, Any]],
-                   sides: Tuple[str, str]) -> Optional[Tuple[Any, str]]:
-    """The first step of one image that fails the gate, as (order, phrase), or None.
-    ``sides``: the pair's labels, reference first (which side has no output)."""
+def _image_failure(walk: Dict[str, Any], gate: Gate,
+                   named: Dict[str, Dict[str, Any]]) -> Optional[Tuple[Any, str]]:
+    """The first step of one image that fails the gate, as (order, phrase), or None."""
     image = walk["image"]
     for step in walk["stages"]:
         if step["stage"] not in gate.scope() and gate.kind != "top1":
@@ -195,12 +193,9 @@ def _image_failure(walk: Dict[str, Any], gate: Gate, named: Dict[str, Dict[str, 
             return severity(walk), "{} diverges at {}".format(image, step["stage"])
         if gate.kind == "top1":
             if step["verdict"] == ERROR:
-                failed = [side for side, error in zip(sides, (step.get("reference_error"),
-                                                             step.get("other_error")))
-                          if error is not None]
                 return ((1, False, 0.0, image), "{} has no {} output on {} (it fails there), "
-                        "so no class".format(image, step["stage"], failed[0] if len(
-                            failed) == 1 else "one side"))
+                        "so no class".format(image, step["stage"],
+                                             step.get("failed_in") or "one side"))
             if step["stage"] == "infer" and (step.get("classification") or {}).get(
                     "top1_changed"):
                 classes = step["classification"]
