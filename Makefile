@@ -66,8 +66,9 @@ test: host-env system-deps
 # `make matrix` brings up a Docker engine itself where it can (root with apt: install and start
 # dockerd, register arm64 emulation); elsewhere, or if that fails, edgeparity falls back to the
 # local backend and says why. A divergence (edgeparity's exit 1) is the matrix's finding, not a
-# failure of make: the recipe prints the verdict line and exits 0. Exit 2 (environment error,
-# or parity could not be established) fails make. `.venv/bin/edgeparity matrix` gives 0/1/2.
+# failure of make: the recipe prints the verdict line and exits 0. Any other code fails make:
+# 2 (environment error, or parity could not be established), 130 (interrupted), 141 (the
+# output's reader left). `.venv/bin/edgeparity matrix` gives the tool's own code.
 define run_matrix
 	@code=0; $(HOST)/edgeparity matrix --backend $(1) $(MATRIX_ARGS) || code=$$?; \
 	case $$code in \

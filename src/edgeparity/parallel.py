@@ -117,7 +117,12 @@ def _drive(workers: List[Tuple[Any, Any]], chunks: List[List[str]], session: Ses
     while next_merge < len(chunks):
         while idle and next_chunk < len(chunks):
             connection = idle.pop()
-            connection.send((next_chunk, chunks[next_chunk]))
+            try:
+                connection.send((next_chunk, chunks[next_chunk]))
+            except OSError:  # it died after its last result, before taking more
+                process = process_of[connection]
+                process.join(5)
+                raise WorkerDied(_death(process, [])) from None
             busy[connection] = next_chunk
             next_chunk += 1
         if not busy:
@@ -144,7 +149,10 @@ def _drive(workers: List[Tuple[Any, Any]], chunks: List[List[str]], session: Ses
                 session.counts[key] += value
             next_merge += 1
     for connection in idle:
-        connection.send(None)
+        try:
+            connection.send(None)
+        except OSError:
+            pass  # it has ended already, with every image it took delivered
 
 
 def _death(process: Any, images: List[str]) -> str:
@@ -152,6 +160,8 @@ def _death(process: Any, images: List[str]) -> str:
     how = ("was killed by signal {}{}".format(
         -code, " (likely out of memory: try fewer --jobs)" if -code == signal.SIGKILL else "")
         if code is not None and code < 0 else "exited with {}".format(code))
+    if not images:
+        return "a capture worker {} between two shares of the images".format(how)
     return "a capture worker {} while capturing {}{}".format(
         how, ", ".join(images[:3]), " …" if len(images) > 3 else "")
 

@@ -100,3 +100,75 @@ def test_a_reader_that_leaves_gets_the_shells_sigpipe_code_and_no_traceback(
     assert result.returncode == 141, result.stderr.decode()
     assert "Traceback" not in result.stderr.decode()
     assert "Exception ignored" not in result.stderr.decode()
+
+
+def _edgeparity(args, stdout, stderr, env=None, **options):
+    return subprocess.run(
+        [sys.executable, "-m", "edgeparity"] + args, stdout=stdout, stderr=stderr, timeout=300,
+        env=dict(env or _BUFFERED, PYTHONPATH=os.path.join(ROOT, "src")), **options)
+
+
+def _gone_reader():
+    """The writing end of a pipe whose reader has already left."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+def test_a_reader_of_stderr_that_left_is_a_reader_that_left(case_bundles):
+    """`compare A B 2>&1 | head`, or stderr alone into a closed pipe: 141 as for stdout (a
+    shell's program would have been stopped by SIGPIPE at its first progress line), with
+    no traceback and no exit 120 from output still buffered for stdout."""
+    gone = _gone_reader()
+    try:
+        result = _edgeparity(["compare", case_bundles["cloud"], case_bundles["edge"]],
+                             subprocess.PIPE, gone)
+    finally:
+        os.close(gone)
+    assert result.returncode == 141
+    gone = _gone_reader()
+    try:  # both streams into the one pipe whose reader left
+        result = _edgeparity(["compare", case_bundles["cloud"], case_bundles["edge"]], gone,
+                             subprocess.STDOUT)
+    finally:
+        os.close(gone)
+    assert result.returncode == 141
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["compare", "--help"]])
+def test_help_to_a_reader_that_left_exits_141_without_a_traceback(args):
+    gone = _gone_reader()
+    try:
+        result = _edgeparity(args, gone, subprocess.PIPE)
+    finally:
+        os.close(gone)
+    assert result.returncode == 141
+    assert result.stderr.decode() == ""
+
+
+def test_an_error_keeps_its_code_when_the_reader_also_left(tmp_path):
+    """Exit 2 (here: no such bundle) is not turned into the benign-looking 141."""
+    gone = _gone_reader()
+    try:
+        result = _edgeparity(["verify", str(tmp_path / "absent")], gone, subprocess.PIPE)
+    finally:
+        os.close(gone)
+    assert result.returncode == 2, result.stderr.decode()
+    assert "absent" in result.stderr.decode()
+
+
+def test_a_closed_stdout_is_no_traceback(case_bundles):
+    """`edgeparity verify B >&-`: Python has no sys.stdout at all; the verdict's code stands."""
+    result = _edgeparity(["verify", case_bundles["cloud"]], None, subprocess.PIPE,
+                         preexec_fn=lambda: os.close(1))
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_an_output_that_cannot_be_written_is_named(case_bundles):
+    """`> /dev/full` with the output still buffered at the end: said, exit 2."""
+    with open("/dev/full", "w") as full:
+        result = _edgeparity(["verify", case_bundles["cloud"]], full, subprocess.PIPE)
+    assert result.returncode == 2
+    assert result.stderr.decode() == ("edgeparity: error: cannot write the output (stdout): No "
+                                      "space left on device\n")

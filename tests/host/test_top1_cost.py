@@ -419,12 +419,10 @@ def test_the_cost_line_names_images_with_a_class_on_one_side_only(tmp_path, caps
                                             "compare-report.schema.json").read_text()))
 
 
-@pytest.mark.parametrize("error", [None, ""])
-def test_the_gate_names_the_failing_side_when_its_record_has_no_error_text(tmp_path, capsys,
-                                                                           error):
+def test_the_gate_names_the_failing_side_when_its_record_has_no_error_text(tmp_path, capsys):
     """Which side failed is its record's status, not which side has an error text."""
     cloud = make_bundle(tmp_path / "cloud", "cloud", {"d.jpg": scores(4, 5, 0.5)}, TOY,
-                        failing=("d.jpg",), error=error)
+                        failing=("d.jpg",), error=None)
     edge = make_bundle(tmp_path / "edge", "edge", {"d.jpg": scores(4, 5, 0.5)}, TOY)
     cli.main(["compare", cloud, edge, "--fail-on", "top1"])
     assert "d.jpg has no decode output on cloud (it fails there)" in capsys.readouterr().out

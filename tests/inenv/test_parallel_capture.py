@@ -109,3 +109,21 @@ def test_a_killed_worker_stops_the_capture_with_the_reason_and_keeps_the_rest(tm
             manifest = json.load(handle)
         assert manifest["complete"] is False
         assert "killed by signal 9" in manifest["stopped_by"]
+
+
+def test_a_worker_that_died_between_shares_is_named_not_a_broken_pipe():
+    """A worker gone after its last result (killed while idle): the next share sent to it
+    fails with EPIPE. That is a worker's death, said as one (exit 2 at the command line), not
+    a BrokenPipeError the command line would take for a reader of stdout that left."""
+    import multiprocessing
+
+    from edgeparity.parallel import WorkerDied, _drive
+
+    process = multiprocessing.Process(target=os._exit, args=(3,))
+    process.start()
+    process.join()
+    ours, theirs = multiprocessing.Pipe()
+    theirs.close()  # what the worker's exit does to its end
+    with pytest.raises(WorkerDied) as died:
+        _drive([(process, ours)], [["a.jpg"]], None, None, None)
+    assert str(died.value) == "a capture worker exited with 3 between two shares of the images"

@@ -12,12 +12,12 @@ Exit codes, everywhere: 0 parity holds, 1 a divergence was found, 2 usage or env
 """
 
 import argparse
-import os
 import sys
 from typing import List, Optional
 
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_READER_LEFT, UserError
+from ..quick_exit import silence_streams_whose_reader_left
 from ..text import printable
 from .options import check_numpy, require_host
 
@@ -82,11 +82,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt as exc:
         sys.stderr.write("edgeparity: {}\n".format(printable(exc) or "interrupted"))
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # `edgeparity probe --json | head`: the reader left; nothing more to say. Not exit 2:
-        # `verify B | head` would read as "damaged" under `set -o pipefail`.
-        _silence_stdout()
-        return EXIT_READER_LEFT
+    except BrokenPipeError as exc:
+        if silence_streams_whose_reader_left():
+            # `edgeparity probe --json | head`: the reader left; nothing more to say. Not
+            # exit 2: `verify B | head` would read as "damaged" under `set -o pipefail`.
+            return EXIT_READER_LEFT
+        # A pipe of edgeparity's own: an error like any other.
+        sys.stderr.write("edgeparity: error: {}\n".format(printable(exc.strerror or exc)))
+        return EXIT_ERROR
     except OSError as exc:
         where = "{}: ".format(printable(exc.filename)) if exc.filename else ""
         sys.stderr.write("edgeparity: error: {}{}\n".format(
@@ -107,34 +110,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
 
 
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null: what is still buffered for a reader that left is dropped
-    instead of failing again (and printing a traceback) as the interpreter exits."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def run() -> None:
     """The process entry point (the `edgeparity` script, ``python -m edgeparity``): ``main``,
     then the exit, without freeing the parsed bundles a compare held (``quick_exit``)."""
     from .. import quick_exit
 
     quick_exit.arm()
-    code = main()
     try:
-        # What is still buffered goes now, while a reader that left can still be told apart
-        # (at the interpreter's exit it would be exit 120 and a traceback).
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-        code = EXIT_READER_LEFT
-    except OSError as exc:
-        sys.stderr.write("edgeparity: error: cannot write the output: {}\n".format(
-            printable(exc.strerror or exc)))
-        _silence_stdout()
-        code = EXIT_ERROR
-    quick_exit.exit_process(code)
+        code = main()
+    except SystemExit as exc:  # argparse: --help, --version, a usage error
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise
+        code = exc.code or 0
+    quick_exit.exit_process(quick_exit.flush_standard_streams(code))
 
 
 if __name__ == "__main__":

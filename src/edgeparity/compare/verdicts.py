@@ -253,17 +253,12 @@ class Comparator:
                     "reference_error": ref_record.get("error"),
                     "other_error": other_record.get("error"),
                 }
-            result = {
-                "verdict": ERROR if "error" in (ref_status, other_status) else SKIPPED,
+            return {  # one ok, one error: the only statuses a bundle's records may have
+                "verdict": ERROR,
+                "failed_in": self.reference.label if ref_status == "error" else self.other.label,
                 "reference_error": ref_record.get("error"),
                 "other_error": other_record.get("error"),
             }
-            if result["verdict"] == ERROR:
-                # Said by status, not by which side has an error text: a skipped record
-                # carries its reason there too.
-                result["failed_in"] = (self.reference.label if ref_status == "error"
-                                       else self.other.label)
-            return result
         if ref_record["sha256"] == other_record["sha256"]:
             return {"verdict": IDENTICAL}  # a dictionary lookup: no array is opened
         result = self._difference(ref_record["sha256"], other_record["sha256"], stage)
