@@ -156,15 +156,19 @@ def capture(
     for folder in skipped_folders:
         sys.stderr.write("edgeparity: warning: folder {} was not captured: {}\n".format(
             printable(os.path.join(images_dir, folder["folder"])), folder["reason"]))
+    if not images:
+        raise ValueError("{}: no image files found (looked for {}).".format(
+            images_dir, ", ".join(IMAGE_SUFFIXES)))
+    every_image = images
     if shard is not None:
         images = [image for image in images if in_shard(image, shard)]
-    if not images:
-        raise ValueError(
-            "{}: no image files found (looked for {}{}).".format(
-                images_dir, ", ".join(IMAGE_SUFFIXES),
-                " in shard {}/{}".format(*shard) if shard else "",
-            )
-        )
+        if not images:
+            # A small set split many ways: this share is empty. Its bundle is still written
+            # (environment, canonical inputs, no image) so that merge finds every shard.
+            sys.stderr.write("edgeparity: note: shard {}/{} holds none of the {} image{} in {}: "
+                             "writing an empty shard bundle for `edgeparity merge`\n".format(
+                                 shard[0], shard[1], len(every_image),
+                                 "" if len(every_image) == 1 else "s", printable(images_dir)))
     canonical = locate_canonical(canonical_dir, images_dir)
 
     chosen = _select(all_implementations(), stages, implementations)
@@ -225,11 +229,13 @@ def capture(
             manifest["images"][image] = entry
             progress.step(image, note=entry.get("error"))
 
-        if jobs > 1:
-            run_pool(jobs, images, session, writer, images_dir, limits, options or {}, done)
+        if jobs > 1 or not images:
+            if images:
+                run_pool(jobs, images, session, writer, images_dir, limits, options or {}, done)
             # Decoders map their JPEG library on first use: decode once here too, so the
-            # provenance read below names the library the workers loaded.
-            session.warm_up(images_dir, images, limits)
+            # provenance read below names the library the workers loaded (an empty shard:
+            # the one its other shards loaded, or merge would find them different).
+            session.warm_up(images_dir, images or every_image, limits)
         else:
             for image in images:
                 done(image, session.run_file(images_dir, image, limits))

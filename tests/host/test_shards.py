@@ -114,3 +114,33 @@ def test_merge_refuses_shards_captured_with_another_selection(tmp_path, capsys):
     same = run_capture(sys.executable, tmp_path / "same", "edge", "decode=pillow",
                        extra=["--stages", "decode", "--impl", "pillow", "--shard", "2/2"])
     assert cli.main(["merge", one, same, "--out", out]) == errors.EXIT_PARITY
+
+
+def test_an_empty_shard_is_written_and_merged(tmp_path, capsys):
+    """One image split two ways: one shard holds none. Its bundle is still written (said, exit
+    0), so merge joins the split and the result compares like the whole capture."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(os.path.join(SAMPLES, "photo-420.jpg"), str(images / "only.jpg"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+
+    def capture(out, *extra):
+        result = subprocess.run(
+            [sys.executable, "-m", "edgeparity", "capture", "--images", str(images), "--out",
+             str(tmp_path / out), "--impl", "pillow", "--stages", "decode", "-q"] + list(extra),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert result.returncode == 0, result.stderr.decode()
+        with open(str(tmp_path / out / "manifest.json")) as handle:
+            return sorted(json.load(handle)["images"]), result.stderr.decode()
+
+    shards = [capture("s{}".format(i), "--shard", "{}/2".format(i)) for i in (1, 2)]
+    assert sorted(len(held) for held, _ in shards) == [0, 1]
+    empty_note = next(err for held, err in shards if not held)
+    assert "holds none of the 1 image in" in empty_note
+    assert "nothing was captured" not in empty_note
+    whole, _ = capture("whole")
+    merged = str(tmp_path / "merged")
+    assert cli.main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", merged]) == 0
+    assert "2 shards merged: 1 image, " in capsys.readouterr().out
+    code, report = _report(tmp_path, "r.json", str(tmp_path / "whole"), merged)
+    assert code == errors.EXIT_PARITY and report["pairs"][0]["images"]

@@ -10,7 +10,7 @@ Runs in every environment (CPython 3.6, numpy only).
 
 import os
 import shutil
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ..models.declaration import model_identity
 from .format import BundleError
@@ -41,8 +41,9 @@ def _environment(loaded: Bundle) -> Dict[str, Any]:
     return same
 
 
-def merge(paths: List[str], out: str) -> str:
-    """Write the union of the shard bundles ``paths`` to ``out``; return its path."""
+def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
+    """Write the union of the shard bundles ``paths`` to ``out``; return its path and counts
+    (images, and the ok/error/skipped outputs of its manifest)."""
     shards = [load(path) for path in paths]
     if os.path.realpath(out) in {os.path.realpath(path) for path in paths}:
         raise BundleError("--out {} is one of the shards: write the merged bundle elsewhere"
@@ -125,7 +126,7 @@ def merge(paths: List[str], out: str) -> str:
             + sum(1 for entry in images.values() if "error" in entry),
             "skipped": 0,
         }
-        return writer.finish(manifest)
+        return writer.finish(manifest), dict(manifest["counts"], images=len(images))
     except BaseException:
         if not writer.finished:
             writer.discard()

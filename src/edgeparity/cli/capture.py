@@ -207,7 +207,8 @@ def run_capture(args: argparse.Namespace) -> int:
     print("wrote {}: {} outputs, {} error{} recorded".format(
         printable(path), counts["ok"], counts["error"], "" if counts["error"] == 1 else "s"))
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
-        implementations = json.load(handle).get("implementations", {})
+        manifest = json.load(handle)
+    implementations = manifest.get("implementations", {})
     warned = set()
     for stage, impl in sorted(pipeline.items()):
         key = impl_key(stage, impl)
@@ -226,7 +227,7 @@ def run_capture(args: argparse.Namespace) -> int:
             skipped.setdefault(reason, []).append(key)
     for reason, keys in skipped.items():
         sys.stderr.write("edgeparity: skipped {}: {}\n".format(", ".join(keys), printable(reason)))
-    if counts["ok"] == 0:
+    if counts["ok"] == 0 and manifest.get("images"):  # not an empty shard: nothing ran
         sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
                          "available in this environment (install e.g. Pillow)\n")
     return EXIT_PARITY

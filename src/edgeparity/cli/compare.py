@@ -60,8 +60,10 @@ def register(sub: Any) -> None:
 def run_merge(args: argparse.Namespace) -> int:
     from ..bundle.merge import merge
 
-    path = merge(list(args.shards), args.out)
-    print("wrote {}: {} shards merged".format(printable(path), len(args.shards)))
+    path, counts = merge(list(args.shards), args.out)
+    print("wrote {}: {} shards merged: {} image{}, {} outputs, {} error{} recorded".format(
+        printable(path), len(args.shards), counts["images"], "" if counts["images"] == 1 else "s",
+        counts["ok"], counts["error"], "" if counts["error"] == 1 else "s"))
     return EXIT_PARITY
 
 
