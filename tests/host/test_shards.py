@@ -139,6 +139,7 @@ def test_an_empty_shard_is_written_and_merged(tmp_path, capsys):
     assert "holds none of the 1 image in" in empty_note
     assert "nothing was captured" not in empty_note
     whole, _ = capture("whole")
+    assert whole == ["only.jpg"]
     merged = str(tmp_path / "merged")
     assert cli.main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", merged]) == 0
     assert "2 shards merged: 1 image, " in capsys.readouterr().out

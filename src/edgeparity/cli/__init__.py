@@ -66,7 +66,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     if not getattr(args, "func", None):
-        build_parser().print_help()  # every command (`edgeparity golden` names no action)
+        # `edgeparity golden` names no action: golden's help, with its actions; no command at
+        # all: every command.
+        commands = next(action for action in parser._actions
+                        if isinstance(action, argparse._SubParsersAction)).choices
+        (commands[args.command] if args.command else build_parser()).print_help()
         return EXIT_ERROR
     try:
         if args.command in HOST_COMMANDS:
