@@ -80,7 +80,8 @@ def test_colour_follows_force_color_and_no_color(bundles):
 def test_record_counts_in_plain_words(bundles):
     out = " ".join(run(list(bundles), COLUMNS="100").split())
     # 8 images decoded on the left, 6 on the right: 6 compared (all different), 2 only left.
-    assert ("compared 6 outputs of the same name on both sides: 6 different; 2 not captured "
+    assert ("compared 6 outputs of the same name on both sides (all implementations, "
+            "not only the pipelines above): 6 different; 2 not captured "
             "on one side") in out
 
 
@@ -90,7 +91,8 @@ def test_markdown_says_what_the_terminal_says(bundles, tmp_path):
     text = md.read_text()
     for sentence in ("the JPEG library builds differ under the same decoder (Pillow)",
                      "build both sides' Pillow against the same JPEG library",
-                     "compared 6 outputs of the same name on both sides: 6 different"):
+                     "compared 6 outputs of the same name on both sides (all implementations, "
+                     "not only the pipelines above): 6 different"):
         assert sentence in out
         assert sentence.replace("compared", "Compared") in text.replace("\\_", "_")
     assert text.rstrip().endswith("**edgeparity: DIVERGENCE (1 pair: 1 of 1 diverge)**")

@@ -191,7 +191,8 @@ def test_html_headline_says_what_did_not_run_and_the_record_counts(tmp_path):
     text = " ".join(terminal(report, width=1000).split())
     page = html_report(report, {})
     installed = "not run in right: decode/mxnet: its capture did not ask for it (--impl)"
-    counts = ("compared 3 outputs of the same name on both sides: 1 identical, 1 different, "
+    counts = ("compared 3 outputs of the same name on both sides (all implementations, "
+              "not only the pipelines above): 1 identical, 1 different, "
               "1 failing on both sides; 3 not captured on one side")
     for line in (installed, counts):
         assert line in text

@@ -152,8 +152,9 @@ def test_outputs_preprocessed_for_different_models_compare_their_pixels_only(tmp
             "efficientnet-lite0") in text
     assert "(x - 127) / 128" in text and "x / 255" in text
     assert "capture both with the same --model to compare it" in text
-    assert "compared 1 outputs of the same name on both sides: 1 identical; 2 captured on both " \
-        "sides set aside (the captures' models or preprocessing differ)" in text
+    assert ("compared 1 outputs of the same name on both sides (all implementations, "
+            "not only the pipelines above): 1 identical; 2 captured on both "
+            "sides set aside (the captures' models or preprocessing differ)") in text
     # The exit line of a gate quotes it alone: it names the settings too.
     assert "infer: its inputs were preprocessed differently (cloud: model efficientnet-lite0" \
         in text

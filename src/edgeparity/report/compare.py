@@ -91,8 +91,9 @@ COUNT_WORDS = (
 
 
 def record_counts(like_for_like: Dict[str, Any]) -> str:
-    """'compared 119 outputs of the same name on both sides: 26 identical, ...; 264 not captured
-    on one side' (the total counts only what both sides captured)."""
+    """'compared 119 outputs of the same name on both sides (all implementations, not only the
+    pipelines above): 26 identical, ...; 264 not captured on one side' (the total counts only
+    what both sides captured)."""
     if like_for_like.get("same_bundle"):  # the same records on both sides: always identical
         return "compared outputs of the same name: none (one bundle read two ways: they are " \
             "the same records)"
@@ -102,8 +103,10 @@ def record_counts(like_for_like: Dict[str, Any]) -> str:
     parts = ["{} {}".format(counts[key], words) for key, words in COUNT_WORDS if counts.get(key)]
     parts += ["{} {}".format(n, key.replace("_", " ")) for key, n in sorted(counts.items())
               if key not in dict(COUNT_WORDS) and key not in aside]
-    text = "compared {} outputs of the same name on both sides: {}".format(
-        total, ", ".join(parts) or "none on both sides")
+    # "all implementations": these counts take in every chain both sides captured, so they
+    # differ from what the pipelines above (or BUNDLE@PIPELINE) compared.
+    text = "compared {} outputs of the same name on both sides (all implementations, not only " \
+        "the pipelines above): {}".format(total, ", ".join(parts) or "none on both sides")
     if counts.get("not_compared"):
         text += "; {} captured on both sides set aside (the captures' models or "\
                 "preprocessing differ)".format(counts["not_compared"])
