@@ -23,7 +23,10 @@ def register(sub: Any) -> None:
         description="Compare bundles from different environments (or the same bundle under "
         "different pipelines). Each BUNDLE may carry a pipeline after '@': "
         "cloud@decode=mxnet,infer=mxnet compares cloud's MXNet decode with the other side's "
-        "pipeline. Exit 0 if everything agrees, 1 if something diverges, 2 on errors.",
+        "pipeline. A stage neither '@' nor the capture's --pipeline names is filled in: Pillow "
+        "for decode and preprocess, for inference a runner every bundle given captured "
+        "(so it can change with the bundles given together). "
+        "Exit 0 if everything agrees, 1 if something diverges, 2 on errors.",
     )
     p.add_argument("bundles", nargs="+", metavar="BUNDLE[@STAGE=IMPL,...]")
     add_compare_arguments(p)
