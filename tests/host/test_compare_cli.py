@@ -287,6 +287,17 @@ def test_verify_names_every_damaged_bundle_not_only_the_first(here_bundle, tmp_p
     assert "intact" in captured.out and "2 of 3 bundles damaged" in captured.err
 
 
+def test_verify_shows_progress_unless_quiet(here_bundle, capsys):
+    """Verifying bundles copied back from devices reads every array (minutes for large
+    ones): a progress line per bundle, counted in arrays; -q silences it."""
+    arrays = len(os.listdir(os.path.join(here_bundle, "arrays")))
+    assert cli.main(["verify", here_bundle]) == errors.EXIT_PARITY
+    err = capsys.readouterr().err
+    assert "verify {}: arrays {}/{}".format(os.path.basename(here_bundle), arrays, arrays) in err
+    assert cli.main(["verify", "-q", here_bundle]) == errors.EXIT_PARITY
+    assert capsys.readouterr().err == ""
+
+
 def test_a_compare_whose_digests_all_match_never_imports_numpy(here_bundle, tmp_path):
     # numpy's import is a fifth of an identical 10,000-image compare (benchmarks/run.py), and
     # such a compare opens no array: it is imported only to compute or draw a difference.

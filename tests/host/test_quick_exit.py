@@ -168,7 +168,7 @@ def test_a_closed_stdout_is_no_traceback(case_bundles):
 def test_an_output_that_cannot_be_written_is_named(case_bundles):
     """`> /dev/full` with the output still buffered at the end: said, exit 2."""
     with open("/dev/full", "w") as full:
-        result = _edgeparity(["verify", case_bundles["cloud"]], full, subprocess.PIPE)
+        result = _edgeparity(["verify", "-q", case_bundles["cloud"]], full, subprocess.PIPE)
     assert result.returncode == 2
     assert result.stderr.decode() == ("edgeparity: error: cannot write the output (stdout): No "
                                       "space left on device\n")

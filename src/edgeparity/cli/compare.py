@@ -46,6 +46,7 @@ def register(sub: Any) -> None:
         "after copying bundles from a device. Exit 0 if all are intact, 2 otherwise.",
     )
     p.add_argument("bundles", nargs="+", metavar="BUNDLE")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.set_defaults(func=run_verify)
 
     p = sub.add_parser(
@@ -78,7 +79,8 @@ def run_verify(args: argparse.Namespace) -> int:
     damaged = 0
     for path in args.bundles:
         try:
-            loaded = load(path, verify=True)  # reads every .npy; .npy.gz files by their sha256
+            # Reads every .npy; .npy.gz files by their sha256.
+            loaded = load(path, verify=True, progress=not args.quiet)
             for digest, entry in loaded.manifest["arrays"].items():
                 if entry["file"].endswith(".gz"):
                     loaded.array(digest)  # and their content too
