@@ -6,6 +6,7 @@ interpreter (libjpeg-turbo) captured once whole and once as three shards.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,7 +81,15 @@ def test_merge_refuses_shards_isolated_on_different_canonical_inputs(tmp_path, c
                       extra=common + ["--shard", "2/2", "--canonical", str(own)])
     out = str(tmp_path / "merged")
     assert cli.main(["merge", one, two, "--out", out]) == errors.EXIT_ERROR
-    assert "(canonical inputs differ" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "(canonical inputs differ: [canonical:" in err
+    assert not re.search("[0-9a-f]{64}", err)  # named, not a list of digests
+    # Shards captured with other --stages: that is said, not what follows from it (another
+    # set of canonical inputs ran).
+    decode_only = run_capture(sys.executable, tmp_path / "decode-only", "edge", "decode=pillow",
+                              extra=["--impl", "pillow", "--stages", "decode", "--shard", "2/2"])
+    assert cli.main(["merge", one, decode_only, "--out", out]) == errors.EXIT_ERROR
+    assert "(selection differ: " in capsys.readouterr().err
     same = run_capture(sys.executable, tmp_path / "same", "edge", "decode=pillow",
                        extra=common + ["--shard", "2/2"])
     assert cli.main(["merge", one, same, "--out", out]) == errors.EXIT_PARITY

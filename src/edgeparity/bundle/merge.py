@@ -41,6 +41,14 @@ def _environment(loaded: Bundle) -> Dict[str, Any]:
     return same
 
 
+def _shown(key: str, environment: Dict[str, Any]) -> str:
+    """One fact of ``environment`` for the message: canonical inputs by name, not digest."""
+    value = environment.get(key)
+    if key == "canonical inputs":
+        return "[{}]".format(", ".join(label for label, _ in value)) if value else "none"
+    return str(value)
+
+
 def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
     """Write the union of the shard bundles ``paths`` to ``out``; return its path and counts
     (images, and the ok/error/skipped outputs of its manifest)."""
@@ -70,13 +78,16 @@ def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
     expected = _environment(first)
     for shard in shards[1:]:
         found = _environment(shard)
-        differs = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+        # In _environment's order: how the shards were captured (--stages, --impl, ...) before
+        # what follows from it (which canonical inputs and implementations ran).
+        differs = [k for k in list(expected) + [k for k in found if k not in expected]
+                   if expected.get(k) != found.get(k)]
         if differs:
             raise BundleError(
                 "{} and {} are not shards of one environment ({} differ: {} vs {}); capture "
                 "every shard with the same image or setup".format(
-                    first.path, shard.path, differs[0], expected.get(differs[0]),
-                    found.get(differs[0])))
+                    first.path, shard.path, differs[0], _shown(differs[0], expected),
+                    _shown(differs[0], found)))
     counts = {(shard.manifest.get("shard") or {}).get("count") for shard in shards}
     indexes = sorted((shard.manifest.get("shard") or {}).get("index") or 0 for shard in shards)
     if None in counts or len(counts) != 1 or indexes != list(range(1, len(shards) + 1)) \
