@@ -252,7 +252,9 @@ def format_text(info: Dict[str, Any]) -> str:
         if details.get("jpeg_compiled_version"):
             text += "  compiled for JPEG API {}".format(details["jpeg_compiled_version"])
         if details.get("build_info_jpeg"):
-            text += "  [{}]".format(details["build_info_jpeg"])
+            # OpenCV's own account of its build (whitespace collapsed: it pads its columns).
+            text += "  [OpenCV's build information: {}]".format(
+                " ".join(str(details["build_info_jpeg"]).split()))
         if details.get("math_library"):
             text += "  math: {}".format(details["math_library"])
         build = details.get("library_build")

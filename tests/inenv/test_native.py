@@ -141,3 +141,18 @@ def test_read_dynamic_refuses_sizes_the_file_cannot_hold(tmp_path, fields):
     path = tmp_path / "hostile.so"
     path.write_bytes(_elf_with_dynamic_section(**fields))
     assert read_dynamic(str(path)) == {}
+
+
+def test_probe_quotes_opencvs_own_build_line_as_such_without_its_padding():
+    """OpenCV pads its build information in columns; its JPEG line is its own account (next
+    to what edgeparity found in the binary), and is said to be."""
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed in this environment")
+    from edgeparity import probe
+    from edgeparity.stages.decode_opencv import Impl
+
+    decoder = Impl()
+    decoder.load({})
+    entry = {"status": "available", "details": decoder.provenance(), "description": ""}
+    text = probe.format_text(dict(probe.collect({}), implementations={"decode/opencv": entry}))
+    quoted = text.split("[OpenCV's build information: ", 1)[1].split("]", 1)[0]
+    assert quoted.startswith("JPEG:") and "  " not in quoted, (quoted, cv2.__version__)
