@@ -40,14 +40,10 @@ from .inputs import (
 from .models import DECLARATION_FILE, IMAGENET, ModelError, Preprocessing, model_declaration
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
+from .resume import carry_over, open_interrupted, restore_order
 from .session import Interrupted, Session, error_text
 from .stages import Implementation, all_implementations
-from .stages.pipeline import (
-    STAGES,
-    extend_chain,
-    impl_key,
-    split_impl_key,
-)
+from .stages.pipeline import STAGES, extend_chain, impl_key
 from .text import printable
 
 NOISE_SEED = 0
@@ -127,6 +123,7 @@ def capture(
     compression: str = defaults.COMPRESSION,
     jobs: Optional[int] = None,
     shard: Optional[Tuple[int, int]] = None,
+    resume: bool = False,
 ) -> Tuple[str, Dict[str, int]]:
     """Capture a bundle. Returns (bundle path, counts of ok/error records).
 
@@ -139,7 +136,8 @@ def capture(
     ``shard=(i, n)`` captures only the i-th of n deterministic shares of the images
     (``edgeparity merge`` joins the shard bundles). Canonical inputs come from
     ``canonical_dir``, else ``images_dir/canonical`` when it holds any, else the set shipped
-    with edgeparity; the manifest's ``canonical_source`` says which.
+    with edgeparity; the manifest's ``canonical_source`` says which. ``resume`` carries over
+    what an interrupted capture to ``out`` kept (resume.py) and captures only the rest.
     """
     limits = {
         "max_pixels": int(max_megapixels * 1e6),
@@ -184,6 +182,7 @@ def capture(
                                                  "those stages are"))
     if not canonical and not quiet:
         sys.stderr.write(_no_canonical_note(canonical))
+    carried = open_interrupted(out, compression) if resume else None
     writer = BundleWriter(out, compression)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
@@ -211,7 +210,7 @@ def capture(
     # Each image allocates and frees the same large buffers: keep them in the heap (allocator.py).
     keep_image_buffers()
     try:
-        jobs = choose_jobs(len(images), jobs)
+        requested_jobs, jobs = jobs, choose_jobs(len(images), jobs)
         if not quiet:
             # Loading a runtime or a model takes seconds before the first image: say what runs.
             sys.stderr.write("capture: {} image{} on {}; loading {} implementation{}\n".format(
@@ -223,55 +222,61 @@ def capture(
         session = Session(writer, chosen, options or {})
         session.pipeline = dict(pipeline or {})
         session.pipeline_only = pipeline_only
-        progress = Progress("capture", len(images), quiet)
+        pending = images
+        if carried is not None:
+            pending = carry_over(carried, session, manifest, images_dir, images, limits, quiet)
+            jobs = choose_jobs(len(pending), requested_jobs)
+        progress = Progress("capture", len(pending), quiet)
 
         def done(image: str, entry: Dict[str, Any]) -> None:
             manifest["images"][image] = entry
             progress.step(image, note=entry.get("error"))
 
-        if jobs > 1 or not images:
-            if images:
-                run_pool(jobs, images, session, writer, images_dir, limits, options or {}, done)
+        if jobs > 1 or not pending:
+            if pending:
+                run_pool(jobs, pending, session, writer, images_dir, limits, options or {}, done)
             # Decoders map their JPEG library on first use: decode once here too, so the
             # provenance read below names the library the workers loaded (an empty shard:
             # the one its other shards loaded, or merge would find them different).
-            session.warm_up(images_dir, images or every_image, limits)
+            session.warm_up(images_dir, pending or images or every_image, limits)
         else:
-            for image in images:
+            for image in pending:
                 done(image, session.run_file(images_dir, image, limits))
+        if carried is not None:
+            restore_order(writer, manifest, images)
         _run_isolated(session, canonical, manifest, limits["max_canonical_bytes"])
         progress.done("{} outputs, {} error{}".format(
             session.counts["ok"], session.counts["error"],
             "" if session.counts["error"] == 1 else "s"))
         manifest["implementations"] = session.implementation_status
         _warn_about_label_count(manifest["model"], writer.records)
-        manifest["provenance"] = probe.collect(_provenance(session))
+        manifest["provenance"] = probe.collect(session.provenance())
         manifest["finished"] = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
         manifest["counts"] = session.counts
         # From here on the bundle is complete: finish it rather than keep a partial copy.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         path = writer.finish(manifest)
+        if carried is not None:
+            carried.remove()  # all it held is in the complete bundle now
         return path, session.counts
     except (Interrupted, KeyboardInterrupt) as exc:
         if writer.finished:
             raise KeyboardInterrupt(
                 "interrupted after the bundle was complete: {} is whole".format(writer.path)
             ) from None
-        if session is not None:
-            manifest["implementations"] = session.implementation_status
         manifest["stopped_by"] = "interrupted ({})".format(str(exc) or "Ctrl-C")
         # A second Ctrl-C (or SIGTERM) while the partial bundle is saved must not strand it.
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
+            _record_environment(session, manifest)
             kept = writer.finish_interrupted(manifest)
         finally:
             signal.signal(signal.SIGINT, previous_int)
         raise KeyboardInterrupt(
             "capture interrupted; the {} records captured so far are kept in {} (marked "
-            "incomplete, so compare refuses it). Re-run capture to get a complete bundle.".format(
-                len(writer.records), kept
-            )
+            "incomplete, so compare refuses it). Run the same capture with --resume to capture "
+            "only the images it lacks.".format(len(writer.records), kept)
         ) from None
     except Exception as exc:
         # A run that must stop (an error no single image caused) keeps what it captured.
@@ -281,12 +286,14 @@ def capture(
             raise
         manifest["stopped_by"] = error_text(exc)
         try:
+            _record_environment(session, manifest)
             kept = writer.finish_interrupted(manifest)
         except Exception:
             writer.discard()  # e.g. the disk is full: nothing more can be written
             raise exc from None
-        kept_note = "{} records captured so far are kept in {}, marked incomplete".format(
-            len(writer.records), kept)
+        kept_note = ("{} records captured so far are kept in {}, marked incomplete (the same "
+                     "capture with --resume captures only the images it lacks)".format(
+                         len(writer.records), kept))
         if isinstance(exc, UserError):
             raise BundleError("{} ({})".format(exc, kept_note)) from None
         sys.stderr.write("edgeparity: {}\n".format(kept_note))
@@ -371,20 +378,15 @@ def _run_isolated(
             session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
 
 
-def _provenance(session: Session) -> Dict[str, Dict[str, Any]]:
-    """Implementation provenance gathered *after* the runs, when lazy libraries are mapped."""
-    result = {}
-    for key, status in session.implementation_status.items():
-        entry = dict(status)
-        if status["status"] == "available":
-            stage, name = split_impl_key(key)
-            impl = next(i for i in session.loaded[stage] if i.name == name)
-            try:
-                entry["details"] = impl.provenance()
-            except Exception as exc:
-                entry["details"] = {"provenance_error": error_text(exc)}
-        result[key] = entry
-    return result
+def _record_environment(session: Optional[Session], manifest: Dict[str, Any]) -> None:
+    """What an interrupted capture ran in, so that --resume can check it is the same."""
+    if session is None:
+        return
+    manifest["implementations"] = session.implementation_status
+    try:
+        manifest["provenance"] = probe.collect(session.provenance())
+    except Exception:  # never lose the kept records over it: --resume then refuses them
+        manifest.pop("provenance", None)
 
 
 def _select(

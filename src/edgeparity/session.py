@@ -17,7 +17,7 @@ from .bundle.writer import ArrayStore
 from .errors import UserError
 from .inputs import InputError, jpeg_header, read_image_file
 from .stages import Implementation, Unavailable
-from .stages.pipeline import STAGES, extend_chain, impl_key, record_key
+from .stages.pipeline import STAGES, extend_chain, impl_key, record_key, split_impl_key
 
 
 class Interrupted(KeyboardInterrupt):
@@ -197,6 +197,22 @@ class Session:
         if header:
             entry["jpeg"] = header
         return entry
+
+    def provenance(self) -> Dict[str, Dict[str, Any]]:
+        """Each implementation's status with its provenance, gathered *after* the runs, when
+        lazily loaded libraries are mapped."""
+        result = {}
+        for key, status in self.implementation_status.items():
+            entry = dict(status)
+            if status["status"] == "available":
+                stage, name = split_impl_key(key)
+                impl = next(i for i in self.loaded[stage] if i.name == name)
+                try:
+                    entry["details"] = impl.provenance()
+                except Exception as exc:
+                    entry["details"] = {"provenance_error": error_text(exc)}
+            result[key] = entry
+        return result
 
     def warm_up(self, images_dir: str, images: Sequence[str], limits: Dict[str, int]) -> None:
         """Decode one readable image with every decoder, keeping nothing (see capture)."""

@@ -244,6 +244,73 @@ def test_sigterm_keeps_captured_records_marked_incomplete(tmp_path):
         bundle.load(kept)
 
 
+def _same_apart_from_timings(path):
+    with open(os.path.join(path, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    for key in ("name", "created", "finished", "index_sha256", "provenance"):
+        manifest.pop(key, None)
+    for record in manifest["records"]:
+        record.pop("seconds", None)
+    return manifest
+
+
+def test_an_interrupted_capture_resumes_into_the_uninterrupted_bundle(tmp_path):
+    """SIGTERM partway, one finished image changed since, then the same capture with
+    --resume: the unchanged finished images are carried over, the rest captured, and the
+    bundle is the one a capture without a break writes (apart from timings); the kept
+    records are removed. Resuming with other options is refused and keeps them."""
+    import shutil
+
+    images = _many_images(tmp_path, 200)
+    shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "sample-images",
+                             "camera-canon-s40.jpg"), str(images / "camera.jpg"))
+    process = _start_long_capture(images, tmp_path / "out")
+    _wait_for_progress(process)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and b"--resume" in stderr, stderr
+    kept = str(tmp_path / "out.interrupted")
+    with open(os.path.join(kept, "manifest.json")) as handle:
+        finished = sorted(json.load(handle)["images"])
+    assert finished, "the capture was stopped before it finished an image"
+    with open(str(images / finished[0]), "ab") as handle:
+        handle.write(b"appended after the end of the image")  # changed: captured again
+
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    command = [sys.executable, "-m", "edgeparity", "capture", "--images", str(images),
+               "--impl", "pillow"]
+    other = subprocess.run(command + ["--out", str(tmp_path / "out"), "--resume", "--stages",
+                                      "decode"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=env, universal_newlines=True)
+    assert other.returncode == 2 and "was captured otherwise (selection differ" in other.stderr
+    assert os.path.isdir(kept)
+
+    resumed = subprocess.run(command + ["--out", str(tmp_path / "out"), "--resume"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                             universal_newlines=True)
+    assert resumed.returncode == 0, resumed.stderr
+    carried = re.search(r"resuming .*: (\d+) of 201 images carried over", resumed.stderr)
+    assert carried and int(carried.group(1)) == len(finished) - 1, resumed.stderr
+    assert not os.path.exists(kept)
+    whole = subprocess.run(command + ["--out", str(tmp_path / "whole"), "-q"], env=env)
+    assert whole.returncode == 0
+    assert _same_apart_from_timings(str(tmp_path / "out")) == _same_apart_from_timings(
+        str(tmp_path / "whole"))
+    bundle.load(str(tmp_path / "out"), verify=True)
+
+
+def test_resume_without_an_interrupted_capture_says_so(small_images, tmp_path, capsys):
+    from edgeparity import cli, errors
+
+    out = str(tmp_path / "b")
+    assert cli.main(["capture", "--images", str(small_images), "--out", out, "--resume",
+                     "-q"]) == errors.EXIT_ERROR
+    assert "--resume: nothing to resume: {}.interrupted does not exist".format(out) in \
+        capsys.readouterr().err
+    assert not os.path.exists(out)
+
+
 def test_missing_model_is_refused_before_anything_is_captured(small_images, tmp_path, capsys):
     from edgeparity import cli, errors
 

@@ -10,40 +10,53 @@ Runs in every environment (CPython 3.6, numpy only).
 
 import os
 import shutil
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..models.declaration import model_identity
 from .format import BundleError
-from .reader import Bundle, load
+from .reader import load
 from .writer import BundleWriter
 
 # What must be equal across shards for them to be one environment.
 _SAME = (("cpu", "arch"), ("python", "version"), ("numpy", "version"))
 
 
-def _environment(loaded: Bundle) -> Dict[str, Any]:
-    provenance = loaded.provenance
-    same = {"/".join(path): provenance.get(path[0], {}).get(path[1]) for path in _SAME}
+def environment(manifest: Dict[str, Any], canonical: bool = True) -> Dict[str, Any]:
+    """What must be equal in two captures for their records to be one environment's (merge's
+    shards, a resumed capture and what it carries over), in the order a difference is said:
+    how they were captured before what follows from it. ``canonical``: with the canonical
+    inputs (an interrupted capture has none yet: they run last)."""
+    provenance = manifest.get("provenance") or {}
+    same = {"/".join(path): (provenance.get(path[0]) or {}).get(path[1]) for path in _SAME}
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "selection", "pipeline", "pipeline_only", "limits"):
-        same[key] = loaded.manifest.get(key)
+        same[key] = manifest.get(key)
     # The same model, as far as outputs go (each device has its own copy, at its own path).
-    same["model"] = model_identity(loaded.manifest.get("model") or {})
-    # The same canonical inputs (by content, wherever each device keeps them): the merged
-    # bundle keeps one shard's isolated runs for all.
-    same["canonical inputs"] = sorted(
-        (label, entry.get("sha256")) for label, entry in
-        (loaded.manifest.get("canonical") or {}).items() if isinstance(entry, dict))
-    for key, entry in sorted(provenance.get("implementations", {}).items()):
+    same["model"] = model_identity(manifest.get("model") or {})
+    if canonical:
+        # The same canonical inputs (by content, wherever each device keeps them): the merged
+        # bundle keeps one shard's isolated runs for all.
+        same["canonical inputs"] = sorted(
+            (label, entry.get("sha256")) for label, entry in
+            (manifest.get("canonical") or {}).items() if isinstance(entry, dict))
+    for key, entry in sorted((provenance.get("implementations") or {}).items()):
         details = entry.get("details") or {}
         same[key] = (entry.get("status"), details.get("version"),
                      (details.get("jpeg_library") or {}).get("build"))
     return same
 
 
-def _shown(key: str, environment: Dict[str, Any]) -> str:
-    """One fact of ``environment`` for the message: canonical inputs by name, not digest."""
-    value = environment.get(key)
+def first_difference(expected: Dict[str, Any], found: Dict[str, Any]) -> Optional[str]:
+    """'selection differ: A vs B' for the first fact (of ``environment``) that differs."""
+    for key in list(expected) + [key for key in found if key not in expected]:
+        if expected.get(key) != found.get(key):
+            return "{} differ: {} vs {}".format(key, _shown(key, expected), _shown(key, found))
+    return None
+
+
+def _shown(key: str, facts: Dict[str, Any]) -> str:
+    """One fact for the message: canonical inputs by name, not digest."""
+    value = facts.get(key)
     if key == "canonical inputs":
         return "[{}]".format(", ".join(label for label, _ in value)) if value else "none"
     return str(value)
@@ -75,19 +88,13 @@ def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
     if len(shards) < 2:
         raise BundleError("merge needs at least two shard bundles")
     first = shards[0]
-    expected = _environment(first)
+    expected = environment(first.manifest)
     for shard in shards[1:]:
-        found = _environment(shard)
-        # In _environment's order: how the shards were captured (--stages, --impl, ...) before
-        # what follows from it (which canonical inputs and implementations ran).
-        differs = [k for k in list(expected) + [k for k in found if k not in expected]
-                   if expected.get(k) != found.get(k)]
-        if differs:
+        difference = first_difference(expected, environment(shard.manifest))
+        if difference:
             raise BundleError(
-                "{} and {} are not shards of one environment ({} differ: {} vs {}); capture "
-                "every shard with the same image or setup".format(
-                    first.path, shard.path, differs[0], _shown(differs[0], expected),
-                    _shown(differs[0], found)))
+                "{} and {} are not shards of one environment ({}); capture every shard with "
+                "the same image or setup".format(first.path, shard.path, difference))
     counts = {(shard.manifest.get("shard") or {}).get("count") for shard in shards}
     indexes = sorted((shard.manifest.get("shard") or {}).get("index") or 0 for shard in shards)
     if None in counts or len(counts) != 1 or indexes != list(range(1, len(shards) + 1)) \

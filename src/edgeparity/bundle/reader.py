@@ -188,13 +188,15 @@ class Bundle:
 
 
 
-def load(path: str, verify: bool = False, progress: bool = False) -> Bundle:
+def load(path: str, verify: bool = False, progress: bool = False,
+         interrupted_ok: bool = False) -> Bundle:
     """Open a bundle directory, refusing incomplete, damaged or edited ones with a clear message.
 
     The manifest is always checked (every field, its index digest). Array files are checked when
     they are opened (content digest against the file name), so a compare of matching digests
     opens none of them; ``verify`` also hashes every array file up front (`edgeparity verify`),
-    with a progress line on stderr if ``progress``.
+    with a progress line on stderr if ``progress``. ``interrupted_ok``: also the kept records
+    of an interrupted capture (``BUNDLE.interrupted``, for ``capture --resume``).
     """
     path = os.path.abspath(path)
     manifest_path = os.path.join(path, MANIFEST)
@@ -227,7 +229,7 @@ def load(path: str, verify: bool = False, progress: bool = False) -> Bundle:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        manifest = _parse_and_check(path, manifest_path)
+        manifest = _parse_and_check(path, manifest_path, interrupted_ok)
         loaded = Bundle(path, manifest)
     finally:
         if collecting:
@@ -267,7 +269,8 @@ def _verify_files(loaded: Bundle, progress: bool) -> List[str]:
     return problems
 
 
-def _parse_and_check(path: str, manifest_path: str) -> Dict[str, Any]:
+def _parse_and_check(path: str, manifest_path: str, interrupted_ok: bool = False
+                     ) -> Dict[str, Any]:
     """manifest.json parsed and every field checked; BundleError saying what is wrong."""
     try:
         with open(manifest_path, "rb") as handle:
@@ -290,7 +293,7 @@ def _parse_and_check(path: str, manifest_path: str) -> Dict[str, Any]:
             "{}: bundle schema {!r} is not supported (this edgeparity reads {!r}). "
             "Capture it again with this version.".format(path, schema, SCHEMA)
         )
-    if not manifest.get("complete"):
+    if not manifest.get("complete") and not (interrupted_ok and manifest.get("interrupted")):
         raise BundleError(
             "{}: this bundle is incomplete (the capture was interrupted after {} records). "
             "Re-run `edgeparity capture` to get a complete one.".format(

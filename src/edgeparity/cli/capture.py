@@ -110,6 +110,12 @@ def register(sub: Any) -> None:
         help="capture only the I-th of N shares of the images (split by a hash of each path, "
         "the same on every device); join the shard bundles with `edgeparity merge`",
     )
+    p.add_argument(
+        "--resume", action="store_true",
+        help="carry over what an interrupted capture to the same --out kept (BUNDLE.interrupted: "
+        "the images it finished whose files are unchanged) and capture only the rest; refused "
+        "when it was captured with other options or in another environment",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.set_defaults(func=run_capture)
 
@@ -201,6 +207,7 @@ def run_capture(args: argparse.Namespace) -> int:
             compression=args.compress,
             jobs=args.jobs,
             shard=shard,
+            resume=args.resume,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -1,0 +1,176 @@
+"""``capture --resume``: carry over what an interrupted capture kept, capture only the rest.
+
+A capture of a large set that had to stop (Ctrl-C, SIGTERM, a worker killed, a full disk)
+keeps its records as ``OUT.interrupted``. Resumed with the same setup in the same environment
+(checked: what ``merge`` requires of its shards, before any image is captured), it takes over
+every image the interrupted run finished whose file is unchanged (same sha256) and whose
+outputs were all captured, links their arrays into the new bundle, and captures the others.
+The result is the bundle an uninterrupted capture writes, apart from timings (the records in
+the same order). Images that failed are captured again: a failure is cheap to meet twice, and
+the cause (a file being copied in, a full disk) may have gone.
+
+Runs in every environment (CPython 3.6, numpy only).
+"""
+
+import hashlib
+import os
+import shutil
+import stat
+import sys
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from . import probe
+from .bundle import BundleError, load
+from .bundle.merge import environment, first_difference
+from .bundle.writer import ArrayStore
+from .errors import UserError
+from .text import printable
+
+if TYPE_CHECKING:  # the session imports nothing of this module; no cycle at run time
+    from .session import Session
+
+Records = List[Dict[str, Any]]
+Held = Tuple[Dict[str, Any], Records]  # an image's manifest entry and its records
+
+
+class Carried:
+    """What an interrupted capture finished, image by image, ready to be carried over."""
+
+    def __init__(self, path: str, manifest: Dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.arrays = manifest["arrays"]  # type: Dict[str, Dict[str, Any]]
+        records_of = {}  # type: Dict[str, Records]
+        for record in manifest["records"]:
+            if record.get("mode") == "e2e":
+                records_of.setdefault(record["image"], []).append(record)
+        # Only images with an entry: an image the run stopped in the middle of has records
+        # but no entry yet. Only images without an error: those are captured again.
+        self.images = {}  # type: Dict[str, Held]
+        for image, entry in (manifest.get("images") or {}).items():
+            records = records_of.get(image, [])
+            if isinstance(entry, dict) and "error" not in entry and records and all(
+                    record["status"] == "ok" for record in records):
+                self.images[image] = (entry, records)
+
+    def refuse_another_setup(self, now: Dict[str, Any]) -> None:
+        """UserError unless ``now`` (the new capture's manifest so far, with the provenance of
+        its loaded implementations) is the same setup in the same environment."""
+        if not self.manifest.get("provenance"):
+            raise UserError("--resume: {} was kept by an older edgeparity, which did not record "
+                            "its environment; capture without --resume".format(self.path))
+        difference = None
+        if self.manifest.get("edgeparity_version") != now.get("edgeparity_version"):
+            difference = "edgeparity versions differ: {} vs {}".format(
+                self.manifest.get("edgeparity_version"), now.get("edgeparity_version"))
+        difference = difference or first_difference(
+            environment(self.manifest, canonical=False), environment(now, canonical=False))
+        if difference:
+            raise UserError("--resume: {} was captured otherwise ({}): resume with the same "
+                            "options in the same environment, or capture without --resume (a "
+                            "new capture replaces it)".format(self.path, difference))
+
+    def carry(self, image: str, images_dir: str, store: ArrayStore) -> Optional[Dict[str, Any]]:
+        """Add ``image``'s records and arrays to ``store`` and return its manifest entry, if
+        the interrupted run finished it and its file is unchanged; else None."""
+        held = self.images.get(image)
+        if held is None:
+            return None
+        entry, records = held
+        if _file_sha256(os.path.join(images_dir, image)) != entry.get("sha256"):
+            return None  # changed since (or unreadable now): captured again
+        arrays = {}  # type: Dict[str, Dict[str, Any]]
+        for record in records:
+            digest = record["sha256"]
+            if digest in store.arrays or digest in arrays:
+                continue
+            array = dict(self.arrays[digest])
+            _link_or_copy(os.path.join(self.path, array["file"]),
+                          os.path.join(store.staging, array["file"]))
+            arrays[digest] = array
+        store.merge([dict(record) for record in records], arrays)
+        return dict(entry)
+
+    def release(self) -> None:
+        """Drop the interrupted run's parsed manifest (a large set's is tens of MB) once what
+        it held has been carried over."""
+        self.manifest, self.arrays, self.images = {}, {}, {}
+
+    def remove(self) -> None:
+        """Remove the interrupted bundle, once a complete one holds everything it carried."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def open_interrupted(out: str, compression: str) -> Carried:
+    """The records ``capture --out OUT`` kept when it was interrupted (``OUT.interrupted``)."""
+    path = os.path.abspath(out).rstrip(os.sep) + ".interrupted"
+    if not os.path.isdir(path):
+        raise UserError("--resume: nothing to resume: {} does not exist (an interrupted capture "
+                        "keeps its records there); capture without --resume".format(path))
+    try:
+        manifest = load(path, interrupted_ok=True).manifest
+    except BundleError as exc:
+        raise BundleError("--resume: {}".format(exc)) from None
+    stored = {entry["file"].endswith(".gz") for entry in manifest["arrays"].values()}
+    if stored and stored != {compression == "gzip"}:
+        raise UserError("--resume: {} stored its arrays {}; resume with the same --compress"
+                        .format(path, "compressed (gzip)" if True in stored else "uncompressed"))
+    return Carried(path, manifest)
+
+
+def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], images_dir: str,
+               images: List[str], limits: Dict[str, int], quiet: bool) -> List[str]:
+    """Take over what the interrupted capture finished, after checking it was this setup in
+    this environment; the images left to capture."""
+    session.warm_up(images_dir, images, limits)  # its decoders' JPEG libraries, for provenance
+    carried.refuse_another_setup(dict(manifest, provenance=probe.collect(session.provenance())))
+    pending = []
+    before = len(session.writer.records)
+    for image in images:
+        entry = carried.carry(image, images_dir, session.writer)
+        if entry is None:
+            pending.append(image)
+        else:
+            manifest["images"][image] = entry
+    carried.release()
+    outputs = len(session.writer.records) - before
+    session.counts["ok"] += outputs  # every carried record is an output (errors are not)
+    if not quiet:
+        sys.stderr.write("capture: resuming {}: {} of {} images carried over ({} outputs), {} "
+                         "to capture\n".format(printable(carried.path), len(images) - len(pending),
+                                               len(images), outputs, len(pending)))
+    return pending
+
+
+def restore_order(store: ArrayStore, manifest: Dict[str, Any], images: List[str]) -> None:
+    """Records and image entries in the order of ``images``, as a run without a break writes
+    them (carried images were added first, the captured ones after)."""
+    position = {image: index for index, image in enumerate(images)}
+    store.records.sort(key=lambda record: position.get(record["image"], len(images)))
+    manifest["images"] = {image: manifest["images"][image] for image in images
+                          if image in manifest["images"]}
+
+
+def _file_sha256(path: str) -> Optional[str]:
+    """The sha256 of a regular file (None for anything else: a FIFO is never read)."""
+    digest = hashlib.sha256()
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        except OSError:
+            return None
+    return digest.hexdigest()
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed: a copy
+        shutil.copyfile(source, target)
