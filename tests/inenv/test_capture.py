@@ -501,3 +501,18 @@ def test_capture_with_a_numpy_that_fails_to_import_says_so_in_one_line(tmp_path,
                                     "Python's numpy fails to import ({}: broken build)".format(
                                         error.split("(")[0]))
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_the_capture_summary_names_the_images_with_errors_even_when_quiet(small_images,
+                                                                          tmp_path, capsys):
+    """On a large set the per-image notes scroll by (and -q hides them): the end says which
+    files failed and why, the first three of them."""
+    from edgeparity import cli, errors
+
+    (small_images / "empty.jpg").write_bytes(b"")
+    assert cli.main(["capture", "--images", str(small_images), "--out", str(tmp_path / "b"),
+                     "--impl", "pillow", "--stages", "decode", "-q"]) == errors.EXIT_PARITY
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("errors recorded for 2 images: empty.jpg (decode=pillow: EmptyFile: the file is "
+            "empty (0 bytes)); truncated.jpg (decode=pillow: OSError: image file is truncated")\
+        in err, err

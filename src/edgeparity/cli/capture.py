@@ -234,7 +234,31 @@ def run_capture(args: argparse.Namespace) -> int:
             skipped.setdefault(reason, []).append(key)
     for reason, keys in skipped.items():
         sys.stderr.write("edgeparity: skipped {}: {}\n".format(", ".join(keys), printable(reason)))
+    failed = _failing_images(manifest)
+    if failed:
+        # A large run's per-image notes scrolled by (or -q hid them): which files, once more.
+        shown = ["{} ({})".format(printable(image), printable(why)[:100])
+                 for image, why in list(failed.items())[:3]]
+        sys.stderr.write("edgeparity: errors recorded for {} image{}: {}{}\n".format(
+            len(failed), "" if len(failed) == 1 else "s", "; ".join(shown),
+            "; and {} more (records with \"status\": \"error\" in its manifest.json)".format(
+                len(failed) - 3) if len(failed) > 3 else ""))
     if counts["ok"] == 0 and manifest.get("images"):  # not an empty shard: nothing ran
         sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
                          "available in this environment (install e.g. Pillow)\n")
     return EXIT_PARITY
+
+
+def _failing_images(manifest: Dict[str, Any]) -> Dict[str, str]:
+    """Each image with an error (a file that could not be read, or an output that failed),
+    in capture order, with the first reason recorded for it."""
+    failed = {}  # type: Dict[str, str]
+    for image, entry in (manifest.get("images") or {}).items():
+        if isinstance(entry, dict) and entry.get("error"):
+            failed[image] = str(entry["error"]).splitlines()[0]
+    for record in manifest.get("records") or ():
+        if record.get("status") == "error" and record.get("mode") == "e2e":
+            failed.setdefault(record["image"], "{}: {}".format(
+                record.get("chain"), str(record.get("error") or "").splitlines()[0] if record.get(
+                    "error") else "failed"))
+    return failed
