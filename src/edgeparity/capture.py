@@ -40,7 +40,7 @@ from .inputs import (
 from .models import DECLARATION_FILE, IMAGENET, ModelError, Preprocessing, model_declaration
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
-from .resume import carry_over, open_interrupted, restore_order
+from .resume import Carried, carry_over, open_interrupted, restore_order
 from .session import Interrupted, Session, error_text
 from .stages import Implementation, all_implementations
 from .stages.pipeline import STAGES, extend_chain, impl_key
@@ -264,12 +264,23 @@ def capture(
             raise KeyboardInterrupt(
                 "interrupted after the bundle was complete: {} is whole".format(writer.path)
             ) from None
+        if carried is not None and not carried.checked:
+            # Stopped before the resume was known to be this setup: its kept records stay as
+            # they were (kept again under this capture's setup, they could be the wrong one's).
+            writer.discard()
+            raise KeyboardInterrupt("capture interrupted before it resumed: {} is as it was"
+                                    .format(carried.path)) from None
+        if not writer.records:
+            writer.discard()  # nothing to keep: an earlier capture's kept records stay
+            raise KeyboardInterrupt("capture interrupted before any output was captured; "
+                                    "nothing kept") from None
         manifest["stopped_by"] = "interrupted ({})".format(str(exc) or "Ctrl-C")
         # A second Ctrl-C (or SIGTERM) while the partial bundle is saved must not strand it.
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            _record_environment(session, manifest)
+            _keep_what_was_kept(carried, writer, manifest)
+            _record_environment(session, manifest, images_dir, images, limits)
             kept = writer.finish_interrupted(manifest)
         finally:
             signal.signal(signal.SIGINT, previous_int)
@@ -280,13 +291,14 @@ def capture(
         ) from None
     except Exception as exc:
         # A run that must stop (an error no single image caused) keeps what it captured.
+        _keep_what_was_kept(carried, writer, manifest)
         if writer.finished or not writer.records:
             if not writer.finished:
                 writer.discard()
             raise
         manifest["stopped_by"] = error_text(exc)
         try:
-            _record_environment(session, manifest)
+            _record_environment(session, manifest, images_dir, images, limits)
             kept = writer.finish_interrupted(manifest)
         except Exception:
             writer.discard()  # e.g. the disk is full: nothing more can be written
@@ -378,12 +390,26 @@ def _run_isolated(
             session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
 
 
-def _record_environment(session: Optional[Session], manifest: Dict[str, Any]) -> None:
+def _keep_what_was_kept(carried: Optional[Carried], writer: BundleWriter,
+                        manifest: Dict[str, Any]) -> None:
+    """A resumed capture stopped before it had carried everything over: what the interrupted
+    one kept goes into the records kept now, or they would replace it with less. Only once
+    its setup was found the same: a refused or not yet checked resume keeps nothing of it
+    (and, with no records, leaves the interrupted one as it was)."""
+    if carried is not None and carried.checked and not writer.finished:
+        carried.keep_rest(writer, manifest)
+
+
+def _record_environment(session: Optional[Session], manifest: Dict[str, Any], images_dir: str,
+                        images: List[str], limits: Dict[str, int]) -> None:
     """What an interrupted capture ran in, so that --resume can check it is the same."""
     if session is None:
-        return
+        return  # stopped while loading (an error): nothing ran, nothing to say
     manifest["implementations"] = session.implementation_status
     try:
+        # Workers decoded, this process maybe not yet: map each decoder's JPEG library, as a
+        # resumed capture does before it compares provenance.
+        session.warm_up(images_dir, images, limits)
         manifest["provenance"] = probe.collect(session.provenance())
     except Exception:  # never lose the kept records over it: --resume then refuses them
         manifest.pop("provenance", None)

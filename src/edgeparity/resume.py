@@ -13,6 +13,7 @@ Runs in every environment (CPython 3.6, numpy only).
 """
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -39,6 +40,7 @@ class Carried:
     def __init__(self, path: str, manifest: Dict[str, Any]) -> None:
         self.path = path
         self.manifest = manifest
+        self.checked = False  # refuse_another_setup found this capture's setup the same
         self.arrays = manifest["arrays"]  # type: Dict[str, Dict[str, Any]]
         records_of = {}  # type: Dict[str, Records]
         for record in manifest["records"]:
@@ -57,18 +59,25 @@ class Carried:
         """UserError unless ``now`` (the new capture's manifest so far, with the provenance of
         its loaded implementations) is the same setup in the same environment."""
         if not self.manifest.get("provenance"):
-            raise UserError("--resume: {} was kept by an older edgeparity, which did not record "
-                            "its environment; capture without --resume".format(self.path))
+            raise UserError("--resume: {} does not record the environment it was captured in "
+                            "(kept by an older edgeparity, or recording it failed); capture "
+                            "without --resume".format(self.path))
+        # As written to a manifest and read back (a tuple option is a list there).
+        now = json.loads(json.dumps(now, default=str))
         difference = None
         if self.manifest.get("edgeparity_version") != now.get("edgeparity_version"):
             difference = "edgeparity versions differ: {} vs {}".format(
                 self.manifest.get("edgeparity_version"), now.get("edgeparity_version"))
+        # Strict: the same place, so also the same files (a model or libjpeg replaced under
+        # the same version), CPU model, interpreter and environment variables.
         difference = difference or first_difference(
-            environment(self.manifest, canonical=False), environment(now, canonical=False))
+            environment(self.manifest, canonical=False, strict=True),
+            environment(now, canonical=False, strict=True))
         if difference:
             raise UserError("--resume: {} was captured otherwise ({}): resume with the same "
                             "options in the same environment, or capture without --resume (a "
                             "new capture replaces it)".format(self.path, difference))
+        self.checked = True
 
     def carry(self, image: str, images_dir: str, store: ArrayStore) -> Optional[Dict[str, Any]]:
         """Add ``image``'s records and arrays to ``store`` and return its manifest entry, if
@@ -79,6 +88,24 @@ class Carried:
         entry, records = held
         if _file_sha256(os.path.join(images_dir, image)) != entry.get("sha256"):
             return None  # changed since (or unreadable now): captured again
+        self._add(store, records)
+        del self.images[image]
+        return entry
+
+    def keep_rest(self, store: ArrayStore, manifest: Dict[str, Any]) -> None:
+        """Add what has not been carried over yet, unchecked, to a capture stopped while
+        carrying over (or loading): its kept records then hold at least what these did (a
+        file changed since is found by the next --resume, which checks each one)."""
+        present = {record["key"] for record in store.records}
+        for image, (entry, records) in sorted(self.images.items()):
+            if image in manifest["images"]:
+                continue
+            if not any(record["key"] in present for record in records):
+                self._add(store, records)  # (else carried just before the stop)
+            manifest["images"][image] = entry
+        self.images = {}
+
+    def _add(self, store: ArrayStore, records: Records) -> None:
         arrays = {}  # type: Dict[str, Dict[str, Any]]
         for record in records:
             digest = record["sha256"]
@@ -88,8 +115,7 @@ class Carried:
             _link_or_copy(os.path.join(self.path, array["file"]),
                           os.path.join(store.staging, array["file"]))
             arrays[digest] = array
-        store.merge([dict(record) for record in records], arrays)
-        return dict(entry)
+        store.merge(records, arrays)  # the parsed records themselves: no copy of a large set
 
     def release(self) -> None:
         """Drop the interrupted run's parsed manifest (a large set's is tens of MB) once what
@@ -143,12 +169,20 @@ def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], i
 
 
 def restore_order(store: ArrayStore, manifest: Dict[str, Any], images: List[str]) -> None:
-    """Records and image entries in the order of ``images``, as a run without a break writes
-    them (carried images were added first, the captured ones after)."""
+    """Records, image entries and arrays in the order of ``images``, as a run without a break
+    writes them (carried images were added first, the captured ones after)."""
     position = {image: index for index, image in enumerate(images)}
     store.records.sort(key=lambda record: position.get(record["image"], len(images)))
     manifest["images"] = {image: manifest["images"][image] for image in images
                           if image in manifest["images"]}
+    arrays = {}  # type: Dict[str, Dict[str, Any]]
+    for record in store.records:  # each array where the first output stored it
+        digest = record.get("sha256")
+        if digest in store.arrays and digest not in arrays:
+            arrays[digest] = store.arrays[digest]
+    for digest, entry in store.arrays.items():  # none in a capture's images, but never lost
+        arrays.setdefault(digest, entry)
+    store.arrays = arrays
 
 
 def _file_sha256(path: str) -> Optional[str]:
@@ -170,6 +204,8 @@ def _file_sha256(path: str) -> Optional[str]:
 
 
 def _link_or_copy(source: str, target: str) -> None:
+    if os.path.exists(target):
+        return  # linked before a stop: named by its content digest, so the same bytes
     try:
         os.link(source, target)
     except OSError:  # another file system, or links not allowed: a copy

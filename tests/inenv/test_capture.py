@@ -516,3 +516,104 @@ def test_the_capture_summary_names_the_images_with_errors_even_when_quiet(small_
     assert ("errors recorded for 2 images: empty.jpg (decode=pillow: EmptyFile: the file is "
             "empty (0 bytes)); truncated.jpg (decode=pillow: OSError: image file is truncated")\
         in err, err
+
+
+def _stop_at_call(monkeypatch, owner, name, count):
+    """Ctrl-C at the ``count``-th call of ``owner.name`` (1-based): an interruption at an exact
+    point of a real capture, instead of a signal at a moment left to chance."""
+    original = getattr(owner, name)
+    calls = []
+
+    def stopping(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == count:
+            raise KeyboardInterrupt("stopped by the test")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, stopping)
+
+
+def _kept_images(path):
+    with open(os.path.join(path, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    return sorted(manifest["images"]), sorted(record["key"] for record in manifest["records"])
+
+
+def test_a_resume_stopped_while_carrying_over_or_loading_loses_nothing_kept(
+        small_images, tmp_path, monkeypatch):
+    """Ctrl-C while a resume loads its implementations leaves the kept records as they were;
+    Ctrl-C in the middle of carrying them over keeps them all (the new kept records hold at
+    least the old). Resumed once more, the bundle is the uninterrupted one."""
+    import shutil
+
+    from edgeparity.resume import Carried
+    from edgeparity.session import Session
+    for index in range(6):
+        shutil.copy(str(small_images / "photo-420.jpg"), str(small_images / "c{}.jpg".format(
+            index)))
+    out = str(tmp_path / "b")
+    options = dict(implementations=["pillow"], quiet=True, jobs=1)
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Session, "run_file", 8)
+        with pytest.raises(KeyboardInterrupt):
+            capture(str(small_images), out, **options)
+    kept = out + ".interrupted"
+    before = _kept_images(kept)
+    assert len(before[0]) == 7
+    with open(os.path.join(kept, "manifest.json"), "rb") as handle:
+        kept_bytes = handle.read()
+
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Session, "__init__", 1)
+        with pytest.raises(KeyboardInterrupt, match="before it resumed"):
+            capture(str(small_images), out, resume=True, **options)
+    with open(os.path.join(kept, "manifest.json"), "rb") as handle:
+        assert handle.read() == kept_bytes
+
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Carried, "carry", 4)
+        with pytest.raises(KeyboardInterrupt):
+            capture(str(small_images), out, resume=True, **options)
+    after = _kept_images(kept)
+    assert set(before[0]) <= set(after[0]) and set(before[1]) <= set(after[1])
+    bundle.load(kept, interrupted_ok=True, verify=True)
+
+    capture(str(small_images), out, resume=True, **options)
+    capture(str(small_images), str(tmp_path / "whole"), **options)
+    assert _same_apart_from_timings(out) == _same_apart_from_timings(str(tmp_path / "whole"))
+    assert not os.path.exists(kept)
+
+
+def test_resume_refuses_a_model_file_replaced_since_and_takes_a_tuple_option(
+        small_images, tmp_path, monkeypatch):
+    """The same model path holding another export (same version of everything else) is
+    another setup: refused, the kept records untouched. An --input-shape (a tuple here, a
+    list once written) is the same setup."""
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed here")
+    onnx = pytest.importorskip("onnx", reason="the onnx package is not installed here")
+    import shutil
+
+    from edgeparity.errors import UserError
+    from edgeparity.session import Session
+
+    model = str(tmp_path / "model.onnx")
+    shutil.copy(os.path.join(SRC, "edgeparity", "demo_model", "demo.onnx"), model)
+    out = str(tmp_path / "b")
+    options = dict(implementations=["pillow", "onnxruntime"], quiet=True, jobs=1,
+                   options={"model": model, "input_shape": (1, 3, 224, 224)})
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Session, "run_file", 3)
+        with pytest.raises(KeyboardInterrupt):
+            capture(str(small_images), out, **options)
+    with open(out + ".interrupted/manifest.json", "rb") as handle:
+        kept_bytes = handle.read()
+    exported = onnx.load(model)
+    exported.doc_string = "the same graph, exported again"
+    onnx.save(exported, model)
+    with pytest.raises(UserError, match="infer/onnxruntime differ"):
+        capture(str(small_images), out, resume=True, **options)
+    with open(out + ".interrupted/manifest.json", "rb") as handle:
+        assert handle.read() == kept_bytes
+    shutil.copy(os.path.join(SRC, "edgeparity", "demo_model", "demo.onnx"), model)
+    path, _ = capture(str(small_images), out, resume=True, **options)
+    assert path == os.path.abspath(out)

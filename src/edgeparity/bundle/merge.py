@@ -19,15 +19,22 @@ from .writer import BundleWriter
 
 # What must be equal across shards for them to be one environment.
 _SAME = (("cpu", "arch"), ("python", "version"), ("numpy", "version"))
+_SAME_PLACE = (("cpu", "model"), ("cpu", "notable_features"), ("python", "executable"))
 
 
-def environment(manifest: Dict[str, Any], canonical: bool = True) -> Dict[str, Any]:
+def environment(manifest: Dict[str, Any], canonical: bool = True,
+                strict: bool = False) -> Dict[str, Any]:
     """What must be equal in two captures for their records to be one environment's (merge's
     shards, a resumed capture and what it carries over), in the order a difference is said:
     how they were captured before what follows from it. ``canonical``: with the canonical
-    inputs (an interrupted capture has none yet: they run last)."""
+    inputs (an interrupted capture has none yet: they run last). ``strict``: captures in the
+    same place (a resume), so also the same files: each library's JPEG build by its sha256,
+    the model files, the CPU model, the interpreter and the environment variables."""
     provenance = manifest.get("provenance") or {}
-    same = {"/".join(path): (provenance.get(path[0]) or {}).get(path[1]) for path in _SAME}
+    same = {"/".join(path): (provenance.get(path[0]) or {}).get(path[1]) for path in
+            _SAME + (_SAME_PLACE if strict else ())}
+    if strict:
+        same["environment variables"] = provenance.get("environment_variables")
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "selection", "pipeline", "pipeline_only", "limits"):
         same[key] = manifest.get(key)
@@ -41,8 +48,10 @@ def environment(manifest: Dict[str, Any], canonical: bool = True) -> Dict[str, A
             (manifest.get("canonical") or {}).items() if isinstance(entry, dict))
     for key, entry in sorted((provenance.get("implementations") or {}).items()):
         details = entry.get("details") or {}
-        same[key] = (entry.get("status"), details.get("version"),
-                     (details.get("jpeg_library") or {}).get("build"))
+        jpeg = details.get("jpeg_library") or {}
+        same[key] = (entry.get("status"), details.get("version"), jpeg.get("build"))
+        if strict:
+            same[key] += (jpeg.get("sha256"), (details.get("model") or {}).get("files"))
     return same
 
 

@@ -391,6 +391,8 @@ class BundleWriter(ArrayStore):
         """Keep what was captured under PATH.interrupted, marked incomplete."""
         manifest = dict(manifest, complete=False, interrupted=True)
         self.close()
+        if hasattr(os, "sync"):
+            os.sync()  # as finish: a resume carries these arrays into a complete bundle
         self._write_manifest(manifest)
         return self._move_into_place(self.path + ".interrupted")
 
