@@ -40,7 +40,7 @@ from .inputs import (
 from .models import DECLARATION_FILE, IMAGENET, ModelError, Preprocessing, model_declaration
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
-from .resume import Carried, carry_over, open_interrupted, restore_order
+from .resume import carry_over, environment_now, open_interrupted, restore_order
 from .session import Interrupted, Session, error_text
 from .stages import Implementation, all_implementations
 from .stages.pipeline import STAGES, extend_chain, impl_key
@@ -224,7 +224,7 @@ def capture(
         session.pipeline_only = pipeline_only
         pending = images
         if carried is not None:
-            pending = carry_over(carried, session, manifest, images_dir, images, limits, quiet)
+            pending = carry_over(carried, session, manifest, images_dir, images, quiet)
             jobs = choose_jobs(len(pending), requested_jobs)
         progress = Progress("capture", len(pending), quiet)
 
@@ -264,9 +264,9 @@ def capture(
             raise KeyboardInterrupt(
                 "interrupted after the bundle was complete: {} is whole".format(writer.path)
             ) from None
-        if carried is not None and not carried.checked:
-            # Stopped before the resume was known to be this setup: its kept records stay as
-            # they were (kept again under this capture's setup, they could be the wrong one's).
+        if carried is not None and not carried.released:
+            # Stopped before anything new was captured (loading, checking, carrying over):
+            # the kept records stay exactly as they were.
             writer.discard()
             raise KeyboardInterrupt("capture interrupted before it resumed: {} is as it was"
                                     .format(carried.path)) from None
@@ -279,8 +279,7 @@ def capture(
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            _keep_what_was_kept(carried, writer, manifest)
-            _record_environment(session, manifest, images_dir, images, limits)
+            _record_environment(session, manifest)
             kept = writer.finish_interrupted(manifest)
         finally:
             signal.signal(signal.SIGINT, previous_int)
@@ -290,15 +289,16 @@ def capture(
             "only the images it lacks.".format(len(writer.records), kept)
         ) from None
     except Exception as exc:
-        # A run that must stop (an error no single image caused) keeps what it captured.
-        _keep_what_was_kept(carried, writer, manifest)
-        if writer.finished or not writer.records:
+        # A run that must stop (an error no single image caused) keeps what it captured; a
+        # resume that stopped before capturing anything (refused) leaves the kept records be.
+        if writer.finished or not writer.records or (carried is not None and
+                                                     not carried.released):
             if not writer.finished:
                 writer.discard()
             raise
         manifest["stopped_by"] = error_text(exc)
         try:
-            _record_environment(session, manifest, images_dir, images, limits)
+            _record_environment(session, manifest)
             kept = writer.finish_interrupted(manifest)
         except Exception:
             writer.discard()  # e.g. the disk is full: nothing more can be written
@@ -390,27 +390,13 @@ def _run_isolated(
             session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
 
 
-def _keep_what_was_kept(carried: Optional[Carried], writer: BundleWriter,
-                        manifest: Dict[str, Any]) -> None:
-    """A resumed capture stopped before it had carried everything over: what the interrupted
-    one kept goes into the records kept now, or they would replace it with less. Only once
-    its setup was found the same: a refused or not yet checked resume keeps nothing of it
-    (and, with no records, leaves the interrupted one as it was)."""
-    if carried is not None and carried.checked and not writer.finished:
-        carried.keep_rest(writer, manifest)
-
-
-def _record_environment(session: Optional[Session], manifest: Dict[str, Any], images_dir: str,
-                        images: List[str], limits: Dict[str, int]) -> None:
+def _record_environment(session: Optional[Session], manifest: Dict[str, Any]) -> None:
     """What an interrupted capture ran in, so that --resume can check it is the same."""
     if session is None:
         return  # stopped while loading (an error): nothing ran, nothing to say
     manifest["implementations"] = session.implementation_status
     try:
-        # Workers decoded, this process maybe not yet: map each decoder's JPEG library, as a
-        # resumed capture does before it compares provenance.
-        session.warm_up(images_dir, images, limits)
-        manifest["provenance"] = probe.collect(session.provenance())
+        manifest["provenance"] = environment_now(session)
     except Exception:  # never lose the kept records over it: --resume then refuses them
         manifest.pop("provenance", None)
 

@@ -2,12 +2,15 @@
 
 A capture of a large set that had to stop (Ctrl-C, SIGTERM, a worker killed, a full disk)
 keeps its records as ``OUT.interrupted``. Resumed with the same setup in the same environment
-(checked: what ``merge`` requires of its shards, before any image is captured), it takes over
-every image the interrupted run finished whose file is unchanged (same sha256) and whose
+(checked before any image is captured: what ``merge`` requires of its shards, and the same
+files: JPEG libraries, model files, interpreter, CPU model, environment variables), it takes
+over every image the interrupted run finished whose file is unchanged (same sha256) and whose
 outputs were all captured, links their arrays into the new bundle, and captures the others.
 The result is the bundle an uninterrupted capture writes, apart from timings (the records in
 the same order). Images that failed are captured again: a failure is cheap to meet twice, and
-the cause (a file being copied in, a full disk) may have gone.
+the cause (a file being copied in, a full disk) may have gone. A resume stopped before it
+captured anything new (while loading, checking or carrying over) leaves ``OUT.interrupted``
+exactly as it was.
 
 Runs in every environment (CPython 3.6, numpy only).
 """
@@ -40,7 +43,9 @@ class Carried:
     def __init__(self, path: str, manifest: Dict[str, Any]) -> None:
         self.path = path
         self.manifest = manifest
-        self.checked = False  # refuse_another_setup found this capture's setup the same
+        # Set once everything held was carried over and the rest is being captured: a stop
+        # before that leaves the interrupted bundle as it was.
+        self.released = False
         self.arrays = manifest["arrays"]  # type: Dict[str, Dict[str, Any]]
         records_of = {}  # type: Dict[str, Records]
         for record in manifest["records"]:
@@ -77,7 +82,6 @@ class Carried:
             raise UserError("--resume: {} was captured otherwise ({}): resume with the same "
                             "options in the same environment, or capture without --resume (a "
                             "new capture replaces it)".format(self.path, difference))
-        self.checked = True
 
     def carry(self, image: str, images_dir: str, store: ArrayStore) -> Optional[Dict[str, Any]]:
         """Add ``image``'s records and arrays to ``store`` and return its manifest entry, if
@@ -88,22 +92,9 @@ class Carried:
         entry, records = held
         if _file_sha256(os.path.join(images_dir, image)) != entry.get("sha256"):
             return None  # changed since (or unreadable now): captured again
-        self._add(store, records)
         del self.images[image]
+        self._add(store, records)
         return entry
-
-    def keep_rest(self, store: ArrayStore, manifest: Dict[str, Any]) -> None:
-        """Add what has not been carried over yet, unchecked, to a capture stopped while
-        carrying over (or loading): its kept records then hold at least what these did (a
-        file changed since is found by the next --resume, which checks each one)."""
-        present = {record["key"] for record in store.records}
-        for image, (entry, records) in sorted(self.images.items()):
-            if image in manifest["images"]:
-                continue
-            if not any(record["key"] in present for record in records):
-                self._add(store, records)  # (else carried just before the stop)
-            manifest["images"][image] = entry
-        self.images = {}
 
     def _add(self, store: ArrayStore, records: Records) -> None:
         arrays = {}  # type: Dict[str, Dict[str, Any]]
@@ -121,6 +112,7 @@ class Carried:
         """Drop the interrupted run's parsed manifest (a large set's is tens of MB) once what
         it held has been carried over."""
         self.manifest, self.arrays, self.images = {}, {}, {}
+        self.released = True
 
     def remove(self) -> None:
         """Remove the interrupted bundle, once a complete one holds everything it carried."""
@@ -145,11 +137,10 @@ def open_interrupted(out: str, compression: str) -> Carried:
 
 
 def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], images_dir: str,
-               images: List[str], limits: Dict[str, int], quiet: bool) -> List[str]:
+               images: List[str], quiet: bool) -> List[str]:
     """Take over what the interrupted capture finished, after checking it was this setup in
     this environment; the images left to capture."""
-    session.warm_up(images_dir, images, limits)  # its decoders' JPEG libraries, for provenance
-    carried.refuse_another_setup(dict(manifest, provenance=probe.collect(session.provenance())))
+    carried.refuse_another_setup(dict(manifest, provenance=environment_now(session)))
     pending = []
     before = len(session.writer.records)
     for image in images:
@@ -166,6 +157,18 @@ def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], i
                          "to capture\n".format(printable(carried.path), len(images) - len(pending),
                                                len(images), outputs, len(pending)))
     return pending
+
+
+def environment_now(session: "Session") -> Dict[str, Any]:
+    """The provenance a resume is checked by, taken the same way on both sides (at the stop,
+    and when resuming): after each decoder read a tiny JPEG, which maps its JPEG library
+    (whatever the images, and even when only workers decoded)."""
+    for decoder in session.loaded["decode"]:
+        try:
+            decoder.run(probe.TINY_JPEG)
+        except Exception:
+            pass  # only the mapping of its libraries matters here
+    return probe.collect(session.provenance())
 
 
 def restore_order(store: ArrayStore, manifest: Dict[str, Any], images: List[str]) -> None:

@@ -154,3 +154,35 @@ def test_an_empty_shard_is_written_and_merged(tmp_path, capsys):
     assert "2 shards merged: 1 image, " in capsys.readouterr().out
     code, report = _report(tmp_path, "r.json", str(tmp_path / "whole"), merged)
     assert code == errors.EXIT_PARITY and report["pairs"][0]["images"]
+
+
+def test_a_resume_is_checked_by_content_and_interpreter_not_by_the_names_of_paths(tmp_path):
+    """environment(strict=True), the check of capture --resume: bin/python and a symlink to it
+    are one interpreter; model files found at another path with the same bytes are the same;
+    another model file or a JPEG library with other bytes under the same version is not."""
+    from edgeparity.bundle.merge import environment, first_difference
+
+    real = tmp_path / "python"
+    real.write_text("")
+    (tmp_path / "python3").symlink_to("python")
+
+    def manifest(executable, model_path, model_sha, jpeg_sha):
+        details = {"version": "1.0", "jpeg_library": {"build": "libjpeg-turbo 3.0",
+                                                      "sha256": jpeg_sha},
+                   "model": {"files": {model_path: "sha256:" + model_sha}}}
+        return {"provenance": {"python": {"version": "3.11", "executable": executable,
+                                          "prefix": str(tmp_path)},
+                               "implementations": {"infer/x": {"status": "available",
+                                                               "details": details}}}}
+
+    def differ(a, b):
+        return first_difference(environment(a, canonical=False, strict=True),
+                                environment(b, canonical=False, strict=True))
+
+    first = manifest(str(real), "/cache/a/model.onnx", "aa", "11")
+    assert differ(first, manifest(str(tmp_path / "python3"), "/other/model.onnx", "aa", "11")) \
+        is None
+    assert differ(first, manifest(str(real), "/cache/a/model.onnx", "bb", "11")) == (
+        "infer/x differ: model files sha256: ['sha256:aa'] vs ['sha256:bb']")
+    assert differ(first, manifest(str(real), "/cache/a/model.onnx", "aa", "22")) == (
+        "infer/x differ: JPEG library sha256: 11 vs 22")

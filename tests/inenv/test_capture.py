@@ -541,15 +541,15 @@ def _kept_images(path):
 
 def test_a_resume_stopped_while_carrying_over_or_loading_loses_nothing_kept(
         small_images, tmp_path, monkeypatch):
-    """Ctrl-C while a resume loads its implementations leaves the kept records as they were;
-    Ctrl-C in the middle of carrying them over keeps them all (the new kept records hold at
-    least the old). Resumed once more, the bundle is the uninterrupted one."""
+    """Ctrl-C while a resume loads its implementations, or in the middle of carrying the kept
+    records over, leaves them exactly as they were (failed images, which are not carried,
+    included). Resumed once more, the bundle is the uninterrupted one."""
     import shutil
 
     from edgeparity.resume import Carried
     from edgeparity.session import Session
     for index in range(6):
-        shutil.copy(str(small_images / "photo-420.jpg"), str(small_images / "c{}.jpg".format(
+        shutil.copy(str(small_images / "photo-420.jpg"), str(small_images / "z{}.jpg".format(
             index)))
     out = str(tmp_path / "b")
     options = dict(implementations=["pillow"], quiet=True, jobs=1)
@@ -572,11 +572,12 @@ def test_a_resume_stopped_while_carrying_over_or_loading_loses_nothing_kept(
 
     with monkeypatch.context() as patch:
         _stop_at_call(patch, Carried, "carry", 4)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt, match="before it resumed"):
             capture(str(small_images), out, resume=True, **options)
-    after = _kept_images(kept)
-    assert set(before[0]) <= set(after[0]) and set(before[1]) <= set(after[1])
+    with open(os.path.join(kept, "manifest.json"), "rb") as handle:
+        assert handle.read() == kept_bytes
     bundle.load(kept, interrupted_ok=True, verify=True)
+    assert any(key.startswith("truncated.jpg|") for key in before[1])  # a failed image kept
 
     capture(str(small_images), out, resume=True, **options)
     capture(str(small_images), str(tmp_path / "whole"), **options)

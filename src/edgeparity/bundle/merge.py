@@ -19,7 +19,6 @@ from .writer import BundleWriter
 
 # What must be equal across shards for them to be one environment.
 _SAME = (("cpu", "arch"), ("python", "version"), ("numpy", "version"))
-_SAME_PLACE = (("cpu", "model"), ("cpu", "notable_features"), ("python", "executable"))
 
 
 def environment(manifest: Dict[str, Any], canonical: bool = True,
@@ -31,9 +30,14 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
     same place (a resume), so also the same files: each library's JPEG build by its sha256,
     the model files, the CPU model, the interpreter and the environment variables."""
     provenance = manifest.get("provenance") or {}
-    same = {"/".join(path): (provenance.get(path[0]) or {}).get(path[1]) for path in
-            _SAME + (_SAME_PLACE if strict else ())}
+    same = {"/".join(path): (provenance.get(path[0]) or {}).get(path[1]) for path in _SAME}
     if strict:
+        cpu, python = provenance.get("cpu") or {}, provenance.get("python") or {}
+        same["cpu/model"] = (cpu.get("model"), cpu.get("notable_features"))
+        # The interpreter itself: bin/python, bin/python3 and a symlink of either are one.
+        executable = python.get("executable")
+        same["python/interpreter"] = (os.path.realpath(executable) if executable else None,
+                                      python.get("prefix"))
         same["environment variables"] = provenance.get("environment_variables")
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "selection", "pipeline", "pipeline_only", "limits"):
@@ -49,17 +53,27 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
     for key, entry in sorted((provenance.get("implementations") or {}).items()):
         details = entry.get("details") or {}
         jpeg = details.get("jpeg_library") or {}
-        same[key] = (entry.get("status"), details.get("version"), jpeg.get("build"))
+        same[key] = {"status": entry.get("status"), "version": details.get("version"),
+                     "JPEG build": jpeg.get("build")}
         if strict:
-            same[key] += (jpeg.get("sha256"), (details.get("model") or {}).get("files"))
+            # By content: the same files found at another path (another cache folder, a
+            # relative --model from elsewhere) are the same.
+            files = (details.get("model") or {}).get("files") or {}
+            same[key].update({"JPEG library sha256": jpeg.get("sha256"),
+                              "model files sha256": sorted(map(str, files.values()))})
     return same
 
 
 def first_difference(expected: Dict[str, Any], found: Dict[str, Any]) -> Optional[str]:
     """'selection differ: A vs B' for the first fact (of ``environment``) that differs."""
     for key in list(expected) + [key for key in found if key not in expected]:
-        if expected.get(key) != found.get(key):
-            return "{} differ: {} vs {}".format(key, _shown(key, expected), _shown(key, found))
+        old, new = expected.get(key), found.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):  # say which part
+            part = next(k for k in list(old) + list(new) if old.get(k) != new.get(k))
+            return "{} differ: {}: {} vs {}".format(key, part, old.get(part), new.get(part))
+        return "{} differ: {} vs {}".format(key, _shown(key, expected), _shown(key, found))
     return None
 
 
