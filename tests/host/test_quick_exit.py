@@ -172,3 +172,17 @@ def test_an_output_that_cannot_be_written_is_named(case_bundles):
     assert result.returncode == 2
     assert result.stderr.decode() == ("edgeparity: error: cannot write the output (stdout): No "
                                       "space left on device\n")
+
+
+def test_a_reader_that_leaves_midway_is_noticed_under_pythonunbuffered(case_bundles):
+    """PYTHONUNBUFFERED (CI, containers) writes stdout straight to its file: a short write
+    (the reader left midway through a large report) used to lose the rest silently and exit
+    with the verdict's code. 141, as without it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeparity", "compare", case_bundles["cloud"],
+         case_bundles["edge"], "-q", "--json", "-"], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.path.join(ROOT, "src")))
+    assert process.stdout.read(100).startswith(b"{")  # the report is being written (>64 KB)
+    process.stdout.close()  # ... and its reader leaves
+    assert process.wait(timeout=300) == 141

@@ -12,6 +12,7 @@ Exit codes, everywhere: 0 parity holds, 1 a divergence was found, 2 usage or env
 """
 
 import argparse
+import io
 import sys
 from typing import List, Optional
 
@@ -114,11 +115,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
 
 
+def _stdout_that_writes_everything() -> None:
+    """Under ``python -u`` / PYTHONUNBUFFERED (CI, containers) stdout writes straight to its
+    file, and a short write (the reader of a pipe left midway) loses the rest of the output
+    without an error: exit 1 for a cut-off report. A line-buffered writer over the same file
+    writes everything or raises, and still shows each line at once."""
+    stream = sys.stdout
+    if isinstance(getattr(stream, "buffer", None), io.FileIO):
+        # sys.__stdout__ keeps the old wrapper (and so the file) open.
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(stream.buffer), encoding=stream.encoding,
+                                      errors=stream.errors, line_buffering=True)
+
+
 def run() -> None:
     """The process entry point (the `edgeparity` script, ``python -m edgeparity``): ``main``,
     then the exit, without freeing the parsed bundles a compare held (``quick_exit``)."""
     from .. import quick_exit
 
+    _stdout_that_writes_everything()
     quick_exit.arm()
     try:
         code = main()
