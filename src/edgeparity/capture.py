@@ -40,7 +40,13 @@ from .inputs import (
 from .models import DECLARATION_FILE, IMAGENET, ModelError, Preprocessing, model_declaration
 from .parallel import choose_jobs, run_pool
 from .progress import Progress
-from .resume import carry_over, environment_now, open_interrupted, restore_order
+from .resume import (
+    carry_over,
+    environment_now,
+    open_interrupted,
+    remove_superseded,
+    restore_order,
+)
 from .session import Interrupted, Session, error_text
 from .stages import Implementation, all_implementations
 from .stages.pipeline import STAGES, extend_chain, impl_key
@@ -197,8 +203,9 @@ def capture(
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         # What --stages and --impl asked for (null: everything), so that a compare can say
         # which of them left an implementation or a stage out.
-        "selection": {"stages": sorted(stages) if stages else None,
-                      "implementations": sorted(implementations) if implementations else None},
+        "selection": {"stages": sorted(set(stages)) if stages else None,
+                      "implementations": sorted(set(implementations)) if implementations
+                      else None},
         "limits": limits,
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,
         "images": {},
@@ -258,6 +265,8 @@ def capture(
         path = writer.finish(manifest)
         if carried is not None:
             carried.remove()  # all it held is in the complete bundle now
+        else:
+            remove_superseded(path, quiet)
         return path, session.counts
     except (Interrupted, KeyboardInterrupt) as exc:
         if writer.finished:

@@ -51,7 +51,10 @@ def _worker(connection: Any, staging: str, path: str, compression: str, keys: Se
     session.pipeline = dict(pipeline)
     session.pipeline_only = pipeline_only
     while True:
-        task = connection.recv()
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return  # the parent stopped (Ctrl-C twice, a kill): it says why, not each worker
         if task is None:
             store.close()
             return
@@ -67,7 +70,10 @@ def _worker(connection: Any, staging: str, path: str, compression: str, keys: Se
             connection.send((index, None, str(exc)))
             return
         counts = {key: session.counts[key] - before[key] for key in before}
-        connection.send((index, results, counts))
+        try:
+            connection.send((index, results, counts))
+        except OSError:
+            return  # the parent stopped: as above
 
 
 def run_pool(jobs: int, images: List[str], session: Session, writer: Any, images_dir: str,

@@ -46,6 +46,7 @@ class Carried:
         # Set once everything held was carried over and the rest is being captured: a stop
         # before that leaves the interrupted bundle as it was.
         self.released = False
+        self.changed = []  # type: List[str]  # finished, but the file is another one now
         self.arrays = manifest["arrays"]  # type: Dict[str, Dict[str, Any]]
         records_of = {}  # type: Dict[str, Records]
         for record in manifest["records"]:
@@ -79,9 +80,9 @@ class Carried:
             environment(self.manifest, canonical=False, strict=True),
             environment(now, canonical=False, strict=True))
         if difference:
-            raise UserError("--resume: {} was captured otherwise ({}): resume with the same "
-                            "options in the same environment, or capture without --resume (a "
-                            "new capture replaces it)".format(self.path, difference))
+            raise UserError("--resume: {} was captured with other settings ({}): resume with "
+                            "the same options in the same environment, or capture without "
+                            "--resume (a new capture replaces it)".format(self.path, difference))
 
     def carry(self, image: str, images_dir: str, store: ArrayStore) -> Optional[Dict[str, Any]]:
         """Add ``image``'s records and arrays to ``store`` and return its manifest entry, if
@@ -91,7 +92,8 @@ class Carried:
             return None
         entry, records = held
         if _file_sha256(os.path.join(images_dir, image)) != entry.get("sha256"):
-            return None  # changed since (or unreadable now): captured again
+            self.changed.append(image)  # changed since (or unreadable now): captured again
+            return None
         del self.images[image]
         self._add(store, records)
         return entry
@@ -153,10 +155,27 @@ def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], i
     outputs = len(session.writer.records) - before
     session.counts["ok"] += outputs  # every carried record is an output (errors are not)
     if not quiet:
+        changed = ""
+        if carried.changed:
+            changed = "; {} of the finished ones changed since, captured again ({}{})".format(
+                len(carried.changed), ", ".join(printable(i) for i in carried.changed[:3]),
+                ", …" if len(carried.changed) > 3 else "")
         sys.stderr.write("capture: resuming {}: {} of {} images carried over ({} outputs), {} "
-                         "to capture\n".format(printable(carried.path), len(images) - len(pending),
-                                               len(images), outputs, len(pending)))
+                         "to capture{}\n".format(printable(carried.path),
+                                                  len(images) - len(pending), len(images),
+                                                  outputs, len(pending), changed))
     return pending
+
+
+def remove_superseded(path: str, quiet: bool) -> None:
+    """A complete capture to ``path`` replaces what an earlier interrupted one kept there
+    (``path.interrupted``, often gigabytes beside it)."""
+    kept = path.rstrip(os.sep) + ".interrupted"
+    if os.path.isfile(os.path.join(kept, "manifest.json")):
+        shutil.rmtree(kept, ignore_errors=True)
+        if not quiet:
+            sys.stderr.write("capture: removed {} (an interrupted capture this complete one "
+                             "replaces)\n".format(printable(kept)))
 
 
 def environment_now(session: "Session") -> Dict[str, Any]:

@@ -210,5 +210,8 @@ def test_a_bad_compare_option_is_refused_before_anything_runs(tmp_path, capsys):
 
 def test_a_command_without_its_action_shows_its_own_help_with_the_actions(capsys):
     assert cli.main(["golden"]) == errors.EXIT_ERROR
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert out.startswith("usage: edgeparity golden") and "update" in out and "check" in out
+    assert "edgeparity: error: `edgeparity golden` needs an action: update, check" in \
+        captured.err

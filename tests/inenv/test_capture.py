@@ -283,7 +283,13 @@ def test_an_interrupted_capture_resumes_into_the_uninterrupted_bundle(tmp_path):
     other = subprocess.run(command + ["--out", str(tmp_path / "out"), "--resume", "--stages",
                                       "decode"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env=env, universal_newlines=True)
-    assert other.returncode == 2 and "was captured otherwise (selection differ" in other.stderr
+    assert other.returncode == 2 and "was captured with other settings (selection differ: " \
+        "stages: None vs ['decode'])" in other.stderr, other.stderr
+    elsewhere = subprocess.run(  # a mistyped folder would carry nothing and replace the rest
+        [sys.executable, "-m", "edgeparity", "capture", "--images", str(tmp_path),
+         "--impl", "pillow", "--out", str(tmp_path / "out"), "--resume"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, universal_newlines=True)
+    assert elsewhere.returncode == 2 and "images folder (--images) differ" in elsewhere.stderr
     assert os.path.isdir(kept)
 
     resumed = subprocess.run(command + ["--out", str(tmp_path / "out"), "--resume"],
@@ -618,3 +624,28 @@ def test_resume_refuses_a_model_file_replaced_since_and_takes_a_tuple_option(
     shutil.copy(os.path.join(SRC, "edgeparity", "demo_model", "demo.onnx"), model)
     path, _ = capture(str(small_images), out, resume=True, **options)
     assert path == os.path.abspath(out)
+
+
+def test_an_interrupted_capture_is_pointed_to_and_replaced_by_a_complete_one(
+        small_images, tmp_path, monkeypatch, capsys):
+    """Opening OUT while only OUT.interrupted exists says how to finish it; a complete capture
+    without --resume replaces it (it is not left beside, gigabytes on a large set)."""
+    from edgeparity.session import Session
+
+    out = str(tmp_path / "b")
+    options = dict(implementations=["pillow"], stages=["decode"], jobs=1)
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Session, "run_file", 3)
+        with pytest.raises(KeyboardInterrupt):
+            capture(str(small_images), out, quiet=True, **options)
+    with pytest.raises(bundle.BundleError, match=r"\.interrupted holds the records of an "
+                       "interrupted capture of it: finish it with the same `edgeparity "
+                       "capture ... --out .*` and --resume"):
+        bundle.load(out)
+    with pytest.raises(bundle.BundleError, match="with --resume"):
+        bundle.load(out + ".interrupted")
+    capsys.readouterr()
+    capture(str(small_images), out, quiet=False, **options)
+    assert not os.path.exists(out + ".interrupted")
+    assert "removed {}.interrupted (an interrupted capture this complete one replaces)".format(
+        out) in capsys.readouterr().err

@@ -127,3 +127,22 @@ def test_a_worker_that_died_between_shares_is_named_not_a_broken_pipe():
     with pytest.raises(WorkerDied) as died:
         _drive([(process, ours)], [["a.jpg"]], None, None, None)
     assert str(died.value) == "a capture worker exited with 3 between two shares of the images"
+
+
+def test_a_worker_whose_parent_has_gone_ends_quietly(tmp_path):
+    """Ctrl-C twice stops the parent at once: its workers find their pipe closed. Each ends
+    without a traceback of its own (the parent says what happened)."""
+    import multiprocessing
+    import signal
+
+    from edgeparity.parallel import _worker
+
+    ours, theirs = multiprocessing.Pipe()
+    theirs.close()
+    (tmp_path / "arrays").mkdir()
+    try:
+        _worker(ours, str(tmp_path), str(tmp_path), "none", [], {}, {}, False, str(tmp_path),
+                {"max_file_bytes": 1, "max_pixels": 1})
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # what _worker set, undone
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -39,6 +39,10 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
         same["python/interpreter"] = (os.path.realpath(executable) if executable else None,
                                       python.get("prefix"))
         same["environment variables"] = provenance.get("environment_variables")
+        # The same images: another folder (a typo) or shard would carry nothing over and then
+        # replace the kept records with a capture of something else.
+        same["images folder (--images)"] = manifest.get("images_dir")
+        same["shard (--shard)"] = manifest.get("shard")
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "selection", "pipeline", "pipeline_only", "limits"):
         same[key] = manifest.get(key)
@@ -117,7 +121,8 @@ def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
         if difference:
             raise BundleError(
                 "{} and {} are not shards of one environment ({}); capture every shard with "
-                "the same image or setup".format(first.path, shard.path, difference))
+                "the same options in the same kind of environment (container image, device "
+                "setup)".format(first.path, shard.path, difference))
     counts = {(shard.manifest.get("shard") or {}).get("count") for shard in shards}
     indexes = sorted((shard.manifest.get("shard") or {}).get("index") or 0 for shard in shards)
     if None in counts or len(counts) != 1 or indexes != list(range(1, len(shards) + 1)) \

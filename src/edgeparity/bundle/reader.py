@@ -206,6 +206,11 @@ def load(path: str, verify: bool = False, progress: bool = False,
             "`edgeparity capture --out` wrote.".format(path)
         )
     if not os.path.isdir(path):
+        if os.path.isdir(path + ".interrupted"):
+            raise BundleError(
+                "{}: no such bundle directory, but {}.interrupted holds the records of an "
+                "interrupted capture of it: finish it with the same `edgeparity capture ... "
+                "--out {}` and --resume.".format(path, path, path))
         raise BundleError(
             "{}: no such bundle directory. Create it with `edgeparity capture "
             "--images DIR --out {}`.".format(path, path)
@@ -296,9 +301,10 @@ def _parse_and_check(path: str, manifest_path: str, interrupted_ok: bool = False
     if not manifest.get("complete") and not (interrupted_ok and manifest.get("interrupted")):
         raise BundleError(
             "{}: this bundle is incomplete (the capture was interrupted after {} records). "
-            "Re-run `edgeparity capture` to get a complete one.".format(
-                path, len(manifest.get("records", []))
-            )
+            "Re-run `edgeparity capture`{} to get a complete one.".format(
+                path, len(manifest.get("records", [])),
+                " with --resume (it captures only what is missing)" if manifest.get(
+                    "interrupted") else "")
         )
     problem = manifest_problem(manifest, seal_check)
     if problem == CHANGED_AFTER_CAPTURE:

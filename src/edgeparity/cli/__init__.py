@@ -72,6 +72,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         commands = next(action for action in parser._actions
                         if isinstance(action, argparse._SubParsersAction)).choices
         (commands[args.command] if args.command else build_parser()).print_help()
+        if args.command:
+            actions = [action for action in commands[args.command]._actions
+                       if isinstance(action, argparse._SubParsersAction)]
+            sys.stderr.write("edgeparity: error: `edgeparity {}` needs an action: {}\n".format(
+                args.command, ", ".join(actions[0].choices) if actions else "see above"))
         return EXIT_ERROR
     try:
         if args.command in HOST_COMMANDS:

@@ -65,9 +65,10 @@ def run_merge(args: argparse.Namespace) -> int:
     from ..bundle.merge import merge
 
     path, counts = merge(list(args.shards), args.out)
-    print("wrote {}: {} shards merged: {} image{}, {} outputs, {} error{} recorded".format(
+    print("wrote {}: {} shards merged: {} image{}, {} output{}, {} error{} recorded".format(
         printable(path), len(args.shards), counts["images"], "" if counts["images"] == 1 else "s",
-        counts["ok"], counts["error"], "" if counts["error"] == 1 else "s"))
+        counts["ok"], "" if counts["ok"] == 1 else "s", counts["error"],
+        "" if counts["error"] == 1 else "s"))
     return EXIT_PARITY
 
 
