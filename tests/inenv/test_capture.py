@@ -569,19 +569,14 @@ def test_a_resume_stopped_while_carrying_over_or_loading_loses_nothing_kept(
     with open(os.path.join(kept, "manifest.json"), "rb") as handle:
         kept_bytes = handle.read()
 
-    with monkeypatch.context() as patch:
-        _stop_at_call(patch, Session, "__init__", 1)
-        with pytest.raises(KeyboardInterrupt, match="before it resumed"):
-            capture(str(small_images), out, resume=True, **options)
-    with open(os.path.join(kept, "manifest.json"), "rb") as handle:
-        assert handle.read() == kept_bytes
-
-    with monkeypatch.context() as patch:
-        _stop_at_call(patch, Carried, "carry", 4)
-        with pytest.raises(KeyboardInterrupt, match="before it resumed"):
-            capture(str(small_images), out, resume=True, **options)
-    with open(os.path.join(kept, "manifest.json"), "rb") as handle:
-        assert handle.read() == kept_bytes
+    for owner, name, call in ((Session, "__init__", 1), (Carried, "carry", 4)):
+        # Stopped while loading, then partway through carrying over.
+        with monkeypatch.context() as patch:
+            _stop_at_call(patch, owner, name, call)
+            with pytest.raises(KeyboardInterrupt, match="before it resumed"):
+                capture(str(small_images), out, resume=True, **options)
+        with open(os.path.join(kept, "manifest.json"), "rb") as handle:
+            assert handle.read() == kept_bytes, name
     bundle.load(kept, interrupted_ok=True, verify=True)
     assert any(key.startswith("truncated.jpg|") for key in before[1])  # a failed image kept
 
