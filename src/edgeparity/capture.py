@@ -189,6 +189,11 @@ def capture(
     if not canonical and not quiet:
         sys.stderr.write(_no_canonical_note(canonical))
     carried = open_interrupted(out, compression) if resume else None
+    if carried is None and not quiet and os.path.isdir(os.path.abspath(out) + ".interrupted"):
+        # Forgetting --resume would redo hours of work, and a stop would replace the kept ones.
+        sys.stderr.write("edgeparity: note: {}.interrupted holds the records of an interrupted "
+                         "capture: --resume carries them over; this capture replaces them\n"
+                         .format(printable(os.path.abspath(out))))
     writer = BundleWriter(out, compression)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
@@ -306,12 +311,17 @@ def capture(
                 writer.discard()
             raise
         manifest["stopped_by"] = error_text(exc)
+        # As for Ctrl-C above: a Ctrl-C while the partial bundle is saved must not strand it.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             _record_environment(session, manifest)
             kept = writer.finish_interrupted(manifest)
         except Exception:
             writer.discard()  # e.g. the disk is full: nothing more can be written
             raise exc from None
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
         kept_note = ("{} records captured so far are kept in {}, marked incomplete (the same "
                      "capture with --resume captures only the images it lacks)".format(
                          len(writer.records), kept))

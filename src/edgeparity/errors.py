@@ -9,7 +9,7 @@ EXIT_PARITY = 0  # every compared stage agrees
 EXIT_DIVERGENCE = 1  # a divergence was found
 EXIT_ERROR = 2  # usage or environment error, or parity could not be established
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM, like a shell
-EXIT_READER_LEFT = 141  # stdout's reader left (`| head`): a shell's code for a SIGPIPE'd program
+EXIT_READER_LEFT = 141  # stdout's/stderr's reader left (`| head`): a shell's SIGPIPE code
 
 
 class UserError(Exception):

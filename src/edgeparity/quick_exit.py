@@ -12,9 +12,10 @@ capture, a golden check, a compare that wrote report files: ``release_kept``) en
 programs do.
 
 The standard streams are flushed here too, before that exit (``flush_standard_streams``): a
-reader that left early (`edgeparity verify B | head`) is told apart from an error by poll()
-on the stream, and the process then exits 141, as a shell reports for a program a closed
-pipe stopped, with no traceback.
+write to stdout or stderr that failed because its reader left early (`edgeparity verify B |
+head`) makes the process exit 141, as a shell reports for a program a closed pipe stopped,
+with no traceback (a broken pipe met while the command ran is told apart from one of
+edgeparity's own pipes by poll() on the two streams).
 
 Only the process entry arms it: code calling ``cli.main`` or the library in a long-running
 process (tests, a notebook) keeps nothing and exits nowhere. While a thread other than the
@@ -90,7 +91,7 @@ def flush_standard_streams(code: int) -> int:
             left = True
         except OSError as exc:  # `> /dev/full`, a full disk
             _to_devnull(fd)
-            if fd == 1:
+            if fd == 1 and code != EXIT_ERROR:  # (an error already said it: not twice)
                 sys.stderr.write("edgeparity: error: cannot write the output (stdout): "
                                  "{}\n".format(exc.strerror or exc))
                 code = EXIT_ERROR

@@ -133,8 +133,9 @@ def open_interrupted(out: str, compression: str) -> Carried:
         raise BundleError("--resume: {}".format(exc)) from None
     stored = {entry["file"].endswith(".gz") for entry in manifest["arrays"].values()}
     if stored and stored != {compression == "gzip"}:
-        raise UserError("--resume: {} stored its arrays {}; resume with the same --compress"
-                        .format(path, "compressed (gzip)" if True in stored else "uncompressed"))
+        raise UserError("--resume: {} stored its arrays {}; resume with --compress {}".format(
+            path, "compressed (gzip)" if True in stored else "uncompressed",
+            "gzip" if True in stored else "none"))
     return Carried(path, manifest)
 
 
@@ -226,8 +227,6 @@ def _file_sha256(path: str) -> Optional[str]:
 
 
 def _link_or_copy(source: str, target: str) -> None:
-    if os.path.exists(target):
-        return  # linked before a stop: named by its content digest, so the same bytes
     try:
         os.link(source, target)
     except OSError:  # another file system, or links not allowed: a copy

@@ -157,11 +157,14 @@ def test_an_error_keeps_its_code_when_the_reader_also_left(tmp_path):
     assert "absent" in result.stderr.decode()
 
 
-def test_a_closed_stdout_is_no_traceback(case_bundles):
-    """`edgeparity verify B >&-`: Python has no sys.stdout at all; the verdict's code stands."""
-    result = _edgeparity(["verify", case_bundles["cloud"]], None, subprocess.PIPE,
+@pytest.mark.parametrize("command", [["verify"], ["compare", "-q"]])
+def test_a_closed_stdout_is_no_traceback(case_bundles, command):
+    """`edgeparity verify B >&-`: Python has no sys.stdout at all; the verdict's code stands
+    (compare writes its summary with sys.stdout.write, not print, which skips a None)."""
+    bundles = [case_bundles["cloud"]] + ([case_bundles["edge"]] if command[0] == "compare" else [])
+    result = _edgeparity([command[0]] + bundles + command[1:], None, subprocess.PIPE,
                          preexec_fn=lambda: os.close(1))
-    assert result.returncode == 0, result.stderr.decode()
+    assert result.returncode == (1 if command[0] == "compare" else 0), result.stderr.decode()
     assert "Traceback" not in result.stderr.decode()
 
 

@@ -637,10 +637,13 @@ def test_an_interrupted_capture_is_pointed_to_and_replaced_by_a_complete_one(
                        "interrupted capture of it: finish it with the same `edgeparity "
                        "capture ... --out .*` and --resume"):
         bundle.load(out)
-    with pytest.raises(bundle.BundleError, match="with --resume"):
+    with pytest.raises(bundle.BundleError, match="with --out {} --resume".format(out)):
         bundle.load(out + ".interrupted")
     capsys.readouterr()
     capture(str(small_images), out, quiet=False, **options)
     assert not os.path.exists(out + ".interrupted")
+    err = capsys.readouterr().err
+    assert "{}.interrupted holds the records of an interrupted capture: --resume carries them " \
+        "over; this capture replaces them".format(out) in err  # said before it starts
     assert "removed {}.interrupted (an interrupted capture this complete one replaces)".format(
-        out) in capsys.readouterr().err
+        out) in err

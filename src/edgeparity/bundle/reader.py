@@ -303,8 +303,9 @@ def _parse_and_check(path: str, manifest_path: str, interrupted_ok: bool = False
             "{}: this bundle is incomplete (the capture was interrupted after {} records). "
             "Re-run `edgeparity capture`{} to get a complete one.".format(
                 path, len(manifest.get("records", [])),
-                " with --resume (it captures only what is missing)" if manifest.get(
-                    "interrupted") else "")
+                " with --out {} --resume (it captures only what is missing)".format(
+                    path[:-len(".interrupted")]) if manifest.get("interrupted")
+                and path.endswith(".interrupted") else "")
         )
     problem = manifest_problem(manifest, seal_check)
     if problem == CHANGED_AFTER_CAPTURE:

@@ -13,6 +13,7 @@ Exit codes, everywhere: 0 parity holds, 1 a divergence was found, 2 usage or env
 
 import argparse
 import io
+import os
 import sys
 from typing import List, Optional
 
@@ -120,15 +121,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
 
 
-def _stdout_that_writes_everything() -> None:
+def _standard_streams_that_write_everything() -> None:
     """Under ``python -u`` / PYTHONUNBUFFERED (CI, containers) stdout writes straight to its
     file, and a short write (the reader of a pipe left midway) loses the rest of the output
     without an error: exit 1 for a cut-off report. A line-buffered writer over the same file
-    writes everything or raises, and still shows each line at once."""
+    descriptor writes everything or raises, and still shows each line at once. A stream that
+    is closed (`>&-`) writes to /dev/null instead of failing every command that prints."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
     stream = sys.stdout
     if isinstance(getattr(stream, "buffer", None), io.FileIO):
-        # sys.__stdout__ keeps the old wrapper (and so the file) open.
-        sys.stdout = io.TextIOWrapper(io.BufferedWriter(stream.buffer), encoding=stream.encoding,
+        # Its own FileIO, not closing the descriptor: sys.__stdout__ stays usable.
+        raw = io.FileIO(stream.fileno(), "w", closefd=False)
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(raw), encoding=stream.encoding,
                                       errors=stream.errors, line_buffering=True)
 
 
@@ -137,7 +143,7 @@ def run() -> None:
     then the exit, without freeing the parsed bundles a compare held (``quick_exit``)."""
     from .. import quick_exit
 
-    _stdout_that_writes_everything()
+    _standard_streams_that_write_everything()
     quick_exit.arm()
     try:
         code = main()

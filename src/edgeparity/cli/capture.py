@@ -242,7 +242,7 @@ def run_capture(args: argparse.Namespace) -> int:
                  for image, why in list(failed.items())[:3]]
         sys.stderr.write("edgeparity: errors recorded for {} image{}: {}{}\n".format(
             len(failed), "" if len(failed) == 1 else "s", "; ".join(shown),
-            "; and {} more (records with \"status\": \"error\" in its manifest.json)".format(
+            "; and {} more (each is in its manifest.json)".format(
                 len(failed) - 3) if len(failed) > 3 else ""))
     if counts["ok"] == 0 and manifest.get("images"):  # not an empty shard: nothing ran
         sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
