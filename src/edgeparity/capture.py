@@ -236,7 +236,7 @@ def capture(
         session.pipeline_only = pipeline_only
         pending = images
         if carried is not None:
-            pending = carry_over(carried, session, manifest, images_dir, images, quiet)
+            pending = carry_over(carried, session, manifest, images_dir, images, limits, quiet)
             jobs = choose_jobs(len(pending), requested_jobs)
         progress = Progress("capture", len(pending), quiet)
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
@@ -28,6 +27,7 @@ from .bundle import BundleError, load
 from .bundle.merge import environment, first_difference
 from .bundle.writer import ArrayStore
 from .errors import UserError
+from .inputs import InputError, read_image_file
 from .text import printable
 
 if TYPE_CHECKING:  # the session imports nothing of this module; no cycle at run time
@@ -84,14 +84,20 @@ class Carried:
                             "the same options in the same environment, or capture without "
                             "--resume (a new capture replaces it)".format(self.path, difference))
 
-    def carry(self, image: str, images_dir: str, store: ArrayStore) -> Optional[Dict[str, Any]]:
+    def carry(self, image: str, images_dir: str, limits: Dict[str, int],
+              store: ArrayStore) -> Optional[Dict[str, Any]]:
         """Add ``image``'s records and arrays to ``store`` and return its manifest entry, if
         the interrupted run finished it and its file is unchanged; else None."""
         held = self.images.get(image)
         if held is None:
             return None
         entry, records = held
-        if _file_sha256(os.path.join(images_dir, image)) != entry.get("sha256"):
+        try:  # read as capture reads it (regular files only, within the limits)
+            data = read_image_file(os.path.join(images_dir, image), limits["max_file_bytes"],
+                                   limits["max_pixels"])
+        except InputError:
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
             self.changed.append(image)  # changed since (or unreadable now): captured again
             return None
         del self.images[image]
@@ -99,16 +105,10 @@ class Carried:
         return entry
 
     def _add(self, store: ArrayStore, records: Records) -> None:
-        arrays = {}  # type: Dict[str, Dict[str, Any]]
         for record in records:
-            digest = record["sha256"]
-            if digest in store.arrays or digest in arrays:
-                continue
-            array = dict(self.arrays[digest])
-            _link_or_copy(os.path.join(self.path, array["file"]),
-                          os.path.join(store.staging, array["file"]))
-            arrays[digest] = array
-        store.merge(records, arrays)  # the parsed records themselves: no copy of a large set
+            if record["sha256"] not in store.arrays:
+                store.adopt(self.path, record["sha256"], self.arrays[record["sha256"]])
+        store.merge(records, {})  # the parsed records themselves: no copy of a large set
 
     def release(self) -> None:
         """Drop the interrupted run's parsed manifest (a large set's is tens of MB) once what
@@ -140,14 +140,14 @@ def open_interrupted(out: str, compression: str) -> Carried:
 
 
 def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], images_dir: str,
-               images: List[str], quiet: bool) -> List[str]:
+               images: List[str], limits: Dict[str, int], quiet: bool) -> List[str]:
     """Take over what the interrupted capture finished, after checking it was this setup in
     this environment; the images left to capture."""
     carried.refuse_another_setup(dict(manifest, provenance=environment_now(session)))
     pending = []
     before = len(session.writer.records)
     for image in images:
-        entry = carried.carry(image, images_dir, session.writer)
+        entry = carried.carry(image, images_dir, limits, session.writer)
         if entry is None:
             pending.append(image)
         else:
@@ -183,11 +183,7 @@ def environment_now(session: "Session") -> Dict[str, Any]:
     """The provenance a resume is checked by, taken the same way on both sides (at the stop,
     and when resuming): after each decoder read a tiny JPEG, which maps its JPEG library
     (whatever the images, and even when only workers decoded)."""
-    for decoder in session.loaded["decode"]:
-        try:
-            decoder.run(probe.TINY_JPEG)
-        except Exception:
-            pass  # only the mapping of its libraries matters here
+    session.decode_once(probe.TINY_JPEG)
     return probe.collect(session.provenance())
 
 
@@ -206,28 +202,3 @@ def restore_order(store: ArrayStore, manifest: Dict[str, Any], images: List[str]
     for digest, entry in store.arrays.items():  # none in a capture's images, but never lost
         arrays.setdefault(digest, entry)
     store.arrays = arrays
-
-
-def _file_sha256(path: str) -> Optional[str]:
-    """The sha256 of a regular file (None for anything else: a FIFO is never read)."""
-    digest = hashlib.sha256()
-    try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return None
-        try:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        except OSError:
-            return None
-    return digest.hexdigest()
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links not allowed: a copy
-        shutil.copyfile(source, target)

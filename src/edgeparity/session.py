@@ -222,9 +222,14 @@ class Session:
                                        limits["max_file_bytes"], limits["max_pixels"])
             except InputError:
                 continue
-            for decoder in self.loaded["decode"]:
-                try:
-                    decoder.run(data)
-                except Exception:
-                    pass  # only the mapping of its libraries matters here
+            self.decode_once(data)
             return
+
+    def decode_once(self, data: bytes) -> None:
+        """Decode ``data`` with every decoder, keeping nothing: each maps its JPEG library (on
+        first use, for some), which the provenance then names."""
+        for decoder in self.loaded["decode"]:
+            try:
+                decoder.run(data)
+            except Exception:
+                pass  # only the mapping of its libraries matters here

@@ -147,13 +147,7 @@ def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
             if record["status"] != "ok" or record["sha256"] in writer.arrays:
                 continue
             source = next(s for s in shards if record["sha256"] in s.manifest["arrays"])
-            entry = dict(source.manifest["arrays"][record["sha256"]])
-            target = os.path.join(writer.staging, entry["file"])
-            try:
-                os.link(os.path.join(source.path, entry["file"]), target)
-            except OSError:
-                shutil.copyfile(os.path.join(source.path, entry["file"]), target)
-            writer.arrays[record["sha256"]] = entry
+            writer.adopt(source.path, record["sha256"], source.manifest["arrays"][record["sha256"]])
         for digest, entry in first.manifest["arrays"].items():  # canonical inputs
             if digest not in writer.arrays and os.path.exists(
                     os.path.join(first.path, entry["file"])):

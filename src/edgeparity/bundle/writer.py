@@ -324,6 +324,17 @@ class ArrayStore:
         self.records, self.arrays = [], {}
         return taken
 
+    def adopt(self, bundle_dir: str, digest: str, entry: Dict[str, Any]) -> None:
+        """Take an array file of another bundle (shards being merged, a resumed capture's kept
+        records) as it is: hard-linked where the file system allows, else copied."""
+        source = os.path.join(bundle_dir, entry["file"])
+        target = os.path.join(self.staging, entry["file"])
+        try:
+            os.link(source, target)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(source, target)
+        self.arrays[digest] = dict(entry)
+
     def merge(self, records: List[Dict[str, Any]], arrays: Dict[str, Dict[str, Any]]) -> None:
         """Add what a worker stored (its array files are already in ``staging``)."""
         self.records.extend(records)
