@@ -62,7 +62,7 @@ def test_merge_refuses_an_incomplete_set_or_another_environment(tmp_path, capsys
     assert cli.main(["merge", one, other, "--out", out]) == errors.EXIT_ERROR
     assert "not shards of one environment" in capsys.readouterr().err
     assert cli.main(["merge", one, again, "--out", out]) == errors.EXIT_ERROR
-    assert "every shard 1/N .. N/N" in capsys.readouterr().err
+    assert "are all shard 1/2 (one shard captured twice?)" in capsys.readouterr().err
     assert not os.path.exists(out)
     assert subprocess.run([sys.executable, "-m", "edgeparity", "capture", "--images", PHOTOS,
                            "--out", out, "--shard", "3/2"], env=dict(
@@ -186,3 +186,38 @@ def test_a_resume_is_checked_by_content_and_interpreter_not_by_the_names_of_path
         "infer/x differ: model files sha256: ['sha256:aa'] vs ['sha256:bb']")
     assert differ(first, manifest(str(real), "/cache/a/model.onnx", "aa", "22")) == (
         "infer/x differ: JPEG library sha256: 11 vs 22")
+
+
+def test_merge_names_the_environment_and_refuses_a_shard_given_twice(tmp_path, capsys):
+    """Shards captured without --name are named after their folders: the merged bundle takes
+    merge --name, else its own folder's name, not the first shard's. A shard given twice (or
+    captured twice) is said as such, not as a missing one."""
+    def shard(folder, index, *extra):
+        command = [sys.executable, "-m", "edgeparity", "capture", "--images", PHOTOS, "--out",
+                   str(tmp_path / folder), "--impl", "pillow", "--stages", "decode", "-q",
+                   "--shard", "{}/2".format(index)] + list(extra)
+        subprocess.run(command, check=True, env=dict(
+            os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
+        return str(tmp_path / folder)
+
+    def name(bundle):
+        with open(os.path.join(bundle, "manifest.json")) as handle:
+            return json.load(handle)["name"]
+
+    one, two = shard("jetson-1", 1), shard("jetson-2", 2)
+    assert cli.main(["merge", one, two, "--out", str(tmp_path / "jetson")]) == 0
+    assert name(str(tmp_path / "jetson")) == "jetson"
+    assert cli.main(["merge", one, two, "--out", str(tmp_path / "m"), "--name", "orin"]) == 0
+    assert name(str(tmp_path / "m")) == "orin"
+    named = [shard("n{}".format(i), i, "--name", "edge") for i in (1, 2)]
+    assert cli.main(["merge", *named, "--out", str(tmp_path / "merged")]) == 0
+    assert name(str(tmp_path / "merged")) == "edge"
+    capsys.readouterr()
+    out = str(tmp_path / "refused")
+    assert cli.main(["merge", one, two, two, "--out", out]) == errors.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "{} is given 2 times: pass each shard once".format(two) in err
+    assert "missing" not in err
+    assert cli.main(["merge", one, shard("again", 1), two, "--out", out]) == errors.EXIT_ERROR
+    assert "are all shard 1/2" in capsys.readouterr().err
+    assert not os.path.exists(out)

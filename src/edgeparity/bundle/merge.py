@@ -89,23 +89,38 @@ def _shown(key: str, facts: Dict[str, Any]) -> str:
     return str(value)
 
 
-def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
-    """Write the union of the shard bundles ``paths`` to ``out``; return its path and counts
-    (images, and the ok/error/skipped outputs of its manifest)."""
-    shards = [load(path) for path in paths]
-    if os.path.realpath(out) in {os.path.realpath(path) for path in paths}:
-        raise BundleError("--out {} is one of the shards: write the merged bundle elsewhere"
-                          .format(out))
-    # Named before the finer checks: a bundle captured without --shard, then which shards of
-    # the split are missing.
+def _split(shard: Any) -> Tuple[Any, Any]:
+    """(index, count) of a shard bundle's --shard I/N."""
+    facts = shard.manifest.get("shard") or {}
+    return facts.get("index"), facts.get("count")
+
+
+def _check_split(shards: List[Any]) -> None:
+    """Every shard 1/N .. N/N of one split, each once; BundleError naming what is not."""
     for shard in shards:
         if not shard.manifest.get("shard"):
             raise BundleError("{} is not a shard bundle (it was captured without --shard I/N): "
                               "merge joins the shards of one split".format(shard.path))
-    count = (shards[0].manifest.get("shard") or {}).get("count")
-    present = {(s.manifest.get("shard") or {}).get("index") for s in shards}
-    if isinstance(count, int) and len(shards) < count:
-        missing = [i for i in range(1, count + 1) if i not in present]
+    counts = {_split(shard)[1] for shard in shards}
+    if len(counts) != 1 or not isinstance(next(iter(counts)), int):
+        raise BundleError("these shards come from different splits ({}): merge joins the "
+                          "shards of one split, each captured with --shard I/N and the same N"
+                          .format(", ".join("{} is {}/{}".format(s.path, *_split(s))
+                                            for s in shards)))
+    count = next(iter(counts))
+    by_index = {}  # type: Dict[Any, List[str]]
+    for shard in shards:
+        by_index.setdefault(_split(shard)[0], []).append(shard.path)
+    twice = sorted((index, paths) for index, paths in by_index.items() if len(paths) > 1)
+    if twice:
+        index, paths = twice[0]
+        if len({os.path.realpath(path) for path in paths}) == 1:
+            raise BundleError("{} is given {} times: pass each shard once".format(
+                paths[0], len(paths)))
+        raise BundleError("{} are all shard {}/{} (one shard captured twice?): pass each shard "
+                          "once".format(" and ".join(paths), index, count))
+    missing = [i for i in range(1, count + 1) if i not in by_index]
+    if missing:
         raise BundleError("shard{} {} {} missing: capture {} with `edgeparity capture "
                           "--shard I/{}` and pass every shard to merge".format(
                               "s" if len(missing) > 1 else "",
@@ -114,6 +129,21 @@ def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
                               "them" if len(missing) > 1 else "it", count))
     if len(shards) < 2:
         raise BundleError("merge needs at least two shard bundles")
+
+
+def merge(paths: List[str], out: str, name: Optional[str] = None
+          ) -> Tuple[str, Dict[str, int]]:
+    """Write the union of the shard bundles ``paths`` to ``out``; return its path and counts
+    (images, and the ok/error/skipped outputs of its manifest). ``name``: the environment's
+    name in reports; by default the shards' own when they share one (each captured with the
+    same --name), else the folder ``out``'s."""
+    if os.path.realpath(out) in {os.path.realpath(path) for path in paths}:
+        raise BundleError("--out {} is one of the shards: write the merged bundle elsewhere"
+                          .format(out))
+    shards = [load(path) for path in paths]
+    # Named before the finer checks: a bundle captured without --shard, then which shards of
+    # the split are missing or given twice.
+    _check_split(shards)
     first = shards[0]
     expected = environment(first.manifest)
     for shard in shards[1:]:
@@ -123,15 +153,12 @@ def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
                 "{} and {} are not shards of one environment ({}); capture every shard with "
                 "the same options in the same kind of environment (container image, device "
                 "setup)".format(first.path, shard.path, difference))
-    counts = {(shard.manifest.get("shard") or {}).get("count") for shard in shards}
-    indexes = sorted((shard.manifest.get("shard") or {}).get("index") or 0 for shard in shards)
-    if None in counts or len(counts) != 1 or indexes != list(range(1, len(shards) + 1)) \
-            or counts != {len(shards)}:
-        raise BundleError(
-            "merge needs every shard 1/N .. N/N of one split exactly once (got {}); capture "
-            "the missing ones with `edgeparity capture --shard I/N`".format(", ".join(
-                "{}/{}".format((s.manifest.get("shard") or {}).get("index"),
-                               (s.manifest.get("shard") or {}).get("count")) for s in shards)))
+    # Shard bundles captured without --name are named after their own folders (jetson-1,
+    # jetson-2, ...): the first one's would name the whole environment in every report.
+    names = {shard.name for shard in shards}
+    if name is None:
+        name = names.pop() if len(names) == 1 else os.path.basename(
+            os.path.abspath(out).rstrip("/"))
     writer = BundleWriter(out, "none")
     try:
         records = {}  # type: Dict[str, Dict[str, Any]]
@@ -156,6 +183,7 @@ def merge(paths: List[str], out: str) -> Tuple[str, Dict[str, int]]:
                 writer.arrays[digest] = dict(entry)
         manifest = {key: value for key, value in first.manifest.items()
                     if key not in ("records", "arrays", "index_sha256", "complete")}
+        manifest["name"] = name
         manifest["images"] = dict(sorted(images.items()))
         manifest["shard"] = None
         manifest["merged_from"] = [os.path.abspath(shard.path) for shard in shards]

@@ -58,13 +58,15 @@ def register(sub: Any) -> None:
     )
     p.add_argument("shards", nargs="+", metavar="SHARD_BUNDLE")
     p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle to write")
+    p.add_argument("--name", help="environment name shown in reports (default: the shards' "
+                   "own when they were all captured with the same --name, else BUNDLE's name)")
     p.set_defaults(func=run_merge)
 
 
 def run_merge(args: argparse.Namespace) -> int:
     from ..bundle.merge import merge
 
-    path, counts = merge(list(args.shards), args.out)
+    path, counts = merge(list(args.shards), args.out, args.name)
     print("wrote {}: {} shards merged: {} image{}, {} output{}, {} error{} recorded".format(
         printable(path), len(args.shards), counts["images"], "" if counts["images"] == 1 else "s",
         counts["ok"], "" if counts["ok"] == 1 else "s", counts["error"],
