@@ -487,3 +487,37 @@ def test_labels_stay_unique_whatever_the_bundles_are_named():
         taken.append(Endpoint(bundle, {}, _label(bundle, {}, taken)))
     labels = [endpoint.label for endpoint in taken]
     assert len(set(labels)) == 4 and labels[:2] == ["x", "x#3"]
+
+
+def _decode_only(python, out, impls):
+    subprocess.run([python, "-m", "edgeparity", "capture", "--images", PHOTOS, "--out", str(out),
+                    "--stages", "decode", "--impl", impls, "-q"], check=True,
+                   env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
+    return str(out)
+
+
+def test_a_stage_no_pipeline_names_is_filled_with_what_each_bundle_captured(tmp_path):
+    """Pillow is the default decoder only where every bundle captured it: a cloud capture with
+    --impl mxnet is compared through its MXNet decode (it was 'not established: decode=pillow
+    is unavailable'), and a decoder both sides captured is preferred to Pillow on one side."""
+    from conftest import tox_python
+
+    def pipelines(*bundles):
+        code = cli.main(["compare", *bundles, "--json", str(tmp_path / "r.json"), "-q"])
+        with open(str(tmp_path / "r.json")) as handle:
+            report = json.load(handle)
+        pair = report["pairs"][0]
+        return code, [e["pipeline"]["decode"] for e in report["environments"]], pair["verdict"]
+
+    cloud = _decode_only(tox_python("cloud-mxnet"), tmp_path / "cloud", "mxnet")
+    edge = _decode_only(sys.executable, tmp_path / "edge", "pillow")
+    code, decoders, verdict = pipelines(cloud, edge)
+    assert decoders == ["mxnet", "pillow"] and verdict in ("parity", "divergence"), verdict
+    assert code in (errors.EXIT_PARITY, errors.EXIT_DIVERGENCE)
+    if importlib.util.find_spec("cv2") is None or importlib.util.find_spec("simplejpeg") is None:
+        pytest.skip("OpenCV or simplejpeg is not installed here: the like-for-like fill is not "
+                    "tested")
+    one = _decode_only(sys.executable, tmp_path / "one", "decode/opencv,decode/simplejpeg")
+    two = _decode_only(sys.executable, tmp_path / "two", "decode/opencv,decode/pillow")
+    code, decoders, verdict = pipelines(one, two)
+    assert decoders == ["opencv", "opencv"] and code == errors.EXIT_PARITY, (decoders, verdict)

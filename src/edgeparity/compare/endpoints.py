@@ -152,25 +152,34 @@ def captured_stage(loaded: Bundle, stage: str) -> bool:
 
 
 def resolve_pipelines(endpoints: List[Endpoint]) -> None:
-    """Fill stages no one declared: Pillow for decode/preprocess, a runner both sides have."""
+    """Fill each stage no ``@`` pipeline and no capture's ``--pipeline`` names.
+
+    Decode and preprocess: Pillow where every bundle that ran the stage captured it. Otherwise,
+    and for inference, an implementation every such bundle captured (like for like), else one
+    of the bundle's own: a cloud capture with ``--impl mxnet`` compares its MXNet decode with
+    the device's Pillow rather than reporting nothing compared.
+    """
     for stage in STAGES:
+        open_ = []  # type: List[Endpoint]
         for endpoint in endpoints:
             if stage in endpoint.pipeline:
                 continue
             declared = endpoint.bundle.manifest.get("pipeline", {}).get(stage)
             if declared:
                 endpoint.pipeline[stage] = declared
-            elif stage in DEFAULT_PIPELINE and captured_stage(endpoint.bundle, stage):
-                endpoint.pipeline[stage] = DEFAULT_PIPELINE[stage]
-    # Inference: prefer a runner every endpoint has, so the default comparison is like for like.
-    # A bundle with no runner at all (a decode-only capture) has no say: it would empty the set
-    # and change what every other pair compares.
-    common = None  # type: Optional[Set[str]]
-    for endpoint in endpoints:
-        names = set(available(endpoint.bundle, "infer"))
-        if names:
-            common = names if common is None else common & names
-    for endpoint in endpoints:
-        own = set(available(endpoint.bundle, "infer"))
-        if "infer" not in endpoint.pipeline and own:
-            endpoint.pipeline["infer"] = sorted((common or set()) & own or own)[0]
+            elif captured_stage(endpoint.bundle, stage):
+                open_.append(endpoint)
+        # A bundle with no implementation of the stage at all (a decode-only capture's
+        # runners) has no say: it would empty the common set and change what every other pair
+        # compares.
+        own = {id(e): set(available(e.bundle, stage)) for e in open_}
+        having = [names for names in own.values() if names]
+        common = set.intersection(*having) if having else set()
+        default = DEFAULT_PIPELINE.get(stage)
+        for endpoint in open_:
+            names = own[id(endpoint)]
+            if default and (default in common or not names):
+                endpoint.pipeline[stage] = default  # where it is missing, the report says so
+            elif names:
+                endpoint.pipeline[stage] = sorted(common & names or (
+                    {default} & names) or names)[0]
