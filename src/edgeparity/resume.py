@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import probe
 from .bundle import BundleError, load
+from .bundle.format import ARRAYS
 from .bundle.merge import environment, first_difference
 from .bundle.writer import ArrayStore
 from .errors import UserError
@@ -47,7 +48,9 @@ class Carried:
         # before that leaves the interrupted bundle as it was.
         self.released = False
         self.changed = []  # type: List[str]  # finished, but the file is another one now
+        self.unusable = []  # type: List[str]  # finished, but an array file is gone or cut
         self.arrays = manifest["arrays"]  # type: Dict[str, Dict[str, Any]]
+        self.stored = _stored_sizes(path)
         records_of = {}  # type: Dict[str, Records]
         for record in manifest["records"]:
             if record.get("mode") == "e2e":
@@ -60,6 +63,15 @@ class Carried:
             if isinstance(entry, dict) and "error" not in entry and records and all(
                     record["status"] == "ok" for record in records):
                 self.images[image] = (entry, records)
+
+    def _stored(self, digest: str) -> bool:
+        """Whether the array file of ``digest`` is there, whole as far as its size tells (its
+        content is checked when a compare or `verify` opens it)."""
+        entry = self.arrays.get(digest)
+        if not isinstance(entry, dict) or entry.get("file") not in self.stored:
+            return False
+        return entry["file"].endswith(".gz") or (
+            self.stored[entry["file"]] >= entry.get("bytes", 0))
 
     def refuse_another_setup(self, now: Dict[str, Any]) -> None:
         """UserError unless ``now`` (the new capture's manifest so far, with the provenance of
@@ -92,6 +104,9 @@ class Carried:
         if held is None:
             return None
         entry, records = held
+        if not all(self._stored(record["sha256"]) for record in records):
+            self.unusable.append(image)  # deleted to free space, or cut short: captured again
+            return None
         try:  # read as capture reads it (regular files only, within the limits)
             data = read_image_file(os.path.join(images_dir, image), limits["max_file_bytes"],
                                    limits["max_pixels"])
@@ -113,12 +128,22 @@ class Carried:
     def release(self) -> None:
         """Drop the interrupted run's parsed manifest (a large set's is tens of MB) once what
         it held has been carried over."""
-        self.manifest, self.arrays, self.images = {}, {}, {}
+        self.manifest, self.arrays, self.images, self.stored = {}, {}, {}, {}
         self.released = True
 
     def remove(self) -> None:
         """Remove the interrupted bundle, once a complete one holds everything it carried."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _stored_sizes(path: str) -> Dict[str, int]:
+    """{'arrays/NAME': size} of the regular files in bundle ``path``'s arrays/ folder."""
+    try:
+        with os.scandir(os.path.join(path, ARRAYS)) as listing:
+            return {ARRAYS + "/" + entry.name: entry.stat(follow_symlinks=False).st_size
+                    for entry in listing if entry.is_file(follow_symlinks=False)}
+    except OSError:
+        return {}
 
 
 def open_interrupted(out: str, compression: str) -> Carried:
@@ -128,7 +153,7 @@ def open_interrupted(out: str, compression: str) -> Carried:
         raise UserError("--resume: nothing to resume: {} does not exist (an interrupted capture "
                         "keeps its records there); capture without --resume".format(path))
     try:
-        manifest = load(path, interrupted_ok=True).manifest
+        manifest = load(path, interrupted_ok=True, check_files=False).manifest
     except BundleError as exc:
         raise BundleError("--resume: {}".format(exc)) from None
     stored = {entry["file"].endswith(".gz") for entry in manifest["arrays"].values()}
@@ -156,15 +181,16 @@ def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], i
     outputs = len(session.writer.records) - before
     session.counts["ok"] += outputs  # every carried record is an output (errors are not)
     if not quiet:
-        changed = ""
-        if carried.changed:
-            changed = "; {} of the finished ones changed since, captured again ({}{})".format(
-                len(carried.changed), ", ".join(printable(i) for i in carried.changed[:3]),
-                ", …" if len(carried.changed) > 3 else "")
+        again = "".join(
+            "; {} of the finished ones {}, captured again ({}{})".format(
+                len(names), why, ", ".join(printable(i) for i in names[:3]),
+                ", …" if len(names) > 3 else "")
+            for names, why in ((carried.changed, "changed since"),
+                               (carried.unusable, "lost array files")) if names)
         sys.stderr.write("capture: resuming {}: {} of {} images carried over ({} outputs), {} "
                          "to capture{}\n".format(printable(carried.path),
                                                   len(images) - len(pending), len(images),
-                                                  outputs, len(pending), changed))
+                                                  outputs, len(pending), again))
     return pending
 
 

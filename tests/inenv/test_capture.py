@@ -586,6 +586,43 @@ def test_a_resume_stopped_while_carrying_over_or_loading_loses_nothing_kept(
     assert not os.path.exists(kept)
 
 
+def test_a_resume_captures_again_the_images_whose_kept_arrays_are_gone(
+        small_images, tmp_path, monkeypatch, capsys):
+    """An array file of the kept records deleted (to free space) or cut short: only the images
+    that need it are captured again, said by name; the rest is carried over and the bundle is
+    the uninterrupted one (it refused the whole resume)."""
+    from edgeparity.session import Session
+
+    out = str(tmp_path / "b")
+    options = dict(implementations=["pillow"], stages=["decode"], jobs=1)
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Session, "run_file", 5)
+        with pytest.raises(KeyboardInterrupt):
+            capture(str(small_images), out, quiet=True, **options)
+    kept = out + ".interrupted"
+    with open(os.path.join(kept, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    files = {}
+    for record in manifest["records"]:
+        if record["status"] == "ok" and record["image"] in manifest["images"]:
+            files.setdefault(record["image"], manifest["arrays"][record["sha256"]]["file"])
+    assert len(files) >= 3, files
+    gone, cut = sorted(files)[:2]
+    os.remove(os.path.join(kept, files[gone]))
+    with open(os.path.join(kept, files[cut]), "r+b") as handle:
+        handle.truncate(100)
+    capsys.readouterr()
+    capture(str(small_images), out, resume=True, quiet=False, **options)
+    said = capsys.readouterr().err
+    assert "{} of {} images carried over".format(len(files) - 2, len(os.listdir(
+        str(small_images))) - 1) in said, said  # the canonical/ folder is no image
+    assert "; 2 of the finished ones lost array files, captured again ({}, {})".format(
+        gone, cut) in said, said
+    capture(str(small_images), str(tmp_path / "whole"), quiet=True, **options)
+    assert _same_apart_from_timings(out) == _same_apart_from_timings(str(tmp_path / "whole"))
+    bundle.load(out, verify=True)
+
+
 def test_resume_refuses_a_model_file_replaced_since_and_takes_a_tuple_option(
         small_images, tmp_path, monkeypatch):
     """The same model path holding another export (same version of everything else) is

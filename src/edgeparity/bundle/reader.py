@@ -189,7 +189,7 @@ class Bundle:
 
 
 def load(path: str, verify: bool = False, progress: bool = False,
-         interrupted_ok: bool = False) -> Bundle:
+         interrupted_ok: bool = False, check_files: bool = True) -> Bundle:
     """Open a bundle directory, refusing incomplete, damaged or edited ones with a clear message.
 
     The manifest is always checked (every field, its index digest). Array files are checked when
@@ -197,6 +197,8 @@ def load(path: str, verify: bool = False, progress: bool = False,
     opens none of them; ``verify`` also hashes every array file up front (`edgeparity verify`),
     with a progress line on stderr if ``progress``. ``interrupted_ok``: also the kept records
     of an interrupted capture (``BUNDLE.interrupted``, for ``capture --resume``).
+    ``check_files=False``: not even whether the listed array files are there (a resume checks
+    them image by image, and captures again the images whose files are not).
     """
     path = os.path.abspath(path)
     manifest_path = os.path.join(path, MANIFEST)
@@ -241,6 +243,8 @@ def load(path: str, verify: bool = False, progress: bool = False,
             gc.enable()
     if verify:
         problems = _verify_files(loaded, progress)
+    elif not check_files:
+        problems = []
     else:
         # Always: each listed file is there and a regular file, from one listing of arrays/
         # (a stat per file cost 0.13 s per 10,000 arrays), so a compare of matching digests
