@@ -277,6 +277,33 @@ def test_exif_orientation_applied_on_one_side(tmp_path):
         "of 1)"]
 
 
+def test_one_bundle_read_two_ways_is_not_advised_its_other_sides_decoder(tmp_path):
+    """One environment, its Pillow and MXNet compared: switching the MXNet side to pillow-exif
+    (Pillow again) or the Pillow side to MXNet for a file only MXNet reads would agree
+    trivially, so neither is advised. Read as Pillow vs pillow-exif, a file both fail on names
+    the decoder that reads it once, not once per side, and the turned image gets the
+    orientation advice, not a switch of decoders."""
+    turned, upright = np.zeros((3, 2, 3), np.uint8), np.zeros((2, 3, 3), np.uint8)
+    headers = {"p1.jpg": YCBCR, "p2.jpg": YCBCR, "arith.jpg": ARITHMETIC,
+               "rotated.jpg": dict(YCBCR, exif_orientation=6)}
+    pillow = {"p1.jpg": A, "p2.jpg": A, "arith.jpg": BROKEN, "rotated.jpg": upright}
+    one = make_bundle(tmp_path / "one", "one", "pillow", {
+        "pillow": decoder("11.3.0", IJG, pillow),
+        "pillow-exif": decoder("11.3.0", IJG, dict(pillow, **{"rotated.jpg": turned})),
+        "mxnet": decoder("1.9.1", MXNET_TURBO, {"p1.jpg": B, "p2.jpg": B, "arith.jpg": C,
+                                                "rotated.jpg": turned})}, headers)
+    texts = advice_texts(pair_of(one + "@decode=pillow", one + "@decode=mxnet"))
+    assert texts == ["in one, decode=pillow-exif gives the same pixels as decode=mxnet on 1 of "
+                     "4 images (decode=pillow on 0)"], texts  # it turns rotated.jpg as MXNet
+    texts = advice_texts(pair_of(one + "@decode=pillow", one + "@decode=pillow-exif"))
+    assert texts == [
+        "for rotated.jpg: apply the EXIF orientation on both sides or on neither (differs on 1 "
+        "of 1)",
+        "for arith.jpg: it fails to decode on both sides (same error on both: " + BROKEN
+        + "); it is arithmetic-coded; decode=mxnet reads it: decode such files with a decoder "
+        "that reads them, or leave them out"], texts
+
+
 def test_an_older_bundle_without_headers_reads_them_from_its_images_folder(tmp_path):
     """Captured before headers were recorded: the file itself tells, if its sha256 matches."""
     import hashlib

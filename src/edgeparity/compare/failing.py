@@ -54,15 +54,17 @@ def both_fail_advice(a: Side, b: Side, files: List[str],
                   "{}: {}; {}: {}".format(a.label, ref_error, b.label, oth_error))
         facts = coding_fact([a, b], group_files[0], images) if count == 1 else ""
         readers, without = [], []  # type: List[str], List[str]
-        for side in (a, b):
+        # One bundle read two ways has one set of decoders: named once, not per side.
+        one_bundle = a.endpoint.bundle is b.endpoint.bundle
+        for side in (a,) if one_bundle else (a, b):
             found = []
             for name in sorted(available(side.endpoint.bundle, "decode")):
                 read = [image for image in group_files
                         if (Side(side.endpoint, name).record(image) or {}).get("status") == "ok"]
                 if read:
-                    found.append("decode={} in {} reads {}".format(
-                        name, side.label, "it" if count == 1 else "{} of {}".format(
-                            len(read), count)))
+                    found.append("decode={}{} reads {}".format(
+                        name, "" if one_bundle else " in " + side.label,
+                        "it" if count == 1 else "{} of {}".format(len(read), count)))
             readers += found
             if not found:
                 without.append(side.label)

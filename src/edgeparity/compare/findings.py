@@ -294,8 +294,12 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
     count = len(files)
     scope = "{}for {}".format("but " if after_switch else "", _group_name(entry))
     # What is deployed first (keeping it changes nothing), then one decoder on both sides.
+    # Not for one bundle read two ways: its two decoders are what is being compared, and any
+    # decoder agrees with itself; the kind of difference says what to do (below).
     order = {"deployed": 0, "both": 1, "reference": 2, "other": 2}
-    for ref_side, oth_side, what, *_ in sorted(options, key=lambda o: order[o[2]]):
+    one_bundle = reference.bundle is other.bundle
+    for ref_side, oth_side, what, *_ in [] if one_bundle else sorted(
+            options, key=lambda o: order[o[2]]):
         if (ref_side.decoder, oth_side.decoder) == (chosen[0].decoder, chosen[1].decoder):
             continue
         if all(outcome(ref_side, oth_side, image) == "same" for image in files):
@@ -312,6 +316,8 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
             return _item("{}: {}, which gives the same pixels on {} of {}".format(
                 scope, how, count, count), count, count)
     if entry["kind"] == FAILS:
+        if one_bundle:  # the other side's decoder reads it: the why line says so already
+            return None
         return failing_advice(entry, "{}for {}".format(
             "with that switch, " if after_switch else "", _group_name(entry)), chosen)
     if entry["kind"] == ORIENTATION:
