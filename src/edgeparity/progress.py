@@ -80,10 +80,11 @@ class Progress:
     def done(self, summary: str = "") -> None:
         if self.quiet:
             return
-        if self.total == 0 and self.count == 0 and self.unit:
-            # Nothing to count ("differing outputs 0/0" read as if something was left undone).
-            text = "{}: no {}  {}".format(self.what, self.unit,
-                                          _duration(time.time() - self.started))
+        if self.total == 0 and self.count == 0:
+            # Nothing to count ("differing outputs 0/0" read as if something was left undone;
+            # "capture: 0/0" after a resume carried everything over).
+            text = "{}: {}  {}".format(self.what, "no " + self.unit if self.unit else
+                                       "nothing left to do", _duration(time.time() - self.started))
         else:
             text = self.line()
         if summary:

@@ -147,6 +147,14 @@ def test_an_empty_shard_is_written_and_merged(tmp_path, capsys):
     empty_note = next(err for held, err in shards if not held)
     assert "holds none of the 1 image in" in empty_note
     assert "nothing was captured" not in empty_note
+    empty = next(i for i, (held, _) in zip((1, 2), shards) if not held)
+    result = subprocess.run(  # its progress says so, not "capture: 0/0"
+        [sys.executable, "-m", "edgeparity", "capture", "--images", str(images), "--out",
+         str(tmp_path / "said"), "--impl", "pillow", "--stages", "decode", "--shard",
+         "{}/2".format(empty)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        universal_newlines=True)
+    assert "capture: nothing left to do" in result.stderr and "0/0" not in result.stderr, \
+        result.stderr
     whole, _ = capture("whole")
     assert whole == ["only.jpg"]
     merged = str(tmp_path / "merged")
