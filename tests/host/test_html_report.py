@@ -293,3 +293,36 @@ def test_a_closeup_costs_its_tile_not_the_whole_image():
         tracemalloc.stop()
     assert tile.shape == (72, 3 * 72 + 8, 3)
     assert peak < 1 << 20, peak  # the image's levels alone are 12 MB
+
+
+def test_the_page_stays_under_10_mb_when_views_fill_their_budget(tmp_path):
+    """1,000 divergent images of noise (incompressible views) with a view for each asked: the
+    views stop at their budget and the page, rows included, stays under 10,000,000 bytes (it
+    was 10.1 MB: the budget counted PNG bytes before base64 and left nothing for the rows)."""
+    from edgeparity.bundle import BundleWriter
+
+    rng = np.random.RandomState(7)
+    bundles = []
+    for name in ("left", "right"):
+        writer = BundleWriter(str(tmp_path / name))
+        for index in range(1000):
+            image = "noise{:04d}.jpg".format(index)
+            pixels = rng.randint(0, 256, (96, 128, 3)).astype(np.uint8)
+            writer.add_record({"key": image + "|decode=pillow", "image": image,
+                               "chain": "decode=pillow", "stage": "decode", "impl": "pillow",
+                               "mode": "e2e", "status": "ok", "sha256": writer.add_array(pixels),
+                               "shape": list(pixels.shape), "dtype": pixels.dtype.str})
+        bundles.append(writer.finish({
+            "name": name, "pipeline": {"decode": "pillow"},
+            "images": {"noise{:04d}.jpg".format(i): {"sha256": "file {}".format(i)}
+                       for i in range(1000)},
+            "implementations": {"decode/pillow": {"status": "available"}}}))
+    page = str(tmp_path / "r.html")
+    assert cli.main(["compare", *bundles, "--html", page, "--heatmaps", "1000", "-q"]) == 1
+    with open(page, encoding="utf-8") as handle:
+        source = handle.read()
+    parsed = Page()
+    parsed.feed(source)
+    assert len(parsed.images) > 100  # the budget, not the count asked, ended the views
+    assert "Views of the " in source and " worst of 1000 images" in source
+    assert len(source.encode()) < 10 * 1000 * 1000, len(source.encode())
