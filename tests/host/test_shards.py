@@ -229,3 +229,24 @@ def test_merge_names_the_environment_and_refuses_a_shard_given_twice(tmp_path, c
     assert cli.main(["merge", one, shard("again", 1), two, "--out", out]) == errors.EXIT_ERROR
     assert "are all shard 1/2" in capsys.readouterr().err
     assert not os.path.exists(out)
+
+
+def test_a_shard_compared_with_a_whole_capture_or_another_shard_is_not_parity(tmp_path, capsys):
+    """Shard 1/2 against the whole set agrees on what both hold, but the other images were
+    never compared: not established (exit 2, saying to merge), never PARITY (exit 0). The
+    same shard of two captures compares as usual."""
+    def decode_only(folder, *extra):
+        return run_capture(sys.executable, tmp_path / folder, folder, "decode=pillow",
+                           extra=["--impl", "pillow", "--stages", "decode"] + list(extra))
+
+    whole, one, two = decode_only("whole"), decode_only("one", "--shard", "1/2"), \
+        decode_only("two", "--shard", "2/2")
+    capsys.readouterr()
+    assert cli.main(["compare", whole, one, "-q"]) == errors.EXIT_ERROR
+    out = capsys.readouterr().out
+    assert "NOT ESTABLISHED: whole holds all of its images and one only shard 1/2 of its " \
+        "images (capture --shard): merge each environment's shards with `edgeparity merge`" \
+        in " ".join(out.split()), out
+    assert cli.main(["compare", one, two, "-q"]) == errors.EXIT_ERROR
+    again = decode_only("again", "--shard", "1/2")
+    assert cli.main(["compare", one, again, "-q"]) == errors.EXIT_PARITY

@@ -10,9 +10,8 @@ from .golden import add_golden_mode_arguments, run_check
 from .options import add_compare_arguments, compare_options, fail_on_gates, report_targets
 
 NOT_ESTABLISHED = (
-    "edgeparity: parity could not be established: some pipeline stages had nothing to "
-    "compare (see 'NOT ESTABLISHED' in the report below); capture them, or compare other "
-    "pipelines\n"
+    "edgeparity: parity could not be established: something was not compared (see 'NOT "
+    "ESTABLISHED' in the report below)\n"
 )
 
 

@@ -216,6 +216,9 @@ def compare_pair(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
     if not images and (ref_images or other_images):
         not_compared.append("no image captured on both sides")
+    split = _split_difference(reference, other)
+    if split:  # the images only one side has would be listed apart, and parity claimed
+        not_compared.append(split)
     # Images whose files differ between the sides (flagged apart) say nothing about the
     # libraries: they are left out of the causes and advice, and of the counts these rest on.
     same_files = [w for w in divergent if w["image"] not in differing_files]
@@ -265,6 +268,24 @@ def compare_pair(
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
+
+
+def _shard_words(shard: Any) -> str:
+    if not isinstance(shard, dict):
+        return "all of its images"
+    return "only shard {}/{} of its images".format(shard.get("index"), shard.get("count"))
+
+
+def _split_difference(reference: Endpoint, other: Endpoint) -> Optional[str]:
+    """Why a pair is not established when one side is a shard (``capture --shard``) and the
+    other is not the same shard: it holds a part of the corpus by construction."""
+    shards = [endpoint.bundle.manifest.get("shard") for endpoint in (reference, other)]
+    if shards[0] == shards[1] or not any(isinstance(shard, dict) for shard in shards):
+        return None
+    return ("{} holds {} and {} {} (capture --shard): merge each environment's shards with "
+            "`edgeparity merge` before comparing, or compare the same shard of both".format(
+                reference.label, _shard_words(shards[0]), other.label,
+                _shard_words(shards[1])))
 
 
 def _up_to(endpoint: Endpoint, stages: Sequence[str]) -> Endpoint:
