@@ -18,6 +18,7 @@ Runs on CPython 3.6 with numpy only.
 """
 
 import datetime
+import hashlib
 import os
 import signal
 import sys
@@ -107,6 +108,14 @@ def _model_line(model: Dict[str, Any], given: Optional[str]) -> str:
     return ("capture: model {} has no {}: preprocessing with the default, {}; if it was "
             "trained otherwise, declare it (docs/models.md)\n".format(
                 printable(given), DECLARATION_FILE, steps))
+
+
+def _shard_facts(shard: Tuple[int, int], every_image: List[str]) -> Dict[str, Any]:
+    """--shard I/N, and which set of images it is a share of (their number and a digest of
+    their names): merge refuses shards cut from different copies of the images."""
+    names = hashlib.sha256("\n".join(sorted(every_image)).encode("utf-8", "surrogateescape"))
+    return {"index": shard[0], "count": shard[1], "of_images": len(every_image),
+            "names_sha256": names.hexdigest()}
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
@@ -212,7 +221,7 @@ def capture(
                       "implementations": sorted(set(implementations)) if implementations
                       else None},
         "limits": limits,
-        "shard": {"index": shard[0], "count": shard[1]} if shard else None,
+        "shard": _shard_facts(shard, every_image) if shard else None,
         "images": {},
         "skipped_folders": skipped_folders,
         "canonical_source": canonical.describe(),

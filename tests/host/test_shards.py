@@ -250,3 +250,28 @@ def test_a_shard_compared_with_a_whole_capture_or_another_shard_is_not_parity(tm
     assert cli.main(["compare", one, two, "-q"]) == errors.EXIT_ERROR
     again = decode_only("again", "--shard", "1/2")
     assert cli.main(["compare", one, again, "-q"]) == errors.EXIT_PARITY
+
+
+def test_merge_refuses_shards_cut_from_different_sets_of_images(tmp_path, capsys):
+    """A device whose copy of the images lacks some files captures its shard of a smaller set:
+    merging it would leave those images out without a word."""
+    images = tmp_path / "images"
+    shutil.copytree(PHOTOS, str(images))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+
+    def shard(folder, index):
+        subprocess.run([sys.executable, "-m", "edgeparity", "capture", "--images", str(images),
+                        "--out", str(tmp_path / folder), "--impl", "pillow", "--stages",
+                        "decode", "-q", "--shard", "{}/2".format(index)], check=True, env=env)
+        return str(tmp_path / folder)
+
+    one = shard("one", 1)
+    os.remove(str(images / sorted(os.listdir(str(images)))[-1]))
+    two = shard("two", 2)
+    out = str(tmp_path / "merged")
+    assert cli.main(["merge", one, two, "--out", out]) == errors.EXIT_ERROR
+    count = len(os.listdir(str(images)))
+    assert "{} and {} are shares of different sets of images ({} vs {} images in the images " \
+        "folder when each was captured): capture every shard from the same copy of the " \
+        "images".format(one, two, count + 1, count) in capsys.readouterr().err
+    assert not os.path.exists(out)

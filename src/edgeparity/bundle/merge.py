@@ -42,7 +42,10 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
         # The same images: another folder (a typo) or shard would carry nothing over and then
         # replace the kept records with a capture of something else.
         same["images folder (--images)"] = manifest.get("images_dir")
-        same["shard (--shard)"] = manifest.get("shard")
+        # Which share only: images added to the folder since are what a resume captures.
+        shard = manifest.get("shard")
+        same["shard (--shard)"] = {key: shard.get(key) for key in ("index", "count")} \
+            if isinstance(shard, dict) else shard
     # Captured the same way: the same model and options, pipeline and limits.
     for key in ("options", "selection", "pipeline", "pipeline_only", "limits"):
         same[key] = manifest.get(key)
@@ -119,6 +122,7 @@ def _check_split(shards: List[Any]) -> None:
                 paths[0], len(paths)))
         raise BundleError("{} are all shard {}/{} (one shard captured twice?): pass each shard "
                           "once".format(" and ".join(paths), index, count))
+    _check_same_images(shards)
     missing = [i for i in range(1, count + 1) if i not in by_index]
     if missing:
         raise BundleError("shard{} {} {} missing: capture {} with `edgeparity capture "
@@ -129,6 +133,24 @@ def _check_split(shards: List[Any]) -> None:
                               "them" if len(missing) > 1 else "it", count))
     if len(shards) < 2:
         raise BundleError("merge needs at least two shard bundles")
+
+
+def _check_same_images(shards: List[Any]) -> None:
+    """Shards cut from the same set of images (their number and names, as each capture found
+    them; not recorded by older captures): a device with an incomplete copy of the images
+    would otherwise leave some out of the merged bundle without a word."""
+    seen = {}  # type: Dict[Tuple[Any, Any], Any]
+    for shard in shards:
+        facts = shard.manifest.get("shard") or {}
+        if "names_sha256" in facts:
+            seen.setdefault((facts.get("of_images"), facts["names_sha256"]), shard)
+    if len(seen) > 1:
+        (one, first), (other, second) = list(seen.items())[:2]
+        counts = "{} vs {} images".format(one[0], other[0]) if one[0] != other[0] else \
+            "{} images each, with other names".format(one[0])
+        raise BundleError("{} and {} are shares of different sets of images ({} in the images "
+                          "folder when each was captured): capture every shard from the same "
+                          "copy of the images".format(first.path, second.path, counts))
 
 
 def merge(paths: List[str], out: str, name: Optional[str] = None
