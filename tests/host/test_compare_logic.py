@@ -500,9 +500,11 @@ def test_a_later_stage_differing_on_identical_inputs_is_on_its_own_whatever_isol
         "sides; the other one that differs got differing inputs)")
     assert (pair["advice"][-1]["agree"], pair["advice"][-1]["images"]) == (0, 2)
     # Its tolerance is what it differs by where its inputs were identical (b.jpg), not what
-    # it inherits from the decode difference (a.jpg).
+    # it inherits from the decode difference (a.jpg, 5), which the advice says it leaves.
     assert pair["advice"][-1]["text"].endswith(
-        "--tolerance preprocess:1 (the largest absolute error here: preprocess 1)")
+        "--tolerance preprocess:1 (the largest absolute error on the images whose inputs were "
+        "identical: preprocess 1; the images whose inputs differed still differ until the "
+        "upstream difference is fixed)")
 
 
 def test_a_later_stage_failing_on_one_side_is_not_offered_a_tolerance(tmp_path):

@@ -109,7 +109,7 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
         stage, implementations(comparator, stage), isolation, divergent, reached,
         divergent - identical_inputs, None if failing else _own_errors(stage, own, comparator),
         explained=bool(explained), better=better_implementation(comparator, stage, isolation),
-        failing_images=failing)]
+        failing_images=failing, upstream_too=divergent > identical_inputs)]
 
 
 def _own_errors(stage: str, own: List[Dict[str, Any]], comparator: Comparator
@@ -221,7 +221,7 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
                        divergent: int, images: int, inherited: Optional[int] = None,
                        accept: Optional[Dict[str, float]] = None,
                        explained: bool = True, better: Optional[Tuple[str, int]] = None,
-                       failing_images: int = 0) -> Dict[str, Any]:
+                       failing_images: int = 0, upstream_too: bool = False) -> Dict[str, Any]:
     """Align what differs in the stage, or accept the difference; the canonical inputs (and
     probes) are the evidence when there are any. When the stage agrees on all of them, the
     difference came from upstream (its inputs differed within tolerance): the step itself is
@@ -235,16 +235,21 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     advice then points at it). ``better``: the implementation to switch to, when the isolated
     runs found one (``better_implementation``). A difference that is only a failure on one side
     is not offered a tolerance: none accepts it (``failing_images``: images on which it fails
-    on one side although its inputs were identical)."""
+    on one side although its inputs were identical). ``upstream_too``: ``accept`` is what the
+    stage differs by where its inputs were identical, and an earlier stage differs too: the
+    tolerance then leaves the images whose inputs differed, which the advice says."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
     accept_text = "accept the difference with " + (
         "--tolerance {}:ATOL".format(stage) if not accept else "{} (the largest absolute "
-        "error{} here: {})".format(
+        "error{} {}: {}{})".format(
             " ".join("--tolerance {}:{:g}".format(name, round_up(accept[name]))
                      for name in STAGES if name in accept),
             "s" if len(accept) > 1 else "",
+            "on the images whose inputs were identical" if upstream_too else "here",
             ", ".join("{} {:.4g}".format(name, accept[name]) for name in STAGES
-                      if name in accept)))
+                      if name in accept),
+            "; the images whose inputs differed still differ until the upstream difference "
+            "is fixed" if upstream_too else ""))
     identical_inputs = divergent - inherited if inherited is not None else 0
     if inputs and agree == inputs and not identical_inputs:
         upstream = STAGES[STAGES.index(stage) - 1] if stage in STAGES[1:] else "upstream"
