@@ -43,7 +43,8 @@ from .parallel import choose_jobs, run_pool
 from .progress import Progress
 from .resume import (
     carry_over,
-    environment_now,
+    earlier_kept,
+    keep_records,
     open_interrupted,
     remove_superseded,
     restore_order,
@@ -199,9 +200,10 @@ def capture(
         sys.stderr.write(_no_canonical_note(canonical))
     carried = open_interrupted(out, compression) if resume else None
     if carried is None and not quiet and os.path.isdir(os.path.abspath(out) + ".interrupted"):
-        # Forgetting --resume would redo hours of work, and a stop would replace the kept ones.
+        # Forgetting --resume would redo hours of work (a stop keeps whichever holds more).
         sys.stderr.write("edgeparity: note: {}.interrupted holds the records of an interrupted "
-                         "capture: --resume carries them over; this capture replaces them\n"
+                         "capture: --resume carries them over; this capture replaces them when "
+                         "it completes\n"
                          .format(printable(os.path.abspath(out))))
     writer = BundleWriter(out, compression)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
@@ -298,19 +300,13 @@ def capture(
             raise KeyboardInterrupt("capture interrupted before any output was captured; "
                                     "nothing kept") from None
         manifest["stopped_by"] = "interrupted ({})".format(str(exc) or "Ctrl-C")
-        # A second Ctrl-C (or SIGTERM) while the partial bundle is saved must not strand it.
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            _record_environment(session, manifest)
-            kept = writer.finish_interrupted(manifest)
-        finally:
-            signal.signal(signal.SIGINT, previous_int)
-        raise KeyboardInterrupt(
-            "capture interrupted; the {} records captured so far are kept in {} (marked "
+        kept = keep_records(writer, session, manifest, carried)
+        raise KeyboardInterrupt("capture interrupted; " + (earlier_kept(writer, manifest) if
+                                                             kept is None else
+            "the {} record{} captured so far are kept in {} (marked "
             "incomplete, so compare refuses it). Run the same capture with --resume to capture "
-            "only the images it lacks.".format(len(writer.records), kept)
-        ) from None
+            "only the images it lacks.".format(len(writer.records), "" if len(writer.records)
+                                                 == 1 else "s", kept))) from None
     except Exception as exc:
         # A run that must stop (an error no single image caused) keeps what it captured; a
         # resume that stopped before capturing anything (refused) leaves the kept records be.
@@ -320,20 +316,15 @@ def capture(
                 writer.discard()
             raise
         manifest["stopped_by"] = error_text(exc)
-        # As for Ctrl-C above: a Ctrl-C while the partial bundle is saved must not strand it.
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            _record_environment(session, manifest)
-            kept = writer.finish_interrupted(manifest)
+            kept = keep_records(writer, session, manifest, carried)
         except Exception:
             writer.discard()  # e.g. the disk is full: nothing more can be written
             raise exc from None
-        finally:
-            signal.signal(signal.SIGINT, previous_int)
-        kept_note = ("{} records captured so far are kept in {}, marked incomplete (the same "
-                     "capture with --resume captures only the images it lacks)".format(
-                         len(writer.records), kept))
+        kept_note = earlier_kept(writer, manifest) if kept is None else (
+            "{} record{} captured so far are kept in {}, marked incomplete (the same capture "
+            "with --resume captures only the images it lacks)".format(
+                len(writer.records), "" if len(writer.records) == 1 else "s", kept))
         if isinstance(exc, UserError):
             raise BundleError("{} ({})".format(exc, kept_note)) from None
         sys.stderr.write("edgeparity: {}\n".format(kept_note))
@@ -416,17 +407,6 @@ def _run_isolated(
         for impl in session.loaded[stage]:
             chain = extend_chain(label, stage, impl.name)
             session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
-
-
-def _record_environment(session: Optional[Session], manifest: Dict[str, Any]) -> None:
-    """What an interrupted capture ran in, so that --resume can check it is the same."""
-    if session is None:
-        return  # stopped while loading (an error): nothing ran, nothing to say
-    manifest["implementations"] = session.implementation_status
-    try:
-        manifest["provenance"] = environment_now(session)
-    except Exception:  # never lose the kept records over it: --resume then refuses them
-        manifest.pop("provenance", None)
 
 
 def _select(

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
@@ -26,7 +27,7 @@ from . import probe
 from .bundle import BundleError, load
 from .bundle.format import ARRAYS
 from .bundle.merge import environment, first_difference
-from .bundle.writer import ArrayStore
+from .bundle.writer import ArrayStore, BundleWriter
 from .errors import UserError
 from .inputs import InputError, read_image_file
 from .text import printable
@@ -155,7 +156,8 @@ def open_interrupted(out: str, compression: str) -> Carried:
     try:
         manifest = load(path, interrupted_ok=True, check_files=False).manifest
     except BundleError as exc:
-        raise BundleError("--resume: {}".format(exc)) from None
+        raise BundleError("--resume: {} It cannot be resumed: remove {} and run the capture "
+                          "without --resume.".format(str(exc).rstrip(), path)) from None
     stored = {entry["file"].endswith(".gz") for entry in manifest["arrays"].values()}
     if stored and stored != {compression == "gzip"}:
         raise UserError("--resume: {} stored its arrays {}; resume with --compress {}".format(
@@ -194,6 +196,18 @@ def carry_over(carried: Carried, session: "Session", manifest: Dict[str, Any], i
     return pending
 
 
+def kept_images(path: str) -> int:
+    """How many images the interrupted capture kept beside bundle ``path`` finished (0: none
+    there, or unreadable)."""
+    try:
+        with open(os.path.join(path.rstrip(os.sep) + ".interrupted", "manifest.json"),
+                  "rb") as handle:
+            images = json.loads(handle.read().decode("utf-8")).get("images")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return len(images) if isinstance(images, dict) else 0
+
+
 def remove_superseded(path: str, quiet: bool) -> None:
     """A complete capture to ``path`` replaces what an earlier interrupted one kept there
     (``path.interrupted``, often gigabytes beside it)."""
@@ -211,6 +225,43 @@ def environment_now(session: "Session") -> Dict[str, Any]:
     (whatever the images, and even when only workers decoded)."""
     session.decode_once(probe.TINY_JPEG)
     return probe.collect(session.provenance())
+
+
+def keep_records(writer: BundleWriter, session: Optional["Session"], manifest: Dict[str, Any],
+                 carried: Optional[Carried]) -> Optional[str]:
+    """Keep what a stopped capture captured as OUT.interrupted (its path), unless an earlier
+    interrupted capture there finished more images (None: that one is kept, these dropped):
+    a capture run without --resume, stopped in its turn, would replace hours of work."""
+    if carried is None and kept_images(writer.path) > len(manifest["images"]):
+        writer.discard()
+        return None
+    # A second Ctrl-C (or SIGTERM) while the partial bundle is saved must not strand it.
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        _record_environment(session, manifest)
+        return writer.finish_interrupted(manifest)
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def earlier_kept(writer: BundleWriter, manifest: Dict[str, Any]) -> str:
+    """What a stopped capture says when ``keep_records`` kept the earlier interrupted one."""
+    return ("{}.interrupted holds an earlier interrupted capture of more images ({} vs {} "
+            "here): it is kept as it was and this capture's records are dropped (the same "
+            "capture with --resume carries those over)".format(
+                writer.path, kept_images(writer.path), len(manifest["images"])))
+
+
+def _record_environment(session: Optional["Session"], manifest: Dict[str, Any]) -> None:
+    """What an interrupted capture ran in, so that --resume can check it is the same."""
+    if session is None:
+        return  # stopped while loading (an error): nothing ran, nothing to say
+    manifest["implementations"] = session.implementation_status
+    try:
+        manifest["provenance"] = environment_now(session)
+    except Exception:  # never lose the kept records over it: --resume then refuses them
+        manifest.pop("provenance", None)
 
 
 def restore_order(store: ArrayStore, manifest: Dict[str, Any], images: List[str]) -> None:

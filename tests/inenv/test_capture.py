@@ -658,6 +658,38 @@ def test_resume_refuses_a_model_file_replaced_since_and_takes_a_tuple_option(
     assert path == os.path.abspath(out)
 
 
+def test_a_capture_without_resume_stopped_in_its_turn_keeps_whichever_finished_more(
+        small_images, tmp_path, monkeypatch):
+    """OUT.interrupted holds 3 finished images; the same capture run without --resume (the
+    user forgot it) is stopped after 1: the earlier records stay byte for byte and it says so
+    (they were replaced by fewer). Stopped after more images than kept, it replaces them."""
+    from edgeparity.session import Session
+
+    out = str(tmp_path / "b")
+    options = dict(implementations=["pillow"], stages=["decode"], jobs=1, quiet=True)
+
+    def stopped_at(call):
+        with monkeypatch.context() as patch:
+            _stop_at_call(patch, Session, "run_file", call)
+            with pytest.raises(KeyboardInterrupt) as stop:
+                capture(str(small_images), out, **options)
+        return str(stop.value)
+
+    stopped_at(4)
+    kept = os.path.join(out + ".interrupted", "manifest.json")
+    with open(kept, "rb") as handle:
+        before = handle.read()
+    assert len(json.loads(before.decode())["images"]) == 3
+    said = stopped_at(2)
+    assert "{}.interrupted holds an earlier interrupted capture of more images (3 vs 1 here): " \
+        "it is kept as it was and this capture's records are dropped".format(out) in said, said
+    with open(kept, "rb") as handle:
+        assert handle.read() == before
+    assert "are kept in {}.interrupted".format(out) in stopped_at(5)
+    assert _kept_images(out + ".interrupted")[0] != sorted(json.loads(before.decode())["images"])
+    assert len(_kept_images(out + ".interrupted")[0]) == 4
+
+
 def test_an_interrupted_capture_is_pointed_to_and_replaced_by_a_complete_one(
         small_images, tmp_path, monkeypatch, capsys):
     """Opening OUT while only OUT.interrupted exists says how to finish it; a complete capture
@@ -684,3 +716,27 @@ def test_an_interrupted_capture_is_pointed_to_and_replaced_by_a_complete_one(
         "over; this capture replaces them".format(out) in err  # said before it starts
     assert "removed {}.interrupted (an interrupted capture this complete one replaces)".format(
         out) in err
+
+
+def test_an_interrupted_capture_whose_manifest_is_lost_says_to_remove_it(
+        small_images, tmp_path, monkeypatch):
+    """OUT.interrupted without its manifest.json: --resume and a new capture both say it
+    cannot be resumed and to remove it (a new capture only said to choose another --out)."""
+    from edgeparity.bundle import BundleError
+    from edgeparity.session import Session
+
+    out = str(tmp_path / "b")
+    options = dict(implementations=["pillow"], stages=["decode"], jobs=1, quiet=True)
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Session, "run_file", 3)
+        with pytest.raises(KeyboardInterrupt):
+            capture(str(small_images), out, **options)
+    os.remove(os.path.join(out + ".interrupted", "manifest.json"))
+    with pytest.raises(BundleError, match="It cannot be resumed: remove {}.interrupted and run "
+                       "the capture without --resume".format(re.escape(out))):
+        capture(str(small_images), out, resume=True, **options)
+    with pytest.raises(BundleError, match="{}.interrupted exists and is not a bundle: if an "
+                       "interrupted capture kept it, its manifest.json is lost or damaged and "
+                       "it cannot be resumed. Remove it".format(re.escape(out))):
+        capture(str(small_images), out, **options)
+    assert os.path.isdir(out + ".interrupted") and not os.path.exists(out)

@@ -351,8 +351,14 @@ class BundleWriter(ArrayStore):
                 compression, ", ".join(COMPRESSIONS)))
         path = os.path.abspath(path)
         self.path = path
-        for target in (self.path, self.path + ".interrupted"):
-            refuse_to_replace(target)
+        refuse_to_replace(self.path)
+        try:
+            refuse_to_replace(self.path + ".interrupted")
+        except BundleError:  # its manifest lost or damaged: no capture can use or replace it
+            raise BundleError(
+                "{}.interrupted exists and is not a bundle: if an interrupted capture kept it, "
+                "its manifest.json is lost or damaged and it cannot be resumed. Remove it (or "
+                "choose another --out), then capture again".format(self.path)) from None
         parent = os.path.dirname(self.path)
         blocking = _first_non_folder(parent)
         if blocking:
