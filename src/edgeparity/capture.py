@@ -243,6 +243,7 @@ def capture(
             if any(impl.stage != "decode" for impl in chosen):
                 sys.stderr.write(_model_line(manifest["model"], (options or {}).get("model")))
         session = Session(writer, chosen, options or {})
+        _refuse_nothing_available(session.implementation_status, implementations)
         session.pipeline = dict(pipeline or {})
         session.pipeline_only = pipeline_only
         pending = images
@@ -407,6 +408,20 @@ def _run_isolated(
         for impl in session.loaded[stage]:
             chain = extend_chain(label, stage, impl.name)
             session.record(label, mode, chain, impl, lambda i=impl, a=array: i.run(a), digest)
+
+
+def _refuse_nothing_available(status: Dict[str, Dict[str, Any]],
+                              asked: Optional[Sequence[str]]) -> None:
+    """UserError, before any image, when no implementation chosen can run here: the bundle
+    would record nothing (it was written, exit 0, advising to install Pillow)."""
+    if not status or any(entry["status"] == "available" for entry in status.values()):
+        return
+    reasons = "; ".join("{}: {}".format(key, str(entry.get("reason")).splitlines()[0])
+                        for key, entry in sorted(status.items()))
+    raise UserError("nothing can be captured: {} is available here ({}). Install one, or choose "
+                    "others with --impl (`edgeparity probe` lists what runs here)".format(
+                        "none of --impl {}".format(",".join(asked)) if asked else
+                        "no implementation", printable(reasons)))
 
 
 def _select(

@@ -521,3 +521,17 @@ def test_a_stage_no_pipeline_names_is_filled_with_what_each_bundle_captured(tmp_
     two = _decode_only(sys.executable, tmp_path / "two", "decode/opencv,decode/pillow")
     code, decoders, verdict = pipelines(one, two)
     assert decoders == ["opencv", "opencv"] and code == errors.EXIT_PARITY, (decoders, verdict)
+
+
+def test_a_capture_with_nothing_that_can_run_is_refused_before_it_writes(tmp_path, capsys):
+    """--impl naming only implementations that cannot run here: refused (exit 2) naming each
+    and why, no bundle written; it wrote an empty bundle, exit 0, advising to install Pillow."""
+    if importlib.util.find_spec("mxnet") is not None:
+        pytest.skip("MXNet is installed here: --impl mxnet can run")
+    out = str(tmp_path / "b")
+    assert cli.main(["capture", "--images", PHOTOS, "--out", out, "--impl", "mxnet",
+                     "--stages", "decode", "-q"]) == errors.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "nothing can be captured: none of --impl mxnet is available here (decode/mxnet: " \
+        "MXNet (pip install mxnet) is not importable" in err, err
+    assert not os.path.exists(out)

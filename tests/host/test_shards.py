@@ -146,7 +146,7 @@ def test_an_empty_shard_is_written_and_merged(tmp_path, capsys):
     assert sorted(len(held) for held, _ in shards) == [0, 1]
     empty_note = next(err for held, err in shards if not held)
     assert "holds none of the 1 image in" in empty_note
-    assert "nothing was captured" not in empty_note
+    assert "no output was captured" not in empty_note
     empty = next(i for i, (held, _) in zip((1, 2), shards) if not held)
     result = subprocess.run(  # its progress says so, not "capture: 0/0"
         [sys.executable, "-m", "edgeparity", "capture", "--images", str(images), "--out",

@@ -245,8 +245,9 @@ def run_capture(args: argparse.Namespace) -> int:
             "; and {} more (each is in its manifest.json)".format(
                 len(failed) - 3) if len(failed) > 3 else ""))
     if counts["ok"] == 0 and manifest.get("images"):  # not an empty shard: nothing ran
-        sys.stderr.write("edgeparity: warning: nothing was captured: no decoder or runtime is "
-                         "available in this environment (install e.g. Pillow)\n")
+        # (No implementation available at all is refused before any image, capture.py.)
+        sys.stderr.write("edgeparity: warning: no output was captured: every image failed in "
+                         "every implementation (the errors are above)\n")
     return EXIT_PARITY
 
 
