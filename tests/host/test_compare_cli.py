@@ -167,6 +167,13 @@ def test_bad_pipeline_and_tolerance_are_usage_errors(here_bundle, capsys):
         errors.EXIT_ERROR
     assert "bad --tolerance 'infr:1': no stage 'infr' (the stages: decode, preprocess, infer)" \
         in capsys.readouterr().err
+    # A stage given twice (the last one won), or nothing after '@' (a pipeline left out).
+    assert cli.main(["compare", here_bundle + "@decode=pillow,decode=opencv", here_bundle]) == \
+        errors.EXIT_ERROR
+    assert "decode is given twice (pillow and opencv); give each stage once" in \
+        capsys.readouterr().err
+    assert cli.main(["compare", here_bundle + "@", here_bundle]) == errors.EXIT_ERROR
+    assert "nothing after '@'" in capsys.readouterr().err
 
 
 def test_markdown_fits_a_job_summary(here_bundle, tmp_path):

@@ -44,6 +44,9 @@ def parse_pipeline(text: Optional[str], known: Optional[Mapping[str, Iterable[st
         if impl not in names:
             raise PipelineError("bad pipeline {!r}: no {} implementation {!r}; known: {}".format(
                 text, stage, impl, ", ".join(names)))
+        if stage in result and result[stage] != impl:  # which one was meant cannot be told
+            raise PipelineError("bad pipeline {!r}: {} is given twice ({} and {}); give each "
+                                "stage once".format(text, stage, result[stage], impl))
         result[stage] = impl
     return result
 
