@@ -39,7 +39,7 @@ from .inputs import (
     locate_canonical,
 )
 from .models import DECLARATION_FILE, IMAGENET, ModelError, Preprocessing, model_declaration
-from .parallel import choose_jobs, run_pool
+from .parallel import CHUNK, choose_jobs, run_pool
 from .progress import Progress
 from .resume import (
     carry_over,
@@ -163,9 +163,9 @@ def capture(
     images_dir = os.path.abspath(images_dir)
     if not os.path.isdir(images_dir):
         raise ValueError(
-            "{}: no such images directory. Point --images at a folder of JPEG "
-            "files (the repository ships {}/).".format(images_dir, defaults.IMAGES_DIR)
-        )
+            "{}: {}. Point --images at a folder of JPEG files (the repository ships {}/)."
+            .format(images_dir, "a file, not a folder" if os.path.exists(images_dir) else
+                    "no such images directory", defaults.IMAGES_DIR))
     images, skipped_folders = find_images(images_dir)
     for folder in skipped_folders:
         sys.stderr.write("edgeparity: warning: folder {} was not captured: {}\n".format(
@@ -236,9 +236,11 @@ def capture(
         requested_jobs, jobs = jobs, choose_jobs(len(images), jobs)
         if not quiet:
             # Loading a runtime or a model takes seconds before the first image: say what runs.
-            sys.stderr.write("capture: {} image{} on {}; loading {} implementation{}\n".format(
+            sys.stderr.write("capture: {} image{} on {}{}; loading {} implementation{}\n".format(
                 len(images), "" if len(images) == 1 else "s",
                 "1 process" if jobs == 1 else "{} worker processes".format(jobs),
+                " (not {}: work is handed out {} images at a time)".format(requested_jobs, CHUNK)
+                if requested_jobs and requested_jobs > jobs else "",
                 len(chosen), "" if len(chosen) == 1 else "s"))
             if any(impl.stage != "decode" for impl in chosen):
                 sys.stderr.write(_model_line(manifest["model"], (options or {}).get("model")))

@@ -62,7 +62,7 @@ def test_merge_refuses_an_incomplete_set_or_another_environment(tmp_path, capsys
     assert cli.main(["merge", one, other, "--out", out]) == errors.EXIT_ERROR
     assert "not shards of one environment" in capsys.readouterr().err
     assert cli.main(["merge", one, again, "--out", out]) == errors.EXIT_ERROR
-    assert "are all shard 1/2 (one shard captured twice?)" in capsys.readouterr().err
+    assert "are both shard 1/2 (one shard captured twice?)" in capsys.readouterr().err
     assert not os.path.exists(out)
     assert subprocess.run([sys.executable, "-m", "edgeparity", "capture", "--images", PHOTOS,
                            "--out", out, "--shard", "3/2"], env=dict(
@@ -105,7 +105,8 @@ def test_merge_refuses_an_unsharded_bundle_and_its_own_input_as_out(tmp_path, ca
     assert cli.main(["merge", one, whole, "--out", one]) == errors.EXIT_ERROR
     assert "is one of the shards" in capsys.readouterr().err
     assert cli.main(["merge", one, "--out", str(tmp_path / "m")]) == errors.EXIT_ERROR
-    assert "shard 2/2 is missing" in capsys.readouterr().err
+    assert "shard 2/2 is missing: capture it with `edgeparity capture --shard 2/2`" in \
+        capsys.readouterr().err
 
 
 def test_merge_refuses_shards_captured_with_another_selection(tmp_path, capsys):
@@ -227,7 +228,7 @@ def test_merge_names_the_environment_and_refuses_a_shard_given_twice(tmp_path, c
     assert "{} is given 2 times: pass each shard once".format(two) in err
     assert "missing" not in err
     assert cli.main(["merge", one, shard("again", 1), two, "--out", out]) == errors.EXIT_ERROR
-    assert "are all shard 1/2" in capsys.readouterr().err
+    assert "are both shard 1/2" in capsys.readouterr().err
     assert not os.path.exists(out)
 
 

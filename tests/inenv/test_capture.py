@@ -170,6 +170,8 @@ def test_unknown_implementation_and_missing_folder_are_usage_errors(small_images
         capture(str(small_images), str(tmp_path / "b"), implementations=["pilow"], quiet=True)
     with pytest.raises(ValueError, match="no such images directory"):
         capture(str(tmp_path / "absent"), str(tmp_path / "b"), quiet=True)
+    with pytest.raises(ValueError, match=r"photo-420\.jpg: a file, not a folder\. Point --images"):
+        capture(str(small_images / "photo-420.jpg"), str(tmp_path / "b"), quiet=True)
     assert not os.path.exists(str(tmp_path / "b"))
 
 
@@ -740,3 +742,11 @@ def test_an_interrupted_capture_whose_manifest_is_lost_says_to_remove_it(
                        "it cannot be resumed. Remove it".format(re.escape(out))):
         capture(str(small_images), out, **options)
     assert os.path.isdir(out + ".interrupted") and not os.path.exists(out)
+
+
+def test_fewer_worker_processes_than_asked_are_said(small_images, tmp_path, capsys):
+    """-j 4 on 5 images: one chunk of work, so one process, and the line says why."""
+    capture(str(small_images), str(tmp_path / "b"), implementations=["pillow"],
+            stages=["decode"], jobs=4, quiet=False)
+    assert "on 1 process (not 4: work is handed out 8 images at a time)" in \
+        capsys.readouterr().err

@@ -120,17 +120,19 @@ def _check_split(shards: List[Any]) -> None:
         if len({os.path.realpath(path) for path in paths}) == 1:
             raise BundleError("{} is given {} times: pass each shard once".format(
                 paths[0], len(paths)))
-        raise BundleError("{} are all shard {}/{} (one shard captured twice?): pass each shard "
-                          "once".format(" and ".join(paths), index, count))
+        raise BundleError("{} are {} shard {}/{} (one shard captured twice?): pass each shard "
+                          "once".format(" and ".join(paths), "both" if len(paths) == 2 else "all",
+                                        index, count))
     _check_same_images(shards)
     missing = [i for i in range(1, count + 1) if i not in by_index]
     if missing:
         raise BundleError("shard{} {} {} missing: capture {} with `edgeparity capture "
-                          "--shard I/{}` and pass every shard to merge".format(
+                          "--shard {}/{}` and pass every shard to merge".format(
                               "s" if len(missing) > 1 else "",
                               ", ".join("{}/{}".format(i, count) for i in missing),
                               "are" if len(missing) > 1 else "is",
-                              "them" if len(missing) > 1 else "it", count))
+                              "them" if len(missing) > 1 else "it",
+                              "I" if len(missing) > 1 else missing[0], count))
     if len(shards) < 2:
         raise BundleError("merge needs at least two shard bundles")
 
