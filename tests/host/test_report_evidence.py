@@ -531,3 +531,15 @@ def test_files_failing_on_both_sides_are_counted_in_words(tmp_path):
         headers)
     assert advice_texts(pair_of(left, right))[-1].startswith(
         "for the 2 files failing on both sides (e1.jpg, e2.jpg): they fail to decode")
+
+
+def test_a_stage_whose_worst_is_a_change_of_shape_says_so_without_up_to(tmp_path):
+    from edgeparity.report.compare import stage_line
+
+    turned, upright = np.zeros((3, 2, 3), np.uint8), np.zeros((2, 3, 3), np.uint8)
+    one = make_bundle(tmp_path / "one", "one", "pillow", {
+        "pillow": decoder("11.3.0", TURBO, {"rotated.jpg": upright}),
+        "pillow-exif": decoder("11.3.0", TURBO, {"rotated.jpg": turned})},
+        {"rotated.jpg": dict(YCBCR, exif_orientation=6)})
+    [summary] = pair_of(one + "@decode=pillow", one + "@decode=pillow-exif")["stages"]
+    assert "DIFFERS on 1/1 images: shapes differ: (2, 3, 3) vs (3, 2, 3)" in stage_line(summary)

@@ -65,8 +65,8 @@ def stage_line(summary: Dict[str, Any]) -> str:
         )
     text = head + " DIFFERS on {}/{} images".format(summary["divergent"], summary["images"])
     worst = summary.get("worst")
-    if worst:
-        text += ": up to " + magnitude(worst)
+    if worst:  # "up to" a size; a change of shape has none ("shapes differ: ...")
+        text += (": " if worst.get("shape_mismatch") else ": up to ") + magnitude(worst)
     origins = summary.get("origins") or {}
     if origins:
         text += "  [{}]".format(", ".join(sorted(origins)))
