@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from . import probe
 from .bundle import BundleError, load
 from .bundle.format import ARRAYS
-from .bundle.merge import environment, first_difference
+from .bundle.merge import differences, environment
 from .bundle.writer import ArrayStore, BundleWriter
 from .errors import UserError
 from .inputs import InputError, read_image_file
@@ -83,19 +83,20 @@ class Carried:
                             "without --resume".format(self.path))
         # As written to a manifest and read back (a tuple option is a list there).
         now = json.loads(json.dumps(now, default=str))
-        difference = None
+        differ = []  # type: List[str]
         if self.manifest.get("edgeparity_version") != now.get("edgeparity_version"):
-            difference = "edgeparity versions differ: {} vs {}".format(
-                self.manifest.get("edgeparity_version"), now.get("edgeparity_version"))
+            differ.append("edgeparity versions differ: {} vs {}".format(
+                self.manifest.get("edgeparity_version"), now.get("edgeparity_version")))
         # Strict: the same place, so also the same files (a model or libjpeg replaced under
-        # the same version), CPU model, interpreter and environment variables.
-        difference = difference or first_difference(
-            environment(self.manifest, canonical=False, strict=True),
-            environment(now, canonical=False, strict=True))
-        if difference:
+        # the same version), CPU model, interpreter and environment variables. Every
+        # difference is said: each retry costs loading the implementations again.
+        differ += differences(environment(self.manifest, canonical=False, strict=True),
+                              environment(now, canonical=False, strict=True))
+        if differ:
             raise UserError("--resume: {} was captured with other settings ({}): resume with "
                             "the same options in the same environment, or capture without "
-                            "--resume (a new capture replaces it)".format(self.path, difference))
+                            "--resume (a complete capture replaces it)".format(
+                                self.path, "; ".join(differ)))
 
     def carry(self, image: str, images_dir: str, limits: Dict[str, int],
               store: ArrayStore) -> Optional[Dict[str, Any]]:

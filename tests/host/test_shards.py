@@ -89,7 +89,7 @@ def test_merge_refuses_shards_isolated_on_different_canonical_inputs(tmp_path, c
     decode_only = run_capture(sys.executable, tmp_path / "decode-only", "edge", "decode=pillow",
                               extra=["--impl", "pillow", "--stages", "decode", "--shard", "2/2"])
     assert cli.main(["merge", one, decode_only, "--out", out]) == errors.EXIT_ERROR
-    assert "(selection differ: " in capsys.readouterr().err
+    assert "(--stages differ: preprocess vs decode)" in capsys.readouterr().err
     same = run_capture(sys.executable, tmp_path / "same", "edge", "decode=pillow",
                        extra=common + ["--shard", "2/2"])
     assert cli.main(["merge", one, same, "--out", out]) == errors.EXIT_PARITY
@@ -119,7 +119,7 @@ def test_merge_refuses_shards_captured_with_another_selection(tmp_path, capsys):
                                "--shard", "2/2"])
     out = str(tmp_path / "merged")
     assert cli.main(["merge", one, other, "--out", out]) == errors.EXIT_ERROR
-    assert "selection" in capsys.readouterr().err
+    assert "(--impl differ: pillow vs decode/pillow)" in capsys.readouterr().err
     # The same selection written in another order is the same capture.
     same = run_capture(sys.executable, tmp_path / "same", "edge", "decode=pillow",
                        extra=["--stages", "decode", "--impl", "pillow", "--shard", "2/2"])

@@ -283,10 +283,13 @@ def test_an_interrupted_capture_resumes_into_the_uninterrupted_bundle(tmp_path):
     command = [sys.executable, "-m", "edgeparity", "capture", "--images", str(images),
                "--impl", "pillow"]
     other = subprocess.run(command + ["--out", str(tmp_path / "out"), "--resume", "--stages",
-                                      "decode"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=env, universal_newlines=True)
-    assert other.returncode == 2 and "was captured with other settings (selection differ: " \
-        "stages: None vs ['decode'])" in other.stderr, other.stderr
+                                      "decode", "--max-megapixels", "50"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           universal_newlines=True)
+    # Every option that differs, said as the option; not what follows from them.
+    assert other.returncode == 2 and "was captured with other settings (--stages differ: not " \
+        "given vs decode; --max-megapixels differ: 64 vs 50): resume" in other.stderr, \
+        other.stderr
     elsewhere = subprocess.run(  # a mistyped folder would carry nothing and replace the rest
         [sys.executable, "-m", "edgeparity", "capture", "--images", str(tmp_path),
          "--impl", "pillow", "--out", str(tmp_path / "out"), "--resume"],

@@ -41,7 +41,9 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
         same["environment variables"] = provenance.get("environment_variables")
         # The same images: another folder (a typo) or shard would carry nothing over and then
         # replace the kept records with a capture of something else.
-        same["images folder (--images)"] = manifest.get("images_dir")
+        images_dir = manifest.get("images_dir")  # a symlink to the same folder is the same
+        same["images folder (--images)"] = os.path.realpath(images_dir) if isinstance(
+            images_dir, str) else images_dir
         # Which share only: images added to the folder since are what a resume captures.
         shard = manifest.get("shard")
         same["shard (--shard)"] = {key: shard.get(key) for key in ("index", "count")} \
@@ -71,24 +73,87 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
     return same
 
 
+# Facts a capture option sets, said as that option: "--impl differ: not given vs pillow".
+_OPTIONS = {
+    ("selection", "stages"): "--stages", ("selection", "implementations"): "--impl",
+    ("options", "model"): "--model", ("options", "device"): "--device",
+    ("options", "input_name"): "--input-name", ("options", "input_shape"): "--input-shape",
+    ("options", "layout"): "--layout", ("limits", "max_pixels"): "--max-megapixels",
+    ("limits", "max_file_bytes"): "--max-file-mb",
+}
+
+
+# Facts set by how a capture was asked for (its options), not by where it ran.
+_ASKED = ("options", "selection", "pipeline", "pipeline_only", "limits", "model",
+          "images folder (--images)", "shard (--shard)")
+
+
+def differences(expected: Dict[str, Any], found: Dict[str, Any]) -> List[str]:
+    """'--impl differ: not given vs pillow', ...: every option that differs (several wrong
+    options are all said at once), else the first other fact (of ``environment``) that does:
+    what follows from other options (other implementations ran) is not said. A fact made of
+    parts is said by each part that differs."""
+    keys = list(expected) + [key for key in found if key not in expected]
+    asked = [_said(key, expected, found) for key in keys
+             if key in _ASKED and expected.get(key) != found.get(key)]
+    if asked:
+        return [line for lines in asked for line in lines]
+    rest = [key for key in keys if key not in _ASKED and expected.get(key) != found.get(key)]
+    return _said(rest[0], expected, found)[:1] if rest else []
+
+
+def _said(key: str, expected: Dict[str, Any], found: Dict[str, Any]) -> List[str]:
+    """How one fact that differs is said (a fact made of parts: each part that differs)."""
+    old, new = expected.get(key), found.get(key)
+    if key == "pipeline_only":
+        return ["--pipeline-only differ: {} vs {}".format(
+            "given" if old else "not given", "given" if new else "not given")]
+    if isinstance(old, dict) or isinstance(new, dict):
+        # Say which part (an implementation that ran on one side only has none on the other).
+        old, new = old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}
+        return [_part_differs(key, part, old.get(part), new.get(part))
+                for part in list(old) + [k for k in new if k not in old]
+                if old.get(part) != new.get(part)]
+    return ["{} differ: {} vs {}".format(key, _shown(key, expected), _shown(key, found))]
+
+
 def first_difference(expected: Dict[str, Any], found: Dict[str, Any]) -> Optional[str]:
-    """'selection differ: A vs B' for the first fact (of ``environment``) that differs."""
-    for key in list(expected) + [key for key in found if key not in expected]:
-        old, new = expected.get(key), found.get(key)
-        if old == new:
-            continue
-        if isinstance(old, dict) and isinstance(new, dict):  # say which part
-            part = next(k for k in list(old) + list(new) if old.get(k) != new.get(k))
-            return "{} differ: {}: {} vs {}".format(key, part, old.get(part), new.get(part))
-        return "{} differ: {} vs {}".format(key, _shown(key, expected), _shown(key, found))
-    return None
+    """The first of ``differences``, or None."""
+    said = differences(expected, found)
+    return said[0] if said else None
+
+
+def _part_differs(key: str, part: str, old: Any, new: Any) -> str:
+    option = _OPTIONS.get((key, part))
+    if key == "pipeline":
+        option = "--pipeline {}".format(part)
+    if option is None:
+        return "{} differ: {}: {} vs {}".format(key, part, old, new)
+    return "{} differ: {} vs {}".format(option, _option_value(key, part, old),
+                                        _option_value(key, part, new))
+
+
+def _option_value(key: str, part: str, value: Any) -> str:
+    """A fact as the option's value: 'not given', 'decode,infer', 12 (MB), 1,3,224,224."""
+    if value is None:
+        return "not given"
+    if part == "max_pixels" and isinstance(value, (int, float)):
+        return "{:g}".format(value / 1e6)
+    if part == "max_file_bytes" and isinstance(value, (int, float)):
+        return "{:g}".format(value / (1024 * 1024))
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def _shown(key: str, facts: Dict[str, Any]) -> str:
-    """One fact for the message: canonical inputs by name, not digest."""
+    """One fact for the message: canonical inputs by name, not digest; a shard as I/N."""
     value = facts.get(key)
     if key == "canonical inputs":
         return "[{}]".format(", ".join(label for label, _ in value)) if value else "none"
+    if key == "shard (--shard)":
+        return "{}/{}".format(value.get("index"), value.get("count")) if isinstance(
+            value, dict) else "not given"
     return str(value)
 
 
@@ -171,12 +236,12 @@ def merge(paths: List[str], out: str, name: Optional[str] = None
     first = shards[0]
     expected = environment(first.manifest)
     for shard in shards[1:]:
-        difference = first_difference(expected, environment(shard.manifest))
-        if difference:
+        differ = differences(expected, environment(shard.manifest))
+        if differ:
             raise BundleError(
                 "{} and {} are not shards of one environment ({}); capture every shard with "
                 "the same options in the same kind of environment (container image, device "
-                "setup)".format(first.path, shard.path, difference))
+                "setup)".format(first.path, shard.path, "; ".join(differ)))
     # Shard bundles captured without --name are named after their own folders (jetson-1,
     # jetson-2, ...): the first one's would name the whole environment in every report.
     names = {shard.name for shard in shards}
