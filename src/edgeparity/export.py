@@ -29,13 +29,22 @@ FORMATS = (".png", ".npy")
 
 
 def open_endpoint(spec: str) -> Endpoint:
-    """``PATH[@stage=impl,...]`` as compare reads it (stages not named: the bundle's pipeline,
-    Pillow, or the only/first runner it has)."""
-    path, pipeline = parse_endpoint(spec)
-    loaded = load_bundle(path)
-    endpoint = Endpoint(loaded, dict(pipeline), loaded.name)
-    resolve_pipelines([endpoint])
-    return endpoint
+    """``PATH[@stage=impl,...]`` as compare reads it alone (stages not named: the bundle's
+    pipeline, else what ``compare.endpoints.resolve_pipelines`` fills in)."""
+    return open_endpoints([spec])[0]
+
+
+def open_endpoints(specs: List[str]) -> List[Endpoint]:
+    """Several ``PATH[@stage=impl,...]`` as one compare of them reads them: the stages no
+    pipeline names are filled in together (like for like), so `export --diff` shows the pair
+    that compare compared."""
+    endpoints = []
+    for spec in specs:
+        path, pipeline = parse_endpoint(spec)
+        loaded = load_bundle(path)
+        endpoints.append(Endpoint(loaded, dict(pipeline), loaded.name))
+    resolve_pipelines(endpoints)
+    return endpoints
 
 
 def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[str]
@@ -177,6 +186,7 @@ __all__ = [
     "encode",
     "listing",
     "open_endpoint",
+    "open_endpoints",
     "output_array",
     "select",
     "write_bytes",

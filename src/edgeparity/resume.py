@@ -27,7 +27,7 @@ from . import probe
 from .bundle import BundleError, load
 from .bundle.format import ARRAYS
 from .bundle.merge import differences, environment
-from .bundle.writer import ArrayStore, BundleWriter
+from .bundle.writer import ArrayStore, BundleWriter, npy_file_size
 from .errors import UserError
 from .inputs import InputError, read_image_file
 from .text import printable
@@ -66,13 +66,16 @@ class Carried:
                 self.images[image] = (entry, records)
 
     def _stored(self, digest: str) -> bool:
-        """Whether the array file of ``digest`` is there, whole as far as its size tells (its
-        content is checked when a compare or `verify` opens it)."""
+        """Whether the array file of ``digest`` is there, and an .npy file of its exact size
+        (a gzip file cannot tell; contents are checked when a compare or `verify` opens
+        them)."""
         entry = self.arrays.get(digest)
         if not isinstance(entry, dict) or entry.get("file") not in self.stored:
             return False
-        return entry["file"].endswith(".gz") or (
-            self.stored[entry["file"]] >= entry.get("bytes", 0))
+        if entry["file"].endswith(".gz"):
+            return True
+        size = npy_file_size(entry.get("shape") or (), str(entry.get("dtype")))
+        return self.stored[entry["file"]] == size if size is not None else True
 
     def refuse_another_setup(self, now: Dict[str, Any]) -> None:
         """UserError unless ``now`` (the new capture's manifest so far, with the provenance of

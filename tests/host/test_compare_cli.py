@@ -504,9 +504,9 @@ def _decode_only(python, out, impls):
 
 
 def test_a_stage_no_pipeline_names_is_filled_with_what_each_bundle_captured(tmp_path):
-    """Pillow is the default decoder only where every bundle captured it: a cloud capture with
-    --impl mxnet is compared through its MXNet decode (it was 'not established: decode=pillow
-    is unavailable'), and a decoder both sides captured is preferred to Pillow on one side."""
+    """Pillow is the default decoder where a bundle captured it; a cloud capture with --impl
+    mxnet is compared through its MXNet decode (it was 'not established: decode=pillow is
+    unavailable'), and a bundle without Pillow takes a decoder the other side captured too."""
     from conftest import tox_python
 
     def pipelines(*bundles):
@@ -527,7 +527,34 @@ def test_a_stage_no_pipeline_names_is_filled_with_what_each_bundle_captured(tmp_
     one = _decode_only(sys.executable, tmp_path / "one", "decode/opencv,decode/simplejpeg")
     two = _decode_only(sys.executable, tmp_path / "two", "decode/opencv,decode/pillow")
     code, decoders, verdict = pipelines(one, two)
-    assert decoders == ["opencv", "opencv"] and code == errors.EXIT_PARITY, (decoders, verdict)
+    assert decoders == ["opencv", "pillow"], (decoders, verdict)
+
+
+def test_stages_are_filled_like_for_like_whatever_a_bundle_declares(tmp_path):
+    """The implementations a bundle captured count for the common choice even when its own
+    pipeline is declared; a third bundle without Pillow leaves the others' Pillow decode."""
+    from edgeparity.bundle import BundleWriter
+    from edgeparity.compare.endpoints import load_endpoints, resolve_pipelines
+
+    def bundle(name, implementations, pipeline=None):
+        return BundleWriter(str(tmp_path / name)).finish({
+            "name": name, "pipeline": pipeline or {}, "images": {},
+            "implementations": {key: {"status": "available"} for key in implementations}})
+
+    declared = bundle("a", ["infer/mxnet", "infer/onnxruntime"], {"infer": "onnxruntime"})
+    other = bundle("b", ["infer/dlr", "infer/onnxruntime"])
+    endpoints = load_endpoints([declared, other, declared + "@infer=mxnet"])
+    resolve_pipelines(endpoints)
+    assert [e.pipeline["infer"] for e in endpoints] == ["onnxruntime", "onnxruntime", "mxnet"]
+    a, b = (bundle(name, ["decode/pillow", "decode/opencv"]) for name in ("c", "d"))
+    c = bundle("e", ["decode/mxnet", "decode/opencv"])
+    endpoints = load_endpoints([a, b, c])
+    resolve_pipelines(endpoints)
+    assert [e.pipeline["decode"] for e in endpoints] == ["pillow", "pillow", "opencv"]
+    # export --diff reads the pair as compare does (each side alone: mxnet vs pillow).
+    from edgeparity.export import open_endpoints
+
+    assert [e.pipeline["decode"] for e in open_endpoints([c, a])] == ["opencv", "pillow"]
 
 
 def test_a_capture_with_nothing_that_can_run_is_refused_before_it_writes(tmp_path, capsys):

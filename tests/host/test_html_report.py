@@ -295,19 +295,25 @@ def test_a_closeup_costs_its_tile_not_the_whole_image():
     assert peak < 1 << 20, peak  # the image's levels alone are 12 MB
 
 
-def test_the_page_stays_under_10_mb_when_views_fill_their_budget(tmp_path):
-    """1,000 divergent images of noise (incompressible views) with a view for each asked: the
-    views stop at their budget and the page, rows included, stays under 10,000,000 bytes (it
-    was 10.1 MB: the budget counted PNG bytes before base64 and left nothing for the rows)."""
+def _noise_bundles(tmp_path, shape, differing=None):
+    """Two bundles of 1,000 decoded images of noise: all pixels differ, or ``differing`` pixels
+    per image (each then gets close-ups, marks and a table row in its view)."""
     from edgeparity.bundle import BundleWriter
 
     rng = np.random.RandomState(7)
+    left = [rng.randint(0, 256, shape).astype(np.uint8) for _ in range(1000)]
     bundles = []
     for name in ("left", "right"):
         writer = BundleWriter(str(tmp_path / name))
-        for index in range(1000):
+        for index, pixels in enumerate(left):
+            if name == "right":
+                if differing is None:
+                    pixels = rng.randint(0, 256, shape).astype(np.uint8)
+                else:
+                    pixels = pixels.copy()
+                    spots = rng.choice(shape[0] * shape[1], differing, replace=False)
+                    pixels.reshape(-1, shape[2])[spots, 0] ^= 7
             image = "noise{:04d}.jpg".format(index)
-            pixels = rng.randint(0, 256, (96, 128, 3)).astype(np.uint8)
             writer.add_record({"key": image + "|decode=pillow", "image": image,
                                "chain": "decode=pillow", "stage": "decode", "impl": "pillow",
                                "mode": "e2e", "status": "ok", "sha256": writer.add_array(pixels),
@@ -317,8 +323,18 @@ def test_the_page_stays_under_10_mb_when_views_fill_their_budget(tmp_path):
             "images": {"noise{:04d}.jpg".format(i): {"sha256": "file {}".format(i)}
                        for i in range(1000)},
             "implementations": {"decode/pillow": {"status": "available"}}}))
+    return bundles
+
+
+@pytest.mark.parametrize("shape, differing", [((96, 128, 3), None), ((32, 32, 3), 30)])
+def test_the_page_stays_under_10_mb_when_views_fill_their_budget(tmp_path, shape, differing):
+    """1,000 divergent images with a view for each asked: the views stop at their budget and
+    the page, rows included, stays under 10,000,000 bytes. Noise (incompressible PNGs) made
+    10.1 MB: the budget counted PNG bytes before base64 and left nothing for the rows; 30
+    differing pixels per image made 17 MB: their close-ups and marks were not counted."""
     page = str(tmp_path / "r.html")
-    assert cli.main(["compare", *bundles, "--html", page, "--heatmaps", "1000", "-q"]) == 1
+    assert cli.main(["compare", *_noise_bundles(tmp_path, shape, differing), "--html", page,
+                     "--heatmaps", "1000", "-q"]) == 1
     with open(page, encoding="utf-8") as handle:
         source = handle.read()
     parsed = Page()

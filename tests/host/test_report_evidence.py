@@ -543,3 +543,16 @@ def test_a_stage_whose_worst_is_a_change_of_shape_says_so_without_up_to(tmp_path
         {"rotated.jpg": dict(YCBCR, exif_orientation=6)})
     [summary] = pair_of(one + "@decode=pillow", one + "@decode=pillow-exif")["stages"]
     assert "DIFFERS on 1/1 images: shapes differ: (2, 3, 3) vs (3, 2, 3)" in stage_line(summary)
+
+
+def test_one_bundle_read_two_ways_names_a_third_decoder_for_a_file_one_side_fails(tmp_path):
+    """Pillow fails arith.jpg, MXNet reads it; simplejpeg reads it as MXNet does: that is
+    advised for the Pillow side. MXNet itself (the other side's decoder) never is."""
+    headers = {"p1.jpg": YCBCR, "arith.jpg": ARITHMETIC}
+    one = make_bundle(tmp_path / "one", "one", "pillow", {
+        "pillow": decoder("11.3.0", IJG, {"p1.jpg": A, "arith.jpg": BROKEN}),
+        "simplejpeg": decoder("1.9.0", MXNET_TURBO, {"p1.jpg": B, "arith.jpg": C}),
+        "mxnet": decoder("1.9.1", MXNET_TURBO, {"p1.jpg": A, "arith.jpg": C})}, headers)
+    assert advice_texts(pair_of(one + "@decode=pillow", one + "@decode=mxnet")) == [
+        "for arith.jpg: decode=simplejpeg in one@decode=pillow gives the other side's pixels on "
+        "1 of 1: decode it with it"]

@@ -276,3 +276,28 @@ def test_merge_refuses_shards_cut_from_different_sets_of_images(tmp_path, capsys
         "folder when each was captured): capture every shard from the same copy of the " \
         "images".format(one, two, count + 1, count) in capsys.readouterr().err
     assert not os.path.exists(out)
+
+
+def test_merge_refuses_a_shard_whose_recorded_split_is_impossible(tmp_path, capsys):
+    """A manifest edited (and sealed again) to say shard 3/2, or '2' as text: refused by name,
+    never merged (3/2 joined as a third shard) nor a crash on sorting."""
+    from edgeparity.bundle.format import seal
+
+    shards = [run_capture(sys.executable, tmp_path / "s{}".format(i), "edge", "decode=pillow",
+                          extra=["--impl", "pillow", "--stages", "decode", "--shard",
+                                 "{}/2".format(i)]) for i in (1, 2)]
+    edited = str(tmp_path / "edited")
+    shutil.copytree(shards[0], edited)
+    path = os.path.join(edited, "manifest.json")
+    for split in ({"index": 3, "count": 2}, {"index": "2", "count": 2}):
+        with open(path) as handle:
+            manifest = json.load(handle)
+        manifest.pop("index_sha256", None)
+        manifest["shard"].update(split)
+        with open(path, "wb") as handle:
+            handle.write(seal(manifest))
+        assert cli.main(["merge", shards[0], shards[1], edited, "--out",
+                         str(tmp_path / "m")]) == errors.EXIT_ERROR
+        assert "{}: its manifest records shard {}/2, which no capture --shard I/N writes".format(
+            edited, split["index"]) in capsys.readouterr().err
+    assert not os.path.exists(str(tmp_path / "m"))

@@ -159,7 +159,8 @@ def _shown(key: str, facts: Dict[str, Any]) -> str:
 
 def _split(shard: Any) -> Tuple[Any, Any]:
     """(index, count) of a shard bundle's --shard I/N."""
-    facts = shard.manifest.get("shard") or {}
+    facts = shard.manifest.get("shard")
+    facts = facts if isinstance(facts, dict) else {}
     return facts.get("index"), facts.get("count")
 
 
@@ -169,6 +170,11 @@ def _check_split(shards: List[Any]) -> None:
         if not shard.manifest.get("shard"):
             raise BundleError("{} is not a shard bundle (it was captured without --shard I/N): "
                               "merge joins the shards of one split".format(shard.path))
+        index, count = _split(shard)
+        if not (type(index) is int and type(count) is int and 1 <= index <= count):
+            raise BundleError("{}: its manifest records shard {}/{}, which no capture --shard "
+                              "I/N writes; the bundle was edited or damaged: capture that shard "
+                              "again".format(shard.path, index, count))
     counts = {_split(shard)[1] for shard in shards}
     if len(counts) != 1 or not isinstance(next(iter(counts)), int):
         raise BundleError("these shards come from different splits ({}): merge joins the "

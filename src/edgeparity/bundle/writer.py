@@ -22,7 +22,7 @@ import socket
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -82,6 +82,23 @@ def _npy_parts(array: np.ndarray) -> List[Any]:
         np.save(buffer, array, allow_pickle=False)
         return [buffer.getvalue()]
     return [header.getvalue(), memoryview(array).cast("B") if array.size else b""]
+
+
+def npy_file_size(shape: Any, dtype: str) -> Optional[int]:
+    """The size of the .npy file ``_npy_parts`` writes for an array of ``shape`` and ``dtype``
+    (None when its header would not be format 1.0)."""
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    try:
+        npy.write_array_header_1_0(header, {"descr": npy.dtype_to_descr(np.dtype(dtype)),
+                                            "fortran_order": False, "shape": tuple(shape)})
+    except (ValueError, TypeError):
+        return None
+    count = 1
+    for size in shape:
+        count *= int(size)
+    return len(header.getvalue()) + count * np.dtype(dtype).itemsize
 
 
 @contextlib.contextmanager

@@ -22,10 +22,10 @@ def register(sub: Any) -> None:
         description="Compare bundles from different environments (or the same bundle under "
         "different pipelines). Each BUNDLE may carry a pipeline after '@': "
         "cloud@decode=mxnet,infer=mxnet compares cloud's MXNet decode with the other side's "
-        "pipeline. A stage neither '@' nor the capture's --pipeline names is filled in like for "
-        "like: Pillow for decode and preprocess if every bundle given captured it, else an "
-        "implementation every bundle captured, else one of the bundle's own (so it can change "
-        "with the bundles given together). "
+        "pipeline. A stage neither '@' nor the capture's --pipeline names is filled in: Pillow "
+        "for decode and preprocess where a bundle captured it; else, and for inference, an "
+        "implementation every bundle given captured (like for like), else one of the bundle's "
+        "own (so it can change with the bundles given together). "
         "Exit 0 if everything agrees, 1 if something diverges, 2 on errors.",
     )
     p.add_argument("bundles", nargs="+", metavar="BUNDLE[@STAGE=IMPL,...]")

@@ -39,7 +39,9 @@ def run_export(args: argparse.Namespace) -> int:
     from ..bundle import BundleError
 
     try:
-        endpoint = export.open_endpoint(args.bundle)
+        # Both sides together, as compare fills in the stages no pipeline names.
+        endpoint, *others = export.open_endpoints([args.bundle] + ([args.diff] if args.diff
+                                                                    else []))
         if args.list:
             for line in export.listing(endpoint.bundle, args.image):
                 print(printable(line))
@@ -48,7 +50,7 @@ def run_export(args: argparse.Namespace) -> int:
             raise ValueError("--out FILE is needed (.png or .npy)")
         key, array = export.output_array(endpoint, args.image, args.stage, args.key)
         if args.diff:
-            other = export.open_endpoint(args.diff)
+            other = others[0]
             other_key, other_array = export.output_array(other, args.image, args.stage,
                                                          args.key)
             data = export.difference_file(array, other_array, args.out, args.levels)

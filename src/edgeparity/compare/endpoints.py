@@ -157,32 +157,30 @@ def captured_stage(loaded: Bundle, stage: str) -> bool:
 def resolve_pipelines(endpoints: List[Endpoint]) -> None:
     """Fill each stage no ``@`` pipeline and no capture's ``--pipeline`` names.
 
-    Decode and preprocess: Pillow where every bundle that ran the stage captured it. Otherwise,
-    and for inference, an implementation every such bundle captured (like for like), else one
-    of the bundle's own: a cloud capture with ``--impl mxnet`` compares its MXNet decode with
-    the device's Pillow rather than reporting nothing compared.
+    Decode and preprocess: Pillow, in each bundle that captured it. Otherwise, and for
+    inference, an implementation every bundle given captured (like for like; each bundle's
+    own captured set counts, whatever its pipeline says), else one of the bundle's own: a cloud
+    capture with ``--impl mxnet`` is compared through its MXNet decode rather than reporting
+    nothing compared.
     """
     for stage in STAGES:
-        open_ = []  # type: List[Endpoint]
+        own = {id(e): set(available(e.bundle, stage)) for e in endpoints}
+        # A bundle with no implementation of the stage at all (a decode-only capture's
+        # runners) has no say: it would empty the common set and change what every other pair
+        # compares.
+        having = [names for names in own.values() if names]
+        common = set.intersection(*having) if having else set()
+        default = DEFAULT_PIPELINE.get(stage)
         for endpoint in endpoints:
             if stage in endpoint.pipeline:
                 continue
             declared = endpoint.bundle.manifest.get("pipeline", {}).get(stage)
+            names = own[id(endpoint)]
             if declared:
                 endpoint.pipeline[stage] = declared
-            elif captured_stage(endpoint.bundle, stage):
-                open_.append(endpoint)
-        # A bundle with no implementation of the stage at all (a decode-only capture's
-        # runners) has no say: it would empty the common set and change what every other pair
-        # compares.
-        own = {id(e): set(available(e.bundle, stage)) for e in open_}
-        having = [names for names in own.values() if names]
-        common = set.intersection(*having) if having else set()
-        default = DEFAULT_PIPELINE.get(stage)
-        for endpoint in open_:
-            names = own[id(endpoint)]
-            if default and (default in common or not names):
+            elif not captured_stage(endpoint.bundle, stage):
+                continue
+            elif default and (default in names or not names):
                 endpoint.pipeline[stage] = default  # where it is missing, the report says so
             elif names:
-                endpoint.pipeline[stage] = sorted(common & names or (
-                    {default} & names) or names)[0]
+                endpoint.pipeline[stage] = sorted(common & names or names)[0]

@@ -3,12 +3,13 @@ them), on both sides (with both errors and any decoder that reads them), and fil
 advised above would make fail on both sides.
 """
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .endpoints import available
 from .evidence import (
     Side,
     coding_fact,
+    display_name,
     first_error_line,
     listed,
     outcome,
@@ -102,16 +103,19 @@ def asked_only(side: Side) -> str:
 
 
 def failing_advice(entry: Dict[str, Any], scope: str,
-                    chosen: Tuple[Side, Side]) -> Dict[str, Any]:
+                   chosen: Tuple[Side, Side]) -> Optional[Dict[str, Any]]:
     """Files that fail on one side (``entry["failing"]``): which other decoder captured there
-    gives the other side's pixels on how many of them."""
+    gives the other side's pixels on how many of them. One bundle read two ways: not the other
+    side's decoder or a variant of it (it agrees with itself), and nothing when no other does."""
     files = entry["images"]
     count = len(files)
     failing, working = chosen[entry["failing"]], chosen[1 - entry["failing"]]
+    one_bundle = failing.endpoint.bundle is working.endpoint.bundle
     pair = (lambda s: (s, working)) if entry["failing"] == 0 else (lambda s: (working, s))
     best = (0, "", [])  # type: Tuple[int, str, List[str]]
     for name in sorted(available(failing.endpoint.bundle, "decode")):
-        if name == failing.decoder:
+        if name == failing.decoder or (one_bundle and display_name(name) == display_name(
+                working.decoder)):
             continue
         fixed = [image for image in files
                  if outcome(*pair(Side(failing.endpoint, name)), image) == "same"]
@@ -119,6 +123,8 @@ def failing_advice(entry: Dict[str, Any], scope: str,
             best = (len(fixed), name, fixed)
     # Why each fails is the why line's: the advice says what to do about it.
     it = "it" if count == 1 else "them"
+    if not best[0] and one_bundle:
+        return None  # the why line says which decoder reads it
     if not best[0]:
         return _item("{}: no other decoder captured in {}{} gives the other side's pixels{}: "
                      "leave {} out or add a decoder in {} that reads {}".format(

@@ -316,8 +316,6 @@ def _group_advice(entry: Dict[str, Any], options: List[Tuple[Any, ...]],
             return _item("{}: {}, which gives the same pixels on {} of {}".format(
                 scope, how, count, count), count, count)
     if entry["kind"] == FAILS:
-        if one_bundle:  # the other side's decoder reads it: the why line says so already
-            return None
         return failing_advice(entry, "{}for {}".format(
             "with that switch, " if after_switch else "", _group_name(entry)), chosen)
     if entry["kind"] == ORIENTATION:

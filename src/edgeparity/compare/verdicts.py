@@ -38,11 +38,12 @@ from .tolerances import Tolerances
 if TYPE_CHECKING:
     from ..diffview import DiffView
 
-# PNG bytes of every view one report embeds, all pairs together: base64 adds a third (8 MB),
-# so with its bounded rows (report/html.py) the HTML page stays under 10 MB (10,000,000 bytes)
-# at any corpus size and any number of pairs. Decoded photos (worst first; later views show
-# only where the images differ) take at most half of it: a pair of 600 x 400 photos is ~0.9 MB.
-VIEW_BUDGET = 6000000
+# What every view one report embeds adds to the HTML page, all pairs together (base64 PNGs
+# and markup, diffview.view_bytes): with its bounded rows (report/html.py) the page stays under
+# 10 MB (10,000,000 bytes) at any corpus size and any number of pairs. Decoded photos (worst
+# first; later views show only where the images differ) take at most half of it: a pair of
+# 600 x 400 photos is ~1.2 MB of page.
+VIEW_BUDGET = 8000000
 
 
 class ViewBudget:
@@ -212,7 +213,7 @@ class Comparator:
             if not view:
                 continue
             if view.reference is not None and view.other is not None:
-                photo_bytes = len(view.reference) + len(view.other)
+                photo_bytes = (len(view.reference) + len(view.other) + 2) // 3 * 4  # base64
                 if photo_bytes > budget.photos_left:  # this view and the rest: differences only
                     view.reference = view.other = None
                     budget.photos_left = 0

@@ -27,8 +27,8 @@ from .words import magnitude, pipeline_text
 
 # Image rows per pair, and of all pairs together: a row is ~300 bytes (up to ~500 with long
 # paths), so the rows stay under 1.5 MB at any corpus size and number of pairs; with the views
-# (compare/verdicts.py VIEW_BUDGET: at most 8 MB once base64-encoded) the page stays under
-# 10 MB (10,000,000 bytes).
+# (compare/verdicts.py VIEW_BUDGET: at most 8 MB of page) it stays under 10 MB (10,000,000
+# bytes).
 HTML_IMAGES = 1000
 HTML_IMAGES_ALL_PAIRS = 3000
 
@@ -47,7 +47,7 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, DiffView],
                 max_images: int = HTML_IMAGES) -> str:
     """The page; per pair at most ``max_images`` image rows, worst first, fewer when there are
     many pairs (bounded size)."""
-    max_images = max(100, min(max_images, HTML_IMAGES_ALL_PAIRS // max(1, len(report["pairs"]))))
+    max_images = max(1, min(max_images, HTML_IMAGES_ALL_PAIRS // max(1, len(report["pairs"]))))
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -219,7 +219,7 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
         if pixel_steps > len(figures):
             parts.append("<p class='note'>Views of the {} worst of {} images whose decoded "
                          "pixels differ (<code>--heatmaps N</code> sets how many; all views "
-                         "together stay under 6 MB of PNG, so the page stays under 10 MB).</p>"
+                         "together stay under 8 MB, so the page stays under 10 MB).</p>"
                          .format(
                              len(figures), pixel_steps))
         parts += figures
