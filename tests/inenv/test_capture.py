@@ -527,6 +527,13 @@ def test_the_capture_summary_names_the_images_with_errors_even_when_quiet(small_
     assert ("errors recorded for 2 images: empty.jpg (decode=pillow: EmptyFile: the file is "
             "empty (0 bytes)); truncated.jpg (decode=pillow: OSError: image file is truncated")\
         in err, err
+    for index in range(3):  # more than three: the rest are counted, and where to list them
+        (small_images / "empty{}.jpg".format(index)).write_bytes(b"")
+    out = str(tmp_path / "more")
+    assert cli.main(["capture", "--images", str(small_images), "--out", out, "--impl", "pillow",
+                     "--stages", "decode", "-q"]) == errors.EXIT_PARITY
+    assert "; and 2 more (`edgeparity export {} --list | grep error` lists them)".format(out) in \
+        capsys.readouterr().err
 
 
 def _stop_at_call(monkeypatch, owner, name, count):
