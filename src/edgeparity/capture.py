@@ -18,7 +18,6 @@ Runs on CPython 3.6 with numpy only.
 """
 
 import datetime
-import hashlib
 import os
 import signal
 import sys
@@ -37,6 +36,7 @@ from .inputs import (
     find_images,
     in_shard,
     locate_canonical,
+    shard_facts,
 )
 from .models import DECLARATION_FILE, IMAGENET, ModelError, Preprocessing, model_declaration
 from .parallel import CHUNK, choose_jobs, run_pool
@@ -109,14 +109,6 @@ def _model_line(model: Dict[str, Any], given: Optional[str]) -> str:
     return ("capture: model {} has no {}: preprocessing with the default, {}; if it was "
             "trained otherwise, declare it (docs/models.md)\n".format(
                 printable(given), DECLARATION_FILE, steps))
-
-
-def _shard_facts(shard: Tuple[int, int], every_image: List[str]) -> Dict[str, Any]:
-    """--shard I/N, and which set of images it is a share of (their number and a digest of
-    their names): merge refuses shards cut from different copies of the images."""
-    names = hashlib.sha256("\n".join(sorted(every_image)).encode("utf-8", "surrogateescape"))
-    return {"index": shard[0], "count": shard[1], "of_images": len(every_image),
-            "names_sha256": names.hexdigest()}
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
@@ -203,7 +195,7 @@ def capture(
         # Forgetting --resume would redo hours of work (a stop keeps whichever holds more).
         sys.stderr.write("edgeparity: note: {}.interrupted holds the records of an interrupted "
                          "capture: --resume carries them over; this capture replaces them when "
-                         "it completes\n"
+                         "it completes (or, stopped, if it finished more images)\n"
                          .format(printable(os.path.abspath(out))))
     writer = BundleWriter(out, compression)
     # SIGTERM (docker stop, CI timeouts) is treated like Ctrl-C: keep what was captured.
@@ -223,7 +215,7 @@ def capture(
                       "implementations": sorted(set(implementations)) if implementations
                       else None},
         "limits": limits,
-        "shard": _shard_facts(shard, every_image) if shard else None,
+        "shard": shard_facts(shard, every_image) if shard else None,
         "images": {},
         "skipped_folders": skipped_folders,
         "canonical_source": canonical.describe(),
@@ -245,7 +237,7 @@ def capture(
             if any(impl.stage != "decode" for impl in chosen):
                 sys.stderr.write(_model_line(manifest["model"], (options or {}).get("model")))
         session = Session(writer, chosen, options or {})
-        _refuse_nothing_available(session.implementation_status, implementations)
+        _refuse_nothing_available(session.implementation_status, implementations, stages)
         session.pipeline = dict(pipeline or {})
         session.pipeline_only = pipeline_only
         pending = images
@@ -413,10 +405,14 @@ def _run_isolated(
 
 
 def _refuse_nothing_available(status: Dict[str, Dict[str, Any]],
-                              asked: Optional[Sequence[str]]) -> None:
+                              asked: Optional[Sequence[str]],
+                              stages: Optional[Sequence[str]]) -> None:
     """UserError, before any image, when no implementation chosen can run here: the bundle
     would record nothing (it was written, exit 0, advising to install Pillow)."""
-    if not status or any(entry["status"] == "available" for entry in status.values()):
+    if not status:  # --stages infer --impl pillow
+        raise UserError("nothing to capture: --stages {} with --impl {} selects no "
+                        "implementation".format(",".join(stages or ()), ",".join(asked or ())))
+    if any(entry["status"] == "available" for entry in status.values()):
         return
     reasons = "; ".join("{}: {}".format(key, str(entry.get("reason")).splitlines()[0])
                         for key, entry in sorted(status.items()))

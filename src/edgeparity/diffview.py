@@ -123,11 +123,11 @@ def shrink_factor(width: int, height: int, side: int) -> int:
 
 def view_bytes(view: DiffView) -> int:
     """What a view adds to an HTML page: its PNGs (close-ups included) base64-encoded, and the
-    markup of its figure and of each differing pixel's marks and table row (measured: ~1 KB,
-    and ~450 bytes per pixel)."""
+    markup of its figure and of each differing pixel's marks, close-up and table row (measured:
+    ~1 KB, and up to ~600 bytes per pixel with the longest names; counted high)."""
     pngs = sum(len(value) for value in vars(view).values() if isinstance(value, bytes))
     pngs += sum(len(png) for png in view.closeups)
-    return (pngs + 2) // 3 * 4 + 1500 + 500 * len(view.points)
+    return (pngs + 2) // 3 * 4 + 2000 + 700 * len(view.points)
 
 
 def build_view(reference: np.ndarray, other: np.ndarray, photos: bool = True

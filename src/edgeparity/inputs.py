@@ -90,6 +90,14 @@ def in_shard(image: str, shard: Tuple[int, int]) -> bool:
     return int.from_bytes(digest[:8], "big") % count == index - 1
 
 
+def shard_facts(shard: Tuple[int, int], every_image: List[str]) -> Dict[str, Any]:
+    """--shard I/N, and which set of images it is a share of (their number and a digest of
+    their names): merge refuses shards cut from different copies of the images."""
+    names = hashlib.sha256("\n".join(sorted(every_image)).encode("utf-8", "surrogateescape"))
+    return {"index": shard[0], "count": shard[1], "of_images": len(every_image),
+            "names_sha256": names.hexdigest()}
+
+
 def find_canonical(canonical_dir: str) -> Dict[str, List[str]]:
     """Canonical inputs: ``decoded-*.npy`` feed preprocess, ``preprocessed-*.npy`` feed infer."""
     if not os.path.isdir(canonical_dir):

@@ -160,6 +160,9 @@ def open_interrupted(out: str, compression: str) -> Carried:
     try:
         manifest = load(path, interrupted_ok=True, check_files=False).manifest
     except BundleError as exc:
+        manifest_path = os.path.join(path, "manifest.json")
+        if os.path.exists(manifest_path) and not os.access(manifest_path, os.R_OK):
+            raise BundleError("--resume: {}".format(exc)) from None  # a permission to fix
         raise BundleError("--resume: {} It cannot be resumed: remove {} and run the capture "
                           "without --resume.".format(str(exc).rstrip(), path)) from None
     stored = {entry["file"].endswith(".gz") for entry in manifest["arrays"].values()}

@@ -172,8 +172,9 @@ def test_bad_pipeline_and_tolerance_are_usage_errors(here_bundle, capsys):
         errors.EXIT_ERROR
     assert "decode is given twice (pillow and opencv); give each stage once" in \
         capsys.readouterr().err
-    assert cli.main(["compare", here_bundle + "@", here_bundle]) == errors.EXIT_ERROR
-    assert "nothing after '@'" in capsys.readouterr().err
+    for empty in ("@", "@,"):
+        assert cli.main(["compare", here_bundle + empty, here_bundle]) == errors.EXIT_ERROR
+        assert "nothing after '@'" in capsys.readouterr().err
 
 
 def test_markdown_fits_a_job_summary(here_bundle, tmp_path):
@@ -568,4 +569,10 @@ def test_a_capture_with_nothing_that_can_run_is_refused_before_it_writes(tmp_pat
     err = capsys.readouterr().err
     assert "nothing can be captured: none of --impl mxnet is available here (decode/mxnet: " \
         "MXNet (pip install mxnet) is not importable" in err, err
+    assert not os.path.exists(out)
+    # Options that select nothing at all: said too (an empty bundle was written, exit 0).
+    assert cli.main(["capture", "--images", PHOTOS, "--out", out, "--impl", "pillow",
+                     "--stages", "infer", "-q"]) == errors.EXIT_ERROR
+    assert "nothing to capture: --stages infer with --impl pillow selects no implementation" \
+        in capsys.readouterr().err
     assert not os.path.exists(out)

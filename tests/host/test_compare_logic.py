@@ -505,6 +505,13 @@ def test_a_later_stage_differing_on_identical_inputs_is_on_its_own_whatever_isol
         "--tolerance preprocess:1 (the largest absolute error on the images whose inputs were "
         "identical: preprocess 1; the images whose inputs differed still differ until the "
         "upstream difference is fixed)")
+    # Inherited by less than that tolerance: it accepts them too, and says no more.
+    right = make_bundle(tmp_path / "r2", "right", dict(isolated, **{
+        "decode=pillow": PIXELS + 1, "decode=pillow>preprocess=pillow": tensor + 0.5,
+        "b.jpg|decode=pillow": PIXELS, "b.jpg|decode=pillow>preprocess=pillow": tensor + 1}))
+    _, pair = run_compare(tmp_path, left, right)
+    assert pair["advice"][-1]["text"].endswith(
+        "--tolerance preprocess:1 (the largest absolute error here: preprocess 1)")
 
 
 def test_a_later_stage_failing_on_one_side_is_not_offered_a_tolerance(tmp_path):

@@ -295,46 +295,52 @@ def test_a_closeup_costs_its_tile_not_the_whole_image():
     assert peak < 1 << 20, peak  # the image's levels alone are 12 MB
 
 
-def _noise_bundles(tmp_path, shape, differing=None):
-    """Two bundles of 1,000 decoded images of noise: all pixels differ, or ``differing`` pixels
-    per image (each then gets close-ups, marks and a table row in its view)."""
+def _noise_bundles(tmp_path, shape, differing=None, names=("left", "right"), folder=""):
+    """Bundles of 1,000 decoded images of noise, the first one the reference: all pixels
+    differ, or ``differing`` pixels per image (each then gets close-ups, marks and a table row
+    in its view); the images' names start with ``folder``."""
     from edgeparity.bundle import BundleWriter
 
     rng = np.random.RandomState(7)
     left = [rng.randint(0, 256, shape).astype(np.uint8) for _ in range(1000)]
     bundles = []
-    for name in ("left", "right"):
+    for name in names:
         writer = BundleWriter(str(tmp_path / name))
         for index, pixels in enumerate(left):
-            if name == "right":
+            if name != names[0]:
                 if differing is None:
                     pixels = rng.randint(0, 256, shape).astype(np.uint8)
                 else:
                     pixels = pixels.copy()
                     spots = rng.choice(shape[0] * shape[1], differing, replace=False)
                     pixels.reshape(-1, shape[2])[spots, 0] ^= 7
-            image = "noise{:04d}.jpg".format(index)
+            image = folder + "noise{:04d}.jpg".format(index)
             writer.add_record({"key": image + "|decode=pillow", "image": image,
                                "chain": "decode=pillow", "stage": "decode", "impl": "pillow",
                                "mode": "e2e", "status": "ok", "sha256": writer.add_array(pixels),
                                "shape": list(pixels.shape), "dtype": pixels.dtype.str})
         bundles.append(writer.finish({
             "name": name, "pipeline": {"decode": "pillow"},
-            "images": {"noise{:04d}.jpg".format(i): {"sha256": "file {}".format(i)}
+            "images": {folder + "noise{:04d}.jpg".format(i): {"sha256": "file {}".format(i)}
                        for i in range(1000)},
             "implementations": {"decode/pillow": {"status": "available"}}}))
     return bundles
 
 
-@pytest.mark.parametrize("shape, differing", [((96, 128, 3), None), ((32, 32, 3), 30)])
-def test_the_page_stays_under_10_mb_when_views_fill_their_budget(tmp_path, shape, differing):
+@pytest.mark.parametrize("shape, differing, names, folder", [
+    ((96, 128, 3), None, ("left", "right"), ""),
+    ((32, 32, 3), 30, ("left", "right"), ""),
+    ((12, 12, 3), 40, ("a", "b", "c", "d"), "/".join(["a-long-folder-name" * 3] * 6) + "/")])
+def test_the_page_stays_under_10_mb_when_views_fill_their_budget(tmp_path, shape, differing,
+                                                                  names, folder):
     """1,000 divergent images with a view for each asked: the views stop at their budget and
     the page, rows included, stays under 10,000,000 bytes. Noise (incompressible PNGs) made
     10.1 MB: the budget counted PNG bytes before base64 and left nothing for the rows; 30
-    differing pixels per image made 17 MB: their close-ups and marks were not counted."""
+    differing pixels per image made 17 MB: their close-ups and marks were not counted; three
+    pairs of images named by 340-character paths made 10.1 MB: rows were bounded by count."""
     page = str(tmp_path / "r.html")
-    assert cli.main(["compare", *_noise_bundles(tmp_path, shape, differing), "--html", page,
-                     "--heatmaps", "1000", "-q"]) == 1
+    assert cli.main(["compare", *_noise_bundles(tmp_path, shape, differing, names, folder),
+                     "--html", page, "--heatmaps", "1000", "-q"]) == 1
     with open(page, encoding="utf-8") as handle:
         source = handle.read()
     parsed = Page()

@@ -251,6 +251,37 @@ def test_a_shard_compared_with_a_whole_capture_or_another_shard_is_not_parity(tm
     assert cli.main(["compare", one, two, "-q"]) == errors.EXIT_ERROR
     again = decode_only("again", "--shard", "1/2")
     assert cli.main(["compare", one, again, "-q"]) == errors.EXIT_PARITY
+    # The same shard of another copy of the folder (one more file): still the same share.
+    more = tmp_path / "more"
+    shutil.copytree(PHOTOS, str(more))
+    shutil.copy(os.path.join(PHOTOS, sorted(os.listdir(PHOTOS))[0]), str(more / "extra.jpg"))
+    other_copy = str(tmp_path / "other-copy")
+    subprocess.run([sys.executable, "-m", "edgeparity", "capture", "--images", str(more), "--out",
+                    other_copy, "--impl", "pillow", "--stages", "decode", "-q", "--shard", "1/2"],
+                   check=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
+    capsys.readouterr()
+    assert cli.main(["compare", one, other_copy, "-q"]) == errors.EXIT_PARITY
+    assert "NOT ESTABLISHED" not in capsys.readouterr().out
+
+
+def test_differences_are_said_as_options_and_older_captures_lack_none(tmp_path):
+    """What merge and resume say differs: an option absent from an older capture and 'nothing
+    asked' are the same (the environment after them is still checked), --pipeline-only unset
+    either way is the same, a shard is said as I/N, and the model's path is no difference
+    (each device keeps its own copy; the model itself is compared by identity)."""
+    from edgeparity.bundle.merge import differences, environment
+
+    older = {"selection": None, "pipeline_only": None, "provenance": {"cpu": {"arch": "x86_64"}},
+             "options": {"model": "/a/model.onnx"}, "shard": {"index": 1, "count": 2}}
+    newer = {"selection": {"stages": None, "implementations": None}, "pipeline_only": False,
+             "provenance": {"cpu": {"arch": "aarch64"}}, "options": {"model": "/b/model.onnx"},
+             "shard": {"index": 1, "count": 2, "of_images": 3, "names_sha256": "ab"}}
+    assert differences(environment(older), environment(newer)) == [
+        "cpu/arch differ: x86_64 vs aarch64"]
+    strict = [environment(m, canonical=False, strict=True) for m in (older, dict(
+        older, shard={"index": 2, "count": 2}, options={"layout": "NHWC"}))]
+    assert differences(*strict) == ["--shard differ: 1/2 vs 2/2",
+                                    "--layout differ: not given vs NHWC"]
 
 
 def test_merge_refuses_shards_cut_from_different_sets_of_images(tmp_path, capsys):

@@ -532,7 +532,8 @@ def test_the_capture_summary_names_the_images_with_errors_even_when_quiet(small_
     out = str(tmp_path / "more")
     assert cli.main(["capture", "--images", str(small_images), "--out", out, "--impl", "pillow",
                      "--stages", "decode", "-q"]) == errors.EXIT_PARITY
-    assert "; and 2 more (`edgeparity export {} --list | grep error` lists them)".format(out) in \
+    assert "; and 2 more (all are in {}/manifest.json: files not read under \"images\", " \
+        "failed outputs under \"records\"; a compare's --json lists them too)".format(out) in \
         capsys.readouterr().err
 
 

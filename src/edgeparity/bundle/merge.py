@@ -48,9 +48,12 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
         shard = manifest.get("shard")
         same["shard (--shard)"] = {key: shard.get(key) for key in ("index", "count")} \
             if isinstance(shard, dict) else shard
-    # Captured the same way: the same model and options, pipeline and limits.
+    # Captured the same way: the same model and options, pipeline and limits. Not the model's
+    # path (each device has its own copy, at its own path): the model itself is compared below.
     for key in ("options", "selection", "pipeline", "pipeline_only", "limits"):
         same[key] = manifest.get(key)
+    if isinstance(same["options"], dict):
+        same["options"] = {k: v for k, v in same["options"].items() if k != "model"}
     # The same model, as far as outputs go (each device has its own copy, at its own path).
     same["model"] = model_identity(manifest.get("model") or {})
     if canonical:
@@ -94,20 +97,28 @@ def differences(expected: Dict[str, Any], found: Dict[str, Any]) -> List[str]:
     what follows from other options (other implementations ran) is not said. A fact made of
     parts is said by each part that differs."""
     keys = list(expected) + [key for key in found if key not in expected]
-    asked = [_said(key, expected, found) for key in keys
-             if key in _ASKED and expected.get(key) != found.get(key)]
+    # A fact absent from an older capture and its "nothing asked" (None vs all None) says
+    # nothing: decided on the lines said, so the facts after it are still checked.
+    asked = [line for key in keys if key in _ASKED and expected.get(key) != found.get(key)
+             for line in _said(key, expected, found)]
     if asked:
-        return [line for lines in asked for line in lines]
-    rest = [key for key in keys if key not in _ASKED and expected.get(key) != found.get(key)]
-    return _said(rest[0], expected, found)[:1] if rest else []
+        return asked
+    for key in keys:
+        if key not in _ASKED and expected.get(key) != found.get(key):
+            said = _said(key, expected, found)
+            if said:
+                return said[:1]
+    return []
 
 
 def _said(key: str, expected: Dict[str, Any], found: Dict[str, Any]) -> List[str]:
     """How one fact that differs is said (a fact made of parts: each part that differs)."""
     old, new = expected.get(key), found.get(key)
     if key == "pipeline_only":
-        return ["--pipeline-only differ: {} vs {}".format(
+        return [] if bool(old) == bool(new) else ["--pipeline-only differ: {} vs {}".format(
             "given" if old else "not given", "given" if new else "not given")]
+    if key == "shard (--shard)":
+        return ["--shard differ: {} vs {}".format(_shown(key, expected), _shown(key, found))]
     if isinstance(old, dict) or isinstance(new, dict):
         # Say which part (an implementation that ran on one side only has none on the other).
         old, new = old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}

@@ -242,7 +242,8 @@ def run_capture(args: argparse.Namespace) -> int:
                  for image, why in list(failed.items())[:3]]
         sys.stderr.write("edgeparity: errors recorded for {} image{}: {}{}\n".format(
             len(failed), "" if len(failed) == 1 else "s", "; ".join(shown),
-            "; and {} more (`edgeparity export {} --list | grep error` lists them)".format(
+            "; and {} more (all are in {}/manifest.json: files not read under \"images\", "
+            "failed outputs under \"records\"; a compare's --json lists them too)".format(
                 len(failed) - 3, printable(path)) if len(failed) > 3 else ""))
     if counts["ok"] == 0 and manifest.get("images"):  # not an empty shard: nothing ran
         # (No implementation available at all is refused before any image, capture.py.)

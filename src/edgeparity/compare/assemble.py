@@ -280,7 +280,9 @@ def _split_difference(reference: Endpoint, other: Endpoint) -> Optional[str]:
     """Why a pair is not established when one side is a shard (``capture --shard``) and the
     other is not the same shard: it holds a part of the corpus by construction."""
     shards = [endpoint.bundle.manifest.get("shard") for endpoint in (reference, other)]
-    if shards[0] == shards[1] or not any(isinstance(shard, dict) for shard in shards):
+    splits = [(shard.get("index"), shard.get("count")) if isinstance(shard, dict) else None
+              for shard in shards]  # which share: two copies of a folder may differ by a file
+    if splits[0] == splits[1]:
         return None
     return ("{} holds {} and {} {} (capture --shard): merge each environment's shards with "
             "`edgeparity merge` before comparing, or compare the same shard of both".format(

@@ -65,7 +65,7 @@ def parse_endpoint(text: str) -> Tuple[str, Dict[str, str]]:
     if os.path.exists(text):
         return text, {}
     path, _, spec = text.rpartition("@") if "@" in text else (text, "", "")
-    if "@" in text and not spec.strip():  # 'cloud@': a pipeline left out, or a typo
+    if "@" in text and not spec.strip(" ,"):  # 'cloud@': a pipeline left out, or a typo
         raise PipelineError("{}: nothing after '@': give a pipeline (e.g. {}@decode=mxnet) or "
                             "leave the '@' out".format(text, path))
     try:

@@ -76,6 +76,7 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
     were identical."""
     divergent = reached = identical_inputs = failing = 0
     own = []  # the steps at ``stage`` whose inputs were identical: what it differs by itself
+    inherited = []  # the others that differ: what a tolerance of ``own`` may leave
     for walk in walks:
         previous = None
         for step in walk["stages"]:
@@ -88,6 +89,8 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
                         own.append({"stages": [step]})
                         # A failure on one side is no difference of values: no tolerance.
                         failing += step["verdict"] == ERROR
+                    else:
+                        inherited.append(step.get("max_abs_error"))
                 break
             previous = step["verdict"]
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
@@ -105,11 +108,15 @@ def on_its_own(comparator: Comparator, first: str, stage: str, isolation: Dict[s
     explained, also = explain_later_stage(comparator, stage)
     cause = "besides the {} difference, {} differs on its own ({}){}".format(
         first, stage, "; ".join(evidence), ": " + "; ".join(explained) if explained else "")
+    accept = None if failing else _own_errors(stage, own, comparator)
+    # Whether the tolerance advised leaves images whose inputs differed (checked, not assumed).
+    left = bool(accept) and any(not isinstance(error, (int, float)) or error > round_up(
+        accept[stage]) for error in inherited)
     return [cause], also, [later_stage_advice(
         stage, implementations(comparator, stage), isolation, divergent, reached,
-        divergent - identical_inputs, None if failing else _own_errors(stage, own, comparator),
-        explained=bool(explained), better=better_implementation(comparator, stage, isolation),
-        failing_images=failing, upstream_too=divergent > identical_inputs)]
+        divergent - identical_inputs, accept, explained=bool(explained),
+        better=better_implementation(comparator, stage, isolation), failing_images=failing,
+        upstream_too=left)]
 
 
 def _own_errors(stage: str, own: List[Dict[str, Any]], comparator: Comparator
@@ -236,8 +243,8 @@ def later_stage_advice(stage: str, impls: Tuple[str, str], isolation: Dict[str, 
     runs found one (``better_implementation``). A difference that is only a failure on one side
     is not offered a tolerance: none accepts it (``failing_images``: images on which it fails
     on one side although its inputs were identical). ``upstream_too``: ``accept`` is what the
-    stage differs by where its inputs were identical, and an earlier stage differs too: the
-    tolerance then leaves the images whose inputs differed, which the advice says."""
+    stage differs by where its inputs were identical, and images whose inputs differed differ
+    by more: the tolerance leaves them, which the advice says."""
     inputs, agree = isolation.get("inputs") or 0, isolation.get("agree") or 0
     accept_text = "accept the difference with " + (
         "--tolerance {}:ATOL".format(stage) if not accept else "{} (the largest absolute "

@@ -25,12 +25,12 @@ from .html_assets import CSS, SCRIPT
 from .html_views import absolute_legend, view_figure
 from .words import magnitude, pipeline_text
 
-# Image rows per pair, and of all pairs together: a row is ~300 bytes (up to ~500 with long
-# paths), so the rows stay under 1.5 MB at any corpus size and number of pairs; with the views
-# (compare/verdicts.py VIEW_BUDGET: at most 8 MB of page) it stays under 10 MB (10,000,000
-# bytes).
+# Image rows per pair, and of all pairs together; and the bytes all rows may take (long paths
+# make long rows): with the views (compare/verdicts.py VIEW_BUDGET: at most 8 MB of page) the
+# page stays under 10 MB (10,000,000 bytes) at any corpus size and number of pairs.
 HTML_IMAGES = 1000
 HTML_IMAGES_ALL_PAIRS = 3000
+HTML_ROW_BYTES = 1500000
 
 esc = html.escape
 
@@ -65,8 +65,9 @@ def html_report(report: Dict[str, Any], heatmaps: Dict[str, DiffView],
     if len(report["pairs"]) > 1:
         parts.append(_pairs_table(report))
     parts.append(_environments_table(report))
+    row_bytes = HTML_ROW_BYTES // max(1, len(report["pairs"]))
     for index, pair in enumerate(report["pairs"]):
-        parts.append(_pair_section(index, pair, heatmaps, max_images))
+        parts.append(_pair_section(index, pair, heatmaps, max_images, row_bytes))
     parts.append("<script>{}</script></body></html>".format(SCRIPT))
     return "\n".join(parts)
 
@@ -128,7 +129,7 @@ def _step_cells(walk: Dict[str, Any]) -> str:
 
 
 def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
-                  max_images: int) -> str:
+                  max_images: int, row_bytes: int) -> str:
     parts = ["<section id='pair-{}'><h2>{} vs {} — <span class='{v}'>{v}</span></h2>".format(
         index, esc(pair["reference"]), esc(pair["other"]), v=esc(pair["verdict"]))]
     parts.append(_headline_box(pair))
@@ -136,8 +137,7 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
     walks = sorted(pair["images"], key=severity)  # worst first
     shown = walks[:max_images]
     ids = {id(walk): n for n, walk in enumerate(shown)}
-    divergent = [w for w in shown if w["first_divergent_stage"]]
-    agreeing = [w for w in shown if not w["first_divergent_stage"]]
+    flipped = top1_by_image(pair)
 
     def view_of(walk: Dict[str, Any]) -> Optional[str]:
         step = next((s for s in walk["stages"] if s.get("heatmap") in views), None)
@@ -159,8 +159,18 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
             index, n, name, esc(stage or "—"), how,
             _step_cells(walk))
 
+    # As many of the worst rows as fit their share of the page's bytes (the names' lengths
+    # decide it), counted once rendered.
+    used = 0
+    for count, walk in enumerate(shown):
+        used += len(row(walk))
+        if used > row_bytes:
+            shown = shown[:count]
+            break
+    max_images = len(shown)
+    divergent = [w for w in shown if w["first_divergent_stage"]]
+    agreeing = [w for w in shown if not w["first_divergent_stage"]]
     changes = (pair.get("inference_impact") or {}).get("top1_changes") or []
-    flipped = top1_by_image(pair)
     if changes:
         parts.append("<h3>Top-1 class changes, closest calls first ({})</h3>".format(
             len(changes)))
