@@ -348,3 +348,17 @@ def test_the_page_stays_under_10_mb_when_views_fill_their_budget(tmp_path, shape
     assert len(parsed.images) > 100  # the budget, not the count asked, ended the views
     assert "Views of the " in source and " worst of 1000 images" in source
     assert len(source.encode()) < 10 * 1000 * 1000, len(source.encode())
+
+
+def test_a_pair_left_without_views_by_the_budget_says_so(tmp_path):
+    """Two pairs of 1,000 noisy images: the first spends the views' budget; the second's
+    section says its images got no view, and why (it said nothing)."""
+    page = str(tmp_path / "r.html")
+    bundles = _noise_bundles(tmp_path, (96, 128, 3), None, ("a", "b", "c"))
+    assert cli.main(["compare", *bundles, "--html", page, "--heatmaps", "1000", "-q"]) == 1
+    with open(page, encoding="utf-8") as handle:
+        source = handle.read()
+    first, second = source.split("<section id='pair-")[1:3]
+    assert "all views of this report together stay under 8 MB" in first
+    assert "No difference views for the 1000 images whose decoded pixels differ here: all " \
+        "views of this report together stay under 8 MB" in second

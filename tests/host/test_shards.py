@@ -332,3 +332,20 @@ def test_merge_refuses_a_shard_whose_recorded_split_is_impossible(tmp_path, caps
         assert "{}: its manifest records shard {}/2, which no capture --shard I/N writes".format(
             edited, split["index"]) in capsys.readouterr().err
     assert not os.path.exists(str(tmp_path / "m"))
+
+
+def test_a_shard_against_a_whole_capture_that_diverges_still_says_so_and_fails_gates(
+        tmp_path, capsys):
+    """IJG (cloud-mxnet) whole against a libjpeg-turbo shard: the divergence is reported (exit
+    1), the shard is said beside it, and a --fail-on gate the compared part passes is not
+    established (exit 2), never green on half of the set."""
+    cloud = run_capture(tox_python("cloud-mxnet"), tmp_path / "cloud", "cloud", "decode=pillow",
+                        extra=["--impl", "pillow", "--stages", "decode"])
+    one = run_capture(sys.executable, tmp_path / "one", "one", "decode=pillow",
+                      extra=["--impl", "pillow", "--stages", "decode", "--shard", "1/2"])
+    capsys.readouterr()
+    assert cli.main(["compare", cloud, one, "-q"]) == errors.EXIT_DIVERGENCE
+    out = " ".join(capsys.readouterr().out.split())
+    assert "only part of the images: cloud holds all of its images and one only shard 1/2" in out
+    assert cli.main(["compare", cloud, one, "-q", "--fail-on", "decode:max>255"]) == \
+        errors.EXIT_ERROR

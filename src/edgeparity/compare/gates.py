@@ -224,7 +224,7 @@ def _not_established(pair: Dict[str, Any], gate: Gate) -> List[str]:
     """Why the gate cannot pass for a pair that did not fail it (empty: it can)."""
     if gate.kind == "any":
         return list(pair.get("not_compared") or []) if pair["verdict"] == "incomplete" else []
-    reasons = []
+    reasons = [pair["partial_corpus"]] if pair.get("partial_corpus") else []
     summaries = {s["stage"]: s for s in pair["stages"]}
     for stage in gate.scope():
         summary = summaries.get(stage)

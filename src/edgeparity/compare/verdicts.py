@@ -181,16 +181,17 @@ class Comparator:
         _WORKER = None
 
     def add_heatmaps(self, walks: List[Dict[str, Any]], limit: Optional[int],
-                     budget: Optional[ViewBudget] = None) -> None:
+                     budget: Optional[ViewBudget] = None) -> bool:
         """Difference views (``diffview.DiffView``) for the ``limit`` worst divergent decode
         steps (all with None; images whose top-1 class changed first), as many as ``budget``
-        holds; the worst of them embed both images too.
+        holds; the worst of them embed both images too. Whether the budget ran out (views
+        that ``limit`` allowed were left out for it).
 
         Only what a report shows is drawn: each costs loading both images again.
         """
         budget = budget or ViewBudget()
         if not self.want_heatmaps:
-            return
+            return False
         # Images whose top-1 class changed come first: what the divergence cost is what a
         # reader looks at first, whatever its share of differing pixels.
         steps = [(0 if top1_changed(w["stages"]) else 1, s)
@@ -202,8 +203,10 @@ class Comparator:
         steps = [step for _flipped, step in steps]
         from ..diffview import build_view, view_bytes  # numpy: only when there is a view to draw
 
+        spent = False
         for step in steps[:limit] if limit is not None else steps:
             if budget.left <= 0:
+                spent = True
                 break
             ref_record = self.reference.bundle.records[step["reference_key"]]
             other_record = self.other.bundle.records[step["other_key"]]
@@ -222,6 +225,7 @@ class Comparator:
             size = view_bytes(view)
             if size > budget.left:  # full: no more views in this report, for any pair
                 budget.left = 0
+                spent = True
                 break
             budget.left -= size
             self.heatmaps[step["heatmap_id"]] = view
@@ -229,6 +233,7 @@ class Comparator:
         for walk in walks:
             for step in walk["stages"]:
                 step.pop("heatmap_id", None)
+        return spent
 
     def judge(
         self,

@@ -122,6 +122,8 @@ def headline(pair: Dict[str, Any]) -> Tuple[List[Fact], List[Fact]]:
     stage = pair["first_divergent_stage"]
     if stage:
         before.append((FIRST_DIVERGENCE, first_divergence(pair)))
+        if pair.get("partial_corpus"):  # else said as why parity is not established
+            before.append(("only part of the images", pair["partial_corpus"]))
     elif pair["verdict"] == "incomplete":
         before.append((NOT_ESTABLISHED, "; ".join(pair["not_compared"])))
     else:

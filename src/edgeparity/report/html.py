@@ -123,6 +123,15 @@ def _headline_box(pair: Dict[str, Any]) -> str:
                                             o=esc(pair["other"]), items=items))
 
 
+def _views_limit(pair: Dict[str, Any]) -> str:
+    """What stopped a pair's difference views: their budget, or --heatmaps."""
+    if pair.get("views_budget_spent"):
+        return ("all views of this report together stay under 8 MB, so that the page stays "
+                "under 10 MB, and they are spent; <code>--heatmaps N</code> with fewer views "
+                "per pair leaves room for more pairs")
+    return "<code>--heatmaps N</code> sets how many"
+
+
 def _step_cells(walk: Dict[str, Any]) -> str:
     return "<br>".join("{}: {} {}".format(esc(s["stage"]), esc(s["verdict"].replace("_", " ")),
                                          esc(magnitude(s))) for s in walk["stages"])
@@ -228,11 +237,12 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
         parts.append(absolute_legend())
         if pixel_steps > len(figures):
             parts.append("<p class='note'>Views of the {} worst of {} images whose decoded "
-                         "pixels differ (<code>--heatmaps N</code> sets how many; all views "
-                         "together stay under 8 MB, so the page stays under 10 MB).</p>"
-                         .format(
-                             len(figures), pixel_steps))
+                         "pixels differ ({}).</p>".format(len(figures), pixel_steps,
+                                                         _views_limit(pair)))
         parts += figures
+    elif pixel_steps and pair.get("views_budget_spent"):
+        parts.append("<p class='note'>No difference views for the {} images whose decoded "
+                     "pixels differ here: {}.</p>".format(pixel_steps, _views_limit(pair)))
     parts.append("</section>")
     return "\n".join(parts)
 
