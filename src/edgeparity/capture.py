@@ -28,6 +28,7 @@ import numpy as np
 from . import __version__, defaults, probe
 from .allocator import keep_image_buffers
 from .bundle import BundleError, BundleWriter
+from .bundle.format import is_bundle
 from .errors import UserError
 from .inputs import (
     IMAGE_SUFFIXES,
@@ -191,7 +192,7 @@ def capture(
     if not canonical and not quiet:
         sys.stderr.write(_no_canonical_note(canonical))
     carried = open_interrupted(out, compression) if resume else None
-    if carried is None and not quiet and os.path.isdir(os.path.abspath(out) + ".interrupted"):
+    if carried is None and not quiet and is_bundle(os.path.abspath(out) + ".interrupted"):
         # Forgetting --resume would redo hours of work (a stop keeps whichever holds more).
         sys.stderr.write("edgeparity: note: {}.interrupted holds the records of an interrupted "
                          "capture: --resume carries them over; this capture replaces them when "

@@ -58,6 +58,10 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
         if stage not in STAGES:
             raise ValueError("--stage {!r}: one of {}".format(stage, ", ".join(STAGES)))
         _require_image(loaded, image)
+        missing = [s for s in STAGES[:STAGES.index(stage) + 1] if s not in endpoint.pipeline]
+        if missing:  # a chain with a gap ('infer=?') names no record
+            raise ValueError("{}: no {} output: its capture ran no {} implementation{}".format(
+                loaded.path, stage, missing[0], _asked_only(loaded)))
         key = endpoint.chain_key(image, stage)
     record = loaded.records.get(key)
     if record is None:
@@ -69,6 +73,12 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
         raise ValueError("{}: {} has no output: {} there ({})".format(
             loaded.path, key, record["status"], record.get("error") or "no reason recorded"))
     return key, record
+
+
+def _asked_only(loaded: Bundle) -> str:
+    """' (it asked only for --impl X)' when the capture left implementations out."""
+    names = (loaded.manifest.get("selection") or {}).get("implementations")
+    return " (it asked only for --impl {})".format(",".join(map(str, names))) if names else ""
 
 
 def _require_image(loaded: Bundle, image: str) -> None:

@@ -157,6 +157,9 @@ def open_interrupted(out: str, compression: str) -> Carried:
     if not os.path.isdir(path):
         raise UserError("--resume: nothing to resume: {} does not exist (an interrupted capture "
                         "keeps its records there); capture without --resume".format(path))
+    if not os.path.exists(os.path.join(path, "manifest.json")):
+        raise UserError("--resume: {} has no manifest.json (what it kept is lost): it cannot be "
+                        "resumed; remove it and run the capture without --resume".format(path))
     try:
         manifest = load(path, interrupted_ok=True, check_files=False).manifest
     except BundleError as exc:

@@ -552,6 +552,13 @@ def test_stages_are_filled_like_for_like_whatever_a_bundle_declares(tmp_path):
     endpoints = load_endpoints([a, b, c])
     resolve_pipelines(endpoints)
     assert [e.pipeline["decode"] for e in endpoints] == ["pillow", "pillow", "opencv"]
+    # No runner common to all three: the full capture takes one another bundle has (mxnet,
+    # before onnxruntime by name), never one no other bundle has (dlr, first by name).
+    full = bundle("f", ["infer/dlr", "infer/mxnet", "infer/onnxruntime"])
+    endpoints = load_endpoints([full, bundle("g", ["infer/onnxruntime"]),
+                                bundle("h", ["infer/mxnet"])])
+    resolve_pipelines(endpoints)
+    assert [e.pipeline["infer"] for e in endpoints] == ["mxnet", "onnxruntime", "mxnet"]
     # export --diff reads the pair as compare does (each side alone: mxnet vs pillow).
     from edgeparity.export import open_endpoints
 

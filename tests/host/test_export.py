@@ -6,6 +6,7 @@ pixels come from the bundle's own arrays or from Pillow decoding the sample JPEG
 
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -303,3 +304,17 @@ def test_outputs_of_a_file_cut_short_are_flagged(tmp_path, capsys):
     assert "note: cut.jpg: from a file cut short: the decoder filled in what is missing" in said
     assert export(mxnet, "--image", "whole.jpg", "--out", tmp_path / "w.png") == errors.EXIT_PARITY
     assert "note:" not in capsys.readouterr().out
+
+
+def test_a_stage_the_capture_never_ran_is_said_as_such(tmp_path, capsys):
+    """A bundle captured with --impl pillow ran no runtime: export of its infer output says
+    so (it named a record 'photo.jpg|...>infer=?' and asked if the pipeline was captured)."""
+    from conftest import PHOTOS, run_capture
+
+    partial = run_capture(sys.executable, tmp_path / "partial", "partial", "decode=pillow",
+                          extra=["--impl", "pillow"])
+    image = sorted(n for n in os.listdir(PHOTOS) if n.endswith(".jpg"))[0]
+    assert cli.main(["export", partial, "--image", image, "--stage", "infer", "--out",
+                     str(tmp_path / "x.npy")]) == errors.EXIT_ERROR
+    assert "{}: no infer output: its capture ran no infer implementation (it asked only for " \
+        "--impl pillow)".format(partial) in capsys.readouterr().err

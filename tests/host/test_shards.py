@@ -156,6 +156,7 @@ def test_an_empty_shard_is_written_and_merged(tmp_path, capsys):
         universal_newlines=True)
     assert "capture: nothing left to do" in result.stderr and "0/0" not in result.stderr, \
         result.stderr
+    assert "wrote {} (shard {}/2): 0 outputs".format(tmp_path / "said", empty) in result.stdout
     whole, _ = capture("whole")
     assert whole == ["only.jpg"]
     merged = str(tmp_path / "merged")
@@ -214,8 +215,10 @@ def test_merge_names_the_environment_and_refuses_a_shard_given_twice(tmp_path, c
             return json.load(handle)["name"]
 
     one, two = shard("jetson-1", 1), shard("jetson-2", 2)
+    capsys.readouterr()
     assert cli.main(["merge", one, two, "--out", str(tmp_path / "jetson")]) == 0
     assert name(str(tmp_path / "jetson")) == "jetson"
+    assert "(environment jetson): 2 shards merged" in capsys.readouterr().out  # said
     assert cli.main(["merge", one, two, "--out", str(tmp_path / "m"), "--name", "orin"]) == 0
     assert name(str(tmp_path / "m")) == "orin"
     named = [shard("n{}".format(i), i, "--name", "edge") for i in (1, 2)]

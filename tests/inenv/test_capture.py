@@ -732,10 +732,12 @@ def test_an_interrupted_capture_is_pointed_to_and_replaced_by_a_complete_one(
 
 
 def test_an_interrupted_capture_whose_manifest_is_lost_says_to_remove_it(
-        small_images, tmp_path, monkeypatch):
-    """OUT.interrupted without its manifest.json: --resume and a new capture both say it
-    cannot be resumed and to remove it (a new capture only said to choose another --out)."""
+        small_images, tmp_path, monkeypatch, capsys):
+    """OUT.interrupted with its manifest.json damaged or lost: --resume and a new capture both
+    say it cannot be resumed and to remove it (a new capture only said to choose another
+    --out, after a note that --resume would carry its records over)."""
     from edgeparity.bundle import BundleError
+    from edgeparity.errors import UserError
     from edgeparity.session import Session
 
     out = str(tmp_path / "b")
@@ -744,14 +746,25 @@ def test_an_interrupted_capture_whose_manifest_is_lost_says_to_remove_it(
         _stop_at_call(patch, Session, "run_file", 3)
         with pytest.raises(KeyboardInterrupt):
             capture(str(small_images), out, **options)
-    os.remove(os.path.join(out + ".interrupted", "manifest.json"))
+    manifest = os.path.join(out + ".interrupted", "manifest.json")
+    with open(manifest, "rb") as handle:
+        kept = handle.read()
+    with open(manifest, "wb") as handle:
+        handle.write(kept[:len(kept) // 2])  # damaged
     with pytest.raises(BundleError, match="It cannot be resumed: remove {}.interrupted and run "
                        "the capture without --resume".format(re.escape(out))):
+        capture(str(small_images), out, resume=True, **options)
+    os.remove(manifest)  # lost
+    with pytest.raises(UserError, match="--resume: {}.interrupted has no manifest.json (.*): "
+                       "it cannot be resumed; remove it and run the capture without "
+                       "--resume".format(re.escape(out))):
         capture(str(small_images), out, resume=True, **options)
     with pytest.raises(BundleError, match="{}.interrupted exists and is not a bundle: if an "
                        "interrupted capture kept it, its manifest.json is lost or damaged and "
                        "it cannot be resumed. Remove it".format(re.escape(out))):
-        capture(str(small_images), out, **options)
+        capture(str(small_images), out, **dict(options, quiet=False))
+    # Not first told that --resume would carry its records over.
+    assert "--resume carries them over" not in capsys.readouterr().err
     assert os.path.isdir(out + ".interrupted") and not os.path.exists(out)
 
 

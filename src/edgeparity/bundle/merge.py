@@ -234,13 +234,14 @@ def _check_same_images(shards: List[Any]) -> None:
             "{} images each, with other names".format(one[0])
         raise BundleError("{} and {} are shares of different sets of images ({} in the images "
                           "folder when each was captured): capture every shard from the same "
-                          "copy of the images".format(first.path, second.path, counts))
+                          "copy of the images (`find IMAGES -type f | sort` on each device shows "
+                          "which files differ)".format(first.path, second.path, counts))
 
 
 def merge(paths: List[str], out: str, name: Optional[str] = None
-          ) -> Tuple[str, Dict[str, int]]:
-    """Write the union of the shard bundles ``paths`` to ``out``; return its path and counts
-    (images, and the ok/error/skipped outputs of its manifest). ``name``: the environment's
+          ) -> Tuple[str, Dict[str, int], str]:
+    """Write the union of the shard bundles ``paths`` to ``out``; return its path, counts
+    (images, and the ok/error/skipped outputs of its manifest) and name. ``name``: the environment's
     name in reports; by default the shards' own when they share one (each captured with the
     same --name), else the folder ``out``'s."""
     if os.path.realpath(out) in {os.path.realpath(path) for path in paths}:
@@ -300,7 +301,7 @@ def merge(paths: List[str], out: str, name: Optional[str] = None
             + sum(1 for entry in images.values() if "error" in entry),
             "skipped": 0,
         }
-        return writer.finish(manifest), dict(manifest["counts"], images=len(images))
+        return writer.finish(manifest), dict(manifest["counts"], images=len(images)), name
     except BaseException:
         if not writer.finished:
             writer.discard()

@@ -211,9 +211,9 @@ def run_capture(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print("wrote {}: {} output{}, {} error{} recorded".format(
-        printable(path), counts["ok"], "" if counts["ok"] == 1 else "s", counts["error"],
-        "" if counts["error"] == 1 else "s"))
+    print("wrote {}{}: {} output{}, {} error{} recorded".format(
+        printable(path), " (shard {}/{})".format(*shard) if shard else "", counts["ok"],
+        "" if counts["ok"] == 1 else "s", counts["error"], "" if counts["error"] == 1 else "s"))
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
         manifest = json.load(handle)
     implementations = manifest.get("implementations", {})

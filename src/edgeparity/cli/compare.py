@@ -24,8 +24,8 @@ def register(sub: Any) -> None:
         "cloud@decode=mxnet,infer=mxnet compares cloud's MXNet decode with the other side's "
         "pipeline. A stage neither '@' nor the capture's --pipeline names is filled in: Pillow "
         "for decode and preprocess where a bundle captured it; else, and for inference, an "
-        "implementation every bundle given captured (like for like), else one of the bundle's "
-        "own (so it can change with the bundles given together). "
+        "implementation every bundle given captured (like for like), else the bundle's own that "
+        "most others captured (so it can change with the bundles given together). "
         "Exit 0 if everything agrees, 1 if something diverges, 2 on errors.",
     )
     p.add_argument("bundles", nargs="+", metavar="BUNDLE[@STAGE=IMPL,...]")
@@ -66,9 +66,11 @@ def register(sub: Any) -> None:
 def run_merge(args: argparse.Namespace) -> int:
     from ..bundle.merge import merge
 
-    path, counts = merge(list(args.shards), args.out, args.name)
-    print("wrote {}: {} shards merged: {} image{}, {} output{}, {} error{} recorded".format(
-        printable(path), len(args.shards), counts["images"], "" if counts["images"] == 1 else "s",
+    path, counts, name = merge(list(args.shards), args.out, args.name)
+    print("wrote {} (environment {}): {} shards merged: {} image{}, {} output{}, {} error{} "
+          "recorded".format(
+        printable(path), printable(str(name)), len(args.shards), counts["images"],
+        "" if counts["images"] == 1 else "s",
         counts["ok"], "" if counts["ok"] == 1 else "s", counts["error"],
         "" if counts["error"] == 1 else "s"))
     return EXIT_PARITY

@@ -159,9 +159,9 @@ def resolve_pipelines(endpoints: List[Endpoint]) -> None:
 
     Decode and preprocess: Pillow, in each bundle that captured it. Otherwise, and for
     inference, an implementation every bundle given captured (like for like; each bundle's
-    own captured set counts, whatever its pipeline says), else one of the bundle's own: a cloud
-    capture with ``--impl mxnet`` is compared through its MXNet decode rather than reporting
-    nothing compared.
+    own captured set counts, whatever its pipeline says), else the one of its own that most
+    other bundles captured: a cloud capture with ``--impl mxnet`` is compared through its MXNet
+    decode rather than reporting nothing compared.
     """
     for stage in STAGES:
         own = {id(e): set(available(e.bundle, stage)) for e in endpoints}
@@ -183,4 +183,8 @@ def resolve_pipelines(endpoints: List[Endpoint]) -> None:
             elif default and (default in names or not names):
                 endpoint.pipeline[stage] = default  # where it is missing, the report says so
             elif names:
-                endpoint.pipeline[stage] = sorted(common & names or names)[0]
+                # None common to all: the one most other bundles captured (like for like with
+                # as many as can be), then by name.
+                shared = common & names or names
+                endpoint.pipeline[stage] = min(shared, key=lambda name: (-sum(
+                    name in own[id(e)] for e in endpoints if e is not endpoint), name))
