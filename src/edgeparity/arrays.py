@@ -14,7 +14,7 @@ import io
 import re
 import struct
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -234,3 +234,39 @@ def _read_header(stream: Any) -> Tuple[Tuple[int, ...], bool, np.dtype]:
 
 def _megabytes(nbytes: int) -> str:
     return "{:.0f} MB".format(nbytes / 1e6) if nbytes >= 1e6 else "{} bytes".format(nbytes)
+
+
+def npy_parts(array: np.ndarray) -> List[Any]:
+    """The bytes ``np.save`` writes for a C-contiguous array, as [header, the array's memory].
+
+    The array's own memory goes to the file as it is: np.save into a BytesIO made two more
+    copies of it (tobytes, then the buffer). Not np.save(file) either: numpy reports a full
+    disk as a short write without an errno, the file object as ENOSPC.
+    """
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    try:
+        npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
+    except ValueError:  # a header too long for format 1.0 (thousands of dimensions)
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return [buffer.getvalue()]
+    return [header.getvalue(), memoryview(array).cast("B") if array.size else b""]
+
+
+def npy_file_size(shape: Any, dtype: str) -> Optional[int]:
+    """The size of the .npy file ``npy_parts`` writes for an array of ``shape`` and ``dtype``
+    (None when its header would not be format 1.0)."""
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    try:
+        npy.write_array_header_1_0(header, {"descr": npy.dtype_to_descr(np.dtype(dtype)),
+                                            "fortran_order": False, "shape": tuple(shape)})
+    except (ValueError, TypeError):
+        return None
+    count = 1
+    for size in shape:
+        count *= int(size)
+    return len(header.getvalue()) + count * np.dtype(dtype).itemsize

@@ -24,10 +24,11 @@ import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import probe
+from .arrays import npy_file_size
 from .bundle import BundleError, load
 from .bundle.format import ARRAYS
 from .bundle.merge import differences, environment
-from .bundle.writer import ArrayStore, BundleWriter, npy_file_size
+from .bundle.writer import ArrayStore, BundleWriter
 from .errors import UserError
 from .inputs import InputError, read_image_file
 from .text import printable

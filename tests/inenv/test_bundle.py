@@ -206,11 +206,13 @@ def test_a_manifest_in_the_older_indented_form_still_loads(tmp_path):
     np.ones((1,) * 32, np.int8),
 ])
 def test_stored_npy_files_are_what_np_save_writes(array):
-    from edgeparity.bundle.writer import _npy_parts
+    from edgeparity.arrays import npy_file_size, npy_parts
 
     expected = io.BytesIO()
     np.save(expected, array, allow_pickle=False)
-    assert b"".join(bytes(part) for part in _npy_parts(array)) == expected.getvalue()
+    assert b"".join(bytes(part) for part in npy_parts(array)) == expected.getvalue()
+    # The size a resume expects of a kept file, from the manifest's shape and dtype alone.
+    assert npy_file_size(list(array.shape), array.dtype.str) == len(expected.getvalue())
 
 
 def test_large_arrays_are_written_behind_with_a_bounded_number_of_descriptors(tmp_path):

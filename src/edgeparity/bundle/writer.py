@@ -22,11 +22,11 @@ import socket
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 
-from ..arrays import array_digest
+from ..arrays import array_digest, npy_parts
 from .format import (
     ARRAYS,
     COMPRESSIONS,
@@ -63,42 +63,6 @@ def _gzip(parts: List[Any]) -> bytes:
         for part in parts:
             handle.write(part)
     return buffer.getvalue()
-
-
-def _npy_parts(array: np.ndarray) -> List[Any]:
-    """The bytes ``np.save`` writes for a C-contiguous array, as [header, the array's memory].
-
-    The array's own memory goes to the file as it is: np.save into a BytesIO made two more
-    copies of it (tobytes, then the buffer). Not np.save(file) either: numpy reports a full
-    disk as a short write without an errno, the file object as ENOSPC.
-    """
-    from numpy.lib import format as npy
-
-    header = io.BytesIO()
-    try:
-        npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
-    except ValueError:  # a header too long for format 1.0 (thousands of dimensions)
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        return [buffer.getvalue()]
-    return [header.getvalue(), memoryview(array).cast("B") if array.size else b""]
-
-
-def npy_file_size(shape: Any, dtype: str) -> Optional[int]:
-    """The size of the .npy file ``_npy_parts`` writes for an array of ``shape`` and ``dtype``
-    (None when its header would not be format 1.0)."""
-    from numpy.lib import format as npy
-
-    header = io.BytesIO()
-    try:
-        npy.write_array_header_1_0(header, {"descr": npy.dtype_to_descr(np.dtype(dtype)),
-                                            "fortran_order": False, "shape": tuple(shape)})
-    except (ValueError, TypeError):
-        return None
-    count = 1
-    for size in shape:
-        count *= int(size)
-    return len(header.getvalue()) + count * np.dtype(dtype).itemsize
 
 
 @contextlib.contextmanager
@@ -295,14 +259,14 @@ class ArrayStore:
                 "bytes": int(array.nbytes),
             }  # type: Dict[str, Any]
             if self.compression == "gzip":
-                data = _gzip(_npy_parts(array))
+                data = _gzip(npy_parts(array))
                 entry["file"] = "{}/{}.npy.gz".format(ARRAYS, digest)
                 entry["file_sha256"] = hashlib.sha256(data).hexdigest()
                 parts = [data]  # type: List[Any]
             else:
                 # Plain .npy: the file holds exactly the array, whose content digest is its
                 # name, so no second hash of the file is needed.
-                parts = _npy_parts(array)
+                parts = npy_parts(array)
                 entry["file"] = "{}/{}.npy".format(ARRAYS, digest)
             target = os.path.join(self.staging, entry["file"])
             temporary = "{}.{}.tmp".format(target, os.getpid())

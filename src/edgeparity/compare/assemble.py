@@ -13,7 +13,13 @@ from ..progress import Progress
 from ..record_verdicts import ERROR, MISSING, SKIPPED
 from ..stages.pipeline import STAGES, format_pipeline
 from . import causes
-from .endpoints import Endpoint, choose_reference, load_endpoints, resolve_pipelines
+from .endpoints import (
+    Endpoint,
+    choose_reference,
+    load_endpoints,
+    resolve_pipelines,
+    split_difference,
+)
 from .model import Incomparable, incomparable_stages, runs_the_model
 from .tolerances import Tolerances, tolerances_to_accept
 from .verdicts import (
@@ -216,7 +222,7 @@ def compare_pair(
             len(unreadable), ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else "")))
     if not images and (ref_images or other_images):
         not_compared.append("no image captured on both sides")
-    split = _split_difference(reference, other)
+    split = split_difference(reference, other)
     if split:  # the images only one side has would be listed apart, and parity claimed
         not_compared.append(split)
     # Images whose files differ between the sides (flagged apart) say nothing about the
@@ -272,26 +278,6 @@ def compare_pair(
         "isolation": isolation,
     }
     return pair, comparator.heatmaps
-
-
-def _shard_words(shard: Any) -> str:
-    if not isinstance(shard, dict):
-        return "all of its images"
-    return "only shard {}/{} of its images".format(shard.get("index"), shard.get("count"))
-
-
-def _split_difference(reference: Endpoint, other: Endpoint) -> Optional[str]:
-    """Why a pair is not established when one side is a shard (``capture --shard``) and the
-    other is not the same shard: it holds a part of the corpus by construction."""
-    shards = [endpoint.bundle.manifest.get("shard") for endpoint in (reference, other)]
-    splits = [(shard.get("index"), shard.get("count")) if isinstance(shard, dict) else None
-              for shard in shards]  # which share: two copies of a folder may differ by a file
-    if splits[0] == splits[1]:
-        return None
-    return ("{} holds {} and {} {} (capture --shard): merge each environment's shards with "
-            "`edgeparity merge` before comparing, or compare the same shard of both".format(
-                reference.label, _shard_words(shards[0]), other.label,
-                _shard_words(shards[1])))
 
 
 def _up_to(endpoint: Endpoint, stages: Sequence[str]) -> Endpoint:

@@ -154,6 +154,26 @@ def captured_stage(loaded: Bundle, stage: str) -> bool:
                for key in loaded.manifest.get("implementations", {}))
 
 
+def _shard_words(shard: Any) -> str:
+    if not isinstance(shard, dict):
+        return "all of its images"
+    return "only shard {}/{} of its images".format(shard.get("index"), shard.get("count"))
+
+
+def split_difference(reference: Endpoint, other: Endpoint) -> Optional[str]:
+    """Why a pair is not established when one side is a shard (``capture --shard``) and the
+    other is not the same shard: it holds a part of the corpus by construction."""
+    shards = [endpoint.bundle.manifest.get("shard") for endpoint in (reference, other)]
+    splits = [(shard.get("index"), shard.get("count")) if isinstance(shard, dict) else None
+              for shard in shards]  # which share: two copies of a folder may differ by a file
+    if splits[0] == splits[1]:
+        return None
+    return ("{} holds {} and {} {} (capture --shard): merge each environment's shards with "
+            "`edgeparity merge` before comparing, or compare the same shard of both".format(
+                reference.label, _shard_words(shards[0]), other.label,
+                _shard_words(shards[1])))
+
+
 def resolve_pipelines(endpoints: List[Endpoint]) -> None:
     """Fill each stage no ``@`` pipeline and no capture's ``--pipeline`` names.
 

@@ -184,11 +184,8 @@ class Comparator:
                      budget: Optional[ViewBudget] = None) -> bool:
         """Difference views (``diffview.DiffView``) for the ``limit`` worst divergent decode
         steps (all with None; images whose top-1 class changed first), as many as ``budget``
-        holds; the worst of them embed both images too. Whether the budget ran out (views
-        that ``limit`` allowed were left out for it).
-
-        Only what a report shows is drawn: each costs loading both images again.
-        """
+        holds; the worst of them embed both images too. Whether the budget is spent. Only
+        what a report shows is drawn: each costs loading both images again."""
         budget = budget or ViewBudget()
         if not self.want_heatmaps:
             return False
@@ -203,10 +200,8 @@ class Comparator:
         steps = [step for _flipped, step in steps]
         from ..diffview import build_view, view_bytes  # numpy: only when there is a view to draw
 
-        spent = False
         for step in steps[:limit] if limit is not None else steps:
             if budget.left <= 0:
-                spent = True
                 break
             ref_record = self.reference.bundle.records[step["reference_key"]]
             other_record = self.other.bundle.records[step["other_key"]]
@@ -225,7 +220,6 @@ class Comparator:
             size = view_bytes(view)
             if size > budget.left:  # full: no more views in this report, for any pair
                 budget.left = 0
-                spent = True
                 break
             budget.left -= size
             self.heatmaps[step["heatmap_id"]] = view
@@ -233,7 +227,7 @@ class Comparator:
         for walk in walks:
             for step in walk["stages"]:
                 step.pop("heatmap_id", None)
-        return spent
+        return budget.left <= 0
 
     def judge(
         self,
