@@ -552,6 +552,17 @@ def _stop_at_call(monkeypatch, owner, name, count):
     monkeypatch.setattr(owner, name, stopping)
 
 
+def _interrupted_at(monkeypatch, call, images, out, **options):
+    """A capture of ``images`` to ``out`` stopped by Ctrl-C at its ``call``-th image."""
+    from edgeparity.session import Session
+
+    with monkeypatch.context() as patch:
+        _stop_at_call(patch, Session, "run_file", call)
+        with pytest.raises(KeyboardInterrupt) as stop:
+            capture(images, out, **options)
+    return str(stop.value)
+
+
 def _kept_images(path):
     with open(os.path.join(path, "manifest.json")) as handle:
         manifest = json.load(handle)
@@ -572,10 +583,7 @@ def test_a_resume_stopped_while_carrying_over_or_loading_loses_nothing_kept(
             index)))
     out = str(tmp_path / "b")
     options = dict(implementations=["pillow"], quiet=True, jobs=1)
-    with monkeypatch.context() as patch:
-        _stop_at_call(patch, Session, "run_file", 8)
-        with pytest.raises(KeyboardInterrupt):
-            capture(str(small_images), out, **options)
+    _interrupted_at(monkeypatch, 8, str(small_images), out, **options)
     kept = out + ".interrupted"
     before = _kept_images(kept)
     assert len(before[0]) == 7
@@ -604,14 +612,10 @@ def test_a_resume_captures_again_the_images_whose_kept_arrays_are_gone(
     """An array file of the kept records deleted (to free space) or cut short: only the images
     that need it are captured again, said by name; the rest is carried over and the bundle is
     the uninterrupted one (it refused the whole resume)."""
-    from edgeparity.session import Session
 
     out = str(tmp_path / "b")
     options = dict(implementations=["pillow"], stages=["decode"], jobs=1)
-    with monkeypatch.context() as patch:
-        _stop_at_call(patch, Session, "run_file", 5)
-        with pytest.raises(KeyboardInterrupt):
-            capture(str(small_images), out, quiet=True, **options)
+    _interrupted_at(monkeypatch, 5, str(small_images), out, quiet=True, **options)
     kept = out + ".interrupted"
     with open(os.path.join(kept, "manifest.json")) as handle:
         manifest = json.load(handle)
@@ -646,17 +650,13 @@ def test_resume_refuses_a_model_file_replaced_since_and_takes_a_tuple_option(
     import shutil
 
     from edgeparity.errors import UserError
-    from edgeparity.session import Session
 
     model = str(tmp_path / "model.onnx")
     shutil.copy(os.path.join(SRC, "edgeparity", "demo_model", "demo.onnx"), model)
     out = str(tmp_path / "b")
     options = dict(implementations=["pillow", "onnxruntime"], quiet=True, jobs=1,
                    options={"model": model, "input_shape": (1, 3, 224, 224)})
-    with monkeypatch.context() as patch:
-        _stop_at_call(patch, Session, "run_file", 3)
-        with pytest.raises(KeyboardInterrupt):
-            capture(str(small_images), out, **options)
+    _interrupted_at(monkeypatch, 3, str(small_images), out, **options)
     with open(out + ".interrupted/manifest.json", "rb") as handle:
         kept_bytes = handle.read()
     exported = onnx.load(model)
@@ -676,17 +676,12 @@ def test_a_capture_without_resume_stopped_in_its_turn_keeps_whichever_finished_m
     """OUT.interrupted holds 3 finished images; the same capture run without --resume (the
     user forgot it) is stopped after 1: the earlier records stay byte for byte and it says so
     (they were replaced by fewer). Stopped after more images than kept, it replaces them."""
-    from edgeparity.session import Session
 
     out = str(tmp_path / "b")
     options = dict(implementations=["pillow"], stages=["decode"], jobs=1, quiet=True)
 
     def stopped_at(call):
-        with monkeypatch.context() as patch:
-            _stop_at_call(patch, Session, "run_file", call)
-            with pytest.raises(KeyboardInterrupt) as stop:
-                capture(str(small_images), out, **options)
-        return str(stop.value)
+        return _interrupted_at(monkeypatch, call, str(small_images), out, **options)
 
     stopped_at(4)
     kept = os.path.join(out + ".interrupted", "manifest.json")
@@ -707,14 +702,10 @@ def test_an_interrupted_capture_is_pointed_to_and_replaced_by_a_complete_one(
         small_images, tmp_path, monkeypatch, capsys):
     """Opening OUT while only OUT.interrupted exists says how to finish it; a complete capture
     without --resume replaces it (it is not left beside, gigabytes on a large set)."""
-    from edgeparity.session import Session
 
     out = str(tmp_path / "b")
     options = dict(implementations=["pillow"], stages=["decode"], jobs=1)
-    with monkeypatch.context() as patch:
-        _stop_at_call(patch, Session, "run_file", 3)
-        with pytest.raises(KeyboardInterrupt):
-            capture(str(small_images), out, quiet=True, **options)
+    _interrupted_at(monkeypatch, 3, str(small_images), out, quiet=True, **options)
     with pytest.raises(bundle.BundleError, match=r"\.interrupted holds the records of an "
                        "interrupted capture of it: finish it with the same `edgeparity "
                        "capture ... --out .*` and --resume"):
@@ -738,14 +729,10 @@ def test_an_interrupted_capture_whose_manifest_is_lost_says_to_remove_it(
     --out, after a note that --resume would carry its records over)."""
     from edgeparity.bundle import BundleError
     from edgeparity.errors import UserError
-    from edgeparity.session import Session
 
     out = str(tmp_path / "b")
     options = dict(implementations=["pillow"], stages=["decode"], jobs=1, quiet=True)
-    with monkeypatch.context() as patch:
-        _stop_at_call(patch, Session, "run_file", 3)
-        with pytest.raises(KeyboardInterrupt):
-            capture(str(small_images), out, **options)
+    _interrupted_at(monkeypatch, 3, str(small_images), out, **options)
     manifest = os.path.join(out + ".interrupted", "manifest.json")
     with open(manifest, "rb") as handle:
         kept = handle.read()
