@@ -44,8 +44,8 @@ from .parallel import CHUNK, choose_jobs, run_pool
 from .progress import Progress
 from .resume import (
     carry_over,
-    earlier_kept,
     keep_records,
+    kept_note,
     open_interrupted,
     remove_superseded,
     restore_order,
@@ -297,12 +297,8 @@ def capture(
                                     "nothing kept") from None
         manifest["stopped_by"] = "interrupted ({})".format(str(exc) or "Ctrl-C")
         kept = keep_records(writer, session, manifest, carried)
-        raise KeyboardInterrupt("capture interrupted; " + (earlier_kept(writer, manifest) if
-                                                             kept is None else
-            "the {} record{} captured so far are kept in {} (marked "
-            "incomplete, so compare refuses it). Run the same capture with --resume to capture "
-            "only the images it lacks.".format(len(writer.records), "" if len(writer.records)
-                                                 == 1 else "s", kept))) from None
+        raise KeyboardInterrupt("capture interrupted; " + kept_note(writer, manifest, kept)
+                                ) from None
     except Exception as exc:
         # A run that must stop (an error no single image caused) keeps what it captured; a
         # resume that stopped before capturing anything (refused) leaves the kept records be.
@@ -317,13 +313,10 @@ def capture(
         except Exception:
             writer.discard()  # e.g. the disk is full: nothing more can be written
             raise exc from None
-        kept_note = earlier_kept(writer, manifest) if kept is None else (
-            "{} record{} captured so far are kept in {}, marked incomplete (the same capture "
-            "with --resume captures only the images it lacks)".format(
-                len(writer.records), "" if len(writer.records) == 1 else "s", kept))
+        note = kept_note(writer, manifest, kept)
         if isinstance(exc, UserError):
-            raise BundleError("{} ({})".format(exc, kept_note)) from None
-        sys.stderr.write("edgeparity: {}\n".format(kept_note))
+            raise BundleError("{} ({})".format(exc, note)) from None
+        sys.stderr.write("edgeparity: {}\n".format(note))
         raise
     except BaseException:
         if not writer.finished:

@@ -20,6 +20,7 @@ from .atomic import write_atomic
 from .bundle import Bundle, BundleError
 from .bundle import load as load_bundle
 from .compare.endpoints import Endpoint, parse_endpoint, resolve_pipelines
+from .compare.failing import asked_only
 from .diffstats import is_image
 from .diffview import colourise, difference_levels
 from .png import can_encode, encode_png
@@ -60,8 +61,8 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
         _require_image(loaded, image)
         missing = [s for s in STAGES[:STAGES.index(stage) + 1] if s not in endpoint.pipeline]
         if missing:  # a chain with a gap ('infer=?') names no record
-            raise ValueError("{}: no {} output: its capture ran no {} implementation{}".format(
-                loaded.path, stage, missing[0], _asked_only(loaded)))
+            raise ValueError("{}: no {} output: it ran no {} implementation{}".format(
+                loaded.path, stage, missing[0], asked_only(loaded)))
         key = endpoint.chain_key(image, stage)
     record = loaded.records.get(key)
     if record is None:
@@ -73,12 +74,6 @@ def select(endpoint: Endpoint, image: Optional[str], stage: str, key: Optional[s
         raise ValueError("{}: {} has no output: {} there ({})".format(
             loaded.path, key, record["status"], record.get("error") or "no reason recorded"))
     return key, record
-
-
-def _asked_only(loaded: Bundle) -> str:
-    """' (it asked only for --impl X)' when the capture left implementations out."""
-    names = (loaded.manifest.get("selection") or {}).get("implementations")
-    return " (it asked only for --impl {})".format(",".join(map(str, names))) if names else ""
 
 
 def _require_image(loaded: Bundle, image: str) -> None:

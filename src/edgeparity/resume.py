@@ -256,12 +256,18 @@ def keep_records(writer: BundleWriter, session: Optional["Session"], manifest: D
         signal.signal(signal.SIGINT, previous_int)
 
 
-def earlier_kept(writer: BundleWriter, manifest: Dict[str, Any]) -> str:
-    """What a stopped capture says when ``keep_records`` kept the earlier interrupted one."""
-    return ("{}.interrupted holds an earlier interrupted capture of more images ({} vs {} "
-            "here): it is kept as it was and this capture's records are dropped (the same "
-            "capture with --resume carries those over)".format(
-                writer.path, kept_images(writer.path), len(manifest["images"])))
+def kept_note(writer: BundleWriter, manifest: Dict[str, Any], kept: Optional[str]) -> str:
+    """What a stopped capture says of what ``keep_records`` kept (``kept``: its path, or None
+    when the earlier interrupted capture was kept instead)."""
+    if kept is None:
+        return ("{}.interrupted holds an earlier interrupted capture of more images ({} vs {} "
+                "here): it is kept as it was and this capture's records are dropped (the same "
+                "capture with --resume carries those over)".format(
+                    writer.path, kept_images(writer.path), len(manifest["images"])))
+    count = len(writer.records)
+    return ("the {} record{} captured so far are kept in {}, marked incomplete (compare refuses "
+            "it); the same capture with --resume captures only the images it lacks".format(
+                count, "" if count == 1 else "s", kept))
 
 
 def _record_environment(session: Optional["Session"], manifest: Dict[str, Any]) -> None:

@@ -316,5 +316,5 @@ def test_a_stage_the_capture_never_ran_is_said_as_such(tmp_path, capsys):
     image = sorted(n for n in os.listdir(PHOTOS) if n.endswith(".jpg"))[0]
     assert cli.main(["export", partial, "--image", image, "--stage", "infer", "--out",
                      str(tmp_path / "x.npy")]) == errors.EXIT_ERROR
-    assert "{}: no infer output: its capture ran no infer implementation (it asked only for " \
+    assert "{}: no infer output: it ran no infer implementation (its capture asked only for " \
         "--impl pillow)".format(partial) in capsys.readouterr().err

@@ -170,7 +170,7 @@ def test_a_resume_is_checked_by_content_and_interpreter_not_by_the_names_of_path
     """environment(strict=True), the check of capture --resume: bin/python and a symlink to it
     are one interpreter; model files found at another path with the same bytes are the same;
     another model file or a JPEG library with other bytes under the same version is not."""
-    from edgeparity.bundle.merge import environment, first_difference
+    from edgeparity.bundle.merge import differences, environment
 
     real = tmp_path / "python"
     real.write_text("")
@@ -186,8 +186,9 @@ def test_a_resume_is_checked_by_content_and_interpreter_not_by_the_names_of_path
                                                                "details": details}}}}
 
     def differ(a, b):
-        return first_difference(environment(a, canonical=False, strict=True),
-                                environment(b, canonical=False, strict=True))
+        said = differences(environment(a, canonical=False, strict=True),
+                           environment(b, canonical=False, strict=True))
+        return said[0] if said else None
 
     first = manifest(str(real), "/cache/a/model.onnx", "aa", "11")
     assert differ(first, manifest(str(tmp_path / "python3"), "/other/model.onnx", "aa", "11")) \

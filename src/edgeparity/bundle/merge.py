@@ -54,7 +54,7 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
         same[key] = manifest.get(key)
     if isinstance(same["options"], dict):
         same["options"] = {k: v for k, v in same["options"].items() if k != "model"}
-    # The same model, as far as outputs go (each device has its own copy, at its own path).
+    # The same model, as far as outputs go.
     same["model"] = model_identity(manifest.get("model") or {})
     if canonical:
         # The same canonical inputs (by content, wherever each device keeps them): the merged
@@ -79,7 +79,7 @@ def environment(manifest: Dict[str, Any], canonical: bool = True,
 # Facts a capture option sets, said as that option: "--impl differ: not given vs pillow".
 _OPTIONS = {
     ("selection", "stages"): "--stages", ("selection", "implementations"): "--impl",
-    ("options", "model"): "--model", ("options", "device"): "--device",
+    ("options", "device"): "--device",
     ("options", "input_name"): "--input-name", ("options", "input_shape"): "--input-shape",
     ("options", "layout"): "--layout", ("limits", "max_pixels"): "--max-megapixels",
     ("limits", "max_file_bytes"): "--max-file-mb",
@@ -126,12 +126,6 @@ def _said(key: str, expected: Dict[str, Any], found: Dict[str, Any]) -> List[str
                 for part in list(old) + [k for k in new if k not in old]
                 if old.get(part) != new.get(part)]
     return ["{} differ: {} vs {}".format(key, _shown(key, expected), _shown(key, found))]
-
-
-def first_difference(expected: Dict[str, Any], found: Dict[str, Any]) -> Optional[str]:
-    """The first of ``differences``, or None."""
-    said = differences(expected, found)
-    return said[0] if said else None
 
 
 def _part_differs(key: str, part: str, old: Any, new: Any) -> str:

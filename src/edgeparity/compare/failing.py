@@ -5,6 +5,7 @@ advised above would make fail on both sides.
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..bundle import Bundle
 from .endpoints import available
 from .evidence import (
     Side,
@@ -74,8 +75,8 @@ def both_fail_advice(a: Side, b: Side, files: List[str],
             # Switching only the side that has a reader would leave the file failing on the
             # other: the advice is about the side without one.
             how = "; ".join(readers + ["no decoder captured in {}{} does".format(
-                label, asked_only(side)) for side, label in ((a, a.label), (b, b.label))
-                if label in without])
+                side.label, asked_only(side.endpoint.bundle)) for side in (a, b)
+                if side.label in without])
             how += ": add a decoder in {} that reads {}, or leave such files out".format(
                 " and ".join(without), it)
         elif readers:
@@ -92,10 +93,10 @@ def both_fail_advice(a: Side, b: Side, files: List[str],
     return advice
 
 
-def asked_only(side: Side) -> str:
-    """' (its capture asked only for --impl pillow)' when ``side``'s capture left decoders out
-    on purpose: installed ones may read what the captured ones do not."""
-    selection = side.endpoint.bundle.manifest.get("selection") or {}
+def asked_only(bundle: Bundle) -> str:
+    """' (its capture asked only for --impl pillow)' when ``bundle``'s capture left
+    implementations out on purpose: installed ones may read what the captured ones do not."""
+    selection = bundle.manifest.get("selection") or {}
     names = selection.get("implementations")
     if not isinstance(names, list) or not names:
         return ""
@@ -128,7 +129,7 @@ def failing_advice(entry: Dict[str, Any], scope: str,
     if not best[0]:
         return _item("{}: no other decoder captured in {}{} gives the other side's pixels{}: "
                      "leave {} out or add a decoder in {} that reads {}".format(
-                         scope, failing.label, asked_only(failing),
+                         scope, failing.label, asked_only(failing.endpoint.bundle),
                          "" if count == 1 else " on any of the {}".format(count),
                          "it" if count == 1 else "such files", failing.label, it), 0, count)
     if best[0] == count:

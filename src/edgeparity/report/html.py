@@ -170,9 +170,10 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
 
     # As many of the worst rows as fit their share of the page's bytes (the names' lengths
     # decide it), counted once rendered.
-    used = 0
+    used, rows = 0, {}  # type: int, Dict[int, str]
     for count, walk in enumerate(shown):
-        used += len(row(walk))
+        rows[id(walk)] = row(walk)
+        used += len(rows[id(walk)])
         if used > row_bytes:
             shown = shown[:count]
             break
@@ -201,13 +202,13 @@ def _pair_section(index: int, pair: Dict[str, Any], views: Dict[str, DiffView],
         parts.append("<h3>Divergent images, worst first ({}; top-1 changes first)</h3>".format(
             len(divergent)))
         parts.append("<div class='wide'><table>{}{}</table></div>".format(
-            header, "".join(row(w) for w in divergent)))
+            header, "".join(rows[id(w)] for w in divergent)))
     if agreeing:
         parts.append("<details><summary>{} image{} without a divergence (identical, within "
                      "tolerance, or failing on both sides)</summary><div class='wide'><table>"
                      "{}{}</table></div></details>".format(
                          len(agreeing), "" if len(agreeing) == 1 else "s", header,
-                         "".join(row(w) for w in agreeing)))
+                         "".join(rows[id(w)] for w in agreeing)))
     if len(walks) > max_images:
         parts.append("<p>… and {} more images, {} of them divergent (every image is in the "
                      "JSON report).</p>".format(
